@@ -1,0 +1,331 @@
+//! The one way to reach AWS.
+//!
+//! [`AwsArgs`] are the flags every AWS-talking binary shares; [`Ctx::new`] turns them into one
+//! `SdkConfig` (the standard credential chain: environment, profile, SSO, web identity for
+//! GitHub OIDC, ECS container credentials) and hands out clients that all carry the same retry
+//! policy and the same [`CallLog`]. The call log is how tests and the benchmark count
+//! (mutating) API calls, and [`Ctx::apply`] is the dry-run gate that every mutating call passes.
+
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use crate::error::{AwsContext, Result};
+
+/// The AWS flags of every binary that talks to AWS.
+#[derive(clap::Args, Clone, Debug, Default)]
+#[command(next_help_heading = "AWS")]
+pub struct AwsArgs {
+    /// AWS region (default: the profile's or the environment's).
+    #[arg(long, env = "AWS_REGION", global = true)]
+    pub region: Option<String>,
+    /// Named profile from ~/.aws/config.
+    #[arg(long, env = "AWS_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator such as the local stack).
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    pub endpoint_url: Option<String>,
+    /// Attempts per call before a throttled or 5xx answer is given up on.
+    #[arg(
+        long,
+        env = "ECSKIT_RETRY_ATTEMPTS",
+        default_value_t = 6,
+        global = true
+    )]
+    pub retry_attempts: u32,
+}
+
+/// Loads the one `SdkConfig` from the flags. No API call is made here.
+pub async fn sdk_config(args: &AwsArgs) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(args.retry_attempts.max(1)));
+    if let Some(region) = &args.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(profile) = &args.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &args.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// One AWS call as the call log saw it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Call {
+    pub service: String,
+    pub operation: String,
+}
+
+impl Call {
+    /// Whether the operation changes anything. Read-only calls start with one of the verbs
+    /// below; everything else (Create, Put, Attach, Tag, Register, Run, Upload ...) counts as
+    /// mutating, so a new mutating operation is never missed by a count.
+    pub fn is_mutating(&self) -> bool {
+        const READ: &[&str] = &[
+            "Get",
+            "List",
+            "Describe",
+            "Head",
+            "BatchGet",
+            "BatchCheck",
+            "Simulate",
+            "Lookup",
+        ];
+        !READ.iter().any(|verb| self.operation.starts_with(verb))
+    }
+}
+
+/// Every AWS call the clients of one [`Ctx`] made, in order. When `ECSKIT_CALL_LOG` names a
+/// file, each call is also appended to it as `Service.Operation`, so the orchestrator and the
+/// benchmark can count the calls of binaries they run as processes.
+#[derive(Clone, Debug, Default)]
+pub struct CallLog {
+    calls: Arc<Mutex<Vec<Call>>>,
+    file: Option<Arc<std::path::PathBuf>>,
+}
+
+impl CallLog {
+    pub fn new() -> Self {
+        CallLog {
+            calls: Arc::default(),
+            file: std::env::var_os("ECSKIT_CALL_LOG")
+                .filter(|v| !v.is_empty())
+                .map(|p| Arc::new(p.into())),
+        }
+    }
+
+    fn record(&self, call: Call) {
+        if let Some(path) = &self.file {
+            use std::io::Write;
+            // Best effort: counting must never fail a deploy.
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path.as_ref())
+            {
+                let _ = writeln!(f, "{}.{}", call.service, call.operation);
+            }
+        }
+        tracing::debug!("AWS call {}.{}", call.service, call.operation);
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(call);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn mutating(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(Call::is_mutating).collect()
+    }
+
+    pub fn summary(&self) -> CallSummary {
+        let calls = self.calls();
+        CallSummary {
+            total: calls.len(),
+            mutating: calls.iter().filter(|c| c.is_mutating()).count(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CallSummary {
+    pub total: usize,
+    pub mutating: usize,
+}
+
+/// The interceptor that feeds the call log. It runs once per operation, not per retry.
+#[derive(Debug)]
+struct CallCounter(CallLog);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "ecskit-call-counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            self.0.record(Call {
+                service: meta.service().to_string(),
+                operation: meta.name().to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a step runs with: the SDK config, the call log, and the dry-run switch.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub dry_run: bool,
+    sdk: SdkConfig,
+    endpoint_url: Option<String>,
+    calls: CallLog,
+    actions: Arc<Mutex<Vec<String>>>,
+    account: Arc<OnceCell<String>>,
+}
+
+macro_rules! client {
+    ($name:ident, $krate:ident) => {
+        pub fn $name(&self) -> $krate::Client {
+            let conf = $krate::config::Builder::from(&self.sdk)
+                .interceptor(CallCounter(self.calls.clone()))
+                .build();
+            $krate::Client::from_conf(conf)
+        }
+    };
+}
+
+impl Ctx {
+    pub async fn new(aws: &AwsArgs, dry_run: bool) -> Ctx {
+        Ctx::from_sdk_config(sdk_config(aws).await, aws.endpoint_url.clone(), dry_run)
+    }
+
+    /// For tests that bring their own config (recorded responses, say).
+    pub fn from_sdk_config(sdk: SdkConfig, endpoint_url: Option<String>, dry_run: bool) -> Ctx {
+        Ctx {
+            dry_run,
+            sdk,
+            endpoint_url,
+            calls: CallLog::new(),
+            actions: Arc::default(),
+            account: Arc::default(),
+        }
+    }
+
+    client!(ecr, aws_sdk_ecr);
+    client!(ecs, aws_sdk_ecs);
+    client!(iam, aws_sdk_iam);
+    client!(sts, aws_sdk_sts);
+
+    /// S3 with path-style addressing when an endpoint is set: emulators (and most S3-compatible
+    /// stores) have no per-bucket DNS names.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.endpoint_url.is_some())
+            .interceptor(CallCounter(self.calls.clone()))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        self.sdk.region().map(|r| r.as_ref())
+    }
+
+    /// The region, or an input error naming the flag when none is configured.
+    pub fn require_region(&self) -> Result<String> {
+        self.region().map(str::to_string).ok_or_else(|| {
+            crate::Error::input("no AWS region is set")
+                .hint("pass --region, or set AWS_REGION or a region in the profile")
+        })
+    }
+
+    pub fn calls(&self) -> &CallLog {
+        &self.calls
+    }
+
+    /// The caller's account id (STS GetCallerIdentity, asked once).
+    pub async fn account_id(&self) -> Result<String> {
+        self.account
+            .get_or_try_init(|| async {
+                let who = self
+                    .sts()
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .context("asking STS who the caller is")?;
+                who.account.ok_or_else(|| {
+                    crate::Error::aws("asking STS who the caller is", "no account in the answer")
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    /// The dry-run gate. Every mutating call is announced here first: the action is logged to
+    /// stderr and recorded for the report. Returns whether to go ahead (false in dry-run).
+    ///
+    /// ```ignore
+    /// if ctx.apply(format!("create role {name}")) {
+    ///     iam.create_role()...send().await.context("creating role")?;
+    /// }
+    /// ```
+    pub fn apply(&self, action: impl Into<String>) -> bool {
+        let action = action.into();
+        if self.dry_run {
+            tracing::info!("would {action}");
+        } else {
+            tracing::info!("{action}");
+        }
+        self.actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(action);
+        !self.dry_run
+    }
+
+    /// The actions announced so far.
+    pub fn actions(&self) -> Vec<String> {
+        self.actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A report pre-filled from this run: `changed` is true exactly when an action was
+    /// announced, and it carries the actions, the dry-run flag and the call counts.
+    pub fn report(&self) -> crate::Report {
+        crate::Report::new(self.actions(), self.dry_run, self.calls.summary())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Call;
+
+    #[test]
+    fn read_calls_are_not_mutating() {
+        let call = |op: &str| Call {
+            service: "IAM".into(),
+            operation: op.into(),
+        };
+        for op in [
+            "GetRole",
+            "ListRoleTags",
+            "DescribeServices",
+            "HeadObject",
+            "BatchGetImage",
+        ] {
+            assert!(!call(op).is_mutating(), "{op}");
+        }
+        for op in [
+            "CreateRole",
+            "PutRolePolicy",
+            "TagRole",
+            "RegisterTaskDefinition",
+            "BatchDeleteImage",
+            "UploadPart",
+        ] {
+            assert!(call(op).is_mutating(), "{op}");
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The common flags and the one `main` of every binary.
+//!
+//! A binary is three lines: it names its flags struct and its `run` function, and
+//! [`main`] does the rest: parse flags (usage errors exit 2 through clap), set up logging on
+//! stderr, run the step on a Tokio runtime, print the [`Report`] on stdout in the chosen format,
+//! or print the error with its hint on stderr and exit with the error's code.
+
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::output::OutputFormat;
+use crate::{Report, Result};
+
+/// The flags every binary has.
+#[derive(clap::Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Output")]
+pub struct Common {
+    /// How to print the results on stdout.
+    #[arg(long, value_enum, env = "ECSKIT_OUTPUT", default_value_t = OutputFormat::Text, global = true)]
+    pub output: OutputFormat,
+    /// Show the plan and make no mutating call.
+    #[arg(long, env = "ECSKIT_DRY_RUN", global = true)]
+    pub dry_run: bool,
+    /// More detail on stderr (-v, -vv, -vvv). Secrets are never printed.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Implemented by every step's flags struct, so [`main`] can find the common flags.
+pub trait StepArgs: Parser {
+    fn common(&self) -> &Common;
+}
+
+/// The `main` of every binary.
+pub fn main<A, F, Fut>(run: F) -> ExitCode
+where
+    A: StepArgs,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = Result<Report>>,
+{
+    let args = A::parse();
+    let common = args.common().clone();
+    init_logging(common.verbose, common.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(args));
+    finish(result, common.output)
+}
+
+/// Prints a step's result and turns it into the exit code.
+pub fn finish(result: Result<Report>, format: OutputFormat) -> ExitCode {
+    match result {
+        Ok(report) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed stdout (`| head`) is not a failure of the step.
+            let _ = stdout.write_all(report.render(format).as_bytes());
+            let _ = stdout.flush();
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{}", err.render());
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Logging on stderr. `RUST_LOG`, when set, wins. Otherwise the verbosity raises the level of
+/// ecskit's own messages; at `-vvv` the AWS SDK's request lifecycle is shown too. The HTTP,
+/// signing and Docker client crates stay quiet at every verbosity: their lower levels can show
+/// headers that carry credentials.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::new(v),
+        _ => {
+            let own = match (quiet, verbose) {
+                (true, _) => "warn",
+                (false, 0) => "info",
+                (false, 1) => "debug",
+                (false, _) => "trace",
+            };
+            let sdk = if verbose >= 3 { "debug" } else { "warn" };
+            EnvFilter::new(format!(
+                "warn,ecskit={own},xtask={own},aws_config={sdk},aws_smithy_runtime={sdk},aws_sigv4=warn,hyper=warn,hyper_util=warn,bollard=warn"
+            ))
+        }
+    };
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .without_time()
+        .with_target(verbose >= 2)
+        .with_level(verbose >= 1)
+        .try_init();
+}
+
+/// Parses `KEY=VALUE` (tags, environment overrides).
+pub fn key_value(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{s}'")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_value_needs_a_key() {
+        assert_eq!(key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(key_value("=b").is_err());
+        assert!(key_value("ab").is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! The one error type. Its variant decides the exit code, so the contract
+//! (0 success, 1 AWS or Docker failure, 2 bad input, 3 a deployment that ran but failed)
+//! is kept in exactly one place: [`Error::exit_code`].
+
+use std::fmt::{Debug, Display};
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input or usage: nothing was changed. Exit 2.
+    #[error("{message}")]
+    Input {
+        message: String,
+        hint: Option<String>,
+    },
+    /// An AWS call failed. Exit 1.
+    #[error("{context}: {detail}")]
+    Aws {
+        context: String,
+        /// The AWS error code (`NoSuchEntity`, `AccessDenied`, ...), when the service sent one.
+        code: Option<String>,
+        detail: String,
+        hint: Option<String>,
+    },
+    /// The Docker Engine (or a registry behind it) failed. Exit 1.
+    #[error("{context}: {detail}")]
+    Docker {
+        context: String,
+        detail: String,
+        hint: Option<String>,
+    },
+    /// A local I/O failure that is not the user's input (a temp file, a socket). Exit 1.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+        hint: Option<String>,
+    },
+    /// A deployment ran but failed (rollback, failing task). Exit 3.
+    #[error("{message}")]
+    Deployment {
+        message: String,
+        hint: Option<String>,
+    },
+}
+
+impl Error {
+    /// Bad input: say what is wrong, naming the flag, field or file.
+    pub fn input(message: impl Into<String>) -> Self {
+        Error::Input {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Several input problems at once, one per line (validation reports all it finds).
+    pub fn inputs(problems: Vec<String>) -> Self {
+        let message = if problems.len() == 1 {
+            problems.into_iter().next().unwrap_or_default()
+        } else {
+            let mut m = format!("{} problems in the input:", problems.len());
+            for p in problems {
+                m.push_str("\n  - ");
+                m.push_str(&p);
+            }
+            m
+        };
+        Error::input(message)
+    }
+
+    pub fn docker(context: impl Into<String>, detail: impl Display) -> Self {
+        Error::Docker {
+            context: context.into(),
+            detail: detail.to_string(),
+            hint: None,
+        }
+    }
+
+    pub fn deployment(message: impl Into<String>) -> Self {
+        Error::Deployment {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+            hint: None,
+        }
+    }
+
+    /// An AWS failure that did not come from an SDK error (an answer missing a field, say).
+    pub fn aws(context: impl Into<String>, detail: impl Display) -> Self {
+        Error::Aws {
+            context: context.into(),
+            code: None,
+            detail: detail.to_string(),
+            hint: None,
+        }
+    }
+
+    /// Adds (or replaces) the hint printed under the error: what to do about it.
+    pub fn hint(mut self, text: impl Into<String>) -> Self {
+        let text = Some(text.into());
+        match &mut self {
+            Error::Input { hint, .. }
+            | Error::Aws { hint, .. }
+            | Error::Docker { hint, .. }
+            | Error::Io { hint, .. }
+            | Error::Deployment { hint, .. } => *hint = text,
+        }
+        self
+    }
+
+    pub fn hint_text(&self) -> Option<&str> {
+        match self {
+            Error::Input { hint, .. }
+            | Error::Aws { hint, .. }
+            | Error::Docker { hint, .. }
+            | Error::Io { hint, .. }
+            | Error::Deployment { hint, .. } => hint.as_deref(),
+        }
+    }
+
+    /// The AWS error code, if this is an AWS error that carried one.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The exit code of the contract.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Input { .. } => 2,
+            Error::Aws { .. } | Error::Docker { .. } | Error::Io { .. } => 1,
+            Error::Deployment { .. } => 3,
+        }
+    }
+
+    /// The text printed on stderr: the message, its cause, and the hint.
+    pub fn render(&self) -> String {
+        let mut out = format!("error: {self}");
+        if let Some(h) = self.hint_text() {
+            out.push_str("\n  hint: ");
+            out.push_str(h);
+        }
+        out
+    }
+}
+
+/// Turns an SDK error into an [`Error::Aws`] with context, the service's code and message,
+/// and a hint for the failures that have an obvious fix.
+pub trait AwsContext<T> {
+    fn context(self, what: impl Into<String>) -> Result<T>;
+}
+
+impl<T, E, R> AwsContext<T> for std::result::Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|err| from_sdk(what.into(), err))
+    }
+}
+
+pub(crate) fn from_sdk<E, R>(context: String, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    let (code, detail, hint) = match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().map(str::to_string);
+            let message = e.message().unwrap_or("no message").to_string();
+            let detail = match &code {
+                Some(c) => format!("{c}: {message}"),
+                None => message,
+            };
+            let hint = match code.as_deref() {
+                Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => Some(
+                    "the credentials in use lack this permission: check the caller's IAM policy"
+                        .to_string(),
+                ),
+                Some(
+                    "ExpiredToken"
+                    | "ExpiredTokenException"
+                    | "InvalidClientTokenId"
+                    | "UnrecognizedClientException",
+                ) => Some("the credentials are invalid or expired: refresh them".to_string()),
+                Some("Throttling" | "ThrottlingException") => Some(
+                    "AWS is throttling this account: retry later or raise --retry-attempts"
+                        .to_string(),
+                ),
+                _ => None,
+            };
+            (code, detail, hint)
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => (
+            None,
+            flatten(&err),
+            Some(
+                "the AWS endpoint could not be reached: check the network, --region and --endpoint-url (AWS_ENDPOINT_URL)"
+                    .to_string(),
+            ),
+        ),
+        _ => {
+            let detail = flatten(&err);
+            let hint = detail.contains("credentials").then(|| {
+                "no usable AWS credentials: set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run in an environment with a role".to_string()
+            });
+            (None, detail, hint)
+        }
+    };
+    Error::Aws {
+        context,
+        code,
+        detail,
+        hint,
+    }
+}
+
+/// The whole cause chain on one line, without Rust debug dumps.
+pub fn flatten(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        assert_eq!(Error::input("x").exit_code(), 2);
+        assert_eq!(Error::aws("x", "y").exit_code(), 1);
+        assert_eq!(Error::docker("x", "y").exit_code(), 1);
+        assert_eq!(Error::deployment("x").exit_code(), 3);
+    }
+
+    #[test]
+    fn render_has_message_and_hint() {
+        let e = Error::input("--bucket 'A_B' is not a valid bucket name").hint("use lower case");
+        assert_eq!(
+            e.render(),
+            "error: --bucket 'A_B' is not a valid bucket name\n  hint: use lower case"
+        );
+    }
+
+    #[test]
+    fn several_problems_are_listed() {
+        let e = Error::inputs(vec!["a".into(), "b".into()]);
+        assert_eq!(e.to_string(), "2 problems in the input:\n  - a\n  - b");
+    }
+}

@@ -1,0 +1,2 @@
+//! role-create and instance-profile: least-privilege IAM roles.
+//! (Filled in by the role-create issue.)

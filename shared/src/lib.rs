@@ -1,0 +1,37 @@
+//! ecskit: the one library behind the ecskit binaries.
+//!
+//! Every binary in `bins/` is a thin `main` that parses its flags and calls one `run` function
+//! here. The pieces that every step shares are written once:
+//!
+//! - [`cli`]: the common flags (`--output`, `--dry-run`, `-v`/`-q`), the AWS flags, and the one
+//!   `main` that turns a step's result into stdout, stderr and an exit code;
+//! - [`aws`]: the one way to build AWS clients, the call log that counts (mutating) API calls,
+//!   and the dry-run gate that every mutating call passes through;
+//! - [`error`]: the one error type, whose kind decides the exit code;
+//! - [`output`]: the one result type, printed as `text`, `json`, `env` or `github`;
+//! - [`progress`]: the one progress helper (bars on a terminal, plain lines otherwise);
+//! - [`secret`]: a wrapper that never prints what it holds.
+//!
+//! Each step owns one module named after what the user calls it: [`image`] (image-push),
+//! [`iam`] (role-create, instance-profile), [`config`] (config-upload), [`taskdef`]
+//! (taskdef-register) and [`service`] (service-run).
+
+pub mod aws;
+pub mod cli;
+pub mod error;
+pub mod output;
+pub mod progress;
+pub mod secret;
+pub mod validate;
+
+#[doc(hidden)]
+pub mod testing;
+
+pub mod config;
+pub mod iam;
+pub mod image;
+pub mod service;
+pub mod taskdef;
+
+pub use error::{Error, Result};
+pub use output::Report;

@@ -1,0 +1,103 @@
+//! Test support: the local stack as the integration tests see it.
+//!
+//! `cargo xtask test` and `cargo xtask ci` start the stack and pass its addresses in the
+//! environment. [`local_stack`] reads them, takes a process-wide lock (tests that share the
+//! emulator run one at a time) and resets the emulator's state, so every test starts clean.
+
+use std::io::{Read, Write};
+use std::sync::{Mutex, MutexGuard};
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+pub struct LocalStack {
+    /// moto's base URL (`AWS_ENDPOINT_URL`).
+    pub moto_url: String,
+    /// The registry's `host:port` (`ECSKIT_REGISTRY_ENDPOINT`).
+    pub registry: String,
+    /// The Docker Engine (`DOCKER_HOST`).
+    pub docker_host: String,
+    _guard: MutexGuard<'static, ()>,
+}
+
+/// The local stack, reset. Panics with the command to run when the stack's variables are
+/// missing: these tests test nothing without the real parts.
+pub fn local_stack() -> LocalStack {
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: integration tests run against the local stack; use `cargo xtask test` \
+                 (or `cargo xtask local up && eval \"$(cargo xtask local env)\"` before `cargo test`)"
+            )
+        })
+    };
+    let stack = LocalStack {
+        moto_url: var("ECSKIT_LOCAL_MOTO_URL"),
+        registry: var("ECSKIT_REGISTRY_ENDPOINT"),
+        docker_host: var("DOCKER_HOST"),
+        _guard: guard,
+    };
+    stack.reset();
+    stack
+}
+
+impl LocalStack {
+    /// Wipes the emulator's state and switches IAM enforcement off.
+    pub fn reset(&self) {
+        self.moto_api("/moto-api/reset-auth", "inf");
+        let (status, body) = self.post("/moto-api/reset", "application/json", "");
+        assert_eq!(status, 200, "resetting moto failed: {body}");
+    }
+
+    /// Turns moto's IAM enforcement on: calls are then checked against the caller's policies.
+    /// Create the users, roles and policies the test needs before calling this.
+    pub fn enforce_iam(&self) {
+        self.moto_api("/moto-api/reset-auth", "0");
+    }
+
+    fn moto_api(&self, path: &str, body: &str) {
+        let (status, text) = self.post(path, "text/plain", body);
+        assert_eq!(status, 200, "moto {path} failed: {text}");
+    }
+
+    /// A POST to the emulator's own API (`/moto-api/...`).
+    pub fn post(&self, path: &str, content_type: &str, body: &str) -> (u16, String) {
+        let addr = self
+            .moto_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let mut s = std::net::TcpStream::connect(addr).expect("connect to moto");
+        write!(
+            s,
+            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write to moto");
+        let mut response = String::new();
+        s.read_to_string(&mut response).expect("read from moto");
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// A [`crate::aws::Ctx`] pointed at the emulator with test credentials.
+    pub async fn ctx(&self, dry_run: bool) -> crate::aws::Ctx {
+        crate::aws::Ctx::new(&self.aws_args(), dry_run).await
+    }
+
+    pub fn aws_args(&self) -> crate::aws::AwsArgs {
+        crate::aws::AwsArgs {
+            region: Some("us-west-2".into()),
+            profile: None,
+            endpoint_url: Some(self.moto_url.clone()),
+            retry_attempts: 3,
+        }
+    }
+}

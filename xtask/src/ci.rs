@@ -1,0 +1,73 @@
+//! `cargo xtask ci` and `cargo xtask test`: the checks CI runs, in the order that fails fastest.
+
+use std::process::Command;
+
+use crate::local::{self, State};
+use crate::util::{self, Result};
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(util::workspace_root());
+    c
+}
+
+/// fmt, clippy, unit tests, then the integration tests against the local stack, which is
+/// started for the run and stopped at the end (even on failure) when this run started it.
+pub fn ci() -> Result<()> {
+    step("cargo fmt --check")?;
+    util::run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("clippy, warnings denied")?;
+    util::run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("unit tests")?;
+    util::run(cargo().args(["test", "--workspace", "--lib", "--bins"]))?;
+    step("integration tests against the local stack")?;
+    // Build the test binaries before starting the stack: the build is the slow part.
+    util::run(cargo().args(["test", "--workspace", "--test", "*", "--no-run"]))?;
+    with_stack(|state| {
+        util::run(with_env(
+            cargo().args(["test", "--workspace", "--test", "*"]),
+            state,
+        ))
+    })?;
+    eprintln!("\nci: all checks passed");
+    Ok(())
+}
+
+/// All tests (unit and integration) against the local stack, with extra `cargo test` args.
+pub fn test(args: &[String]) -> Result<()> {
+    with_stack(|state| {
+        util::run(with_env(
+            cargo().args(["test", "--workspace"]).args(args),
+            state,
+        ))
+    })
+}
+
+/// Runs `f` with the stack up; stops it afterwards only if this call started it.
+fn with_stack(f: impl FnOnce(&State) -> Result<()>) -> Result<()> {
+    let (state, started) = local::up()?;
+    let result = f(&state);
+    if started {
+        local::down()?;
+    }
+    result
+}
+
+pub fn with_env<'a>(cmd: &'a mut Command, state: &State) -> &'a mut Command {
+    for var in State::env_removed() {
+        cmd.env_remove(var);
+    }
+    cmd.envs(state.env())
+}
+
+fn step(name: &str) -> Result<()> {
+    eprintln!("\n=== {name}");
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! Developer tasks and the orchestrator, run as `cargo xtask TASK`.
+//!
+//! One module per task. The xtask has few dependencies on purpose: it must build in seconds on
+//! a new machine, before the AWS SDK crates, because `cargo xtask local up` and `cargo xtask ci`
+//! are the first things run there.
+
+mod ci;
+mod local;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ecskit developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// The local stack: AWS emulator (moto), container registry and Docker Engine on 127.0.0.1.
+    Local {
+        #[command(subcommand)]
+        action: local::Action,
+    },
+    /// Everything CI checks: fmt, clippy, unit tests, integration tests against the local stack.
+    Ci,
+    /// The tests against the local stack (started if it is not up), with extra cargo test args.
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Local { action } => local::run(action),
+        Task::Ci => ci::ci(),
+        Task::Test { args } => ci::test(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
