@@ -36,7 +36,9 @@ async fn pushes_a_scratch_image_then_a_second_run_changes_nothing() {
         "--registry-endpoint",
         &stack.registry,
     ];
-    let first = run(args(&argv)).await.unwrap_or_else(|e| panic!("{}", e.render()));
+    let first = run(args(&argv))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(first.changed);
     let digest = first.get_str("IMAGE_DIGEST").unwrap();
     assert!(digest.starts_with("sha256:"), "{digest}");
@@ -103,7 +105,9 @@ async fn pushes_a_scratch_image_then_a_second_run_changes_nothing() {
     );
 
     // Second run: the registry already holds the digest under both tags.
-    let second = run(args(&argv)).await.unwrap_or_else(|e| panic!("{}", e.render()));
+    let second = run(args(&argv))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(!second.changed, "{second:?}");
     assert_eq!(second.calls.mutating, 0, "{second:?}");
     assert_eq!(second.get("layers_pushed"), Some(&serde_json::json!(0)));
@@ -120,9 +124,15 @@ async fn a_new_tag_of_a_pushed_image_uploads_no_layer() {
     let repo = unique("retag");
     let source = build_scratch_image(&name, "v1").await;
     let endpoint = stack.registry.clone();
-    let first = run(args(&[&source, "--repository", &repo, "--registry-endpoint", &endpoint]))
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let first = run(args(&[
+        &source,
+        "--repository",
+        &repo,
+        "--registry-endpoint",
+        &endpoint,
+    ]))
+    .await
+    .unwrap_or_else(|e| panic!("{}", e.render()));
     assert_eq!(first.get("layers_pushed"), Some(&serde_json::json!(2)));
 
     let second = run(args(&[
@@ -140,7 +150,10 @@ async fn a_new_tag_of_a_pushed_image_uploads_no_layer() {
     assert!(second.changed);
     assert_eq!(second.get("layers_pushed"), Some(&serde_json::json!(0)));
     assert_eq!(second.get("layers_existing"), Some(&serde_json::json!(2)));
-    assert_eq!(second.get_str("IMAGE_DIGEST"), first.get_str("IMAGE_DIGEST"));
+    assert_eq!(
+        second.get_str("IMAGE_DIGEST"),
+        first.get_str("IMAGE_DIGEST")
+    );
     remove_image(&source).await;
 }
 
@@ -190,7 +203,10 @@ async fn bad_input_is_reported_before_any_call() {
     .unwrap_err();
     assert_eq!(err.exit_code(), 2);
     let text = err.to_string();
-    assert!(text.contains("--repository") && text.contains("--tag"), "{text}");
+    assert!(
+        text.contains("--repository") && text.contains("--tag"),
+        "{text}"
+    );
 
     let missing = unique("ecskit-test-missing");
     let err = run(args(&[
@@ -263,9 +279,15 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
     let source = build_scratch_image(&name, "v1").await;
     let origin = unique("origin");
     // Put the image into the registry first, then forget it locally.
-    run(args(&[&source, "--repository", &origin, "--registry-endpoint", &stack.registry]))
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    run(args(&[
+        &source,
+        "--repository",
+        &origin,
+        "--registry-endpoint",
+        &stack.registry,
+    ]))
+    .await
+    .unwrap_or_else(|e| panic!("{}", e.render()));
     let remote = format!("{}/{origin}:v1", stack.registry);
     remove_image(&remote).await;
     remove_image(&source).await;
@@ -290,7 +312,12 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
     .await
     .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(pulled.changed);
-    assert!(pulled.get_str("IMAGE_DIGEST").unwrap().starts_with("sha256:"));
+    assert!(
+        pulled
+            .get_str("IMAGE_DIGEST")
+            .unwrap()
+            .starts_with("sha256:")
+    );
 
     // The same pull with a wrong password is refused by the registry: exit 1.
     remove_image(&remote).await;
@@ -338,9 +365,15 @@ async fn delete_touches_only_managed_repositories_and_needs_force_for_images() {
     // Ours, holding an image (registered in ECR directly): --force is needed.
     let source = build_scratch_image(&unique("ecskit-test-delete"), "v1").await;
     let repo = unique("ours");
-    run(args(&[&source, "--repository", &repo, "--registry-endpoint", &stack.registry]))
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    run(args(&[
+        &source,
+        "--repository",
+        &repo,
+        "--registry-endpoint",
+        &stack.registry,
+    ]))
+    .await
+    .unwrap_or_else(|e| panic!("{}", e.render()));
     ecr.put_image()
         .repository_name(&repo)
         .image_tag("v1")
@@ -354,9 +387,15 @@ async fn delete_touches_only_managed_repositories_and_needs_force_for_images() {
     assert_eq!(err.exit_code(), 2, "{}", err.render());
     assert!(err.hint_text().unwrap().contains("--force"));
 
-    let dry = run(args(&["--repository", &repo, "--delete", "--force", "--dry-run"]))
-        .await
-        .unwrap();
+    let dry = run(args(&[
+        "--repository",
+        &repo,
+        "--delete",
+        "--force",
+        "--dry-run",
+    ]))
+    .await
+    .unwrap();
     assert!(dry.changed && dry.calls.mutating == 0);
 
     let deleted = run(args(&["--repository", &repo, "--delete", "--force"]))
@@ -375,7 +414,9 @@ async fn delete_touches_only_managed_repositories_and_needs_force_for_images() {
     assert_eq!(left, vec!["not-ours".to_string()]);
 
     // Gone already: nothing to do.
-    let again = run(args(&["--repository", &repo, "--delete"])).await.unwrap();
+    let again = run(args(&["--repository", &repo, "--delete"]))
+        .await
+        .unwrap();
     assert!(!again.changed);
     remove_image(&source).await;
 }

@@ -75,8 +75,14 @@ async fn push_prints_env_lines_and_never_the_token_even_at_vvv() {
         value("IMAGE_URI"),
         format!("{}/{repo}@{digest}", stack.registry)
     );
-    assert_eq!(value("IMAGE_TAG_URI"), format!("{}/{repo}:v1", stack.registry));
-    assert_eq!(value("REPOSITORY_URI"), format!("{}/{repo}", stack.registry));
+    assert_eq!(
+        value("IMAGE_TAG_URI"),
+        format!("{}/{repo}:v1", stack.registry)
+    );
+    assert_eq!(
+        value("REPOSITORY_URI"),
+        format!("{}/{repo}", stack.registry)
+    );
     assert_eq!(value("CHANGED"), "true");
     assert_eq!(
         registry_manifest_digest(&stack.registry, &repo, "v1", &user_password),
@@ -84,19 +90,30 @@ async fn push_prints_env_lines_and_never_the_token_even_at_vvv() {
     );
     // stderr: the log, with the per-layer lines of a non-terminal.
     assert!(stderr.contains("layer pushed"), "{stderr}");
-    assert!(stderr.contains("GetAuthorizationToken"), "-vvv shows the calls: {stderr}");
+    assert!(
+        stderr.contains("GetAuthorizationToken"),
+        "-vvv shows the calls: {stderr}"
+    );
 
     // The token, and the password it decodes to, are nowhere.
     for secret in [&token, &password] {
         assert!(!stdout.contains(secret.as_str()), "stdout leaks a secret");
         assert!(!stderr.contains(secret.as_str()), "stderr leaks a secret");
         for (path, body) in files_under(home.path()) {
-            assert!(!body.contains(secret.as_str()), "{} holds a secret", path.display());
+            assert!(
+                !body.contains(secret.as_str()),
+                "{} holds a secret",
+                path.display()
+            );
         }
         if let Some(real_home) = std::env::var_os("HOME") {
             let config = std::path::Path::new(&real_home).join(".docker/config.json");
             let body = std::fs::read_to_string(&config).unwrap_or_default();
-            assert!(!body.contains(secret.as_str()), "{} holds a secret", config.display());
+            assert!(
+                !body.contains(secret.as_str()),
+                "{} holds a secret",
+                config.display()
+            );
         }
     }
     assert!(
@@ -140,7 +157,10 @@ async fn refused_credentials_exit_1_with_the_registrys_message() {
         .lines()
         .find(|l| l.starts_with("error: "))
         .unwrap_or_else(|| panic!("{stderr}"));
-    assert!(error_line.contains("unauthorized: authentication required"), "{error_line}");
+    assert!(
+        error_line.contains("unauthorized: authentication required"),
+        "{error_line}"
+    );
     assert!(stderr.contains("  hint: "), "{stderr}");
     assert!(!stderr.contains("111111111111-auth-token"), "{stderr}");
     drop(stack);
@@ -160,8 +180,14 @@ async fn unreachable_engine_exits_1_with_a_hint() {
         );
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains(&format!("cannot reach the Docker Engine at {host}")), "{stderr}");
-        assert!(stderr.contains("hint: ") && stderr.contains("DOCKER_HOST"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot reach the Docker Engine at {host}")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("hint: ") && stderr.contains("DOCKER_HOST"),
+            "{stderr}"
+        );
         assert!(out.stdout.is_empty());
     }
 }
@@ -174,7 +200,10 @@ async fn bad_input_exits_2_and_changes_nothing() {
     let cases: [(&[&str], &str); 3] = [
         (&[&missing, "--repository", "app"], "no such local image"),
         (&["app:1", "--repository", "Bad/Name"], "--repository"),
-        (&["app:1", "--repository", "app", "--tag", "no:colons"], "--tag"),
+        (
+            &["app:1", "--repository", "app", "--tag", "no:colons"],
+            "--tag",
+        ),
     ];
     for (args, expected) in cases {
         let out = image_push(args, home.path(), &[]);

@@ -107,7 +107,10 @@ impl Engine {
             Err(DockerError::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(e) => Err(docker_error(format!("inspecting local image {reference}"), &e)),
+            Err(e) => Err(docker_error(
+                format!("inspecting local image {reference}"),
+                &e,
+            )),
         }
     }
 
@@ -197,9 +200,9 @@ impl Engine {
             tag: Some(tag.to_string()),
             ..Default::default()
         };
-        let mut stream = self
-            .docker
-            .push_image(repository, Some(options), Some(credentials.docker()));
+        let mut stream =
+            self.docker
+                .push_image(repository, Some(options), Some(credentials.docker()));
         let mut outcome = PushOutcome::default();
         let mut bars = LayerBars::default();
         let total = if layers > 0 {

@@ -321,7 +321,11 @@ async fn push(engine: &Engine, args: &Args, plan: Plan) -> Result<Report> {
     // anything is created.
     let mut held = Vec::new();
     for tag in &plan.tags {
-        held.push(engine.registry_digest(&repository, tag, &credentials).await?);
+        held.push(
+            engine
+                .registry_digest(&repository, tag, &credentials)
+                .await?,
+        );
     }
     let local_digest =
         reference::repo_digest(local.repo_digests.as_deref().unwrap_or(&[]), &repository);
@@ -385,7 +389,10 @@ async fn push(engine: &Engine, args: &Args, plan: Plan) -> Result<Report> {
                     .local_image(&format!("{repository}:{tag}"))
                     .await?
                     .and_then(|i| {
-                        reference::repo_digest(i.repo_digests.as_deref().unwrap_or(&[]), &repository)
+                        reference::repo_digest(
+                            i.repo_digests.as_deref().unwrap_or(&[]),
+                            &repository,
+                        )
                     }),
             };
             if digest.is_some() && this.is_some() && digest != this {
@@ -478,9 +485,7 @@ async fn create_repository(ctx: &Ctx, args: &Args) -> Result<aws_sdk_ecr::types:
 /// The registry host of a reference (`docker.io` when it names none), for pull credentials.
 fn pull_registry(reference: &str) -> String {
     match reference.split_once('/') {
-        Some((first, _))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             first.to_string()
         }
         _ => "https://index.docker.io/v1/".to_string(),
@@ -489,7 +494,10 @@ fn pull_registry(reference: &str) -> String {
 
 async fn delete(ctx: &Ctx, args: &Args) -> Result<Report> {
     let Some(repo) = describe_repository(ctx, args).await? else {
-        tracing::info!("repository {} does not exist: nothing to delete", args.repository);
+        tracing::info!(
+            "repository {} does not exist: nothing to delete",
+            args.repository
+        );
         return Ok(ctx.report());
     };
     let arn = repo.repository_arn.clone().unwrap_or_default();
@@ -499,7 +507,10 @@ async fn delete(ctx: &Ctx, args: &Args) -> Result<Report> {
         .resource_arn(&arn)
         .send()
         .await
-        .context(format!("listing the tags of repository {}", args.repository))?;
+        .context(format!(
+            "listing the tags of repository {}",
+            args.repository
+        ))?;
     let managed = tags
         .tags
         .unwrap_or_default()
@@ -519,7 +530,10 @@ async fn delete(ctx: &Ctx, args: &Args) -> Result<Report> {
         .set_registry_id(args.registry_id.clone())
         .send()
         .await
-        .context(format!("listing the images of repository {}", args.repository))?;
+        .context(format!(
+            "listing the images of repository {}",
+            args.repository
+        ))?;
     let count = images.image_ids.map_or(0, |i| i.len());
     if count > 0 && !args.force {
         return Err(Error::input(format!(
@@ -556,7 +570,15 @@ mod tests {
 
     #[test]
     fn all_problems_are_reported_at_once() {
-        let args = parse(&["app:1", "--repository", "Bad_Repo", "--tag", "-x", "--registry-id", "12"]);
+        let args = parse(&[
+            "app:1",
+            "--repository",
+            "Bad_Repo",
+            "--tag",
+            "-x",
+            "--registry-id",
+            "12",
+        ]);
         let err = check(&args, || Ok(String::new())).err().unwrap();
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();
@@ -589,7 +611,10 @@ mod tests {
         let (user, password) = plan.pull_credentials.unwrap();
         assert_eq!((user.as_str(), password.expose()), ("u", "s3cret"));
         assert_eq!(pull_registry("reg:5000/app:1"), "reg:5000");
-        assert_eq!(pull_registry("library/nginx"), "https://index.docker.io/v1/");
+        assert_eq!(
+            pull_registry("library/nginx"),
+            "https://index.docker.io/v1/"
+        );
     }
 
     #[test]
@@ -599,7 +624,10 @@ mod tests {
             full.extend_from_slice(a);
             Args::try_parse_from(full)
         };
-        assert!(argv(&["--repository", "app"]).is_err(), "SOURCE is required");
+        assert!(
+            argv(&["--repository", "app"]).is_err(),
+            "SOURCE is required"
+        );
         assert!(argv(&["--repository", "app", "--delete"]).is_ok());
         assert!(argv(&["app:1", "--repository", "app", "--force"]).is_err());
         assert!(argv(&["app:1", "--repository", "app", "--pull-username", "u"]).is_err());

@@ -64,10 +64,10 @@ pub fn endpoint(value: &str) -> Result<(), String> {
     if value.is_empty() || value.contains("://") || value.contains('/') || value.contains(' ') {
         return bad();
     }
-    if let Some((host, port)) = value.rsplit_once(':') {
-        if host.is_empty() || port.parse::<u16>().is_err() {
-            return bad();
-        }
+    if let Some((host, port)) = value.rsplit_once(':')
+        && (host.is_empty() || port.parse::<u16>().is_err())
+    {
+        return bad();
     }
     Ok(())
 }
@@ -170,7 +170,9 @@ mod tests {
         for good in ["app", "team/app", "a.b-c_d/e2", "my-app/api/v2"] {
             assert_eq!(repository_name(good), Ok(()), "{good}");
         }
-        for bad in ["a", "App", "app/", "/app", "a//b", "a..b", "-app", "app-", "a b", "a__-b"] {
+        for bad in [
+            "a", "App", "app/", "/app", "a//b", "a..b", "-app", "app-", "a b", "a__-b",
+        ] {
             assert!(repository_name(bad).is_err(), "{bad}");
         }
         assert!(repository_name(&"a".repeat(257)).is_err());
@@ -192,7 +194,14 @@ mod tests {
         for good in ["127.0.0.1:5000", "registry.local:443", "mirror.example.com"] {
             assert_eq!(endpoint(good), Ok(()), "{good}");
         }
-        for bad in ["", "http://x:5000", "x:5000/path", "x:port", ":5000", "x:99999"] {
+        for bad in [
+            "",
+            "http://x:5000",
+            "x:5000/path",
+            "x:port",
+            ":5000",
+            "x:99999",
+        ] {
             assert!(endpoint(bad).is_err(), "{bad}");
         }
     }

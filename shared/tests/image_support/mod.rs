@@ -30,7 +30,10 @@ pub async fn build_scratch_image(name: &str, tag: &str) -> String {
             "Dockerfile",
             "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n".to_string(),
         ),
-        ("a.txt", format!("first layer of {name} {}\n", uuid::Uuid::new_v4())),
+        (
+            "a.txt",
+            format!("first layer of {name} {}\n", uuid::Uuid::new_v4()),
+        ),
         (
             "b.txt",
             format!("second layer of {name} {}\n", uuid::Uuid::new_v4()).repeat(50),
@@ -52,11 +55,7 @@ pub async fn build_scratch_image(name: &str, tag: &str) -> String {
         .t(&reference)
         .rm(true)
         .build();
-    let mut stream = docker.build_image(
-        options,
-        None,
-        Some(bollard::body_full(context.into())),
-    );
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {
         item.unwrap_or_else(|e| panic!("building {reference}: {e}"));
     }
