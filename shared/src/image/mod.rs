@@ -77,11 +77,11 @@ pub struct Args {
     pub pull: bool,
 
     /// User name for --pull.
-    #[arg(long, requires = "pull", requires = "pull_password_stdin")]
+    #[arg(long)]
     pub pull_username: Option<String>,
 
     /// Read the password for --pull from stdin.
-    #[arg(long, requires = "pull_username")]
+    #[arg(long)]
     pub pull_password_stdin: bool,
 
     /// Delete the repository (only when tagged managed-by=ecskit).
@@ -89,7 +89,7 @@ pub struct Args {
     pub delete: bool,
 
     /// With --delete: delete the repository even when it still holds images.
-    #[arg(long, requires = "delete")]
+    #[arg(long)]
     pub force: bool,
 }
 
@@ -150,8 +150,25 @@ fn check(args: &Args, password: impl FnOnce() -> std::io::Result<String>) -> Res
             ));
         }
     }
+    // Checked here rather than with clap's `requires`, which counts a flag's implicit `false`
+    // as present.
+    if args.force && !args.delete {
+        problems.push("--force: it only goes with --delete".to_string());
+    }
+    if (args.pull_username.is_some() || args.pull_password_stdin) && !args.pull {
+        problems
+            .push("--pull-username/--pull-password-stdin: they only go with --pull".to_string());
+    }
+    if args.pull_username.is_some() != args.pull_password_stdin {
+        problems
+            .push("--pull-username and --pull-password-stdin: give both, or neither".to_string());
+    }
     let mut pull_credentials = None;
-    if let Some(user) = &args.pull_username {
+    if let Some(user) = args
+        .pull_username
+        .as_ref()
+        .filter(|_| args.pull_password_stdin)
+    {
         match password() {
             Ok(p) => {
                 let p = p.trim_end_matches(['\r', '\n']).to_string();
@@ -575,7 +592,7 @@ mod tests {
             "--repository",
             "Bad_Repo",
             "--tag",
-            "-x",
+            "x:y",
             "--registry-id",
             "12",
         ]);
@@ -629,7 +646,26 @@ mod tests {
             "SOURCE is required"
         );
         assert!(argv(&["--repository", "app", "--delete"]).is_ok());
-        assert!(argv(&["app:1", "--repository", "app", "--force"]).is_err());
-        assert!(argv(&["app:1", "--repository", "app", "--pull-username", "u"]).is_err());
+        assert!(argv(&["app:1", "--repository", "app", "--delete"]).is_err());
+        let problem = |a: &[&str]| {
+            let err = check(&argv(a).unwrap(), || Ok("pw".into())).err().unwrap();
+            assert_eq!(err.exit_code(), 2);
+            err.to_string()
+        };
+        assert!(problem(&["app:1", "--repository", "app", "--force"]).contains("--force"));
+        assert!(
+            problem(&["app:1", "--repository", "app", "--pull-username", "u"])
+                .contains("--pull-password-stdin")
+        );
+        assert!(
+            problem(&[
+                "app:1",
+                "--repository",
+                "app",
+                "--pull",
+                "--pull-password-stdin"
+            ])
+            .contains("give both")
+        );
     }
 }
