@@ -1,1 +1,4 @@
-fn main() {}
+//! image-push: tag a local image and push it to ECR through the Docker Engine API.
+fn main() -> std::process::ExitCode {
+    ecskit::cli::main(ecskit::image::run)
+}

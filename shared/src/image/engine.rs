@@ -1,0 +1,301 @@
+//! The Docker Engine side of image-push, through bollard: connecting (DOCKER_HOST or the
+//! default socket), inspecting the local image, asking the registry for a tag's digest, and
+//! the tag + push with per-layer progress.
+//!
+//! Registry credentials are built into a `DockerCredentials` only at the call that needs them
+//! and sent in the request's `X-Registry-Auth` header: nothing is written to a Docker config
+//! file, and nothing that holds them is logged.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::errors::Error as DockerError;
+use bollard::models::ImageInspect;
+use bollard::query_parameters::{CreateImageOptions, PushImageOptions, TagImageOptions};
+use futures_util::StreamExt;
+
+use super::reference;
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Task};
+use crate::secret::Secret;
+
+/// Registry credentials, held as a [`Secret`] until the engine call that needs them.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+    /// The registry host the credentials are for.
+    pub server: String,
+}
+
+impl Credentials {
+    /// The one place the password leaves its [`Secret`]: the body of one engine request.
+    fn docker(&self) -> DockerCredentials {
+        DockerCredentials {
+            username: Some(self.username.clone()),
+            password: Some(self.password.expose().to_string()),
+            serveraddress: Some(self.server.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+const REFUSED_HINT: &str = "the registry refused the credentials: check --registry-id and --registry-endpoint (ECSKIT_REGISTRY_ENDPOINT), and that the caller may call ecr:GetAuthorizationToken and push to the repository";
+
+/// The engine's message without bollard's wrapping.
+pub fn message(err: &DockerError) -> String {
+    match err {
+        DockerError::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        DockerError::DockerStreamError { error } => error.trim().to_string(),
+        other => crate::error::flatten(other),
+    }
+}
+
+/// A Docker failure with the engine's message, and a hint when the registry refused the
+/// credentials.
+pub fn docker_error(context: impl Into<String>, err: &DockerError) -> Error {
+    let detail = message(err);
+    let refused = reference::is_auth_refusal(&detail);
+    let e = Error::docker(context, detail.replace('\n', " "));
+    if refused { e.hint(REFUSED_HINT) } else { e }
+}
+
+pub struct Engine {
+    docker: Docker,
+    pub host: String,
+}
+
+/// What the push of one tag did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    pub digest: Option<String>,
+    pub layers_pushed: usize,
+    pub layers_existing: usize,
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST` (unix:// or tcp://) or the default socket, and agrees on an
+    /// API version, which also proves the engine answers.
+    pub async fn connect() -> Result<Engine> {
+        let host = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+        let unreachable = |e: &DockerError| {
+            Error::docker(
+                format!("cannot reach the Docker Engine at {host}"),
+                message(e),
+            )
+            .hint("start the Docker Engine, or point DOCKER_HOST at one (unix:///path/docker.sock or tcp://HOST:2375)")
+        };
+        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(&e))?;
+        // Pushes of large images stream for a long time: the default 2 minutes is too short.
+        let docker = docker.with_timeout(Duration::from_secs(3600));
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        tracing::debug!("Docker Engine at {host}");
+        Ok(Engine { docker, host })
+    }
+
+    /// The local image, or `None` when the engine does not have it.
+    pub async fn local_image(&self, reference: &str) -> Result<Option<ImageInspect>> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(image)),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(docker_error(
+                format!("inspecting local image {reference}"),
+                &e,
+            )),
+        }
+    }
+
+    /// Pulls `reference` (tag `latest` when it names none) with optional credentials.
+    pub async fn pull(&self, reference: &str, credentials: Option<&Credentials>) -> Result<()> {
+        let from = if reference::tag_of(reference).is_some() || reference.contains('@') {
+            reference.to_string()
+        } else {
+            format!("{reference}:latest")
+        };
+        let options = CreateImageOptions {
+            from_image: Some(from.clone()),
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .create_image(Some(options), None, credentials.map(Credentials::docker));
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(status) = info.status {
+                        tracing::debug!("pull {from}: {status}");
+                    }
+                }
+                Err(e) => return Err(docker_error(format!("pulling {from}"), &e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest the registry holds under `repository:tag`, or `None` when it holds nothing
+    /// there. Refused credentials are an error: the push would be refused too.
+    pub async fn registry_digest(
+        &self,
+        repository: &str,
+        tag: &str,
+        credentials: &Credentials,
+    ) -> Result<Option<String>> {
+        let reference = format!("{repository}:{tag}");
+        match self
+            .docker
+            .inspect_registry_image(&reference, Some(credentials.docker()))
+            .await
+        {
+            Ok(found) => Ok(found.descriptor.digest),
+            Err(e) => {
+                let text = message(&e);
+                if reference::is_auth_refusal(&text) {
+                    // A missing repository can look like a refusal on some registries; the
+                    // detail says which one the registry meant.
+                    Err(docker_error(
+                        format!("the registry refused the credentials for {reference}"),
+                        &e,
+                    ))
+                } else {
+                    tracing::debug!("the registry holds nothing under {reference}: {text}");
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Tags `source` as `repository:tag`.
+    pub async fn tag(&self, source: &str, repository: &str, tag: &str) -> Result<()> {
+        let options = TagImageOptions {
+            repo: Some(repository.to_string()),
+            tag: Some(tag.to_string()),
+        };
+        self.docker
+            .tag_image(source, Some(options))
+            .await
+            .map_err(|e| docker_error(format!("tagging {source} as {repository}:{tag}"), &e))
+    }
+
+    /// Pushes `repository:tag`, showing each layer's progress, and fails on the first error
+    /// line of the engine's stream.
+    pub async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        credentials: &Credentials,
+        layers: usize,
+        progress: &Progress,
+    ) -> Result<PushOutcome> {
+        let target = format!("{repository}:{tag}");
+        let options = PushImageOptions {
+            tag: Some(tag.to_string()),
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .push_image(repository, Some(options), Some(credentials.docker()));
+        let mut outcome = PushOutcome::default();
+        let mut bars = LayerBars::default();
+        let total = if layers > 0 {
+            format!(" of {layers}")
+        } else {
+            String::new()
+        };
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(e) => return Err(docker_error(format!("pushing {target}"), &e)),
+            };
+            let Some(status) = info.status.as_deref() else {
+                continue;
+            };
+            match status {
+                "Pushing" => {
+                    if let Some(detail) = &info.progress_detail
+                        && let (Some(current), Some(size)) = (detail.current, detail.total)
+                    {
+                        bars.update(progress, size, current);
+                    }
+                }
+                "Pushed" => {
+                    outcome.layers_pushed += 1;
+                    bars.finish_one();
+                    progress.println(format!(
+                        "{target}: layer pushed ({}{total})",
+                        outcome.layers_pushed + outcome.layers_existing
+                    ));
+                }
+                "Layer already exists" => {
+                    outcome.layers_existing += 1;
+                    progress.println(format!(
+                        "{target}: layer already exists ({}{total})",
+                        outcome.layers_pushed + outcome.layers_existing
+                    ));
+                }
+                other => {
+                    if let Some(digest) = reference::push_digest(other) {
+                        outcome.digest = Some(digest);
+                    } else {
+                        tracing::debug!("push {target}: {other}");
+                    }
+                }
+            }
+        }
+        bars.finish_all();
+        Ok(outcome)
+    }
+}
+
+/// Progress bars for the layers being uploaded. bollard's push messages do not carry the
+/// layer id, so a layer is recognised by its size (the `total` of its progress), which is
+/// distinct for the layers of nearly every image; two layers of one size share a bar.
+#[derive(Default)]
+struct LayerBars {
+    bars: Vec<(i64, i64, Task, bool)>,
+}
+
+impl LayerBars {
+    fn update(&mut self, progress: &Progress, size: i64, current: i64) {
+        if !progress.is_drawing() {
+            return;
+        }
+        if let Some((_, pos, task, _)) = self.bars.iter_mut().find(|(s, ..)| *s == size) {
+            *pos = current;
+            task.set_position(current.max(0) as u64);
+            return;
+        }
+        let task = progress.bar(size.max(0) as u64, format!("layer ({size} bytes)"), true);
+        task.set_position(current.max(0) as u64);
+        self.bars.push((size, current, task, false));
+    }
+
+    /// A layer finished: the bar closest to its end is the one.
+    fn finish_one(&mut self) {
+        let best = self
+            .bars
+            .iter_mut()
+            .filter(|(.., done)| !done)
+            .max_by_key(|(size, pos, ..)| (*pos * 1000) / (*size).max(1));
+        if let Some((size, _, task, done)) = best {
+            task.set_position((*size).max(0) as u64);
+            task.finish("layer pushed");
+            *done = true;
+        }
+    }
+
+    fn finish_all(&mut self) {
+        for (_, _, task, done) in self.bars.iter_mut().filter(|(.., done)| !done) {
+            task.finish("layer pushed");
+            *done = true;
+        }
+    }
+}
