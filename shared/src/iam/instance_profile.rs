@@ -32,13 +32,25 @@ pub struct Args {
     pub aws: AwsArgs,
 
     /// The container-instance role.
-    #[arg(long, env = "ECSKIT_INSTANCE_ROLE_NAME", default_value = "ecsInstanceRole")]
+    #[arg(
+        long,
+        env = "ECSKIT_INSTANCE_ROLE_NAME",
+        default_value = "ecsInstanceRole"
+    )]
     pub role_name: String,
     /// The instance profile that holds the role.
-    #[arg(long, env = "ECSKIT_INSTANCE_PROFILE_NAME", default_value = "ecsInstanceRole-profile")]
+    #[arg(
+        long,
+        env = "ECSKIT_INSTANCE_PROFILE_NAME",
+        default_value = "ecsInstanceRole-profile"
+    )]
     pub profile_name: String,
     /// Read access to BUCKET[/PREFIX] (an inline policy), repeatable.
-    #[arg(long, value_name = "BUCKET[/PREFIX]", conflicts_with = "s3_read_only_managed")]
+    #[arg(
+        long,
+        value_name = "BUCKET[/PREFIX]",
+        conflicts_with = "s3_read_only_managed"
+    )]
     pub s3_read: Vec<String>,
     /// Attach AmazonS3ReadOnlyAccess (every bucket) instead of --s3-read.
     #[arg(long)]
@@ -91,13 +103,17 @@ pub fn plan(args: &Args) -> Result<Vec<S3Grant>> {
     }
     for (k, _) in &args.tag {
         if k == role::MANAGED_BY.0 {
-            problems.push(format!("--tag: the key '{k}' is reserved: ecskit sets managed-by=ecskit itself"));
+            problems.push(format!(
+                "--tag: the key '{k}' is reserved: ecskit sets managed-by=ecskit itself"
+            ));
         }
     }
     let mut grants = Vec::new();
     for spec in &args.s3_read {
         if spec.contains(':') && !spec.starts_with("s3://") {
-            problems.push(format!("--s3-read {spec}: expected BUCKET[/PREFIX] (read only, no access suffix)"));
+            problems.push(format!(
+                "--s3-read {spec}: expected BUCKET[/PREFIX] (read only, no access suffix)"
+            ));
             continue;
         }
         match S3Grant::parse(spec, Access::Read) {
@@ -113,7 +129,11 @@ pub fn plan(args: &Args) -> Result<Vec<S3Grant>> {
 
 /// The role as it should be.
 pub fn desired(args: &Args, grants: &[S3Grant], partition: &str) -> DesiredRole {
-    let ec2 = policy::aws_managed(partition, "service-role/", "AmazonEC2ContainerServiceforEC2Role");
+    let ec2 = policy::aws_managed(
+        partition,
+        "service-role/",
+        "AmazonEC2ContainerServiceforEC2Role",
+    );
     let s3ro = policy::aws_managed(partition, "", "AmazonS3ReadOnlyAccess");
     let ssm = policy::aws_managed(partition, "", "AmazonSSMManagedInstanceCore");
     let mut managed = BTreeSet::from([ec2.clone()]);
@@ -125,10 +145,16 @@ pub fn desired(args: &Args, grants: &[S3Grant], partition: &str) -> DesiredRole 
     }
     let mut inline = BTreeMap::new();
     if !grants.is_empty() {
-        inline.insert(format!("{}s3-read", role::INLINE_PREFIX), policy::s3_grants(partition, grants));
+        inline.insert(
+            format!("{}s3-read", role::INLINE_PREFIX),
+            policy::s3_grants(partition, grants),
+        );
     }
     if args.cloudwatch_logs {
-        inline.insert(format!("{}cloudwatch-logs", role::INLINE_PREFIX), policy::cloudwatch_logs(partition));
+        inline.insert(
+            format!("{}cloudwatch-logs", role::INLINE_PREFIX),
+            policy::cloudwatch_logs(partition),
+        );
     }
     let services: &[&str] = if args.ecs_anywhere {
         &["ec2.amazonaws.com", "ssm.amazonaws.com"]
@@ -164,13 +190,24 @@ async fn get_profile(ctx: &Ctx, name: &str) -> Result<Option<Profile>> {
         .context(format!("reading instance profile {name}"))
     {
         Ok(out) => {
-            let p = out
-                .instance_profile
-                .ok_or_else(|| Error::aws(format!("reading instance profile {name}"), "no profile in the answer"))?;
+            let p = out.instance_profile.ok_or_else(|| {
+                Error::aws(
+                    format!("reading instance profile {name}"),
+                    "no profile in the answer",
+                )
+            })?;
             Ok(Some(Profile {
                 arn: p.arn().to_string(),
-                roles: p.roles().iter().map(|r| r.role_name().to_string()).collect(),
-                tags: p.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+                roles: p
+                    .roles()
+                    .iter()
+                    .map(|r| r.role_name().to_string())
+                    .collect(),
+                tags: p
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
             }))
         }
         Err(e) if e.aws_code() == Some("NoSuchEntity") => Ok(None),
@@ -180,12 +217,24 @@ async fn get_profile(ctx: &Ctx, name: &str) -> Result<Option<Profile>> {
 
 fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
     tags.iter()
-        .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
         .collect()
 }
 
 /// The profile holds exactly our role, is tagged, and is visible.
-async fn converge_profile(ctx: &Ctx, args: &Args, tags: &BTreeMap<String, String>, partition: &str, account: &str) -> Result<String> {
+async fn converge_profile(
+    ctx: &Ctx,
+    args: &Args,
+    tags: &BTreeMap<String, String>,
+    partition: &str,
+    account: &str,
+) -> Result<String> {
     let iam = ctx.iam();
     let name = &args.profile_name;
     let role_name = &args.role_name;
@@ -202,7 +251,9 @@ async fn converge_profile(ctx: &Ctx, args: &Args, tags: &BTreeMap<String, String
         {
             Ok(_) => {}
             Err(e) if e.aws_code() == Some("EntityAlreadyExists") => {
-                tracing::info!("instance profile {name} already exists (a retried create): converging it");
+                tracing::info!(
+                    "instance profile {name} already exists (a retried create): converging it"
+                );
             }
             Err(e) => return Err(e),
         }
@@ -211,11 +262,18 @@ async fn converge_profile(ctx: &Ctx, args: &Args, tags: &BTreeMap<String, String
     let Some(profile) = current else {
         // Dry-run and the profile does not exist yet.
         ctx.apply(format!("add role {role_name} to instance profile {name}"));
-        return Ok(format!("arn:{partition}:iam::{account}:instance-profile{}{name}", args.path));
+        return Ok(format!(
+            "arn:{partition}:iam::{account}:instance-profile{}{name}",
+            args.path
+        ));
     };
     let others: Vec<&String> = profile.roles.iter().filter(|r| *r != role_name).collect();
     if !others.is_empty() {
-        let list = others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        let list = others
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         if !args.replace_role {
             return Err(Error::input(format!(
                 "instance profile {name} holds role {list}, not {role_name}"
@@ -223,24 +281,32 @@ async fn converge_profile(ctx: &Ctx, args: &Args, tags: &BTreeMap<String, String
             .hint("pass --replace-role to put {role_name} in its place, or choose another --profile-name".replace("{role_name}", role_name)));
         }
         for other in others {
-            tracing::warn!("instance profile {name} holds role {other}: replacing it with {role_name}");
+            tracing::warn!(
+                "instance profile {name} holds role {other}: replacing it with {role_name}"
+            );
             if ctx.apply(format!("remove role {other} from instance profile {name}")) {
                 iam.remove_role_from_instance_profile()
                     .instance_profile_name(name)
                     .role_name(other)
                     .send()
                     .await
-                    .context(format!("removing role {other} from instance profile {name}"))?;
+                    .context(format!(
+                        "removing role {other} from instance profile {name}"
+                    ))?;
             }
         }
     }
-    if !profile.roles.contains(role_name) && ctx.apply(format!("add role {role_name} to instance profile {name}")) {
+    if !profile.roles.contains(role_name)
+        && ctx.apply(format!("add role {role_name} to instance profile {name}"))
+    {
         iam.add_role_to_instance_profile()
             .instance_profile_name(name)
             .role_name(role_name)
             .send()
             .await
-            .context(format!("adding role {role_name} to instance profile {name}"))?;
+            .context(format!(
+                "adding role {role_name} to instance profile {name}"
+            ))?;
     }
     let wrong: BTreeMap<String, String> = tags
         .iter()
@@ -250,7 +316,10 @@ async fn converge_profile(ctx: &Ctx, args: &Args, tags: &BTreeMap<String, String
     if !wrong.is_empty() {
         let list: Vec<String> = wrong.iter().map(|(k, v)| format!("{k}={v}")).collect();
         tracing::warn!("instance profile {name} lacks the tags {}", list.join(", "));
-        if ctx.apply(format!("tag instance profile {name} with {}", list.join(", "))) {
+        if ctx.apply(format!(
+            "tag instance profile {name} with {}",
+            list.join(", ")
+        )) {
             iam.tag_instance_profile()
                 .instance_profile_name(name)
                 .set_tags(Some(iam_tags(&wrong)))
@@ -265,7 +334,12 @@ async fn converge_profile(ctx: &Ctx, args: &Args, tags: &BTreeMap<String, String
             .instance_profile_name(name)
             .wait(Duration::from_secs(60))
             .await
-            .map_err(|e| Error::aws(format!("waiting for instance profile {name} to be visible"), crate::error::flatten(&e)))?;
+            .map_err(|e| {
+                Error::aws(
+                    format!("waiting for instance profile {name} to be visible"),
+                    crate::error::flatten(&e),
+                )
+            })?;
     }
     Ok(profile.arn)
 }
@@ -278,7 +352,9 @@ async fn delete_profile(ctx: &Ctx, args: &Args) -> Result<()> {
         return Ok(());
     };
     if profile.tags.get(role::MANAGED_BY.0).map(String::as_str) != Some(role::MANAGED_BY.1) {
-        tracing::warn!("instance profile {name} is not tagged managed-by=ecskit: leaving it (only the role is removed from it)");
+        tracing::warn!(
+            "instance profile {name} is not tagged managed-by=ecskit: leaving it (only the role is removed from it)"
+        );
         return Ok(());
     }
     for r in &profile.roles {
@@ -313,7 +389,10 @@ pub async fn run(args: Args) -> Result<Report> {
         role::delete(&ctx, &desired.name).await?;
         (
             desired.arn(partition, &account),
-            format!("arn:{partition}:iam::{account}:instance-profile{}{}", args.path, args.profile_name),
+            format!(
+                "arn:{partition}:iam::{account}:instance-profile{}{}",
+                args.path, args.profile_name
+            ),
         )
     } else {
         let role_arn = role::converge(&ctx, &desired, partition, &account).await?;

@@ -180,7 +180,11 @@ pub fn execution_inline() -> Value {
 /// What the execution role reads for the task definition: `environmentFiles` objects
 /// (`s3:GetObject` on each, `s3:GetBucketLocation` on their buckets) and `secrets`
 /// (Secrets Manager secrets and SSM parameters by ARN). None when there is nothing to read.
-pub fn execution_reads(partition: &str, objects: &[(String, String)], secrets: &[String]) -> Option<Value> {
+pub fn execution_reads(
+    partition: &str,
+    objects: &[(String, String)],
+    secrets: &[String],
+) -> Option<Value> {
     let mut statements = Vec::new();
     if !objects.is_empty() {
         let mut arns: Vec<String> = objects
@@ -196,16 +200,26 @@ pub fn execution_reads(partition: &str, objects: &[(String, String)], secrets: &
         buckets.sort();
         buckets.dedup();
         statements.push(json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": arns}));
-        statements.push(json!({"Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": buckets}));
+        statements.push(
+            json!({"Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": buckets}),
+        );
     }
-    let mut sm: Vec<&String> = secrets.iter().filter(|a| a.split(':').nth(2) == Some("secretsmanager")).collect();
-    let mut ssm: Vec<&String> = secrets.iter().filter(|a| a.split(':').nth(2) == Some("ssm")).collect();
+    let mut sm: Vec<&String> = secrets
+        .iter()
+        .filter(|a| a.split(':').nth(2) == Some("secretsmanager"))
+        .collect();
+    let mut ssm: Vec<&String> = secrets
+        .iter()
+        .filter(|a| a.split(':').nth(2) == Some("ssm"))
+        .collect();
     sm.sort();
     sm.dedup();
     ssm.sort();
     ssm.dedup();
     if !sm.is_empty() {
-        statements.push(json!({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": sm}));
+        statements.push(
+            json!({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": sm}),
+        );
     }
     if !ssm.is_empty() {
         statements.push(json!({"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": ssm}));
@@ -270,7 +284,9 @@ pub fn check_document(doc: &Value) -> Vec<String> {
         };
         match s.get("Effect").and_then(Value::as_str) {
             Some("Allow" | "Deny") => {}
-            _ => problems.push(format!("Statement[{i}] needs \"Effect\": \"Allow\" or \"Deny\"")),
+            _ => problems.push(format!(
+                "Statement[{i}] needs \"Effect\": \"Allow\" or \"Deny\""
+            )),
         }
         if !s.contains_key("Action") && !s.contains_key("NotAction") {
             problems.push(format!("Statement[{i}] has no \"Action\""));
@@ -285,7 +301,10 @@ pub fn check_document(doc: &Value) -> Vec<String> {
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -304,17 +323,22 @@ pub fn broad_s3(doc: &Value) -> Vec<String> {
         if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
             continue;
         }
-        let actions: Vec<String> = strings(s.get("Action")).into_iter().map(|a| a.to_lowercase()).collect();
+        let actions: Vec<String> = strings(s.get("Action"))
+            .into_iter()
+            .map(|a| a.to_lowercase())
+            .collect();
         let all_s3 = actions.iter().any(|a| a == "*" || a == "s3:*");
         let some_s3 = all_s3 || actions.iter().any(|a| a.starts_with("s3:"));
         let resources = strings(s.get("Resource"));
-        let any_resource = resources
-            .iter()
-            .any(|r| r == "*" || r == "arn:aws:s3:::*" || r.ends_with(":s3:::*") || r == "arn:*:s3:::*");
+        let any_resource = resources.iter().any(|r| {
+            r == "*" || r == "arn:aws:s3:::*" || r.ends_with(":s3:::*") || r == "arn:*:s3:::*"
+        });
         if all_s3 {
             found.push(format!("Statement[{i}] grants every S3 action (s3:* or *)"));
         } else if some_s3 && any_resource {
-            found.push(format!("Statement[{i}] grants S3 actions on every bucket (Resource *)"));
+            found.push(format!(
+                "Statement[{i}] grants S3 actions on every bucket (Resource *)"
+            ));
         }
     }
     found
@@ -435,9 +459,20 @@ mod tests {
     fn grants_parse() {
         assert_eq!(
             grant("s3://cfg-bucket/app/prod/:read-write"),
-            S3Grant { bucket: "cfg-bucket".into(), prefix: "app/prod".into(), access: Access::ReadWrite }
+            S3Grant {
+                bucket: "cfg-bucket".into(),
+                prefix: "app/prod".into(),
+                access: Access::ReadWrite
+            }
         );
-        assert_eq!(grant("cfg-bucket"), S3Grant { bucket: "cfg-bucket".into(), prefix: "".into(), access: Access::Read });
+        assert_eq!(
+            grant("cfg-bucket"),
+            S3Grant {
+                bucket: "cfg-bucket".into(),
+                prefix: "".into(),
+                access: Access::Read
+            }
+        );
         assert!(S3Grant::parse("Bad_Bucket/x", Access::Read).is_err());
         assert!(S3Grant::parse("cfg-bucket/x:write", Access::Read).is_err());
         assert!(S3Grant::parse("cfg-bucket/a/*", Access::Read).is_err());
@@ -489,12 +524,18 @@ mod tests {
         let ours = s3_grants("aws", &[grant("cfg-bucket/app")]);
         // What IAM might answer: URL-encoded, statements and keys reordered, single values unwrapped.
         let theirs = r#"{"Statement":[{"Resource":"arn:aws:s3:::cfg-bucket","Condition":{"StringLike":{"s3:prefix":["app/*","app"]}},"Action":["s3:ListBucket"],"Effect":"Allow"},{"Effect":"Allow","Resource":["arn:aws:s3:::cfg-bucket/app/*"],"Action":"s3:GetObject"}],"Version":"2012-10-17"}"#;
-        let encoded: String = percent_encoding::utf8_percent_encode(theirs, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(theirs, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         let decoded = decode(&encoded).unwrap();
         assert!(same(&ours, &decoded), "{}", diff(&decoded, &ours));
         let rw = s3_grants("aws", &[grant("cfg-bucket/app:read-write")]);
         assert!(!same(&ours, &rw));
-        assert!(diff(&ours, &rw).contains("+        \"s3:PutObject\""), "{}", diff(&ours, &rw));
+        assert!(
+            diff(&ours, &rw).contains("+        \"s3:PutObject\""),
+            "{}",
+            diff(&ours, &rw)
+        );
     }
 
     #[test]
@@ -509,7 +550,10 @@ mod tests {
         assert!(check_document(&s3_grants("aws", &[grant("cfg-bucket")])).is_empty());
         let p = check_document(&json!({"Statement": [{"Effect": "Maybe"}]}));
         assert_eq!(p.len(), 4, "{p:?}");
-        assert_eq!(check_document(&json!([1])), vec!["it is not a JSON object".to_string()]);
+        assert_eq!(
+            check_document(&json!([1])),
+            vec!["it is not a JSON object".to_string()]
+        );
     }
 
     #[test]

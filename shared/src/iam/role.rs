@@ -39,7 +39,10 @@ pub struct DesiredRole {
 
 impl DesiredRole {
     pub fn arn(&self, partition: &str, account: &str) -> String {
-        format!("arn:{partition}:iam::{account}:role{}{}", self.path, self.name)
+        format!(
+            "arn:{partition}:iam::{account}:role{}{}",
+            self.path, self.name
+        )
     }
 }
 
@@ -70,20 +73,32 @@ struct Current {
 }
 
 async fn get_role(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
-    match ctx.iam().get_role().role_name(name).send().await.context(format!("reading role {name}")) {
+    match ctx
+        .iam()
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .context(format!("reading role {name}"))
+    {
         Ok(out) => {
-            let role = out
-                .role
-                .ok_or_else(|| Error::aws(format!("reading role {name}"), "no role in the answer"))?;
+            let role = out.role.ok_or_else(|| {
+                Error::aws(format!("reading role {name}"), "no role in the answer")
+            })?;
             let trust = match role.assume_role_policy_document() {
-                Some(doc) => policy::decode(doc).map_err(|e| Error::aws(format!("reading the trust policy of {name}"), e))?,
+                Some(doc) => policy::decode(doc)
+                    .map_err(|e| Error::aws(format!("reading the trust policy of {name}"), e))?,
                 None => Value::Null,
             };
             Ok(Some(Current {
                 arn: role.arn().to_string(),
                 path: role.path().to_string(),
                 trust,
-                tags: role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+                tags: role
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
                 boundary: role
                     .permissions_boundary()
                     .and_then(|b| b.permissions_boundary_arn())
@@ -96,27 +111,55 @@ async fn get_role(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
 }
 
 async fn inline_names(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
-    let pages = ctx.iam().list_role_policies().role_name(name).into_paginator().send().collect::<Vec<_>>().await;
+    let pages = ctx
+        .iam()
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
     let mut names = Vec::new();
     for page in pages {
-        names.extend(page.context(format!("listing the inline policies of {name}"))?.policy_names().iter().cloned());
+        names.extend(
+            page.context(format!("listing the inline policies of {name}"))?
+                .policy_names()
+                .iter()
+                .cloned(),
+        );
     }
     Ok(names)
 }
 
 async fn attached_arns(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
-    let pages = ctx.iam().list_attached_role_policies().role_name(name).into_paginator().send().collect::<Vec<_>>().await;
+    let pages = ctx
+        .iam()
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
     let mut arns = Vec::new();
     for page in pages {
         let page = page.context(format!("listing the managed policies of {name}"))?;
-        arns.extend(page.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)));
+        arns.extend(
+            page.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string)),
+        );
     }
     Ok(arns)
 }
 
 /// Brings the role to `desired` and returns its ARN. In dry-run, announces what it would do.
 /// `account` and `partition` are used to compute the ARN of a role that does not exist yet.
-pub async fn converge(ctx: &Ctx, desired: &DesiredRole, partition: &str, account: &str) -> Result<String> {
+pub async fn converge(
+    ctx: &Ctx,
+    desired: &DesiredRole,
+    partition: &str,
+    account: &str,
+) -> Result<String> {
     let name = &desired.name;
     let iam = ctx.iam();
     let trust_text = desired.trust.to_string();
@@ -164,7 +207,11 @@ pub async fn converge(ctx: &Ctx, desired: &DesiredRole, partition: &str, account
 
     // Inline policies: put what is missing or different, remove our own that are not wanted.
     // A role that does not exist (dry-run) has none.
-    let existing = if current.is_some() { inline_names(ctx, name).await? } else { Vec::new() };
+    let existing = if current.is_some() {
+        inline_names(ctx, name).await?
+    } else {
+        Vec::new()
+    };
     for (pname, doc) in &desired.inline {
         let now = if existing.contains(pname) {
             let out = iam
@@ -174,14 +221,20 @@ pub async fn converge(ctx: &Ctx, desired: &DesiredRole, partition: &str, account
                 .send()
                 .await
                 .context(format!("reading inline policy {pname} of {name}"))?;
-            Some(policy::decode(out.policy_document()).map_err(|e| Error::aws(format!("reading inline policy {pname}"), e))?)
+            Some(
+                policy::decode(out.policy_document())
+                    .map_err(|e| Error::aws(format!("reading inline policy {pname}"), e))?,
+            )
         } else {
             None
         };
         let action = match &now {
             Some(now) if policy::same(now, doc) => continue,
             Some(now) => {
-                tracing::warn!("inline policy {pname} of role {name} differs:\n{}", policy::diff(now, doc));
+                tracing::warn!(
+                    "inline policy {pname} of role {name} differs:\n{}",
+                    policy::diff(now, doc)
+                );
                 format!("update inline policy {pname} of role {name}")
             }
             None => format!("put inline policy {pname} on role {name}"),
@@ -196,8 +249,13 @@ pub async fn converge(ctx: &Ctx, desired: &DesiredRole, partition: &str, account
                 .context(format!("putting inline policy {pname} on role {name}"))?;
         }
     }
-    for pname in existing.iter().filter(|p| p.starts_with(INLINE_PREFIX) && !desired.inline.contains_key(*p)) {
-        if ctx.apply(format!("delete inline policy {pname} of role {name} (no longer wanted)")) {
+    for pname in existing
+        .iter()
+        .filter(|p| p.starts_with(INLINE_PREFIX) && !desired.inline.contains_key(*p))
+    {
+        if ctx.apply(format!(
+            "delete inline policy {pname} of role {name} (no longer wanted)"
+        )) {
             iam.delete_role_policy()
                 .role_name(name)
                 .policy_name(pname)
@@ -208,7 +266,11 @@ pub async fn converge(ctx: &Ctx, desired: &DesiredRole, partition: &str, account
     }
 
     // Managed policies.
-    let attached = if current.is_some() { attached_arns(ctx, name).await? } else { Vec::new() };
+    let attached = if current.is_some() {
+        attached_arns(ctx, name).await?
+    } else {
+        Vec::new()
+    };
     for p in desired.managed.iter().filter(|p| !attached.contains(p)) {
         if ctx.apply(format!("attach {p} to role {name}")) {
             iam.attach_role_policy()
@@ -219,7 +281,10 @@ pub async fn converge(ctx: &Ctx, desired: &DesiredRole, partition: &str, account
                 .context(format!("attaching {p} to role {name}"))?;
         }
     }
-    for p in attached.iter().filter(|p| desired.managed_known.contains(*p) && !desired.managed.contains(*p)) {
+    for p in attached
+        .iter()
+        .filter(|p| desired.managed_known.contains(*p) && !desired.managed.contains(*p))
+    {
         if ctx.apply(format!("detach {p} from role {name} (no longer wanted)")) {
             iam.detach_role_policy()
                 .role_name(name)
@@ -237,7 +302,10 @@ async fn converge_existing(ctx: &Ctx, desired: &DesiredRole, cur: &Current) -> R
     let name = &desired.name;
     let iam = ctx.iam();
     if !policy::same(&cur.trust, &desired.trust) {
-        tracing::warn!("trust policy of role {name} differs:\n{}", policy::diff(&cur.trust, &desired.trust));
+        tracing::warn!(
+            "trust policy of role {name} differs:\n{}",
+            policy::diff(&cur.trust, &desired.trust)
+        );
         if ctx.apply(format!("update trust policy of role {name}")) {
             iam.update_assume_role_policy()
                 .role_name(name)
@@ -298,7 +366,12 @@ pub async fn wait_for_role(ctx: &Ctx, name: &str) -> Result<()> {
         .role_name(name)
         .wait(Duration::from_secs(60))
         .await
-        .map_err(|e| Error::aws(format!("waiting for role {name} to be visible"), crate::error::flatten(&e)))?;
+        .map_err(|e| {
+            Error::aws(
+                format!("waiting for role {name} to be visible"),
+                crate::error::flatten(&e),
+            )
+        })?;
     Ok(())
 }
 
@@ -329,7 +402,9 @@ pub async fn delete(ctx: &Ctx, name: &str) -> Result<bool> {
                 .role_name(name)
                 .send()
                 .await
-                .context(format!("removing role {name} from instance profile {pname}"))?;
+                .context(format!(
+                    "removing role {name} from instance profile {pname}"
+                ))?;
         }
     }
     for pname in inline_names(ctx, name).await? {
@@ -353,7 +428,11 @@ pub async fn delete(ctx: &Ctx, name: &str) -> Result<bool> {
         }
     }
     if ctx.apply(format!("delete role {name}")) {
-        iam.delete_role().role_name(name).send().await.context(format!("deleting role {name}"))?;
+        iam.delete_role()
+            .role_name(name)
+            .send()
+            .await
+            .context(format!("deleting role {name}"))?;
     }
     Ok(true)
 }

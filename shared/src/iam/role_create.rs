@@ -57,13 +57,22 @@ pub struct Args {
     #[arg(long, env = "ECSKIT_CONFIG_BUCKET", help_heading = "Task role")]
     pub bucket: Option<String>,
     /// Key prefix within --bucket (default: the whole bucket); config-upload prints it.
-    #[arg(long, env = "ECSKIT_CONFIG_PREFIX", requires = "bucket", help_heading = "Task role")]
+    #[arg(
+        long,
+        env = "ECSKIT_CONFIG_PREFIX",
+        requires = "bucket",
+        help_heading = "Task role"
+    )]
     pub prefix: Option<String>,
     /// Access to --bucket/--prefix.
     #[arg(long, value_enum, default_value_t = Access::Read, help_heading = "Task role")]
     pub access: Access,
     /// More S3 access, repeatable: BUCKET[/PREFIX][:read|read-write] (access defaults to --access).
-    #[arg(long = "s3", value_name = "BUCKET[/PREFIX][:ACCESS]", help_heading = "Task role")]
+    #[arg(
+        long = "s3",
+        value_name = "BUCKET[/PREFIX][:ACCESS]",
+        help_heading = "Task role"
+    )]
     pub s3: Vec<String>,
     /// A policy document (JSON) added as an inline policy, repeatable.
     #[arg(long, value_name = "FILE", help_heading = "Task role")]
@@ -120,14 +129,22 @@ pub struct Plan {
 pub fn plan(args: &Args) -> Result<Plan> {
     let mut problems = Vec::new();
     let name_of = |explicit: &Option<String>, suffix: &str| {
-        explicit.clone().or_else(|| args.name.as_ref().map(|n| format!("{n}-{suffix}")))
+        explicit
+            .clone()
+            .or_else(|| args.name.as_ref().map(|n| format!("{n}-{suffix}")))
     };
     let task_role = name_of(&args.task_role_name, "task");
     let execution_role = name_of(&args.execution_role_name, "execution");
     if task_role.is_none() || execution_role.is_none() {
-        problems.push("no role names: pass --name APP (or both --task-role-name and --execution-role-name)".to_string());
+        problems.push(
+            "no role names: pass --name APP (or both --task-role-name and --execution-role-name)"
+                .to_string(),
+        );
     }
-    for (flag, n) in [("--task-role-name", &task_role), ("--execution-role-name", &execution_role)] {
+    for (flag, n) in [
+        ("--task-role-name", &task_role),
+        ("--execution-role-name", &execution_role),
+    ] {
         if let Some(n) = n
             && let Err(e) = validate::iam_name(n, 64)
         {
@@ -147,7 +164,9 @@ pub fn plan(args: &Args) -> Result<Plan> {
     }
     for (k, _) in &args.tag {
         if k == role::MANAGED_BY.0 {
-            problems.push(format!("--tag: the key '{k}' is reserved: ecskit sets managed-by=ecskit itself"));
+            problems.push(format!(
+                "--tag: the key '{k}' is reserved: ecskit sets managed-by=ecskit itself"
+            ));
         }
     }
 
@@ -184,22 +203,35 @@ pub fn plan(args: &Args) -> Result<Plan> {
         };
         let mut bad = policy::check_document(&doc);
         if !args.allow_broad_s3 {
-            bad.extend(policy::broad_s3(&doc).into_iter().map(|b| format!("{b}: refused (scope it to a bucket and prefix, or pass --allow-broad-s3)")));
+            bad.extend(policy::broad_s3(&doc).into_iter().map(|b| {
+                format!("{b}: refused (scope it to a bucket and prefix, or pass --allow-broad-s3)")
+            }));
         }
-        problems.extend(bad.into_iter().map(|p| format!("--policy-file {shown}: {p}")));
+        problems.extend(
+            bad.into_iter()
+                .map(|p| format!("--policy-file {shown}: {p}")),
+        );
         let stem: String = f
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         let pname = format!("{}file-{stem}", role::INLINE_PREFIX);
         if let Err(e) = validate::iam_name(&pname, 128) {
             problems.push(format!("--policy-file {shown}: the inline policy name {e}"));
         }
         if files.insert(pname.clone(), doc).is_some() {
-            problems.push(format!("--policy-file {shown}: two files would be the inline policy {pname}: rename one"));
+            problems.push(format!(
+                "--policy-file {shown}: two files would be the inline policy {pname}: rename one"
+            ));
         }
     }
     for a in &args.managed_policy_arn {
@@ -216,18 +248,24 @@ pub fn plan(args: &Args) -> Result<Plan> {
             .strip_prefix("s3://")
             .or_else(|| spec.split_once(":s3:::").map(|(_, r)| r));
         match rest.and_then(|r| r.split_once('/')) {
-            Some((b, k)) if !k.is_empty() && !k.ends_with('/') && !k.contains('*') => match validate::bucket_name(b) {
-                Ok(()) => env_files.push((b.to_string(), k.to_string())),
-                Err(e) => problems.push(format!("--env-file {spec}: {e}")),
-            },
-            _ => problems.push(format!("--env-file {spec}: expected one object, s3://BUCKET/KEY or arn:aws:s3:::BUCKET/KEY")),
+            Some((b, k)) if !k.is_empty() && !k.ends_with('/') && !k.contains('*') => {
+                match validate::bucket_name(b) {
+                    Ok(()) => env_files.push((b.to_string(), k.to_string())),
+                    Err(e) => problems.push(format!("--env-file {spec}: {e}")),
+                }
+            }
+            _ => problems.push(format!(
+                "--env-file {spec}: expected one object, s3://BUCKET/KEY or arn:aws:s3:::BUCKET/KEY"
+            )),
         }
     }
     for a in &args.secret_arn {
         if let Err(e) = validate::arn(a, None, None) {
             problems.push(format!("--secret-arn: {e}"));
         } else if !matches!(a.split(':').nth(2), Some("secretsmanager" | "ssm")) {
-            problems.push(format!("--secret-arn {a}: not a Secrets Manager secret or SSM parameter ARN"));
+            problems.push(format!(
+                "--secret-arn {a}: not a Secrets Manager secret or SSM parameter ARN"
+            ));
         }
     }
 
@@ -244,11 +282,20 @@ pub fn plan(args: &Args) -> Result<Plan> {
 }
 
 /// The two roles as they should be.
-pub fn desired(args: &Args, plan: &Plan, partition: &str, region: &str, account: &str) -> (DesiredRole, DesiredRole) {
+pub fn desired(
+    args: &Args,
+    plan: &Plan,
+    partition: &str,
+    region: &str,
+    account: &str,
+) -> (DesiredRole, DesiredRole) {
     let tags = role::tags(&args.tag);
     let mut task_inline = plan.files.clone();
     if !plan.grants.is_empty() {
-        task_inline.insert(format!("{}s3", role::INLINE_PREFIX), policy::s3_grants(partition, &plan.grants));
+        task_inline.insert(
+            format!("{}s3", role::INLINE_PREFIX),
+            policy::s3_grants(partition, &plan.grants),
+        );
     }
     let task = DesiredRole {
         name: plan.task_role.clone(),
@@ -261,7 +308,11 @@ pub fn desired(args: &Args, plan: &Plan, partition: &str, region: &str, account:
         permissions_boundary: args.permissions_boundary.clone(),
         description: "ECS task role (ecskit)".into(),
     };
-    let managed_exec = policy::aws_managed(partition, "service-role/", "AmazonECSTaskExecutionRolePolicy");
+    let managed_exec = policy::aws_managed(
+        partition,
+        "service-role/",
+        "AmazonECSTaskExecutionRolePolicy",
+    );
     let mut exec_inline = BTreeMap::new();
     let mut exec_managed = BTreeSet::new();
     match args.execution_policy {
@@ -269,7 +320,10 @@ pub fn desired(args: &Args, plan: &Plan, partition: &str, region: &str, account:
             exec_managed.insert(managed_exec.clone());
         }
         ExecutionPolicy::Inline => {
-            exec_inline.insert(format!("{}execution", role::INLINE_PREFIX), policy::execution_inline());
+            exec_inline.insert(
+                format!("{}execution", role::INLINE_PREFIX),
+                policy::execution_inline(),
+            );
         }
     }
     if let Some(doc) = policy::execution_reads(partition, &plan.env_files, &args.secret_arn) {
@@ -299,7 +353,10 @@ pub async fn run(args: Args) -> Result<Report> {
     let (task_arn, exec_arn) = if args.delete {
         role::delete(&ctx, &task.name).await?;
         role::delete(&ctx, &execution.name).await?;
-        (task.arn(partition, &account), execution.arn(partition, &account))
+        (
+            task.arn(partition, &account),
+            execution.arn(partition, &account),
+        )
     } else {
         (
             role::converge(&ctx, &task, partition, &account).await?,
