@@ -209,6 +209,15 @@ async fn a_profile_holding_another_role_is_refused_unless_replaced() {
             && text.contains("--replace-role"),
         "{text}"
     );
+    // Refused before anything changed: the new role was not created.
+    let iam = stack.ctx(false).await.iam();
+    assert!(
+        iam.get_role()
+            .role_name("ecsInstanceRole")
+            .send()
+            .await
+            .is_err()
+    );
 
     let report = run(args(&stack, &["--replace-role"])).await.unwrap();
     assert!(

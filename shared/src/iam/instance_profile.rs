@@ -269,17 +269,7 @@ async fn converge_profile(
     };
     let others: Vec<&String> = profile.roles.iter().filter(|r| *r != role_name).collect();
     if !others.is_empty() {
-        let list = others
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        if !args.replace_role {
-            return Err(Error::input(format!(
-                "instance profile {name} holds role {list}, not {role_name}"
-            ))
-            .hint("pass --replace-role to put {role_name} in its place, or choose another --profile-name".replace("{role_name}", role_name)));
-        }
+        conflict(args, &profile)?;
         for other in others {
             tracing::warn!(
                 "instance profile {name} holds role {other}: replacing it with {role_name}"
@@ -344,6 +334,29 @@ async fn converge_profile(
     Ok(profile.arn)
 }
 
+/// The error for a profile that holds another role, unless `--replace-role` was given.
+fn conflict(args: &Args, profile: &Profile) -> Result<()> {
+    let others: Vec<&str> = profile
+        .roles
+        .iter()
+        .map(String::as_str)
+        .filter(|r| *r != args.role_name)
+        .collect();
+    if others.is_empty() || args.replace_role {
+        return Ok(());
+    }
+    Err(Error::input(format!(
+        "instance profile {} holds role {}, not {}",
+        args.profile_name,
+        others.join(", "),
+        args.role_name
+    ))
+    .hint(format!(
+        "pass --replace-role to put {} in its place, or choose another --profile-name",
+        args.role_name
+    )))
+}
+
 async fn delete_profile(ctx: &Ctx, args: &Args) -> Result<()> {
     let iam = ctx.iam();
     let name = &args.profile_name;
@@ -395,6 +408,12 @@ pub async fn run(args: Args) -> Result<Report> {
             ),
         )
     } else {
+        // A profile that holds another role is refused before anything is changed.
+        if !args.replace_role
+            && let Some(p) = get_profile(&ctx, &args.profile_name).await?
+        {
+            conflict(&args, &p)?;
+        }
         let role_arn = role::converge(&ctx, &desired, partition, &account).await?;
         let profile_arn = converge_profile(&ctx, &args, &desired.tags, partition, &account).await?;
         (role_arn, profile_arn)
