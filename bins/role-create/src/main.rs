@@ -1,1 +1,4 @@
-fn main() {}
+//! role-create: create or converge the ECS task role and execution role.
+fn main() -> std::process::ExitCode {
+    ecskit::cli::main(ecskit::iam::role_create::run)
+}

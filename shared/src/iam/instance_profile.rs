@@ -1,0 +1,427 @@
+//! instance-profile: the container-instance role (ecsInstanceRole) and the instance profile
+//! that EC2 instances launch with, convergent and idempotent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::policy::{self, Access, S3Grant};
+use super::role::{self, DesiredRole};
+use crate::aws::{AwsArgs, Ctx};
+use crate::cli::{Common, StepArgs, key_value};
+use crate::error::AwsContext;
+use crate::validate;
+use crate::{Error, Report, Result};
+
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "instance-profile",
+    version,
+    about = "Create or converge the ECS container-instance role and its instance profile.",
+    after_help = "Examples:\n  \
+        instance-profile\n  \
+        instance-profile --s3-read my-config/ecs --cloudwatch-logs\n  \
+        instance-profile --role-name ecsAnywhereRole --profile-name ecsAnywhere-profile --ecs-anywhere\n  \
+        instance-profile --delete\n\n\
+        Reads: ECSKIT_INSTANCE_ROLE_NAME, ECSKIT_INSTANCE_PROFILE_NAME\n\
+        Prints: ECSKIT_INSTANCE_ROLE_ARN, ECSKIT_INSTANCE_ROLE_NAME, ECSKIT_INSTANCE_PROFILE_ARN, ECSKIT_INSTANCE_PROFILE_NAME, ECSKIT_CHANGED"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// The container-instance role.
+    #[arg(
+        long,
+        env = "ECSKIT_INSTANCE_ROLE_NAME",
+        default_value = "ecsInstanceRole"
+    )]
+    pub role_name: String,
+    /// The instance profile that holds the role.
+    #[arg(
+        long,
+        env = "ECSKIT_INSTANCE_PROFILE_NAME",
+        default_value = "ecsInstanceRole-profile"
+    )]
+    pub profile_name: String,
+    /// Read access to BUCKET[/PREFIX] (an inline policy), repeatable.
+    #[arg(
+        long,
+        value_name = "BUCKET[/PREFIX]",
+        conflicts_with = "s3_read_only_managed"
+    )]
+    pub s3_read: Vec<String>,
+    /// Attach AmazonS3ReadOnlyAccess (every bucket) instead of --s3-read.
+    #[arg(long)]
+    pub s3_read_only_managed: bool,
+    /// Add the CloudWatch Logs policy (CreateLogGroup, CreateLogStream, PutLogEvents, DescribeLogStreams).
+    #[arg(long)]
+    pub cloudwatch_logs: bool,
+    /// External instances (ECS Anywhere): attach AmazonSSMManagedInstanceCore and trust ssm.amazonaws.com too.
+    #[arg(long)]
+    pub ecs_anywhere: bool,
+    /// Take over a profile that holds another role (that role is removed from it).
+    #[arg(long)]
+    pub replace_role: bool,
+    /// IAM path of the role and the profile.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Managed policy ARN used as the role's permissions boundary.
+    #[arg(long, value_name = "ARN")]
+    pub permissions_boundary: Option<String>,
+    /// A tag KEY=VALUE on the role and the profile, repeatable (managed-by=ecskit is always added).
+    #[arg(long, value_parser = key_value, value_name = "KEY=VALUE")]
+    pub tag: Vec<(String, String)>,
+    /// Delete the profile and the role (only when tagged managed-by=ecskit).
+    #[arg(long)]
+    pub delete: bool,
+}
+
+impl StepArgs for Args {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+/// Checks all input; returns the S3 grants.
+pub fn plan(args: &Args) -> Result<Vec<S3Grant>> {
+    let mut problems = Vec::new();
+    if let Err(e) = validate::iam_name(&args.role_name, 64) {
+        problems.push(format!("--role-name: {e}"));
+    }
+    if let Err(e) = validate::iam_name(&args.profile_name, 128) {
+        problems.push(format!("--profile-name: {e}"));
+    }
+    if let Err(e) = validate::iam_path(&args.path) {
+        problems.push(format!("--path: {e}"));
+    }
+    if let Some(b) = &args.permissions_boundary
+        && let Err(e) = validate::arn(b, Some("iam"), Some("policy/"))
+    {
+        problems.push(format!("--permissions-boundary: {e}"));
+    }
+    for (k, _) in &args.tag {
+        if k == role::MANAGED_BY.0 {
+            problems.push(format!(
+                "--tag: the key '{k}' is reserved: ecskit sets managed-by=ecskit itself"
+            ));
+        }
+    }
+    let mut grants = Vec::new();
+    for spec in &args.s3_read {
+        if spec.contains(':') && !spec.starts_with("s3://") {
+            problems.push(format!(
+                "--s3-read {spec}: expected BUCKET[/PREFIX] (read only, no access suffix)"
+            ));
+            continue;
+        }
+        match S3Grant::parse(spec, Access::Read) {
+            Ok(g) => grants.push(g),
+            Err(e) => problems.push(format!("--s3-read {spec}: {e}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::inputs(problems));
+    }
+    Ok(grants)
+}
+
+/// The role as it should be.
+pub fn desired(args: &Args, grants: &[S3Grant], partition: &str) -> DesiredRole {
+    let ec2 = policy::aws_managed(
+        partition,
+        "service-role/",
+        "AmazonEC2ContainerServiceforEC2Role",
+    );
+    let s3ro = policy::aws_managed(partition, "", "AmazonS3ReadOnlyAccess");
+    let ssm = policy::aws_managed(partition, "", "AmazonSSMManagedInstanceCore");
+    let mut managed = BTreeSet::from([ec2.clone()]);
+    if args.s3_read_only_managed {
+        managed.insert(s3ro.clone());
+    }
+    if args.ecs_anywhere {
+        managed.insert(ssm.clone());
+    }
+    let mut inline = BTreeMap::new();
+    if !grants.is_empty() {
+        inline.insert(
+            format!("{}s3-read", role::INLINE_PREFIX),
+            policy::s3_grants(partition, grants),
+        );
+    }
+    if args.cloudwatch_logs {
+        inline.insert(
+            format!("{}cloudwatch-logs", role::INLINE_PREFIX),
+            policy::cloudwatch_logs(partition),
+        );
+    }
+    let services: &[&str] = if args.ecs_anywhere {
+        &["ec2.amazonaws.com", "ssm.amazonaws.com"]
+    } else {
+        &["ec2.amazonaws.com"]
+    };
+    DesiredRole {
+        name: args.role_name.clone(),
+        path: args.path.clone(),
+        trust: policy::service_trust(services),
+        inline,
+        managed,
+        managed_known: BTreeSet::from([ec2, s3ro, ssm]),
+        tags: role::tags(&args.tag),
+        permissions_boundary: args.permissions_boundary.clone(),
+        description: "ECS container-instance role (ecskit)".into(),
+    }
+}
+
+struct Profile {
+    arn: String,
+    roles: Vec<String>,
+    tags: BTreeMap<String, String>,
+}
+
+async fn get_profile(ctx: &Ctx, name: &str) -> Result<Option<Profile>> {
+    match ctx
+        .iam()
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .context(format!("reading instance profile {name}"))
+    {
+        Ok(out) => {
+            let p = out.instance_profile.ok_or_else(|| {
+                Error::aws(
+                    format!("reading instance profile {name}"),
+                    "no profile in the answer",
+                )
+            })?;
+            Ok(Some(Profile {
+                arn: p.arn().to_string(),
+                roles: p
+                    .roles()
+                    .iter()
+                    .map(|r| r.role_name().to_string())
+                    .collect(),
+                tags: p
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+            }))
+        }
+        Err(e) if e.aws_code() == Some("NoSuchEntity") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+/// The profile holds exactly our role, is tagged, and is visible.
+async fn converge_profile(
+    ctx: &Ctx,
+    args: &Args,
+    tags: &BTreeMap<String, String>,
+    partition: &str,
+    account: &str,
+) -> Result<String> {
+    let iam = ctx.iam();
+    let name = &args.profile_name;
+    let role_name = &args.role_name;
+    let mut current = get_profile(ctx, name).await?;
+    if current.is_none() && ctx.apply(format!("create instance profile {name}")) {
+        match iam
+            .create_instance_profile()
+            .instance_profile_name(name)
+            .path(&args.path)
+            .set_tags(Some(iam_tags(tags)))
+            .send()
+            .await
+            .context(format!("creating instance profile {name}"))
+        {
+            Ok(_) => {}
+            Err(e) if e.aws_code() == Some("EntityAlreadyExists") => {
+                tracing::info!(
+                    "instance profile {name} already exists (a retried create): converging it"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+        current = get_profile(ctx, name).await?;
+    }
+    let Some(profile) = current else {
+        // Dry-run and the profile does not exist yet.
+        ctx.apply(format!("add role {role_name} to instance profile {name}"));
+        return Ok(format!(
+            "arn:{partition}:iam::{account}:instance-profile{}{name}",
+            args.path
+        ));
+    };
+    let others: Vec<&String> = profile.roles.iter().filter(|r| *r != role_name).collect();
+    if !others.is_empty() {
+        conflict(args, &profile)?;
+        for other in others {
+            tracing::warn!(
+                "instance profile {name} holds role {other}: replacing it with {role_name}"
+            );
+            if ctx.apply(format!("remove role {other} from instance profile {name}")) {
+                iam.remove_role_from_instance_profile()
+                    .instance_profile_name(name)
+                    .role_name(other)
+                    .send()
+                    .await
+                    .context(format!(
+                        "removing role {other} from instance profile {name}"
+                    ))?;
+            }
+        }
+    }
+    if !profile.roles.contains(role_name)
+        && ctx.apply(format!("add role {role_name} to instance profile {name}"))
+    {
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(name)
+            .role_name(role_name)
+            .send()
+            .await
+            .context(format!(
+                "adding role {role_name} to instance profile {name}"
+            ))?;
+    }
+    let wrong: BTreeMap<String, String> = tags
+        .iter()
+        .filter(|(k, v)| profile.tags.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !wrong.is_empty() {
+        let list: Vec<String> = wrong.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        tracing::warn!("instance profile {name} lacks the tags {}", list.join(", "));
+        if ctx.apply(format!(
+            "tag instance profile {name} with {}",
+            list.join(", ")
+        )) {
+            iam.tag_instance_profile()
+                .instance_profile_name(name)
+                .set_tags(Some(iam_tags(&wrong)))
+                .send()
+                .await
+                .context(format!("tagging instance profile {name}"))?;
+        }
+    }
+    if !ctx.dry_run {
+        use aws_sdk_iam::client::Waiters;
+        iam.wait_until_instance_profile_exists()
+            .instance_profile_name(name)
+            .wait(Duration::from_secs(60))
+            .await
+            .map_err(|e| {
+                Error::aws(
+                    format!("waiting for instance profile {name} to be visible"),
+                    crate::error::flatten(&e),
+                )
+            })?;
+    }
+    Ok(profile.arn)
+}
+
+/// The error for a profile that holds another role, unless `--replace-role` was given.
+fn conflict(args: &Args, profile: &Profile) -> Result<()> {
+    let others: Vec<&str> = profile
+        .roles
+        .iter()
+        .map(String::as_str)
+        .filter(|r| *r != args.role_name)
+        .collect();
+    if others.is_empty() || args.replace_role {
+        return Ok(());
+    }
+    Err(Error::input(format!(
+        "instance profile {} holds role {}, not {}",
+        args.profile_name,
+        others.join(", "),
+        args.role_name
+    ))
+    .hint(format!(
+        "pass --replace-role to put {} in its place, or choose another --profile-name",
+        args.role_name
+    )))
+}
+
+async fn delete_profile(ctx: &Ctx, args: &Args) -> Result<()> {
+    let iam = ctx.iam();
+    let name = &args.profile_name;
+    let Some(profile) = get_profile(ctx, name).await? else {
+        tracing::info!("instance profile {name} does not exist: nothing to delete");
+        return Ok(());
+    };
+    if profile.tags.get(role::MANAGED_BY.0).map(String::as_str) != Some(role::MANAGED_BY.1) {
+        tracing::warn!(
+            "instance profile {name} is not tagged managed-by=ecskit: leaving it (only the role is removed from it)"
+        );
+        return Ok(());
+    }
+    for r in &profile.roles {
+        if ctx.apply(format!("remove role {r} from instance profile {name}")) {
+            iam.remove_role_from_instance_profile()
+                .instance_profile_name(name)
+                .role_name(r)
+                .send()
+                .await
+                .context(format!("removing role {r} from instance profile {name}"))?;
+        }
+    }
+    if ctx.apply(format!("delete instance profile {name}")) {
+        iam.delete_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .context(format!("deleting instance profile {name}"))?;
+    }
+    Ok(())
+}
+
+pub async fn run(args: Args) -> Result<Report> {
+    let grants = plan(&args)?;
+    let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
+    let region = ctx.require_region()?;
+    let partition = policy::partition(&region);
+    let account = ctx.account_id().await?;
+    let desired = desired(&args, &grants, partition);
+    let (role_arn, profile_arn) = if args.delete {
+        delete_profile(&ctx, &args).await?;
+        role::delete(&ctx, &desired.name).await?;
+        (
+            desired.arn(partition, &account),
+            format!(
+                "arn:{partition}:iam::{account}:instance-profile{}{}",
+                args.path, args.profile_name
+            ),
+        )
+    } else {
+        // A profile that holds another role is refused before anything is changed.
+        if !args.replace_role
+            && let Some(p) = get_profile(&ctx, &args.profile_name).await?
+        {
+            conflict(&args, &p)?;
+        }
+        let role_arn = role::converge(&ctx, &desired, partition, &account).await?;
+        let profile_arn = converge_profile(&ctx, &args, &desired.tags, partition, &account).await?;
+        (role_arn, profile_arn)
+    };
+    Ok(ctx
+        .report()
+        .output("INSTANCE_ROLE_ARN", role_arn)
+        .output("INSTANCE_ROLE_NAME", args.role_name.clone())
+        .output("INSTANCE_PROFILE_ARN", profile_arn)
+        .output("INSTANCE_PROFILE_NAME", args.profile_name.clone()))
+}
