@@ -110,7 +110,27 @@ impl crate::cli::StepArgs for Args {
 }
 
 pub async fn run(args: Args) -> Result<Report> {
-    // Everything the user gave is checked before the first AWS call.
+    // Everything the user gave is checked before the first AWS call (and before the AWS
+    // configuration is even loaded).
+    let checked = check(&args)?;
+    let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
+    execute(&ctx, &args, checked).await
+}
+
+/// [`run`] with a context the caller made (tests count its calls). The inputs are still
+/// checked before the first call.
+pub async fn run_with(ctx: &Ctx, args: Args) -> Result<Report> {
+    let checked = check(&args)?;
+    execute(ctx, &args, checked).await
+}
+
+/// The inputs, checked: the prefix without its trailing '/', and the local files.
+struct Checked {
+    prefix: String,
+    local: Vec<LocalFile>,
+}
+
+fn check(args: &Args) -> Result<Checked> {
     let mut problems = Vec::new();
     if let Err(p) = validate::bucket_name(&args.bucket) {
         problems.push(format!("--bucket: {p}"));
@@ -145,6 +165,11 @@ pub async fn run(args: Args) -> Result<Report> {
     if !problems.is_empty() {
         return Err(Error::inputs(problems));
     }
+    Ok(Checked { prefix, local })
+}
+
+async fn execute(ctx: &Ctx, args: &Args, checked: Checked) -> Result<Report> {
+    let Checked { prefix, local } = checked;
     for f in &local {
         tracing::debug!(
             "{}: {} bytes, sha256 {}{}",
@@ -158,7 +183,6 @@ pub async fn run(args: Args) -> Result<Report> {
         );
     }
 
-    let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
     let s3 = ctx.s3();
     let bucket = args.bucket.as_str();
     let uri = if prefix.is_empty() {
@@ -178,7 +202,7 @@ pub async fn run(args: Args) -> Result<Report> {
             ))
             .hint("config-upload deletes only buckets it created; delete this one yourself if you mean to"));
         } else {
-            bucket::delete(&ctx, &s3, bucket).await?
+            bucket::delete(ctx, &s3, bucket).await?
         };
         return Ok(ctx
             .report()
@@ -199,11 +223,11 @@ pub async fn run(args: Args) -> Result<Report> {
             tracing::warn!("{f}");
         }
         if args.versioning && !bucket::versioning_enabled(&s3, bucket).await? {
-            bucket::enable_versioning(&ctx, &s3, bucket).await?;
+            bucket::enable_versioning(ctx, &s3, bucket).await?;
         }
     } else {
         bucket::create(
-            &ctx,
+            ctx,
             &s3,
             bucket,
             &bucket::NewBucket {
