@@ -99,7 +99,10 @@ async fn uploads_into_a_new_locked_down_bucket() {
     assert!(report.changed);
     assert_eq!(report.get_str("CONFIG_BUCKET").unwrap(), BUCKET);
     assert_eq!(report.get_str("CONFIG_PREFIX").unwrap(), "prod");
-    assert_eq!(report.get_str("CONFIG_URI").unwrap(), "s3://app-config/prod/");
+    assert_eq!(
+        report.get_str("CONFIG_URI").unwrap(),
+        "s3://app-config/prod/"
+    );
     let expected = [
         "prod/app.slpropz",
         "prod/extra/flags.json",
@@ -114,7 +117,12 @@ async fn uploads_into_a_new_locked_down_bucket() {
 
     // The bucket: in the region asked for, tagged, private, encrypted by default.
     let s3 = ctx.s3();
-    let loc = s3.get_bucket_location().bucket(BUCKET).send().await.unwrap();
+    let loc = s3
+        .get_bucket_location()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(loc.location_constraint().unwrap().as_str(), "us-west-2");
     let tags = s3.get_bucket_tagging().bucket(BUCKET).send().await.unwrap();
     assert!(
@@ -138,7 +146,12 @@ async fn uploads_into_a_new_locked_down_bucket() {
         ),
         (Some(true), Some(true), Some(true), Some(true))
     );
-    let enc = s3.get_bucket_encryption().bucket(BUCKET).send().await.unwrap();
+    let enc = s3
+        .get_bucket_encryption()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
     let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
     assert_eq!(
         rule.apply_server_side_encryption_by_default()
@@ -353,13 +366,8 @@ async fn a_missing_file_exits_2_before_any_call() {
     assert!(!bucket_exists(&stack, BUCKET).await);
 
     // A bad bucket name and a missing file are both reported at once.
-    let err = Args::try_parse_from([
-        "config-upload",
-        "--bucket",
-        "Bad_Bucket",
-        s(&missing),
-    ])
-    .unwrap();
+    let err =
+        Args::try_parse_from(["config-upload", "--bucket", "Bad_Bucket", s(&missing)]).unwrap();
     let err = run_with(&ctx, err).await.unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().starts_with("2 problems"), "{err}");
@@ -386,7 +394,10 @@ async fn dry_run_lists_the_plan_and_changes_nothing() {
             .iter()
             .any(|a| a.starts_with("upload prod/keys.properties"))
     );
-    assert_eq!(report.get_str("CONFIG_URI").unwrap(), "s3://app-config/prod/");
+    assert_eq!(
+        report.get_str("CONFIG_URI").unwrap(),
+        "s3://app-config/prod/"
+    );
     assert!(!bucket_exists(&stack, BUCKET).await);
 }
 
@@ -420,7 +431,10 @@ async fn an_unprotected_existing_bucket_warns_and_strict_refuses() {
     assert_eq!(err.exit_code(), 2);
     let text = err.to_string();
     assert!(text.contains("is public"), "{text}");
-    assert!(text.contains("does not block public access") || text.contains("no Block Public Access"), "{text}");
+    assert!(
+        text.contains("does not block public access") || text.contains("no Block Public Access"),
+        "{text}"
+    );
     assert!(ops(&ctx).is_empty());
     assert!(keys_in(&ctx, BUCKET).await.is_empty());
 
@@ -436,7 +450,9 @@ async fn delete_bucket_removes_only_a_managed_bucket() {
     let stack = local_stack();
     let (_tmp, dir) = config_dir();
     let ctx = stack.ctx(false).await;
-    run_with(&ctx, args(&["--versioning", s(&dir)])).await.unwrap();
+    run_with(&ctx, args(&["--versioning", s(&dir)]))
+        .await
+        .unwrap();
     assert!(ops(&ctx).contains(&"PutBucketVersioning".to_string()));
     // A second version of one object: all versions must go for the bucket to be deletable.
     std::fs::write(dir.join("keys.properties"), "api.key=k-5678\n").unwrap();
@@ -499,7 +515,11 @@ async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
     std::fs::write(&only_a, "a=0\n").unwrap();
     run_with(&admin, args(&[s(&only_a)])).await.unwrap();
     let iam = admin.iam();
-    iam.create_user().user_name("uploader").send().await.unwrap();
+    iam.create_user()
+        .user_name("uploader")
+        .send()
+        .await
+        .unwrap();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -544,7 +564,10 @@ async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
     assert_eq!(status, 200);
     assert_eq!(err.exit_code(), 1);
     let text = err.to_string();
-    assert!(text.contains("uploading s3://app-config/prod/b.properties"), "{text}");
+    assert!(
+        text.contains("uploading s3://app-config/prod/b.properties"),
+        "{text}"
+    );
     assert!(text.contains("uploaded prod/a.properties"), "{text}");
     assert_eq!(
         object_bytes(&admin, "prod/a.properties").await,

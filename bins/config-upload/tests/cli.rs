@@ -81,7 +81,11 @@ fn keys_properties_is_never_printed_even_at_vvv() {
             "names are shown: {stderr}"
         );
         // env prints the outputs only; text and json list the keys uploaded too.
-        let expected = if output == "env" { "s3://cli-config/prod/" } else { "prod/keys.properties" };
+        let expected = if output == "env" {
+            "s3://cli-config/prod/"
+        } else {
+            "prod/keys.properties"
+        };
         assert!(stdout.contains(expected), "{output}: {stdout}");
         for part in [secret.as_str(), "sk_live_9f8e7d6c5b4a", "DO-NOT-PRINT"] {
             assert!(!stdout.contains(part), "{output}: secret on stdout");
@@ -104,7 +108,15 @@ fn env_output_chains_and_a_second_run_is_unchanged() {
 
     let out = config_upload(
         &stack,
-        &["--bucket", "cli-config", "--prefix", "prod/app/", "--output", "env", d],
+        &[
+            "--bucket",
+            "cli-config",
+            "--prefix",
+            "prod/app/",
+            "--output",
+            "env",
+            d,
+        ],
     )
     .output()
     .unwrap();
@@ -115,7 +127,10 @@ fn env_output_chains_and_a_second_run_is_unchanged() {
         stdout,
         "ECSKIT_CONFIG_BUCKET=cli-config\nECSKIT_CONFIG_PREFIX=prod/app\nECSKIT_CONFIG_URI='s3://cli-config/prod/app/'\nECSKIT_CHANGED=true\n"
     );
-    assert!(stderr.contains("upload prod/app/global.properties"), "{stderr}");
+    assert!(
+        stderr.contains("upload prod/app/global.properties"),
+        "{stderr}"
+    );
 
     // The printed names are the flags' environment: a second run from them alone converges.
     let out = config_upload(&stack, &["--output", "env", d])
@@ -159,7 +174,10 @@ fn a_missing_file_exits_2_and_creates_nothing() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stdout, "");
-    assert!(stderr.contains("keys-prod.properties") && stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("keys-prod.properties") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
     assert!(!call_log.exists(), "no AWS call was made");
 
     // The bucket was not created.
@@ -171,6 +189,8 @@ fn a_missing_file_exits_2_and_creates_nothing() {
     assert!(stdout.contains("changed: false"), "{stdout}");
 
     // No files at all is a usage error too.
-    let out = config_upload(&stack, &["--bucket", "cli-config"]).output().unwrap();
+    let out = config_upload(&stack, &["--bucket", "cli-config"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

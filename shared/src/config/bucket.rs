@@ -235,7 +235,9 @@ pub async fn findings(s3: &Client, bucket: &str) -> Vec<String> {
         match s3.get_bucket_policy_status().bucket(bucket).send().await {
             Ok(resp) => {
                 if resp.policy_status().and_then(|s| s.is_public()) == Some(true) {
-                    out.push(format!("bucket {bucket} is public: its bucket policy allows public access"));
+                    out.push(format!(
+                        "bucket {bucket} is public: its bucket policy allows public access"
+                    ));
                 }
             }
             Err(e) if e.code() == Some("NoSuchBucketPolicy") => {}
@@ -266,9 +268,9 @@ pub async fn findings(s3: &Client, bucket: &str) -> Vec<String> {
     }
     match s3.get_bucket_encryption().bucket(bucket).send().await {
         Ok(_) => {}
-        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => out.push(
-            format!("bucket {bucket} has no default encryption"),
-        ),
+        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+            out.push(format!("bucket {bucket} has no default encryption"))
+        }
         Err(e) => out.push(format!(
             "could not read the default encryption of bucket {bucket}: {}",
             crate::error::flatten(&e)

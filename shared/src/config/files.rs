@@ -109,12 +109,7 @@ pub fn collect(
 
 /// The files below `dir`, recursively, with keys relative to `root`. Symbolic links to files
 /// are followed; symbolic links to directories are not (they could loop), and are reported.
-fn walk(
-    root: &Path,
-    dir: &Path,
-    found: &mut Vec<(PathBuf, String)>,
-    problems: &mut Vec<String>,
-) {
+fn walk(root: &Path, dir: &Path, found: &mut Vec<(PathBuf, String)>, problems: &mut Vec<String>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -253,9 +248,7 @@ pub fn part_size_for(file_size: u64, wanted: u64) -> u64 {
 /// of 1024, KB/MB/GB powers of 1000.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num
         .parse()
@@ -268,7 +261,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
-        other => return Err(format!("'{s}': unknown unit '{other}' (use KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "'{s}': unknown unit '{other}' (use KiB, MiB or GiB)"
+            ));
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("'{s}' is too large"))
@@ -316,7 +313,10 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(content_type("p/global.properties"), "text/plain; charset=utf-8");
+        assert_eq!(
+            content_type("p/global.properties"),
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(content_type("a.json"), "application/json");
         assert_eq!(content_type("x.slpropz"), "application/octet-stream");
         assert_eq!(content_type("noext"), "application/octet-stream");
@@ -365,7 +365,9 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("missing.properties") && problems[0].contains("does not exist"));
+        assert!(
+            problems[0].contains("missing.properties") && problems[0].contains("does not exist")
+        );
         assert!(problems[1].contains("would both be uploaded as 'x.properties'"));
         assert!(!problems.join("\n").contains("hunter2"));
         assert!(collect(&[], 1, 1).is_err());

@@ -143,7 +143,10 @@ fn check(args: &Args) -> Result<Checked> {
         }
     };
     if args.kms_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
-        problems.push("--kms-key is empty: pass a KMS key id, ARN or alias, or leave it out for SSE-S3".into());
+        problems.push(
+            "--kms-key is empty: pass a KMS key id, ARN or alias, or leave it out for SSE-S3"
+                .into(),
+        );
     }
     if !(files::MIN_PART_SIZE..=files::MAX_PART_SIZE).contains(&args.part_size) {
         problems.push(format!(
@@ -258,7 +261,11 @@ async fn execute(ctx: &Ctx, args: &Args, checked: Checked) -> Result<Report> {
     for (rel, reason) in &plan.upload {
         let file = by_rel[rel.as_str()];
         let key = full_key(&prefix, rel);
-        let how = if file.parts.is_some() { ", in parts" } else { "" };
+        let how = if file.parts.is_some() {
+            ", in parts"
+        } else {
+            ""
+        };
         if ctx.apply(format!(
             "upload {key} ({} bytes, {}{how})",
             file.size,
@@ -285,7 +292,9 @@ async fn execute(ctx: &Ctx, args: &Args, checked: Checked) -> Result<Report> {
             if object_is_managed(&s3, bucket, &key).await? {
                 ours.push(key);
             } else {
-                tracing::warn!("not deleting {key}: it has no local file but is not tagged managed-by=ecskit");
+                tracing::warn!(
+                    "not deleting {key}: it has no local file but is not tagged managed-by=ecskit"
+                );
             }
         }
         let mut go = false;
@@ -395,11 +404,8 @@ async fn remote_state(
             .and_then(|m| m.get(SHA_META))
             .map(|s| s.to_ascii_lowercase())
             .or_else(|| whole_object_sha(head.checksum_sha256()));
-        let encrypted_as_wanted = encrypted_as_wanted(
-            head.server_side_encryption(),
-            head.ssekms_key_id(),
-            kms_key,
-        );
+        let encrypted_as_wanted =
+            encrypted_as_wanted(head.server_side_encryption(), head.ssekms_key_id(), kms_key);
         remote.insert(
             f.rel.clone(),
             Some(Remote {
@@ -522,7 +528,9 @@ async fn multipart(
         .tagging(OBJECT_TAGGING)
         .send()
         .await
-        .context(format!("starting the multipart upload of s3://{bucket}/{key}"))?;
+        .context(format!(
+            "starting the multipart upload of s3://{bucket}/{key}"
+        ))?;
     let upload_id = created.upload_id().ok_or_else(|| {
         Error::aws(
             format!("starting the multipart upload of s3://{bucket}/{key}"),
@@ -573,13 +581,18 @@ async fn multipart(
             )
             .send()
             .await
-            .context(format!("completing the multipart upload of s3://{bucket}/{key}"))?;
+            .context(format!(
+                "completing the multipart upload of s3://{bucket}/{key}"
+            ))?;
         Ok::<(), Error>(())
     }
     .await;
     match result {
         Ok(()) => {
-            bar.finish(format!("uploaded {key} in {} parts", parts.sha256_b64.len()));
+            bar.finish(format!(
+                "uploaded {key} in {} parts",
+                parts.sha256_b64.len()
+            ));
             Ok(())
         }
         Err(e) => {
@@ -633,7 +646,10 @@ async fn delete_objects(s3: &Client, bucket: &str, keys: &[String]) -> Result<()
         .delete(del.build().map_err(bucket::build_error)?)
         .send()
         .await
-        .context(format!("deleting {} object(s) from bucket {bucket}", keys.len()))?;
+        .context(format!(
+            "deleting {} object(s) from bucket {bucket}",
+            keys.len()
+        ))?;
     if let Some(e) = out.errors().first() {
         return Err(Error::aws(
             format!("deleting objects from bucket {bucket}"),
@@ -671,7 +687,7 @@ mod tests {
         assert!(!encrypted_as_wanted(None, None, None));
         assert!(!encrypted_as_wanted(kms, arn, None));
         assert!(encrypted_as_wanted(kms, arn, Some("1234abcd")));
-        assert!(encrypted_as_wanted(kms, arn, Some(arn.unwrap())));
+        assert!(encrypted_as_wanted(kms, arn, arn));
         assert!(!encrypted_as_wanted(kms, arn, Some("other")));
         assert!(encrypted_as_wanted(kms, arn, Some("alias/app")));
         assert!(!encrypted_as_wanted(s3, None, Some("alias/app")));

@@ -90,7 +90,10 @@ mod tests {
     use super::*;
 
     fn map<V: Clone>(items: &[(&str, V)]) -> BTreeMap<String, V> {
-        items.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     fn remote(sha: &str, enc: bool) -> Option<Remote> {
@@ -102,7 +105,12 @@ mod tests {
 
     #[test]
     fn new_changed_unchanged_and_deleted() {
-        let local = map(&[("a", "1".to_string()), ("b", "2".into()), ("c", "3".into()), ("e", "5".into())]);
+        let local = map(&[
+            ("a", "1".to_string()),
+            ("b", "2".into()),
+            ("c", "3".into()),
+            ("e", "5".into()),
+        ]);
         let remote = map(&[
             ("a", remote("1", true)),
             ("b", remote("x", true)),
@@ -126,8 +134,17 @@ mod tests {
     #[test]
     fn an_object_without_a_known_checksum_is_uploaded() {
         let local = map(&[("a", "1".to_string())]);
-        let remote = map(&[("a", Some(Remote { sha256_hex: None, encrypted_as_wanted: true }))]);
-        assert_eq!(plan(&local, &remote, false).upload, [("a".to_string(), Reason::Changed)]);
+        let remote = map(&[(
+            "a",
+            Some(Remote {
+                sha256_hex: None,
+                encrypted_as_wanted: true,
+            }),
+        )]);
+        assert_eq!(
+            plan(&local, &remote, false).upload,
+            [("a".to_string(), Reason::Changed)]
+        );
     }
 
     #[test]
