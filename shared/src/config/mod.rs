@@ -48,15 +48,10 @@ const OBJECT_TAGGING: &str = "managed-by=ecskit";
       config-upload --bucket my-app-config --prefix prod --delete config/\n  \
       eval \"$(config-upload --bucket my-app-config --prefix prod config/ --output env)\"\n  \
       config-upload --bucket my-app-config --delete-bucket\n\n\
-      Reads: ECSKIT_CONFIG_BUCKET, ECSKIT_CONFIG_PREFIX, ECSKIT_CONFIG_KMS_KEY\n\
+      Reads: ECSKIT_CONFIG_BUCKET, ECSKIT_CONFIG_PREFIX, ECSKIT_CONFIG_KMS_KEY, ECSKIT_CONFIG_MULTIPART_THRESHOLD\n\
       Prints: ECSKIT_CONFIG_BUCKET, ECSKIT_CONFIG_PREFIX, ECSKIT_CONFIG_URI, ECSKIT_CHANGED"
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub aws: crate::aws::AwsArgs,
-
     /// Files and directories to upload. A file's key is its name; the files below a directory
     /// keep their path relative to that directory.
     #[arg(value_name = "FILE|DIR", required_unless_present = "delete_bucket")]
@@ -101,6 +96,12 @@ pub struct Args {
     /// Empty and delete the bucket instead of uploading, when it is tagged managed-by=ecskit.
     #[arg(long, conflicts_with_all = ["paths", "delete", "versioning", "kms_key"])]
     pub delete_bucket: bool,
+
+    // The shared flags come last: their help headings would otherwise swallow the flags above.
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub aws: crate::aws::AwsArgs,
 }
 
 impl crate::cli::StepArgs for Args {
