@@ -1,2 +1,0 @@
-//! config-upload: configuration files to S3.
-//! (Filled in by the config-upload issue.)
