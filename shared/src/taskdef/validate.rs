@@ -332,10 +332,10 @@ pub fn validate(doc: &Value, allow_plaintext_secrets: bool) -> Vec<String> {
                 Some(_) => {}
             },
             _ => {
-                if task_cpu.is_none() {
+                if td.get("cpu").is_none_or(Value::is_null) {
                     out.push("cpu: Fargate requires a task-level cpu, like \"256\"".into());
                 }
-                if task_mem.is_none() {
+                if td.get("memory").is_none_or(Value::is_null) {
                     out.push("memory: Fargate requires a task-level memory, like \"512\"".into());
                 }
             }
