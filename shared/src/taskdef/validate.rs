@@ -453,14 +453,14 @@ pub fn validate(doc: &Value, allow_plaintext_secrets: bool) -> Vec<String> {
             types(port, &pp, PORT_FIELDS, &mut out);
             let cp = port.get("containerPort").and_then(Value::as_u64);
             let hp = port.get("hostPort").and_then(Value::as_u64);
-            if awsvpc
+            if (awsvpc || fargate)
                 && let (Some(cp), Some(hp)) = (cp, hp)
                 && cp != hp
             {
                 out.push(format!(
-                    "{}: {hp} differs from containerPort {cp}: with networkMode awsvpc{} hostPort must equal containerPort or be left out",
+                    "{}: {hp} differs from containerPort {cp}: {} hostPort must equal containerPort or be left out",
                     join(&pp, "hostPort"),
-                    if fargate { " (Fargate)" } else { "" }
+                    if fargate { "on Fargate" } else { "with networkMode awsvpc" }
                 ));
             }
             if let Some(p) = port.get("protocol").and_then(Value::as_str)
