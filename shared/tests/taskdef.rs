@@ -170,7 +170,10 @@ async fn the_corpus_round_trips() {
 
 /// Copies the body and Content-Length of every request after signing.
 #[derive(Debug, Clone, Default)]
-struct CaptureRequest(Arc<Mutex<Vec<(Vec<u8>, Option<String>)>>>);
+struct CaptureRequest(Arc<Mutex<Vec<Captured>>>);
+
+/// A request body and its Content-Length header.
+type Captured = (Vec<u8>, Option<String>);
 
 impl Intercept for CaptureRequest {
     fn name(&self) -> &'static str {

@@ -365,7 +365,7 @@ pub async fn active_revisions(
             }
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|r| std::cmp::Reverse(r.0));
     Ok(found)
 }
 

@@ -219,7 +219,7 @@ pub fn fargate_memory_for(cpu: u64) -> Option<Vec<u64>> {
 }
 
 fn gb(mib: u64) -> String {
-    if mib % 1024 == 0 {
+    if mib.is_multiple_of(1024) {
         format!("{} GB", mib / 1024)
     } else {
         format!("{mib} MiB")
