@@ -166,8 +166,9 @@ pub async fn run(args: Args) -> Result<Report> {
         execution_role_arn: args.execution_role_arn.clone(),
         family: args.family.clone(),
     };
+    let source = if file == "-" { "stdin" } else { file.as_str() };
     let prepared = prepare(
-        &file,
+        source,
         &text,
         &overrides,
         args.allow_plaintext_secrets,
