@@ -1,1 +1,4 @@
-fn main() {}
+//! taskdef-register: register an ECS task definition exactly as written.
+fn main() -> std::process::ExitCode {
+    ecskit::cli::main(ecskit::taskdef::run)
+}

@@ -1,0 +1,198 @@
+//! The taskdef-register binary as a process: exit codes, stdout/stderr, env output.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/tests/fixtures/taskdefs")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn cmd(stack: &ecskit::testing::LocalStack) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_taskdef-register"));
+    c.env("AWS_ENDPOINT_URL", &stack.moto_url)
+        .env("AWS_REGION", "us-west-2")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env_remove("ECSKIT_IMAGE_URI")
+        .env_remove("ECSKIT_TASK_ROLE_ARN")
+        .env_remove("ECSKIT_EXECUTION_ROLE_ARN")
+        .env_remove("ECSKIT_TASKDEF_FILE")
+        .env_remove("ECSKIT_OUTPUT")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn env_output_warns_once_and_converges() {
+    let stack = ecskit::testing::local_stack();
+    let out = cmd(&stack)
+        .args(["--file", &fixture("vendor-guide.json"), "--output", "env"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        "ECSKIT_TASK_DEFINITION_ARN='arn:aws:ecs:us-west-2:123456789012:task-definition/test-ecs:1'\n\
+         ECSKIT_TASK_FAMILY=test-ecs\nECSKIT_TASK_REVISION=1\nECSKIT_CHANGED=true\n"
+    );
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("read-only")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("taskDefinitionArn, revision, status, requiresAttributes, compatibilities, registeredAt, registeredBy"),
+        "{stderr}"
+    );
+
+    let again = cmd(&stack)
+        .args([
+            "--file",
+            &fixture("vendor-guide.json"),
+            "--output",
+            "env",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&again);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        stdout.contains("ECSKIT_TASK_REVISION=1\nECSKIT_CHANGED=false\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn stdin_substitution_and_env_overrides() {
+    let stack = ecskit::testing::local_stack();
+    let doc = r#"{"family": "${FAMILY:-from-stdin}",
+        "containerDefinitions": [{"name": "app", "image": "placeholder", "memory": 128,
+          "environment": [{"name": "GREETING", "value": "${GREETING}"}]}]}"#;
+    let mut child = cmd(&stack)
+        .args(["--file", "-", "--output", "json"])
+        .env("GREETING", "hello")
+        .env("ECSKIT_IMAGE_URI", "127.0.0.1:5000/app:7")
+        .env(
+            "ECSKIT_TASK_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/app-task",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["task_family"], "from-stdin");
+    assert_eq!(v["changed"], true);
+
+    // What was registered carries the substitutions and overrides.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let doc = rt.block_on(async {
+        let ctx = stack.ctx(false).await;
+        ecskit::taskdef::latest_active(&ctx.ecs(), "from-stdin")
+            .await
+            .unwrap()
+            .unwrap()
+            .doc
+    });
+    assert_eq!(
+        doc["containerDefinitions"][0]["image"],
+        "127.0.0.1:5000/app:7"
+    );
+    assert_eq!(
+        doc["containerDefinitions"][0]["environment"][0]["value"],
+        "hello"
+    );
+    assert_eq!(
+        doc["taskRoleArn"],
+        "arn:aws:iam::123456789012:role/app-task"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_nothing_on_stdout() {
+    let stack = ecskit::testing::local_stack();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("td.json");
+    std::fs::write(
+        &path,
+        r#"{"family": "bad", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "4096",
+            "containerDefinitions": [{"name": "app", "image": "x", "portMappings": [{"containerPort": 80, "hostPort": 81}]}]}"#,
+    )
+    .unwrap();
+    let out = cmd(&stack)
+        .args(["--file", path.to_str().unwrap(), "--output", "env"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("3 problems in the input:"), "{stderr}");
+    assert!(
+        stderr.contains("networkMode: Fargate requires \"awsvpc\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("memory: 4096 MiB is not valid with cpu 256 on Fargate"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("containerDefinitions[0].portMappings[0].hostPort"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plaintext_values_are_not_printed_even_at_vvv() {
+    let stack = ecskit::testing::local_stack();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("td.json");
+    std::fs::write(
+        &path,
+        r#"{"family": "pw", "containerDefinitions": [{"name": "app", "image": "x", "memory": 128,
+            "environment": [{"name": "DB_PASSWORD", "value": "hunter2-not-printed"}]}]}"#,
+    )
+    .unwrap();
+    let refused = cmd(&stack)
+        .args(["--file", path.to_str().unwrap(), "-vvv"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr.contains("--allow-plaintext-secrets"), "{stderr}");
+    assert!(!stderr.contains("hunter2-not-printed"), "{stderr}");
+
+    let allowed = cmd(&stack)
+        .args([
+            "--file",
+            path.to_str().unwrap(),
+            "-vvv",
+            "--allow-plaintext-secrets",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&allowed);
+    assert_eq!(allowed.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("hunter2-not-printed") && !stdout.contains("hunter2-not-printed"));
+}

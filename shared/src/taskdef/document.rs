@@ -1,0 +1,390 @@
+//! From the user's file to the document that is sent: parse (syntax errors with line and
+//! column), unwrap the `describe-task-definition` form, strip the read-only fields, fill in
+//! `${NAME}` / `${NAME:-default}`, and apply the flag overrides.
+//!
+//! The document stays a `serde_json::Value` from start to finish, so fields this tool has
+//! never heard of pass through untouched.
+
+use serde_json::{Map, Value};
+
+/// Fields that `describe-task-definition` returns and `register-task-definition` refuses.
+pub const READ_ONLY: &[&str] = &[
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "requiresAttributes",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
+];
+
+/// A JSON path as the user reads it: `containerDefinitions[0].image`.
+pub fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+pub fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+/// Parses the text. A syntax error names the source, the line and the column.
+pub fn parse(source: &str, text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| {
+        format!(
+            "{source}: JSON syntax error at line {}, column {}: {}",
+            e.line(),
+            e.column(),
+            strip_position(&e.to_string())
+        )
+    })
+}
+
+/// serde_json appends " at line L column C" to its messages; the caller already says it.
+fn strip_position(msg: &str) -> &str {
+    match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
+}
+
+/// Accepts the register form, and the describe form with or without the
+/// `{"taskDefinition": ..., "tags": [...]}` wrapper. Returns the register form and the
+/// read-only fields that were removed.
+pub fn unwrap_and_strip(doc: Value) -> Result<(Value, Vec<String>), String> {
+    let Value::Object(mut top) = doc else {
+        return Err(
+            "the task definition must be a JSON object (the form `aws ecs register-task-definition --cli-input-json` takes)"
+                .into(),
+        );
+    };
+    let mut obj = match top.remove("taskDefinition") {
+        Some(Value::Object(inner)) => {
+            let mut inner = inner;
+            // The wrapper's tags belong to the definition; `failures` is part of the answer.
+            if let Some(tags) = top.remove("tags")
+                && !inner.contains_key("tags")
+            {
+                inner.insert("tags".into(), tags);
+            }
+            top.remove("failures");
+            if let Some(key) = top.keys().next() {
+                return Err(format!(
+                    "{key}: unexpected next to `taskDefinition` in the describe-task-definition wrapper"
+                ));
+            }
+            inner
+        }
+        Some(other) => {
+            top.insert("taskDefinition".into(), other);
+            top
+        }
+        None => top,
+    };
+    let mut removed = Vec::new();
+    for field in READ_ONLY {
+        if obj.remove(*field).is_some() {
+            removed.push((*field).to_string());
+        }
+    }
+    Ok((Value::Object(obj), removed))
+}
+
+/// Fills in `${NAME}` and `${NAME:-default}` in every string value from `lookup`. `$${` is a
+/// literal `${`. Returns the problems (one per undefined name, with its JSON path).
+pub fn substitute(doc: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    walk(doc, "", lookup, &mut problems);
+    problems
+}
+
+fn walk(v: &mut Value, path: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => match expand(s, lookup) {
+            Ok(Some(new)) => *s = new,
+            Ok(None) => {}
+            Err(msgs) => out
+                .extend(msgs.into_iter().map(|m| {
+                    format!("{}: {m}", if path.is_empty() { "(document)" } else { path })
+                })),
+        },
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                walk(item, &index(path, i), lookup, out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                walk(item, &join(path, k), lookup, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Expands one string. `Ok(None)` when it has nothing to expand.
+fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, Vec<String>> {
+    if !s.contains("${") {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut errors = Vec::new();
+    let mut rest = s;
+    while let Some(pos) = rest.find("${") {
+        if rest[..pos].ends_with('$') {
+            // `$${` is an escaped, literal `${`.
+            out.push_str(&rest[..pos - 1]);
+            out.push_str("${");
+            rest = &rest[pos + 2..];
+            continue;
+        }
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let Some(end) = after.find('}') else {
+            errors.push(format!(
+                "'{s}' has an unclosed '${{': write ${{NAME}}, or $${{ for a literal '${{'"
+            ));
+            return Err(errors);
+        };
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            errors.push(format!(
+                "'${{{inner}}}' is not a variable reference: names are letters, digits and '_' (write $${{ for a literal '${{')"
+            ));
+        } else {
+            match (lookup(name), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => errors.push(format!(
+                    "${{{name}}} is not set: export {name}, or write ${{{name}:-default}}"
+                )),
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if errors.is_empty() {
+        Ok(Some(out))
+    } else {
+        Err(errors)
+    }
+}
+
+/// The overrides that flags make.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `[CONTAINER=]URI`, as given.
+    pub images: Vec<String>,
+    pub task_role_arn: Option<String>,
+    pub execution_role_arn: Option<String>,
+    pub family: Option<String>,
+}
+
+/// Splits `[CONTAINER=]URI`. The part before `=` is a container name only when it looks like
+/// one (letters, digits, `-`, `_`): image URIs have `/` and `:` before any `=`.
+pub fn split_image(spec: &str) -> (Option<&str>, &str) {
+    if let Some((name, uri)) = spec.split_once('=')
+        && !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return (Some(name), uri);
+    }
+    (None, spec)
+}
+
+/// Applies the overrides. Problems name the flag.
+pub fn apply_overrides(doc: &mut Value, o: &Overrides) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Value::Object(obj) = doc else {
+        return problems;
+    };
+    if let Some(f) = &o.family {
+        obj.insert("family".into(), Value::String(f.clone()));
+    }
+    if let Some(arn) = &o.task_role_arn {
+        obj.insert("taskRoleArn".into(), Value::String(arn.clone()));
+    }
+    if let Some(arn) = &o.execution_role_arn {
+        obj.insert("executionRoleArn".into(), Value::String(arn.clone()));
+    }
+    if o.images.is_empty() {
+        return problems;
+    }
+    let Some(Value::Array(containers)) = obj.get_mut("containerDefinitions") else {
+        problems.push(
+            "--image: the task definition has no containerDefinitions to set the image of".into(),
+        );
+        return problems;
+    };
+    let names: Vec<String> = containers
+        .iter()
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    for spec in &o.images {
+        let (name, uri) = split_image(spec);
+        if uri.trim().is_empty() {
+            problems.push(format!("--image '{spec}': the image URI is empty"));
+            continue;
+        }
+        let target = match name {
+            Some(n) => match containers
+                .iter_mut()
+                .find(|c| c.get("name").and_then(Value::as_str) == Some(n))
+            {
+                Some(c) => c,
+                None => {
+                    problems.push(format!(
+                        "--image '{spec}': there is no container named '{n}' (the containers are: {})",
+                        names.join(", ")
+                    ));
+                    continue;
+                }
+            },
+            None if containers.len() == 1 => &mut containers[0],
+            None => {
+                problems.push(format!(
+                    "--image '{spec}': the task definition has {} containers ({}): write --image CONTAINER=URI",
+                    containers.len(),
+                    names.join(", ")
+                ));
+                continue;
+            }
+        };
+        if let Value::Object(c) = target {
+            c.insert("image".into(), Value::String(uri.to_string()));
+        }
+    }
+    problems
+}
+
+/// Adds the `managed-by=ecskit` tag (the `--delete` marker) unless the document has it.
+pub fn add_managed_tag(doc: &mut Value) {
+    let Value::Object(obj) = doc else { return };
+    let tags = obj
+        .entry("tags")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = tags {
+        let has = list
+            .iter()
+            .any(|t| t.get("key").and_then(Value::as_str) == Some("managed-by"));
+        if !has {
+            let mut tag = Map::new();
+            tag.insert("key".into(), "managed-by".into());
+            tag.insert("value".into(), "ecskit".into());
+            list.push(Value::Object(tag));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TAG" => Some("v2".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        let err = parse("td.json", "{\n  \"family\": \"a\",\n  \"x\": }").unwrap_err();
+        assert!(
+            err.starts_with("td.json: JSON syntax error at line 3, column 8:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrapper_and_read_only_fields() {
+        let doc = json!({"taskDefinition": {"family": "a", "revision": 3, "status": "ACTIVE",
+            "containerDefinitions": []}, "tags": [{"key": "k", "value": "v"}]});
+        let (doc, removed) = unwrap_and_strip(doc).unwrap();
+        assert_eq!(removed, vec!["revision", "status"]);
+        assert_eq!(
+            doc,
+            json!({"family": "a", "containerDefinitions": [], "tags": [{"key": "k", "value": "v"}]})
+        );
+    }
+
+    #[test]
+    fn substitution_fills_defaults_and_names_paths() {
+        let mut doc = json!({"containerDefinitions": [{"image": "repo:${TAG}",
+            "environment": [{"name": "A", "value": "${NOPE}"}, {"name": "B", "value": "${NOPE2:-x}${EMPTY}"}],
+            "command": ["echo $${HOME}"]}]});
+        let problems = substitute(&mut doc, &env);
+        assert_eq!(
+            problems,
+            vec![
+                "containerDefinitions[0].environment[0].value: ${NOPE} is not set: export NOPE, or write ${NOPE:-default}"
+            ]
+        );
+        assert_eq!(doc["containerDefinitions"][0]["image"], "repo:v2");
+        assert_eq!(
+            doc["containerDefinitions"][0]["environment"][1]["value"],
+            "x"
+        );
+        assert_eq!(doc["containerDefinitions"][0]["command"][0], "echo ${HOME}");
+    }
+
+    #[test]
+    fn image_overrides() {
+        assert_eq!(split_image("web=repo/x:1"), (Some("web"), "repo/x:1"));
+        assert_eq!(
+            split_image("127.0.0.1:5000/x:1"),
+            (None, "127.0.0.1:5000/x:1")
+        );
+        let mut one = json!({"containerDefinitions": [{"name": "web", "image": "old"}]});
+        assert!(
+            apply_overrides(
+                &mut one,
+                &Overrides {
+                    images: vec!["new:1".into()],
+                    ..Default::default()
+                }
+            )
+            .is_empty()
+        );
+        assert_eq!(one["containerDefinitions"][0]["image"], "new:1");
+        let mut two = json!({"containerDefinitions": [{"name": "web", "image": "a"}, {"name": "log", "image": "b"}]});
+        let p = apply_overrides(
+            &mut two,
+            &Overrides {
+                images: vec!["new:1".into(), "db=x".into()],
+                ..Default::default()
+            },
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("write --image CONTAINER=URI"), "{p:?}");
+        assert!(p[1].contains("no container named 'db'"), "{p:?}");
+        assert!(
+            apply_overrides(
+                &mut two,
+                &Overrides {
+                    images: vec!["log=new:2".into()],
+                    family: Some("f".into()),
+                    ..Default::default()
+                }
+            )
+            .is_empty()
+        );
+        assert_eq!(two["containerDefinitions"][1]["image"], "new:2");
+        assert_eq!(two["family"], "f");
+    }
+}

@@ -1,0 +1,747 @@
+//! Checks of the document before any call. Every problem found is reported, each starting
+//! with its JSON path, so one run shows all there is to fix.
+//!
+//! Only fields this tool knows are checked; unknown fields pass through to the API, which is
+//! the judge of them.
+
+use serde_json::{Map, Value};
+
+use super::document::{index, join};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    Arr,
+    Obj,
+}
+
+impl Kind {
+    fn matches(self, v: &Value) -> bool {
+        match self {
+            Kind::Str => v.is_string(),
+            Kind::Int => v.is_i64() || v.is_u64(),
+            Kind::Bool => v.is_boolean(),
+            Kind::Arr => v.is_array(),
+            Kind::Obj => v.is_object(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::Int => "an integer",
+            Kind::Bool => "true or false",
+            Kind::Arr => "a list",
+            Kind::Obj => "an object",
+        }
+    }
+}
+
+use Kind::*;
+
+const TASK_FIELDS: &[(&str, Kind)] = &[
+    ("family", Str),
+    ("taskRoleArn", Str),
+    ("executionRoleArn", Str),
+    ("networkMode", Str),
+    ("containerDefinitions", Arr),
+    ("volumes", Arr),
+    ("placementConstraints", Arr),
+    ("requiresCompatibilities", Arr),
+    ("cpu", Str),
+    ("memory", Str),
+    ("tags", Arr),
+    ("pidMode", Str),
+    ("ipcMode", Str),
+    ("proxyConfiguration", Obj),
+    ("inferenceAccelerators", Arr),
+    ("ephemeralStorage", Obj),
+    ("runtimePlatform", Obj),
+    ("enableFaultInjection", Bool),
+];
+
+const CONTAINER_FIELDS: &[(&str, Kind)] = &[
+    ("name", Str),
+    ("image", Str),
+    ("repositoryCredentials", Obj),
+    ("cpu", Int),
+    ("memory", Int),
+    ("memoryReservation", Int),
+    ("links", Arr),
+    ("portMappings", Arr),
+    ("essential", Bool),
+    ("restartPolicy", Obj),
+    ("entryPoint", Arr),
+    ("command", Arr),
+    ("environment", Arr),
+    ("environmentFiles", Arr),
+    ("mountPoints", Arr),
+    ("volumesFrom", Arr),
+    ("linuxParameters", Obj),
+    ("secrets", Arr),
+    ("dependsOn", Arr),
+    ("startTimeout", Int),
+    ("stopTimeout", Int),
+    ("versionConsistency", Str),
+    ("hostname", Str),
+    ("user", Str),
+    ("workingDirectory", Str),
+    ("disableNetworking", Bool),
+    ("privileged", Bool),
+    ("readonlyRootFilesystem", Bool),
+    ("dnsServers", Arr),
+    ("dnsSearchDomains", Arr),
+    ("extraHosts", Arr),
+    ("dockerSecurityOptions", Arr),
+    ("interactive", Bool),
+    ("pseudoTerminal", Bool),
+    ("dockerLabels", Obj),
+    ("ulimits", Arr),
+    ("logConfiguration", Obj),
+    ("healthCheck", Obj),
+    ("systemControls", Arr),
+    ("resourceRequirements", Arr),
+    ("firelensConfiguration", Obj),
+    ("credentialSpecs", Arr),
+];
+
+const PORT_FIELDS: &[(&str, Kind)] = &[
+    ("containerPort", Int),
+    ("hostPort", Int),
+    ("protocol", Str),
+    ("name", Str),
+    ("appProtocol", Str),
+    ("containerPortRange", Str),
+];
+
+const NAME_VALUE: &[(&str, Kind)] = &[("name", Str), ("value", Str)];
+const NAME_VALUE_FROM: &[(&str, Kind)] = &[("name", Str), ("valueFrom", Str)];
+
+const AWSLOGS_OPTIONS: &[&str] = &[
+    "awslogs-group",
+    "awslogs-region",
+    "awslogs-stream-prefix",
+    "awslogs-create-group",
+    "awslogs-datetime-format",
+    "awslogs-multiline-pattern",
+    "awslogs-endpoint",
+    "mode",
+    "max-buffer-size",
+];
+
+/// Checks the types of the known fields of one object; unknown fields are left alone.
+fn types(obj: &Map<String, Value>, path: &str, fields: &[(&str, Kind)], out: &mut Vec<String>) {
+    for (name, kind) in fields {
+        if let Some(v) = obj.get(*name)
+            && !v.is_null()
+            && !kind.matches(v)
+        {
+            let hint = match (name, kind) {
+                (&"cpu" | &"memory", Str) if v.is_number() => format!(", like \"{v}\""),
+                _ => String::new(),
+            };
+            out.push(format!(
+                "{}: must be {}{hint}, not {}",
+                join(path, name),
+                kind.name(),
+                describe(v)
+            ));
+        }
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string \"{s}\""),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Each item of a list field, when it is an object; non-objects are reported.
+fn items<'a>(
+    obj: &'a Map<String, Value>,
+    path: &str,
+    field: &str,
+    out: &mut Vec<String>,
+) -> Vec<(String, &'a Map<String, Value>)> {
+    let mut found = Vec::new();
+    if let Some(Value::Array(list)) = obj.get(field) {
+        for (i, item) in list.iter().enumerate() {
+            let p = index(&join(path, field), i);
+            match item {
+                Value::Object(m) => found.push((p, m)),
+                other => out.push(format!("{p}: must be an object, not {}", describe(other))),
+            }
+        }
+    }
+    found
+}
+
+/// Task CPU units from `"256"`, `"1024"`, `".25 vCPU"` or `"1 vCPU"`.
+pub fn cpu_units(s: &str) -> Option<u64> {
+    let t = s.trim();
+    if let Some(v) = t.strip_suffix("vCPU").or_else(|| t.strip_suffix("vcpu")) {
+        let f: f64 = v.trim().parse().ok()?;
+        return (f > 0.0).then(|| (f * 1024.0).round() as u64);
+    }
+    t.parse().ok()
+}
+
+/// Task memory in MiB from `"512"`, `"2048"`, `"2 GB"` or `"2GB"`.
+pub fn memory_mib(s: &str) -> Option<u64> {
+    let t = s.trim();
+    if let Some(v) = t.strip_suffix("GB").or_else(|| t.strip_suffix("gb")) {
+        let f: f64 = v.trim().parse().ok()?;
+        return (f > 0.0).then(|| (f * 1024.0).round() as u64);
+    }
+    t.parse().ok()
+}
+
+/// The Fargate task sizes: for each CPU value, the allowed memory in MiB.
+pub fn fargate_memory_for(cpu: u64) -> Option<Vec<u64>> {
+    let range = |lo: u64, hi: u64, step: u64| (lo..=hi).step_by(step as usize).collect();
+    Some(match cpu {
+        256 => vec![512, 1024, 2048],
+        512 => range(1024, 4096, 1024),
+        1024 => range(2048, 8192, 1024),
+        2048 => range(4096, 16384, 1024),
+        4096 => range(8192, 30720, 1024),
+        8192 => range(16384, 61440, 4096),
+        16384 => range(32768, 122880, 8192),
+        _ => return None,
+    })
+}
+
+fn gb(mib: u64) -> String {
+    if mib.is_multiple_of(1024) {
+        format!("{} GB", mib / 1024)
+    } else {
+        format!("{mib} MiB")
+    }
+}
+
+/// A credential-looking environment variable name.
+pub fn looks_like_credential(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper == "AWS_SECRET_ACCESS_KEY"
+        || ["PASSWORD", "TOKEN", "SECRET"]
+            .iter()
+            .any(|w| upper.contains(w))
+}
+
+/// All the problems in a document (empty when it may be sent).
+pub fn validate(doc: &Value, allow_plaintext_secrets: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let Value::Object(td) = doc else {
+        out.push("the task definition must be a JSON object".into());
+        return out;
+    };
+    types(td, "", TASK_FIELDS, &mut out);
+
+    // family
+    match td.get("family") {
+        None | Some(Value::Null) => {
+            out.push("family: missing: name the task definition family (or pass --family)".into())
+        }
+        Some(Value::String(f)) => {
+            if f.is_empty()
+                || f.len() > 255
+                || !f
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                out.push(format!(
+                    "family: '{f}' is not a valid family name: 1 to 255 letters, digits, '-' and '_'"
+                ));
+            }
+        }
+        Some(_) => {} // reported by types()
+    }
+
+    let compat: Vec<&str> = td
+        .get("requiresCompatibilities")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(Value::Array(list)) = td.get("requiresCompatibilities") {
+        for (i, v) in list.iter().enumerate() {
+            if !matches!(
+                v.as_str(),
+                Some("EC2" | "FARGATE" | "EXTERNAL" | "MANAGED_INSTANCES")
+            ) {
+                out.push(format!(
+                    "requiresCompatibilities[{i}]: {v} is not one of EC2, FARGATE, EXTERNAL, MANAGED_INSTANCES"
+                ));
+            }
+        }
+    }
+    let fargate = compat.contains(&"FARGATE");
+    let network_mode = td.get("networkMode").and_then(Value::as_str);
+    if let Some(m) = network_mode
+        && !matches!(m, "bridge" | "host" | "awsvpc" | "none")
+    {
+        out.push(format!(
+            "networkMode: '{m}' is not one of bridge, host, awsvpc, none"
+        ));
+    }
+    let awsvpc = network_mode == Some("awsvpc");
+
+    let task_cpu = td.get("cpu").and_then(Value::as_str);
+    let task_mem = td.get("memory").and_then(Value::as_str);
+    let cpu = task_cpu.and_then(cpu_units);
+    let mem = task_mem.and_then(memory_mib);
+    if let (Some(s), None) = (task_cpu, cpu) {
+        out.push(format!(
+            "cpu: '{s}' is not a CPU size: write CPU units like \"256\" or \"1024\", or \"1 vCPU\""
+        ));
+    }
+    if let (Some(s), None) = (task_mem, mem) {
+        out.push(format!(
+            "memory: '{s}' is not a memory size: write MiB like \"512\" or \"2048\", or \"2 GB\""
+        ));
+    }
+
+    if fargate {
+        if !awsvpc {
+            out.push(format!(
+                "networkMode: Fargate requires \"awsvpc\", not {}",
+                network_mode.map_or("nothing".to_string(), |m| format!("\"{m}\""))
+            ));
+        }
+        match (cpu, mem) {
+            (Some(c), Some(m)) => match fargate_memory_for(c) {
+                None => out.push(format!(
+                    "cpu: {c} is not a Fargate CPU size: use 256, 512, 1024, 2048, 4096, 8192 or 16384"
+                )),
+                Some(allowed) if !allowed.contains(&m) => out.push(format!(
+                    "memory: {m} MiB is not valid with cpu {c} on Fargate: allowed are {} to {} ({})",
+                    gb(allowed[0]),
+                    gb(allowed[allowed.len() - 1]),
+                    if allowed.len() <= 3 {
+                        allowed.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                    } else {
+                        format!("in steps of {} MiB", allowed[1] - allowed[0])
+                    }
+                )),
+                Some(_) => {}
+            },
+            _ => {
+                if td.get("cpu").is_none_or(Value::is_null) {
+                    out.push("cpu: Fargate requires a task-level cpu, like \"256\"".into());
+                }
+                if td.get("memory").is_none_or(Value::is_null) {
+                    out.push("memory: Fargate requires a task-level memory, like \"512\"".into());
+                }
+            }
+        }
+    }
+
+    for (field, value) in [
+        ("taskRoleArn", td.get("taskRoleArn")),
+        ("executionRoleArn", td.get("executionRoleArn")),
+    ] {
+        if let Some(Value::String(arn)) = value
+            && let Err(e) = crate::validate::role_arn(arn)
+        {
+            out.push(format!(
+                "{field}: {e}: give a role ARN like arn:aws:iam::123456789012:role/NAME"
+            ));
+        }
+    }
+    let has_execution_role = td.get("executionRoleArn").is_some_and(|v| v.is_string());
+
+    // containers
+    let containers = match td.get("containerDefinitions") {
+        None | Some(Value::Null) => {
+            out.push(
+                "containerDefinitions: missing: a task definition needs at least one container"
+                    .into(),
+            );
+            Vec::new()
+        }
+        Some(Value::Array(l)) if l.is_empty() => {
+            out.push(
+                "containerDefinitions: empty: a task definition needs at least one container"
+                    .into(),
+            );
+            Vec::new()
+        }
+        Some(Value::Array(_)) => items(td, "", "containerDefinitions", &mut out),
+        Some(_) => Vec::new(),
+    };
+    let mut seen_names: Vec<&str> = Vec::new();
+    let mut reserved_sum = 0u64;
+    for (path, c) in &containers {
+        types(c, path, CONTAINER_FIELDS, &mut out);
+        match c.get("name") {
+            None | Some(Value::Null) => out.push(format!(
+                "{}: missing: every container needs a name",
+                join(path, "name")
+            )),
+            Some(Value::String(n)) => {
+                if n.is_empty()
+                    || n.len() > 255
+                    || !n
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+                {
+                    out.push(format!(
+                        "{}: '{n}' is not a valid container name: 1 to 255 letters, digits, '-' and '_'",
+                        join(path, "name")
+                    ));
+                } else if seen_names.contains(&n.as_str()) {
+                    out.push(format!(
+                        "{}: '{n}' is used by another container: names must be unique",
+                        join(path, "name")
+                    ));
+                } else {
+                    seen_names.push(n);
+                }
+            }
+            Some(_) => {}
+        }
+        match c.get("image") {
+            None | Some(Value::Null) => out.push(format!(
+                "{}: missing: every container needs an image (or pass --image)",
+                join(path, "image")
+            )),
+            Some(Value::String(i)) if i.trim().is_empty() => out.push(format!(
+                "{}: empty: give an image URI (or pass --image)",
+                join(path, "image")
+            )),
+            _ => {}
+        }
+
+        // memory
+        let cmem = c.get("memory").and_then(Value::as_u64);
+        let cres = c.get("memoryReservation").and_then(Value::as_u64);
+        if let (Some(m), Some(r)) = (cmem, cres)
+            && r > m
+        {
+            out.push(format!(
+                "{}: {r} MiB is more than the container's memory limit ({m} MiB)",
+                join(path, "memoryReservation")
+            ));
+        }
+        if let Some(task) = mem {
+            for (field, v) in [("memory", cmem), ("memoryReservation", cres)] {
+                if let Some(v) = v
+                    && v > task
+                {
+                    out.push(format!(
+                        "{}: {v} MiB is more than the task's memory ({task} MiB)",
+                        join(path, field)
+                    ));
+                }
+            }
+        } else if cmem.is_none() && cres.is_none() {
+            out.push(format!(
+                "{}: missing: without a task-level memory every container needs memory or memoryReservation",
+                join(path, "memory")
+            ));
+        }
+        reserved_sum += cres.or(cmem).unwrap_or(0);
+
+        // ports
+        for (pp, port) in items(c, path, "portMappings", &mut out) {
+            types(port, &pp, PORT_FIELDS, &mut out);
+            let cp = port.get("containerPort").and_then(Value::as_u64);
+            let hp = port.get("hostPort").and_then(Value::as_u64);
+            if (awsvpc || fargate)
+                && let (Some(cp), Some(hp)) = (cp, hp)
+                && cp != hp
+            {
+                out.push(format!(
+                    "{}: {hp} differs from containerPort {cp}: {} hostPort must equal containerPort or be left out",
+                    join(&pp, "hostPort"),
+                    if fargate { "on Fargate" } else { "with networkMode awsvpc" }
+                ));
+            }
+            if let Some(p) = port.get("protocol").and_then(Value::as_str)
+                && !matches!(p, "tcp" | "udp")
+            {
+                out.push(format!(
+                    "{}: '{p}' is not tcp or udp",
+                    join(&pp, "protocol")
+                ));
+            }
+        }
+
+        // environment
+        for (ep, var) in items(c, path, "environment", &mut out) {
+            types(var, &ep, NAME_VALUE, &mut out);
+            if let (Some(name), Some(value)) = (
+                var.get("name").and_then(Value::as_str),
+                var.get("value").and_then(Value::as_str),
+            ) && !allow_plaintext_secrets
+                && !value.is_empty()
+                && looks_like_credential(name)
+            {
+                out.push(format!(
+                    "{ep}: {name} looks like a credential and has a plaintext value: move it to `secrets` with a valueFrom (Secrets Manager or SSM Parameter Store ARN), or pass --allow-plaintext-secrets"
+                ));
+            }
+        }
+        let secrets = items(c, path, "secrets", &mut out);
+        for (sp, s) in &secrets {
+            types(s, sp, NAME_VALUE_FROM, &mut out);
+        }
+        if !secrets.is_empty() && !has_execution_role {
+            out.push(format!(
+                "{}: secrets are fetched with the execution role: set executionRoleArn (or pass --execution-role-arn)",
+                join(path, "secrets")
+            ));
+        }
+
+        // logs
+        if let Some(Value::Object(log)) = c.get("logConfiguration") {
+            let lp = join(path, "logConfiguration");
+            if log.get("logDriver").and_then(Value::as_str) == Some("awslogs") {
+                awslogs(log, &lp, fargate, has_execution_role, &mut out);
+            }
+        }
+    }
+    if let Some(task) = mem
+        && containers.len() > 1
+        && reserved_sum > task
+    {
+        out.push(format!(
+            "containerDefinitions: the containers reserve {reserved_sum} MiB together, more than the task's memory ({task} MiB)"
+        ));
+    }
+    out
+}
+
+fn awslogs(
+    log: &Map<String, Value>,
+    path: &str,
+    fargate: bool,
+    has_execution_role: bool,
+    out: &mut Vec<String>,
+) {
+    let op = join(path, "options");
+    let Some(Value::Object(options)) = log.get("options") else {
+        out.push(format!(
+            "{op}: missing: the awslogs driver needs awslogs-group, awslogs-region and awslogs-stream-prefix"
+        ));
+        return;
+    };
+    for (k, v) in options {
+        if !v.is_string() {
+            out.push(format!(
+                "{}: must be a string, not {}",
+                join(&op, k),
+                describe(v)
+            ));
+        }
+        if !AWSLOGS_OPTIONS.contains(&k.as_str()) {
+            out.push(format!(
+                "{}: not an awslogs option (known: {})",
+                join(&op, k),
+                AWSLOGS_OPTIONS.join(", ")
+            ));
+        }
+    }
+    let get = |k: &str| options.get(k).and_then(Value::as_str);
+    match get("awslogs-group") {
+        None => out.push(format!(
+            "{}: missing: name the CloudWatch log group",
+            join(&op, "awslogs-group")
+        )),
+        Some(g) => {
+            if g.is_empty()
+                || g.len() > 512
+                || !g
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c))
+            {
+                out.push(format!(
+                    "{}: '{g}' is not a valid log group name: 1 to 512 of letters, digits and ._-/#",
+                    join(&op, "awslogs-group")
+                ));
+            }
+        }
+    }
+    match get("awslogs-region") {
+        None => out.push(format!(
+            "{}: missing: the region of the log group, like us-east-1",
+            join(&op, "awslogs-region")
+        )),
+        Some(r) if !looks_like_region(r) => out.push(format!(
+            "{}: '{r}' is not a region, like us-east-1",
+            join(&op, "awslogs-region")
+        )),
+        _ => {}
+    }
+    if fargate && get("awslogs-stream-prefix").is_none_or(str::is_empty) {
+        out.push(format!(
+            "{}: missing: Fargate requires a stream prefix, like \"ecs\"",
+            join(&op, "awslogs-stream-prefix")
+        ));
+    }
+    if fargate && !has_execution_role {
+        out.push(format!(
+            "{path}: awslogs on Fargate sends logs with the execution role: set executionRoleArn (or pass --execution-role-arn)"
+        ));
+    }
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`.
+fn looks_like_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fargate() -> Value {
+        json!({
+            "family": "web",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256", "memory": "512",
+            "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+            "containerDefinitions": [{
+                "name": "app", "image": "nginx",
+                "portMappings": [{"containerPort": 80, "hostPort": 80}],
+                "logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/web", "awslogs-region": "us-west-2", "awslogs-stream-prefix": "ecs"}}
+            }]
+        })
+    }
+
+    #[test]
+    fn a_good_fargate_definition_passes() {
+        assert_eq!(validate(&fargate(), false), Vec::<String>::new());
+    }
+
+    #[test]
+    fn fargate_sizes() {
+        assert_eq!(fargate_memory_for(256), Some(vec![512, 1024, 2048]));
+        assert!(fargate_memory_for(1024).unwrap().contains(&8192));
+        assert!(!fargate_memory_for(256).unwrap().contains(&4096));
+        assert_eq!(cpu_units(".25 vCPU"), Some(256));
+        assert_eq!(memory_mib("2 GB"), Some(2048));
+        let mut d = fargate();
+        d["memory"] = json!("4096");
+        let p = validate(&d, false);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("memory: 4096 MiB is not valid with cpu 256 on Fargate"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn all_problems_at_once_with_paths() {
+        let mut d = fargate();
+        d["networkMode"] = json!("bridge");
+        d["cpu"] = json!(256);
+        d["taskRoleArn"] = json!("app-task");
+        d["containerDefinitions"][0]["portMappings"][0]["hostPort"] = json!(8080);
+        d["containerDefinitions"][0]["memory"] = json!("512");
+        d["containerDefinitions"][0]["environment"] =
+            json!([{"name": "DB_PASSWORD", "value": "hunter2"}]);
+        d["containerDefinitions"][0]["logConfiguration"]["options"]
+            .as_object_mut()
+            .unwrap()
+            .remove("awslogs-region");
+        d["containerDefinitions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "side"}));
+        let p = validate(&d, false);
+        let want = [
+            "cpu: must be a string, like \"256\", not the number 256",
+            "networkMode: Fargate requires \"awsvpc\", not \"bridge\"",
+            "taskRoleArn: 'app-task' is not an ARN",
+            "containerDefinitions[0].memory: must be an integer, not the string \"512\"",
+            "containerDefinitions[0].environment[0]: DB_PASSWORD looks like a credential",
+            "containerDefinitions[0].logConfiguration.options.awslogs-region: missing",
+            "containerDefinitions[1].image: missing",
+        ];
+        for w in want {
+            assert!(
+                p.iter().any(|x| x.starts_with(w)),
+                "missing '{w}' in {p:#?}"
+            );
+        }
+        // hostPort is not checked outside awsvpc, but the Fargate rule caught the mode.
+        assert!(
+            validate(&d, true)
+                .iter()
+                .all(|x| !x.contains("DB_PASSWORD"))
+        );
+    }
+
+    #[test]
+    fn host_port_and_memory_limits() {
+        let mut d = fargate();
+        d["containerDefinitions"][0]["portMappings"][0]["hostPort"] = json!(8080);
+        d["containerDefinitions"][0]["memory"] = json!(1024);
+        let p = validate(&d, false);
+        assert!(
+            p.iter()
+                .any(|x| x
+                    .starts_with("containerDefinitions[0].portMappings[0].hostPort: 8080 differs")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|x| x.starts_with(
+                "containerDefinitions[0].memory: 1024 MiB is more than the task's memory (512 MiB)"
+            )),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn required_fields() {
+        let p = validate(&json!({"containerDefinitions": [{"memory": 128}]}), false);
+        assert!(p.iter().any(|x| x.starts_with("family: missing")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|x| x.starts_with("containerDefinitions[0].name: missing")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|x| x.starts_with("containerDefinitions[0].image: missing")),
+            "{p:?}"
+        );
+        let p = validate(&json!({"family": "x"}), false);
+        assert!(
+            p.iter()
+                .any(|x| x.starts_with("containerDefinitions: missing")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn credential_names() {
+        for n in [
+            "AWS_SECRET_ACCESS_KEY",
+            "DB_PASSWORD",
+            "github_token",
+            "CLIENT_SECRET",
+        ] {
+            assert!(looks_like_credential(n), "{n}");
+        }
+        for n in ["LANG", "AWS_REGION", "PASSWD_FILE"] {
+            assert!(!looks_like_credential(n), "{n}");
+        }
+    }
+}
