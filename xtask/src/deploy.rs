@@ -395,8 +395,12 @@ pub struct Runner {
     pub log_dir: PathBuf,
     pub region: String,
     pub dry_run: bool,
-    /// Prefix each stderr line with the step's name (needed when steps run at the same time).
+    /// Do not pass the steps' stderr through (the benchmark).
     pub quiet: bool,
+    /// Added to every step's environment (the local stack's endpoints for the demo).
+    pub base_env: Vec<(String, String)>,
+    /// Removed from every step's environment (credentials that would mix into a local run).
+    pub remove_env: Vec<String>,
 }
 
 impl Runner {
@@ -418,16 +422,24 @@ impl Runner {
             region: region.to_string(),
             dry_run,
             quiet: false,
+            base_env: Vec::new(),
+            remove_env: Vec::new(),
         })
     }
 
     /// Runs one step with `env` added to the inherited environment.
     pub fn run(&self, step: Step, args: &[String], env: &BTreeMap<String, String>) -> StepResult {
         let start = Instant::now();
-        let log = self.log_dir.join(format!("{}-{}.calls", step.name(), nanos()));
+        let log = self
+            .log_dir
+            .join(format!("{}-{}.calls", step.name(), nanos()));
         let mut cmd = Command::new(self.bin_dir.join(step.name()));
+        for var in &self.remove_env {
+            cmd.env_remove(var);
+        }
         cmd.args(args)
             .args(["--output", "env"])
+            .envs(self.base_env.iter().map(|(k, v)| (k, v)))
             .envs(env)
             .env("AWS_REGION", &self.region)
             .env("ECSKIT_CALL_LOG", &log)
@@ -439,7 +451,9 @@ impl Runner {
         if self.dry_run {
             cmd.arg("--dry-run");
         }
-        eprintln!("[{}] $ {}", step.name(), util::show(&cmd));
+        if !self.quiet {
+            eprintln!("[{}] $ {}", step.name(), util::show(&cmd));
+        }
         let failed = |code: u8, error: String| StepResult {
             step,
             code,
@@ -698,12 +712,7 @@ impl Summary<'_> {
                     let outputs: serde_json::Map<String, Value> = r
                         .outputs
                         .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.trim_start_matches("ECSKIT_").to_lowercase(),
-                                json!(v),
-                            )
-                        })
+                        .map(|(k, v)| (k.trim_start_matches("ECSKIT_").to_lowercase(), json!(v)))
                         .collect();
                     json!({
                         "step": step.name(),
@@ -907,7 +916,9 @@ mod tests {
     use super::*;
 
     fn stack() -> Stack {
-        let d = std::env::temp_dir().join(format!("ecskit-deploy-test-{}", std::process::id()));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let d = std::env::temp_dir().join(format!("ecskit-deploy-test-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("td.json"), r#"{"family": "web"}"#).unwrap();
         std::fs::write(d.join("a.properties"), "a=1").unwrap();
@@ -941,7 +952,15 @@ assign_public_ip = true
         let s = stack();
         assert_eq!(
             step_args(Step::ImagePush, &s, Mode::Deploy),
-            ["web:1", "--repository", "web", "--tag", "1", "--tag", "latest"]
+            [
+                "web:1",
+                "--repository",
+                "web",
+                "--tag",
+                "1",
+                "--tag",
+                "latest"
+            ]
         );
         assert_eq!(
             step_args(Step::RoleCreate, &s, Mode::Deploy),
@@ -1102,7 +1121,10 @@ assign_public_ip = true
         let s = stack();
         let path = s.path.parent().unwrap().join("saved/web.outputs.env");
         let outputs = BTreeMap::from([
-            ("ECSKIT_IMAGE_URI".to_string(), "r/web@sha256:ab".to_string()),
+            (
+                "ECSKIT_IMAGE_URI".to_string(),
+                "r/web@sha256:ab".to_string(),
+            ),
             ("ECSKIT_ODD".to_string(), "it's $HOME".to_string()),
         ]);
         save_outputs(&path, &outputs).unwrap();

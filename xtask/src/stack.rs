@@ -387,7 +387,9 @@ mod tests {
     use super::*;
 
     fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("ecskit-stack-test-{}", std::process::id()));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let d = std::env::temp_dir().join(format!("ecskit-stack-test-{}-{n}", std::process::id()));
         std::fs::create_dir_all(d.join("config")).unwrap();
         std::fs::write(d.join("config/global.properties"), "a=b\n").unwrap();
         std::fs::write(
@@ -476,7 +478,10 @@ subnets = ["subnet-1", "subnet-2"]
         let text = GOOD
             .replace("\"web-config\"", "\"Web_Config\"")
             .replace("us-west-2", "mars")
-            .replace("files = [\"config\"]", "files = [\"config\", \"missing.properties\"]")
+            .replace(
+                "files = [\"config\"]",
+                "files = [\"config\", \"missing.properties\"]",
+            )
             .replace("count = 2", "count = 2\nlaunch_type = \"LAMBDA\"")
             .replace("prefix = \"/web/config/\"", "access = \"admin\"");
         let problems = parse(&text, &d).unwrap_err();
@@ -512,7 +517,11 @@ subnets = ["subnet-1", "subnet-2"]
         .unwrap();
         assert_eq!(read_family(&p).unwrap(), "described");
         std::fs::write(&p, r#"{"family": "${FAMILY}"}"#).unwrap();
-        assert!(read_family(&p).unwrap_err().contains("task_definition.family"));
+        assert!(
+            read_family(&p)
+                .unwrap_err()
+                .contains("task_definition.family")
+        );
     }
 
     #[test]
