@@ -4,8 +4,13 @@
 //! a new machine, before the AWS SDK crates, because `cargo xtask local up` and `cargo xtask ci`
 //! are the first things run there.
 
+mod bench;
 mod ci;
+mod demo;
+mod deploy;
+mod destroy;
 mod local;
+mod stack;
 mod util;
 
 use std::process::ExitCode;
@@ -33,11 +38,25 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Deploy the stack file: image-push, role-create, instance-profile and config-upload at
+    /// the same time, then taskdef-register, then service-run.
+    Deploy(deploy::Args),
+    /// Remove what the stack file's deploy created, in reverse order (asks unless --yes).
+    Destroy(destroy::Args),
+    /// The README's first command: local stack up, a small image built from scratch, examples/
+    /// deployed to it, and how to look at what was created.
+    Demo(demo::Args),
+    /// Wall time and AWS API calls of deploys against the local stack, beside the aws CLI way.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
+        Task::Deploy(args) => return deploy::main(args),
+        Task::Destroy(args) => return destroy::main(args),
+        Task::Demo(args) => return demo::main(args),
+        Task::Bench(args) => return bench::main(args),
         Task::Local { action } => local::run(action),
         Task::Ci => ci::ci(),
         Task::Test { args } => ci::test(&args),

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Deploys examples/ the way a shell script chains the binaries: each step prints its outputs
+# with --output env, and `eval` puts them into the environment, where the next step's flags
+# read them (ECSKIT_IMAGE_URI, ECSKIT_TASK_ROLE_ARN, ECSKIT_TASK_DEFINITION_ARN, ...).
+#
+#   examples/deploy.sh                  # binaries from target/debug, or set BIN=
+#   eval "$(cargo xtask local env)" && examples/deploy.sh     # against the local stack
+#
+# A step that fails stops the script (set -e) with that step's exit code: 1 AWS or Docker
+# failure, 2 bad input (nothing changed), 3 the deployment ran but failed.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+BIN="${BIN:-$here/../target/debug}"
+APP="${APP:-ecskit-demo}"
+IMAGE="${IMAGE:-ecskit-demo:1}"
+BUCKET="${BUCKET:-ecskit-demo-config}"
+PREFIX="${PREFIX:-$APP/config}"
+export AWS_REGION="${AWS_REGION:-us-west-2}"
+
+# 1. The image, the roles and the config files do not depend on each other.
+eval "$("$BIN/image-push" "$IMAGE" --repository "$APP" --tag 1 --tag latest --output env)"
+eval "$("$BIN/role-create" --name "$APP" --bucket "$BUCKET" --prefix "$PREFIX" --access read --output env)"
+eval "$("$BIN/config-upload" --bucket "$BUCKET" --prefix "$PREFIX" "$here/config" --output env)"
+echo "image:  $ECSKIT_IMAGE_URI" >&2
+echo "roles:  $ECSKIT_TASK_ROLE_ARN, $ECSKIT_EXECUTION_ROLE_ARN" >&2
+echo "config: $ECSKIT_CONFIG_URI" >&2
+
+# 2. The task definition: --image, --task-role-arn and --execution-role-arn read the
+#    variables above, and ${ECSKIT_*} in the file are filled in from them.
+eval "$("$BIN/taskdef-register" --file "$here/taskdef.json" --family "$APP" --output env)"
+echo "task definition: $ECSKIT_TASK_DEFINITION_ARN" >&2
+
+# 3. The service: --task-definition reads ECSKIT_TASK_DEFINITION_ARN; it waits until the
+#    deployment is stable or failed.
+eval "$("$BIN/service-run" --cluster "$APP" --service "$APP" --desired-count 1 --launch-type FARGATE --output env)"
+echo "service: $ECSKIT_SERVICE_ARN (deployment $ECSKIT_DEPLOYMENT_ID)" >&2

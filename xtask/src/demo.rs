@@ -1,0 +1,206 @@
+//! `cargo xtask demo`: the README's first command.
+//!
+//! It brings the local stack up (moto, a registry, a Docker Engine), builds a small image from
+//! scratch (a tarball made here and `docker import`ed: nothing comes from the internet), deploys
+//! `examples/ecskit.toml` to the stack (a Fargate service whose task role reads its config
+//! files from its own S3 prefix) and shows how to look at what it created. The image is built
+//! only when it is missing, so a second run finds every step unchanged.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use crate::deploy::{self, Format, Runner, Summary};
+use crate::local::{self, State};
+use crate::util::{self, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The stack file to deploy (default: examples/ecskit.toml of this workspace).
+    #[arg(long)]
+    pub stack: Option<PathBuf>,
+    /// How to print the summary on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// The environment of a step run against the local stack.
+pub fn local_runner(runner: &mut Runner, state: &State) {
+    runner.base_env = state
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    runner.remove_env = State::env_removed().iter().map(|s| s.to_string()).collect();
+}
+
+/// `docker` against the stack's engine.
+pub fn docker(state: &State) -> Command {
+    let mut c = Command::new("docker");
+    c.env("DOCKER_HOST", &state.docker_host);
+    c
+}
+
+pub fn image_exists(state: &State, image: &str) -> bool {
+    docker(state)
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Builds `image` from scratch: a tarball holding one small file with `content`, imported with
+/// `docker import`. The same content gives the same layer; the import time still makes a new
+/// image id, so callers build only when they mean to change the image.
+pub fn build_image(state: &State, image: &str, content: &str) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("ecskit-image-{}", std::process::id()));
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("etc/app")).map_err(|e| e.to_string())?;
+    std::fs::write(root.join("etc/app/version"), content).map_err(|e| e.to_string())?;
+    std::fs::write(
+        root.join("README"),
+        "A from-scratch image made by `cargo xtask demo`: it runs nowhere but on the local stack.\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let tarball = dir.join("rootfs.tar");
+    util::run(
+        Command::new("tar")
+            .args([
+                "--sort=name",
+                "--mtime=@0",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "-cf",
+            ])
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&root)
+            .arg("."),
+    )?;
+    let result = util::run(
+        docker(state)
+            .args(["import", "--change", "CMD [\"/app\"]"])
+            .arg(&tarball)
+            .arg(image),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+pub fn main(args: Args) -> ExitCode {
+    match demo(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("xtask demo: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn demo(args: &Args) -> Result<u8> {
+    let path = args
+        .stack
+        .clone()
+        .unwrap_or_else(|| util::workspace_root().join("examples/ecskit.toml"));
+    let stack = deploy::load_stack(&path).map_err(|(e, _)| e)?;
+    let (state, _) = local::up()?;
+    if stack.region != local::REGION {
+        return Err(format!(
+            "{}: app.region is {}, the local stack's region is {}",
+            path.display(),
+            stack.region,
+            local::REGION
+        ));
+    }
+    if image_exists(&state, &stack.image_source) {
+        eprintln!(
+            "image {} is there (kept, so the deploy below is a no-op when nothing else changed)",
+            stack.image_source
+        );
+    } else {
+        eprintln!("building {} from scratch", stack.image_source);
+        build_image(&state, &stack.image_source, "1\n")?;
+    }
+    let steps = deploy::stack_steps(&stack);
+    let mut runner = Runner::new(&steps, &stack.region, false)?;
+    local_runner(&mut runner, &state);
+    let mut env = Default::default();
+    let start = Instant::now();
+    let results = deploy::run_chain(&runner, &stack, &steps, &mut env);
+    let time = start.elapsed();
+    let _ = std::fs::remove_dir_all(&runner.log_dir);
+    let saved = deploy::outputs_file(&stack);
+    let outputs = results
+        .iter()
+        .filter(|r| r.code == 0)
+        .flat_map(|r| r.outputs.iter().cloned())
+        .collect();
+    if let Err(e) = deploy::save_outputs(&saved, &outputs) {
+        eprintln!("xtask demo: warning: could not save the outputs: {e}");
+    }
+    let summary = Summary {
+        title: "demo",
+        stack: &stack,
+        planned: &steps,
+        results: &results,
+        time,
+        dry_run: false,
+    };
+    print!("{}", summary.render(args.output));
+    let code = deploy::exit_code(&results);
+    if code == 0 && args.output == Format::Text {
+        print!("{}", guide(&stack, &state, &saved, &runner.bin_dir));
+    }
+    Ok(code)
+}
+
+/// How to look at what the demo created, with the binaries and with the aws CLI.
+fn guide(stack: &crate::stack::Stack, state: &State, saved: &Path, bin: &Path) -> String {
+    let rel = |p: &Path| {
+        p.strip_prefix(util::workspace_root())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let bin = rel(bin);
+    format!(
+        r#"
+What the demo created, on the local stack ({moto}):
+  an ECR repository {repo} holding {image}, pushed to the registry at {registry}
+  roles {app}-task (reads s3://{bucket}/{prefix}/ only) and {app}-execution
+  bucket {bucket} (private, encrypted) with the files of examples/config under {prefix}/
+  task definition family {family}, and service {service} on cluster {cluster}
+
+Look at it with the binaries (the step outputs are saved in {saved}):
+  eval "$(cargo xtask local env)"
+  set -a; . {saved}; set +a
+  {bin}/service-run --cluster {cluster} --service {service} --watch
+  {bin}/taskdef-register --file {taskdef} --diff
+  {bin}/config-upload --bucket {bucket} --prefix {prefix} --dry-run examples/config
+  {bin}/role-create --name {app} --bucket {bucket} --prefix {prefix} --dry-run -v
+
+Or with the aws CLI the stack installed:
+  aws --endpoint-url {moto} ecs describe-services --cluster {cluster} --services {service}
+  aws --endpoint-url {moto} s3 ls s3://{bucket}/{prefix}/
+
+Run `cargo xtask demo` again: every step reports changed: no and makes no mutating call.
+Remove it all (with the local env above): cargo xtask destroy --stack {stack_file}
+"#,
+        moto = state.moto_url(),
+        registry = format_args!("127.0.0.1:{}", state.registry_port),
+        repo = stack.repository,
+        image = stack.image_source,
+        app = stack.app,
+        bucket = stack.bucket,
+        prefix = stack.prefix,
+        family = stack.family,
+        service = stack.service,
+        cluster = stack.cluster,
+        saved = rel(saved),
+        taskdef = rel(&stack.taskdef_file),
+        stack_file = rel(&stack.path),
+    )
+}

@@ -1,0 +1,267 @@
+//! The whole chain against the local stack, with the real binaries: deploy, deploy again (no
+//! step changes anything and no mutating call is made), then destroy, after which none of the
+//! stack's resources is left.
+//!
+//! Run it through `cargo xtask test -- -p xtask --test deploy`, which starts the local stack
+//! and sets AWS_ENDPOINT_URL, ECSKIT_REGISTRY_ENDPOINT, DOCKER_HOST and ECSKIT_LOCAL_MOTO_URL.
+//! The binaries are the ones cargo built beside this test (`cargo test --workspace` builds
+//! them; otherwise `cargo build -p image-push -p role-create -p config-upload
+//! -p taskdef-register -p service-run`). What is left afterwards is checked with the aws CLI
+//! of the stack's venv, independent of the binaries under test.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const BINARIES: [&str; 5] = [
+    "image-push",
+    "role-create",
+    "config-upload",
+    "taskdef-register",
+    "service-run",
+];
+
+fn local_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run this test through `cargo xtask test -- -p xtask --test deploy`"
+        )
+    })
+}
+
+fn bin_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_xtask"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for b in BINARIES {
+        assert!(
+            dir.join(b).exists(),
+            "{} is missing: cargo build -p {b}",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+fn aws_cli() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    std::fs::read_dir(cache.join("ecskit"))
+        .expect("the local stack's venv")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin/aws"))
+        .find(|p| p.exists())
+        .expect("the aws CLI in the local stack's venv")
+}
+
+/// One aws CLI call against the emulator: Ok(json) or Err(stderr).
+fn aws(args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(aws_cli())
+        .args(["--endpoint-url", &local_env("AWS_ENDPOINT_URL")])
+        .args(["--region", "us-west-2", "--output", "json"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A from-scratch image (nothing from the internet): a tarball imported into the engine.
+fn build_image(tag: &str, dir: &std::path::Path) {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("version"), tag).unwrap();
+    let tar = dir.join("rootfs.tar");
+    let ok = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&root)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", local_env("DOCKER_HOST"))
+        .arg("import")
+        .arg(&tar)
+        .arg(tag)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn xtask(args: &[&str]) -> (i32, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("ECSKIT_BIN_DIR", bin_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not the JSON summary ({e}):\n{}\nstderr:\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+#[test]
+fn deploy_twice_then_destroy_leaves_nothing() {
+    for var in [
+        "ECSKIT_LOCAL_MOTO_URL",
+        "AWS_ENDPOINT_URL",
+        "ECSKIT_REGISTRY_ENDPOINT",
+        "DOCKER_HOST",
+    ] {
+        local_env(var);
+    }
+    let id = std::process::id();
+    let app = format!("chain-{id}");
+    let dir = std::env::temp_dir().join(format!("ecskit-deploy-it-{id}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = format!("{app}:1");
+    build_image(&image, &dir);
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let stack = dir.join("ecskit.toml");
+    std::fs::write(
+        &stack,
+        format!(
+            r#"[app]
+name = "{app}"
+region = "us-west-2"
+[image]
+source = "{image}"
+repository = "{app}"
+tags = ["1"]
+[roles]
+bucket = "{app}-config"
+prefix = "{app}/config"
+access = "read"
+[config]
+files = ["{config}"]
+[task_definition]
+file = "{taskdef}"
+family = "{app}"
+[service]
+cluster = "{app}"
+name = "{app}"
+count = 1
+launch_type = "FARGATE"
+"#,
+            config = examples.join("config").display(),
+            taskdef = examples.join("taskdef.json").display(),
+        ),
+    )
+    .unwrap();
+    let stack = stack.display().to_string();
+
+    // First run: everything is created.
+    let (code, first, stderr) = xtask(&["deploy", "--stack", &stack, "--output", "json"]);
+    assert_eq!(code, 0, "first deploy failed:\n{first:#}\n{stderr}");
+    assert_eq!(first["changed"], true, "{first:#}");
+    for step in first["steps"].as_array().unwrap() {
+        assert_eq!(step["status"], "ok", "{step:#}");
+        assert_eq!(step["changed"], true, "a first run creates: {step:#}");
+    }
+    assert!(first["aws_calls"]["mutating"].as_u64().unwrap() > 0);
+
+    // Second run: nothing changes, and no mutating call is made.
+    let (code, second, stderr) = xtask(&["deploy", "--stack", &stack, "--output", "json"]);
+    assert_eq!(code, 0, "second deploy failed:\n{second:#}\n{stderr}");
+    for step in second["steps"].as_array().unwrap() {
+        assert_eq!(step["changed"], false, "second run changed: {step:#}");
+        assert_eq!(step["aws_calls"]["mutating"], 0, "{step:#}");
+    }
+    assert_eq!(second["aws_calls"]["mutating"], 0, "{second:#}");
+    assert!(second["aws_calls"]["total"].as_u64().unwrap() > 0);
+
+    // The deployed service runs the registered task definition, whose task role is the one
+    // role-create made.
+    let td_arn = second["steps"][3]["outputs"]["task_definition_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &td_arn,
+    ])
+    .unwrap();
+    assert!(
+        td["taskDefinition"]["taskRoleArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("role/{app}-task")),
+        "{td:#}"
+    );
+
+    // destroy, then nothing of the stack is left.
+    let (code, gone, stderr) = xtask(&["destroy", "--stack", &stack, "--yes", "--output", "json"]);
+    assert_eq!(code, 0, "destroy failed:\n{gone:#}\n{stderr}");
+
+    for role in [format!("{app}-task"), format!("{app}-execution")] {
+        let r = aws(&["iam", "get-role", "--role-name", &role]);
+        assert!(
+            r.as_ref().is_err_and(|e| e.contains("NoSuchEntity")),
+            "role {role} is left: {r:?}"
+        );
+    }
+    let bucket = aws(&["s3api", "head-bucket", "--bucket", &format!("{app}-config")]);
+    assert!(bucket.is_err(), "bucket is left: {bucket:?}");
+    let repo = aws(&["ecr", "describe-repositories", "--repository-names", &app]);
+    assert!(
+        repo.as_ref()
+            .is_err_and(|e| e.contains("RepositoryNotFound")),
+        "repository is left: {repo:?}"
+    );
+    let tds = aws(&[
+        "ecs",
+        "list-task-definitions",
+        "--family-prefix",
+        &app,
+        "--status",
+        "ACTIVE",
+    ])
+    .unwrap();
+    assert_eq!(
+        tds["taskDefinitionArns"],
+        serde_json::json!([]),
+        "active task definitions are left"
+    );
+    let services = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &app,
+        "--services",
+        &app,
+    ]);
+    if let Ok(v) = &services {
+        for s in v["services"].as_array().into_iter().flatten() {
+            assert_eq!(s["status"], "INACTIVE", "service is left: {s:#}");
+        }
+    }
+    let clusters = aws(&["ecs", "describe-clusters", "--clusters", &app]).unwrap();
+    for c in clusters["clusters"].as_array().into_iter().flatten() {
+        assert_eq!(c["status"], "INACTIVE", "cluster is left: {c:#}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
