@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
 use tokio::sync::OnceCell;
@@ -145,7 +146,9 @@ pub struct CallSummary {
     pub mutating: usize,
 }
 
-/// The interceptor that feeds the call log. It runs once per operation, not per retry.
+/// The interceptor that feeds the call log. It runs once per operation, not per retry, and
+/// before serialization rather than at the start of execution: the operation's `Metadata` is
+/// not in the config bag yet when `read_before_execution` runs.
 #[derive(Debug)]
 struct CallCounter(CallLog);
 
@@ -154,9 +157,10 @@ impl Intercept for CallCounter {
         "ecskit-call-counter"
     }
 
-    fn read_before_execution(
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
@@ -208,6 +212,7 @@ impl Ctx {
         }
     }
 
+    client!(ec2, aws_sdk_ec2);
     client!(ecr, aws_sdk_ecr);
     client!(ecs, aws_sdk_ecs);
     client!(iam, aws_sdk_iam);
