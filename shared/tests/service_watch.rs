@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
@@ -14,7 +15,6 @@ use aws_sdk_ecs::types::error::ClientException;
 use aws_sdk_ecs::types::{
     Container, Deployment, DeploymentRolloutState, Service, ServiceEvent, Task, TaskStopCode,
 };
-use aws_sdk_ecs::Client;
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::error::ErrorMetadata;
@@ -38,7 +38,9 @@ fn mock_ecs(rules: &[Rule]) -> Client {
     let conf = aws_sdk_ecs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-west-2"))
-        .credentials_provider(aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .http_client(create_mock_http_client())
         .interceptor(interceptor)
         .build();
@@ -75,7 +77,13 @@ fn target() -> Target {
     }
 }
 
-fn deployment(id: &str, status: &str, state: DeploymentRolloutState, running: i32, pending: i32) -> Deployment {
+fn deployment(
+    id: &str,
+    status: &str,
+    state: DeploymentRolloutState,
+    running: i32,
+    pending: i32,
+) -> Deployment {
     Deployment::builder()
         .id(id)
         .status(status)
@@ -147,7 +155,10 @@ async fn success_is_completed_with_running_equal_to_desired() {
     let d = deps(&[
         service(
             vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)],
-            vec![event("e0", 900, "old event"), event("e1", 1_001, "(service web) has started 1 tasks")],
+            vec![
+                event("e0", 900, "old event"),
+                event("e1", 1_001, "(service web) has started 1 tasks"),
+            ],
         ),
         stopped_list(&[]),
         // Reported COMPLETED while a task is still counted as pending is not done yet.
@@ -155,14 +166,22 @@ async fn success_is_completed_with_running_equal_to_desired() {
         stopped_list(&[]),
         service(
             vec![deployment(DEP, "PRIMARY", Completed, 1, 0)],
-            vec![event("e2", 1_030, "(service web) has reached a steady state.")],
+            vec![event(
+                "e2",
+                1_030,
+                "(service web) has reached a steady state.",
+            )],
         ),
     ]);
     let outcome = follow(&d, &target()).await.unwrap();
     assert_eq!(outcome.rollout_state.as_deref(), Some("COMPLETED"));
     assert_eq!((outcome.running, outcome.desired), (1, 1));
     assert_eq!(outcome.deployment_id.as_deref(), Some(DEP));
-    assert_eq!(d.clock.elapsed(), Duration::from_secs(12), "two polls of 6s");
+    assert_eq!(
+        d.clock.elapsed(),
+        Duration::from_secs(12),
+        "two polls of 6s"
+    );
 }
 
 #[tokio::test]
@@ -170,7 +189,11 @@ async fn circuit_breaker_rollback_fails_with_exit_3_and_the_reason() {
     let d = deps(&[
         service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]),
         stopped_list(&[TASK]),
-        described(task("STOPPED", Some("Essential container in task exited"), &[("app", Some(1))])),
+        described(task(
+            "STOPPED",
+            Some("Essential container in task exited"),
+            &[("app", Some(1))],
+        )),
         service(
             vec![
                 deployment("ecs-svc/2222", "PRIMARY", InProgress, 0, 1),
@@ -182,14 +205,21 @@ async fn circuit_breaker_rollback_fails_with_exit_3_and_the_reason() {
                     .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
                     .build(),
             ],
-            vec![event("e3", 1_100, "(service web) rolling back to deployment ecs-svc/0000.")],
+            vec![event(
+                "e3",
+                1_100,
+                "(service web) rolling back to deployment ecs-svc/0000.",
+            )],
         ),
     ]);
     let err = follow(&d, &target()).await.unwrap_err();
     assert_eq!(err.exit_code(), 3);
     let text = err.to_string();
     assert!(text.contains("failed and was rolled back"), "{text}");
-    assert!(text.contains("circuit breaker: tasks failed to start"), "{text}");
+    assert!(
+        text.contains("circuit breaker: tasks failed to start"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -202,17 +232,31 @@ async fn cannot_pull_container_fails_fast() {
     ]);
     let err = follow(&d, &target()).await.unwrap_err();
     assert_eq!(err.exit_code(), 3);
-    assert!(err.to_string().contains("CannotPullContainerError"), "{err}");
+    assert!(
+        err.to_string().contains("CannotPullContainerError"),
+        "{err}"
+    );
     assert!(err.hint_text().unwrap().contains("image URI"));
-    assert_eq!(d.clock.elapsed(), Duration::ZERO, "no waiting for the timeout");
+    assert_eq!(
+        d.clock.elapsed(),
+        Duration::ZERO,
+        "no waiting for the timeout"
+    );
 }
 
 #[tokio::test]
 async fn essential_container_crashing_again_and_again_fails() {
-    let arns = ["arn:aws:ecs:us-west-2:123456789012:task/app/a", "arn:aws:ecs:us-west-2:123456789012:task/app/b", "arn:aws:ecs:us-west-2:123456789012:task/app/c"];
+    let arns = [
+        "arn:aws:ecs:us-west-2:123456789012:task/app/a",
+        "arn:aws:ecs:us-west-2:123456789012:task/app/b",
+        "arn:aws:ecs:us-west-2:123456789012:task/app/c",
+    ];
     let mut rules = Vec::new();
     for i in 0..3 {
-        rules.push(service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]));
+        rules.push(service(
+            vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)],
+            vec![],
+        ));
         let listed: Vec<&str> = arns[..=i].to_vec();
         rules.push(stopped_list(&listed));
         // Only the new task is described: the ones reported before are not asked for again.
@@ -240,7 +284,10 @@ async fn essential_container_crashing_again_and_again_fails() {
 async fn no_progress_timeout_ends_the_wait() {
     let mut rules = Vec::new();
     for _ in 0..20 {
-        rules.push(service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]));
+        rules.push(service(
+            vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)],
+            vec![],
+        ));
         rules.push(stopped_list(&[]));
     }
     let d = deps(&rules);
@@ -270,7 +317,12 @@ fn spec() -> TaskSpec {
 
 fn run_ok() -> Rule {
     let out = RunTaskOutput::builder()
-        .tasks(Task::builder().task_arn(TASK).last_status("PROVISIONING").build())
+        .tasks(
+            Task::builder()
+                .task_arn(TASK)
+                .last_status("PROVISIONING")
+                .build(),
+        )
         .build();
     mock!(Client::run_task)
         .match_requests(|r| {
@@ -289,7 +341,11 @@ fn run_ok() -> Rule {
 async fn run_task_with_a_failing_essential_container_fails_with_its_exit_code() {
     let d = deps(&[
         run_ok(),
-        described(task("PROVISIONING", None, &[("app", None), ("sidecar", None)])),
+        described(task(
+            "PROVISIONING",
+            None,
+            &[("app", None), ("sidecar", None)],
+        )),
         described(task("RUNNING", None, &[("app", None), ("sidecar", None)])),
         described(task(
             "STOPPED",
@@ -300,8 +356,14 @@ async fn run_task_with_a_failing_essential_container_fails_with_its_exit_code() 
     let err = run_task(&d, &spec()).await.unwrap_err();
     assert_eq!(err.exit_code(), 3);
     let text = err.to_string();
-    assert!(text.contains("essential container app exited with code 2"), "{text}");
-    assert!(text.contains("Essential container in task exited"), "{text}");
+    assert!(
+        text.contains("essential container app exited with code 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Essential container in task exited"),
+        "{text}"
+    );
 }
 
 fn not_assumable() -> Rule {
@@ -322,12 +384,20 @@ async fn iam_propagation_is_retried_until_the_role_works() {
         not_assumable(),
         not_assumable(),
         run_ok(),
-        described(task("STOPPED", Some("Essential container in task exited"), &[("app", Some(0))])),
+        described(task(
+            "STOPPED",
+            Some("Essential container in task exited"),
+            &[("app", Some(0))],
+        )),
     ]);
     let finished = run_task(&d, &spec()).await.unwrap().unwrap();
     assert_eq!(finished.task_arn, TASK);
     assert_eq!(finished.exit_code, Some(0));
-    assert_eq!(d.clock.elapsed(), Duration::from_secs(5 + 10), "backoff 5s then 10s");
+    assert_eq!(
+        d.clock.elapsed(),
+        Duration::from_secs(5 + 10),
+        "backoff 5s then 10s"
+    );
 }
 
 #[tokio::test]
@@ -336,7 +406,10 @@ async fn iam_propagation_retry_gives_up_after_two_minutes() {
     let d = deps(&rules);
     let err = run_task(&d, &spec()).await.unwrap_err();
     assert_eq!(err.exit_code(), 1);
-    assert!(err.to_string().contains("unable to assume the role"), "{err}");
+    assert!(
+        err.to_string().contains("unable to assume the role"),
+        "{err}"
+    );
     assert!(err.hint_text().unwrap().contains("trust policy"));
     assert!(d.clock.elapsed() <= Duration::from_secs(120));
 }

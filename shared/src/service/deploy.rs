@@ -260,7 +260,7 @@ pub fn plan_update(existing: &Service, want: &Want, td: &TaskDef) -> Result<Plan
                 "--launch-type {lt} differs from service {name}'s {}: ECS cannot change it in place",
                 current.map(|l| l.as_str().to_string()).unwrap_or_else(|| "capacity provider strategy".into())
             ))
-            .hint(format!("keep the service's setting, or delete it (--delete) and run again")));
+            .hint("keep the service's setting, or delete it (--delete) and run again"));
         }
     }
     if !want.strategy.is_empty() {

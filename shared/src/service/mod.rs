@@ -277,7 +277,7 @@ pub fn validate(args: &Args) -> Result<()> {
             args.cluster
         ));
     }
-    let service_needed = !args.run_task && !(args.delete_cluster && !args.delete);
+    let service_needed = !args.run_task && (!args.delete_cluster || args.delete);
     match &args.service {
         None if service_needed => problems
             .push("--service is missing: name the service (or set ECSKIT_SERVICE)".to_string()),
