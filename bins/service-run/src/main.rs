@@ -1,1 +1,4 @@
-fn main() {}
+//! service-run: create or update an ECS service (or run a one-off task) and watch it until it is stable or has failed.
+fn main() -> std::process::ExitCode {
+    ecskit::cli::main(ecskit::service::run)
+}

@@ -1,0 +1,156 @@
+//! The cluster: created when missing (FARGATE and FARGATE_SPOT capacity providers, tagged
+//! managed-by=ecskit), left as it is when it exists, deleted only when empty and ours.
+
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, Cluster, ClusterField, ClusterSetting, ClusterSettingName, Tag,
+};
+
+use super::{Deps, MANAGED_BY};
+use crate::error::{AwsContext, Result};
+
+/// The ACTIVE cluster, if there is one.
+pub async fn describe(deps: &Deps, name: &str) -> Result<Option<Cluster>> {
+    let out = deps
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .context(format!("describing cluster {name}"))?;
+    Ok(out
+        .clusters
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.status() == Some("ACTIVE")))
+}
+
+/// The cluster's ARN, creating the cluster when it does not exist.
+pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result<String> {
+    if let Some(c) = describe(deps, name).await? {
+        if container_insights {
+            let on = c.settings().iter().any(|s| {
+                s.name() == Some(&ClusterSettingName::ContainerInsights)
+                    && s.value() != Some("disabled")
+            });
+            if !on {
+                tracing::warn!(
+                    "cluster {name} exists without Container Insights; an existing cluster is left as it is"
+                );
+            }
+        }
+        return Ok(c.cluster_arn().unwrap_or(name).to_string());
+    }
+    let mut arn = computed_arn(deps, name).await?;
+    if deps.ctx.apply(format!(
+        "create cluster {name} (FARGATE, FARGATE_SPOT{})",
+        if container_insights {
+            ", Container Insights"
+        } else {
+            ""
+        }
+    )) {
+        let out = deps
+            .ecs
+            .create_cluster()
+            .cluster_name(name)
+            .capacity_providers("FARGATE")
+            .capacity_providers("FARGATE_SPOT")
+            .default_capacity_provider_strategy(
+                CapacityProviderStrategyItem::builder()
+                    .capacity_provider("FARGATE")
+                    .weight(1)
+                    .build()
+                    .expect("provider is set"),
+            )
+            .settings(
+                ClusterSetting::builder()
+                    .name(ClusterSettingName::ContainerInsights)
+                    .value(if container_insights {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    })
+                    .build(),
+            )
+            .tags(tag())
+            .send()
+            .await
+            .context(format!("creating cluster {name}"))?;
+        if let Some(a) = out.cluster().and_then(|c| c.cluster_arn()) {
+            arn = a.to_string();
+        }
+    }
+    Ok(arn)
+}
+
+pub fn tag() -> Tag {
+    Tag::builder().key(MANAGED_BY.0).value(MANAGED_BY.1).build()
+}
+
+pub fn is_managed(tags: &[Tag]) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(MANAGED_BY.0) && t.value() == Some(MANAGED_BY.1))
+}
+
+/// `arn:aws:ecs:REGION:ACCOUNT:cluster/NAME`, for dry runs (the real run prints the answer's).
+async fn computed_arn(deps: &Deps, name: &str) -> Result<String> {
+    let region = deps.ctx.require_region()?;
+    let account = deps.ctx.account_id().await?;
+    Ok(format!("arn:aws:ecs:{region}:{account}:cluster/{name}"))
+}
+
+/// Deletes the cluster when it is empty and tagged managed-by=ecskit; otherwise says why not.
+/// Returns the cluster's ARN when one existed.
+pub async fn delete_if_empty(deps: &Deps, name: &str) -> Result<Option<String>> {
+    let Some(c) = describe(deps, name).await? else {
+        tracing::info!("cluster {name} does not exist: nothing to delete");
+        return Ok(None);
+    };
+    let arn = c.cluster_arn().unwrap_or(name).to_string();
+    if !is_managed(c.tags()) {
+        tracing::warn!("cluster {name} is not tagged managed-by=ecskit: left as it is");
+        return Ok(Some(arn));
+    }
+    // The service this run deleted may still count as active for a moment; ask for the list.
+    let services = deps
+        .ecs
+        .list_services()
+        .cluster(name)
+        .send()
+        .await
+        .context(format!("listing the services of cluster {name}"))?;
+    // Deleted services stay listed for a while as INACTIVE: count only the live ones.
+    let mut live = 0;
+    for chunk in services.service_arns().chunks(10) {
+        let out = deps
+            .ecs
+            .describe_services()
+            .cluster(name)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context(format!("describing the services of cluster {name}"))?;
+        live += out
+            .services()
+            .iter()
+            .filter(|s| s.status() != Some("INACTIVE"))
+            .count();
+    }
+    let tasks = c.running_tasks_count() + c.pending_tasks_count();
+    if live > 0 || tasks > 0 {
+        tracing::warn!(
+            "cluster {name} still has {live} service(s) and {tasks} task(s): left as it is"
+        );
+        return Ok(Some(arn));
+    }
+    if deps.ctx.apply(format!("delete cluster {name}")) {
+        deps.ecs
+            .delete_cluster()
+            .cluster(name)
+            .send()
+            .await
+            .context(format!("deleting cluster {name}"))?;
+    }
+    Ok(Some(arn))
+}

@@ -1,0 +1,727 @@
+//! The service itself: what the flags ask for, the difference from what exists, create or
+//! update (only when something differs), delete, and the IAM-propagation retry.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType,
+    NetworkConfiguration, NetworkMode, PropagateTags, Service,
+};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use sha2::{Digest, Sha256};
+
+use super::network::{self, NetworkFlags};
+use super::{Args, Deps, cluster, describe_service, error_message, is_role_not_assumable, watch};
+use crate::Report;
+use crate::error::{AwsContext, Error, Result, from_sdk};
+
+/// How long "ECS cannot assume the role" is retried on CreateService and RunTask.
+pub const IAM_RETRY_LIMIT: Duration = Duration::from_secs(120);
+
+/// A resolved task definition: what the service and the watcher need from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskDef {
+    pub arn: String,
+    pub family: String,
+    pub revision: i32,
+    pub awsvpc: bool,
+    /// Names of the essential containers (ECS's default: essential unless said otherwise).
+    pub essentials: Vec<String>,
+}
+
+/// `arn:aws:ecs:...:task-definition/family:N`, `family` or `family:N`.
+pub fn check_task_definition_ref(td: &str) -> std::result::Result<(), String> {
+    let family_ok = |f: &str| {
+        !f.is_empty()
+            && f.len() <= 255
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if td.starts_with("arn:") {
+        crate::validate::arn(td, Some("ecs"), Some("task-definition/"))?;
+        let rest = td.rsplit('/').next().unwrap_or_default();
+        return match rest.split_once(':') {
+            Some((f, r)) if family_ok(f) && r.parse::<u32>().is_ok() => Ok(()),
+            _ => Err(format!(
+                "'{td}' does not end in task-definition/FAMILY:REVISION"
+            )),
+        };
+    }
+    let (family, revision) = match td.split_once(':') {
+        Some((f, r)) => (f, Some(r)),
+        None => (td, None),
+    };
+    if !family_ok(family) {
+        return Err(format!(
+            "'{td}' is not a task definition: use an ARN, `family` (letters, digits, '-', '_') or `family:revision`"
+        ));
+    }
+    if let Some(r) = revision
+        && r.parse::<u32>().map(|n| n == 0).unwrap_or(true)
+    {
+        return Err(format!(
+            "'{td}' has '{r}' where a revision number (1, 2, ...) belongs"
+        ));
+    }
+    Ok(())
+}
+
+/// `PROVIDER:WEIGHT[:BASE]`.
+pub fn parse_strategy_item(
+    item: &str,
+) -> std::result::Result<CapacityProviderStrategyItem, String> {
+    let parts: Vec<&str> = item.split(':').collect();
+    let bad =
+        || format!("'{item}' is not PROVIDER:WEIGHT[:BASE] (e.g. FARGATE_SPOT:3 or FARGATE:1:1)");
+    if parts.is_empty() || parts.len() > 3 || parts[0].is_empty() {
+        return Err(bad());
+    }
+    let weight = match parts.get(1) {
+        Some(w) => w.parse::<i32>().map_err(|_| bad())?,
+        None => 1,
+    };
+    let base = match parts.get(2) {
+        Some(b) => b.parse::<i32>().map_err(|_| bad())?,
+        None => 0,
+    };
+    if !(0..=1000).contains(&weight) || !(0..=100_000).contains(&base) {
+        return Err(bad());
+    }
+    CapacityProviderStrategyItem::builder()
+        .capacity_provider(parts[0])
+        .weight(weight)
+        .base(base)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Looks the task definition up; an unknown one is bad input (exit 2, nothing changed).
+pub async fn resolve_task_definition(deps: &Deps, td: &str) -> Result<TaskDef> {
+    let out = deps
+        .ecs
+        .describe_task_definition()
+        .task_definition(td)
+        .send()
+        .await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ClientException") => {
+            return Err(Error::input(format!(
+                "--task-definition '{td}' does not exist in this account and region ({})",
+                error_message(&e)
+            ))
+            .hint("register it first (taskdef-register), or check the family, the revision and --region"));
+        }
+        Err(e) => return Err(e).context(format!("describing task definition {td}")),
+    };
+    let def = out.task_definition.ok_or_else(|| {
+        Error::aws(
+            format!("describing task definition {td}"),
+            "no task definition in the answer",
+        )
+    })?;
+    if def.status().map(|s| s.as_str()) == Some("INACTIVE") {
+        return Err(Error::input(format!(
+            "--task-definition '{td}' is INACTIVE (deregistered)"
+        ))
+        .hint("register a new revision or name an ACTIVE one"));
+    }
+    let essentials = def
+        .container_definitions()
+        .iter()
+        .filter(|c| c.essential().unwrap_or(true))
+        .filter_map(|c| c.name().map(str::to_string))
+        .collect();
+    Ok(TaskDef {
+        arn: def.task_definition_arn().unwrap_or(td).to_string(),
+        family: def.family().unwrap_or_default().to_string(),
+        revision: def.revision(),
+        awsvpc: def.network_mode() == Some(&NetworkMode::Awsvpc),
+        essentials,
+    })
+}
+
+/// What the flags ask of the service. `None` means "not given": a create uses the default, an
+/// update keeps what the service has.
+#[derive(Clone, Debug, Default)]
+pub struct Want {
+    pub task_definition: String,
+    pub desired_count: Option<i32>,
+    pub launch_type: Option<LaunchType>,
+    pub strategy: Vec<CapacityProviderStrategyItem>,
+    pub network: NetworkFlags,
+    pub circuit_breaker: bool,
+    pub min_healthy_percent: Option<i32>,
+    pub max_percent: Option<i32>,
+    pub enable_execute_command: Option<bool>,
+}
+
+impl Want {
+    pub fn from_args(args: &Args, td: &TaskDef) -> Self {
+        Want {
+            task_definition: td.arn.clone(),
+            desired_count: args.desired_count,
+            launch_type: args.launch_type.map(|l| l.sdk()),
+            strategy: args
+                .capacity_provider_strategy
+                .iter()
+                .filter_map(|s| parse_strategy_item(s).ok())
+                .collect(),
+            network: network_flags(args),
+            circuit_breaker: !args.no_circuit_breaker,
+            min_healthy_percent: args.min_healthy_percent,
+            max_percent: args.max_percent,
+            enable_execute_command: args.enable_execute_command,
+        }
+    }
+
+    fn deployment_configuration(
+        &self,
+        existing: Option<&DeploymentConfiguration>,
+    ) -> DeploymentConfiguration {
+        DeploymentConfiguration::builder()
+            .deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(self.circuit_breaker)
+                    .rollback(self.circuit_breaker)
+                    .build(),
+            )
+            .set_minimum_healthy_percent(
+                self.min_healthy_percent
+                    .or_else(|| existing.and_then(|d| d.minimum_healthy_percent()))
+                    .or(Some(100)),
+            )
+            .set_maximum_percent(
+                self.max_percent
+                    .or_else(|| existing.and_then(|d| d.maximum_percent()))
+                    .or(Some(200)),
+            )
+            .build()
+    }
+}
+
+pub fn network_flags(args: &Args) -> NetworkFlags {
+    NetworkFlags {
+        subnets: args.subnets.clone(),
+        security_groups: args.security_groups.clone(),
+        assign_public_ip: args.assign_public_ip,
+    }
+}
+
+/// Whether the service runs this task definition. The emulator stores the reference as given
+/// (`family:2`), ECS stores the ARN: both are the same revision.
+pub fn same_task_definition(stored: &str, arn: &str) -> bool {
+    stored == arn || arn.ends_with(&format!("/{stored}"))
+}
+
+fn strategy_key(items: &[CapacityProviderStrategyItem]) -> Vec<(String, i32, i32)> {
+    let mut v: Vec<_> = items
+        .iter()
+        .map(|i| (i.capacity_provider().to_string(), i.weight(), i.base()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The planned update of an existing service: one line per difference, and the network it
+/// should have. An empty list means no call at all.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub changes: Vec<String>,
+    pub network: Option<NetworkConfiguration>,
+    pub strategy_changed: bool,
+}
+
+/// Compares the service with what is wanted. Fields the API did not return are not compared:
+/// ECS always returns them, and an emulator that does not would otherwise be updated forever.
+pub fn plan_update(existing: &Service, want: &Want, td: &TaskDef) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let stored_td = existing.task_definition().unwrap_or_default();
+    if !same_task_definition(stored_td, &want.task_definition) {
+        plan.changes.push(format!(
+            "task definition {stored_td} -> {}",
+            want.task_definition
+        ));
+    }
+    if let Some(n) = want.desired_count
+        && n != existing.desired_count()
+    {
+        plan.changes
+            .push(format!("desired count {} -> {n}", existing.desired_count()));
+    }
+    let name = existing.service_name().unwrap_or_default();
+    if let Some(lt) = &want.launch_type {
+        let current = existing.launch_type();
+        let has_strategy = !existing.capacity_provider_strategy().is_empty();
+        if (current.is_some() && current != Some(lt)) || (current.is_none() && has_strategy) {
+            return Err(Error::input(format!(
+                "--launch-type {lt} differs from service {name}'s {}: ECS cannot change it in place",
+                current.map(|l| l.as_str().to_string()).unwrap_or_else(|| "capacity provider strategy".into())
+            ))
+            .hint("keep the service's setting, or delete it (--delete) and run again"));
+        }
+    }
+    if !want.strategy.is_empty() {
+        let current = existing.capacity_provider_strategy();
+        let differs = if current.is_empty() {
+            // A launch-type service moves to a strategy with a new deployment; a service with
+            // neither (an emulator) is not compared.
+            existing.launch_type().is_some()
+        } else {
+            strategy_key(current) != strategy_key(&want.strategy)
+        };
+        if differs {
+            plan.strategy_changed = true;
+            plan.changes.push("capacity provider strategy".to_string());
+        }
+    }
+    if td.awsvpc || want.network.any() {
+        let wanted = network::overlay(existing.network_configuration(), &want.network);
+        if wanted.is_some() && !network::same(existing.network_configuration(), wanted.as_ref()) {
+            plan.changes
+                .push("network (awsvpc subnets, security groups, public IP)".to_string());
+        }
+        plan.network = wanted;
+    }
+    if let Some(current) = existing.deployment_configuration() {
+        let cb = current
+            .deployment_circuit_breaker()
+            .map(|c| (c.enable(), c.rollback()))
+            .unwrap_or((false, false));
+        if cb != (want.circuit_breaker, want.circuit_breaker) {
+            plan.changes.push(format!(
+                "circuit breaker with rollback {}",
+                if want.circuit_breaker { "on" } else { "off" }
+            ));
+        }
+        if let Some(p) = want.min_healthy_percent
+            && current.minimum_healthy_percent() != Some(p)
+        {
+            plan.changes.push(format!("minimum healthy percent -> {p}"));
+        }
+        if let Some(p) = want.max_percent
+            && current.maximum_percent() != Some(p)
+        {
+            plan.changes.push(format!("maximum percent -> {p}"));
+        }
+    }
+    if let Some(e) = want.enable_execute_command
+        && e != existing.enable_execute_command()
+    {
+        plan.changes
+            .push(format!("execute command {}", if e { "on" } else { "off" }));
+    }
+    Ok(plan)
+}
+
+/// A client token derived from the create request: a retried create (by the SDK, or a re-run
+/// that has not seen the first create yet) is the same request to ECS, never a second service.
+pub fn client_token(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())[..32].to_string()
+}
+
+/// Runs `call` again while ECS answers that it cannot assume a role, with backoff, for up to
+/// [`IAM_RETRY_LIMIT`]: a role made seconds ago is not yet visible everywhere.
+pub async fn with_iam_retry<T, E, R, F, Fut>(deps: &Deps, what: &str, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let start = deps.clock.elapsed();
+    let mut delay = Duration::from_secs(5);
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let message = error_message(&e);
+                let waited = deps.clock.elapsed() - start;
+                if !is_role_not_assumable(&message) || waited + delay > IAM_RETRY_LIMIT {
+                    let err = from_sdk(what.to_string(), e);
+                    return Err(if is_role_not_assumable(&message) {
+                        err.hint("the role is still not assumable after 2 minutes: check its trust policy (ecs-tasks.amazonaws.com) and that the caller may iam:PassRole it")
+                    } else {
+                        err
+                    });
+                }
+                deps.progress.println(format!(
+                    "ECS cannot assume the role yet (IAM propagation, {}s so far): retrying {what} in {}s ({message})",
+                    waited.as_secs(),
+                    delay.as_secs()
+                ));
+                deps.clock.sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Create or update, then (unless --no-wait or a dry run) watch this run's deployment.
+pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
+    let service_name = args.service.clone().unwrap_or_default();
+    let cluster_name = &args.cluster;
+    let want = Want::from_args(args, td);
+    if !td.awsvpc && want.network.any() {
+        return Err(Error::input(format!(
+            "--subnets/--security-groups/--assign-public-ip need an awsvpc task definition; {} uses another network mode",
+            td.arn
+        ))
+        .hint("drop the network flags, or register the task definition with networkMode awsvpc"));
+    }
+    let cluster_arn = cluster::ensure(deps, cluster_name, args.container_insights).await?;
+    let existing = describe_service(deps, cluster_name, &service_name).await?;
+    let service = match &existing {
+        None => create(deps, cluster_name, &service_name, &want, td).await?,
+        Some(svc) => update(deps, cluster_name, svc, &want, td).await?,
+    };
+    let service_arn = service
+        .as_ref()
+        .and_then(|s| s.service_arn().map(str::to_string))
+        .unwrap_or_else(|| computed_service_arn(&cluster_arn, &service_name));
+    let deployment = service.as_ref().and_then(watch::primary_deployment);
+    let mut report_state = watch::Outcome::from_service(service.as_ref(), deployment.as_deref());
+    if !args.no_wait
+        && !deps.ctx.dry_run
+        && let Some(id) = &deployment
+    {
+        let target = watch::Target {
+            cluster: cluster_name.clone(),
+            service: service_name.clone(),
+            deployment_id: id.clone(),
+            essentials: td.essentials.clone(),
+        };
+        report_state = watch::follow(deps, &target).await?;
+    }
+    let mut report = deps
+        .ctx
+        .report()
+        .output("CLUSTER_ARN", cluster_arn)
+        .output("SERVICE_ARN", service_arn)
+        .output("TASK_DEFINITION_ARN", td.arn.clone());
+    report = report_state.add_to(report);
+    Ok(report)
+}
+
+/// `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME` from the cluster's ARN (dry runs).
+fn computed_service_arn(cluster_arn: &str, service: &str) -> String {
+    match cluster_arn.split_once(":cluster/") {
+        Some((prefix, cluster)) => format!("{prefix}:service/{cluster}/{service}"),
+        None => service.to_string(),
+    }
+}
+
+async fn create(
+    deps: &Deps,
+    cluster: &str,
+    name: &str,
+    want: &Want,
+    td: &TaskDef,
+) -> Result<Option<Service>> {
+    let network = if td.awsvpc {
+        Some(network::resolve(deps, &want.network).await?)
+    } else {
+        None
+    };
+    let desired = want.desired_count.unwrap_or(1);
+    let launch = if want.strategy.is_empty() {
+        format!(
+            "launch type {}",
+            want.launch_type.clone().unwrap_or(LaunchType::Fargate)
+        )
+    } else {
+        format!(
+            "capacity providers {}",
+            strategy_key(&want.strategy)
+                .iter()
+                .map(|(p, w, b)| format!("{p}:{w}:{b}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    if !deps.ctx.apply(format!(
+        "create service {name} in cluster {cluster} ({}, {desired} task(s), {launch}, circuit breaker {})",
+        td.arn,
+        if want.circuit_breaker { "on" } else { "off" }
+    )) {
+        return Ok(None);
+    }
+    let token = client_token(&[
+        cluster,
+        name,
+        &want.task_definition,
+        &desired.to_string(),
+        &launch,
+    ]);
+    let deployment_configuration = want.deployment_configuration(None);
+    let out = with_iam_retry(
+        deps,
+        &format!("creating service {name} in cluster {cluster}"),
+        || {
+            let mut req = deps
+                .ecs
+                .create_service()
+                .cluster(cluster)
+                .service_name(name)
+                .task_definition(&want.task_definition)
+                .desired_count(desired)
+                .client_token(&token)
+                .deployment_configuration(deployment_configuration.clone())
+                .enable_execute_command(want.enable_execute_command.unwrap_or(false))
+                .propagate_tags(PropagateTags::Service)
+                .tags(cluster::tag())
+                .set_network_configuration(network.clone());
+            if want.strategy.is_empty() {
+                req = req.launch_type(want.launch_type.clone().unwrap_or(LaunchType::Fargate));
+            } else {
+                req = req.set_capacity_provider_strategy(Some(want.strategy.clone()));
+            }
+            req.send()
+        },
+    )
+    .await?;
+    Ok(out.service)
+}
+
+async fn update(
+    deps: &Deps,
+    cluster: &str,
+    existing: &Service,
+    want: &Want,
+    td: &TaskDef,
+) -> Result<Option<Service>> {
+    let name = existing.service_name().unwrap_or_default();
+    let plan = plan_update(existing, want, td)?;
+    if plan.changes.is_empty() {
+        tracing::info!("service {name} already runs {} as asked: no change", td.arn);
+        return Ok(Some(existing.clone()));
+    }
+    if !deps.ctx.apply(format!(
+        "update service {name} in cluster {cluster}: {}",
+        plan.changes.join("; ")
+    )) {
+        return Ok(Some(existing.clone()));
+    }
+    let mut req = deps
+        .ecs
+        .update_service()
+        .cluster(cluster)
+        .service(name)
+        .task_definition(&want.task_definition)
+        .desired_count(want.desired_count.unwrap_or(existing.desired_count()))
+        .deployment_configuration(
+            want.deployment_configuration(existing.deployment_configuration()),
+        )
+        .set_network_configuration(plan.network.clone())
+        .set_enable_execute_command(want.enable_execute_command);
+    if plan.strategy_changed {
+        req = req
+            .set_capacity_provider_strategy(Some(want.strategy.clone()))
+            .force_new_deployment(true);
+    }
+    let out = req
+        .send()
+        .await
+        .context(format!("updating service {name} in cluster {cluster}"))?;
+    Ok(out.service)
+}
+
+/// `--delete` and `--delete-cluster`.
+pub async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
+    let cluster_name = &args.cluster;
+    let mut service_arn = None;
+    if args.delete {
+        let name = args.service.clone().unwrap_or_default();
+        if let Some(svc) = describe_service(deps, cluster_name, &name).await? {
+            let arn = svc.service_arn().unwrap_or(&name).to_string();
+            let tags = deps
+                .ecs
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .context(format!("reading the tags of service {name}"))?;
+            if !cluster::is_managed(tags.tags()) {
+                return Err(Error::input(format!(
+                    "service {name} is not tagged managed-by=ecskit: --delete only removes what ecskit created"
+                ))
+                .hint("delete it with the console or `aws ecs delete-service` if it really should go"));
+            }
+            if svc.desired_count() > 0 && deps.ctx.apply(format!("scale service {name} to 0 tasks"))
+            {
+                deps.ecs
+                    .update_service()
+                    .cluster(cluster_name)
+                    .service(&name)
+                    .desired_count(0)
+                    .send()
+                    .await
+                    .context(format!("scaling service {name} to 0"))?;
+            }
+            if deps
+                .ctx
+                .apply(format!("delete service {name} from cluster {cluster_name}"))
+            {
+                deps.ecs
+                    .delete_service()
+                    .cluster(cluster_name)
+                    .service(&name)
+                    .send()
+                    .await
+                    .context(format!("deleting service {name}"))?;
+                if !args.no_wait {
+                    watch::until_inactive(deps, cluster_name, &name).await?;
+                }
+            }
+            service_arn = Some(arn);
+        } else {
+            tracing::info!(
+                "service {name} does not exist in cluster {cluster_name}: nothing to delete"
+            );
+        }
+    }
+    let cluster_arn = if args.delete_cluster {
+        cluster::delete_if_empty(deps, cluster_name).await?
+    } else {
+        cluster::describe(deps, cluster_name)
+            .await?
+            .and_then(|c| c.cluster_arn().map(str::to_string))
+    };
+    // The report is taken after the actions so that `changed` counts them.
+    let mut report = deps
+        .ctx
+        .report()
+        .output("CLUSTER_ARN", cluster_arn.unwrap_or_default());
+    if let Some(arn) = service_arn {
+        report = report.output("SERVICE_ARN", arn);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_definition_refs() {
+        for good in [
+            "web",
+            "web:3",
+            "arn:aws:ecs:us-west-2:123456789012:task-definition/web:3",
+        ] {
+            assert_eq!(check_task_definition_ref(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "web:0",
+            "web:x",
+            "w b",
+            "arn:aws:ecs:us-west-2:123456789012:service/web",
+        ] {
+            assert!(check_task_definition_ref(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn strategy_items() {
+        let i = parse_strategy_item("FARGATE_SPOT:3:1").unwrap();
+        assert_eq!(
+            (i.capacity_provider(), i.weight(), i.base()),
+            ("FARGATE_SPOT", 3, 1)
+        );
+        assert_eq!(parse_strategy_item("FARGATE").unwrap().weight(), 1);
+        assert!(parse_strategy_item("FARGATE:x").is_err());
+        assert!(parse_strategy_item(":1").is_err());
+    }
+
+    #[test]
+    fn emulator_task_definition_references_match_arns() {
+        let arn = "arn:aws:ecs:us-west-2:123456789012:task-definition/web:2";
+        assert!(same_task_definition("web:2", arn));
+        assert!(same_task_definition(arn, arn));
+        assert!(!same_task_definition("web:1", arn));
+    }
+
+    fn service() -> Service {
+        Service::builder()
+            .service_name("web")
+            .task_definition("arn:aws:ecs:us-west-2:123456789012:task-definition/web:2")
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network::configuration(
+                vec!["subnet-1".into()],
+                vec!["sg-1".into()],
+                true,
+            ))
+            .deployment_configuration(
+                Want {
+                    circuit_breaker: true,
+                    ..Default::default()
+                }
+                .deployment_configuration(None),
+            )
+            .build()
+    }
+
+    fn td() -> TaskDef {
+        TaskDef {
+            arn: "arn:aws:ecs:us-west-2:123456789012:task-definition/web:2".into(),
+            awsvpc: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn same_inputs_plan_nothing() {
+        let want = Want {
+            task_definition: td().arn,
+            circuit_breaker: true,
+            ..Default::default()
+        };
+        let plan = plan_update(&service(), &want, &td()).unwrap();
+        assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    }
+
+    #[test]
+    fn each_difference_is_listed() {
+        let want = Want {
+            task_definition: "arn:aws:ecs:us-west-2:123456789012:task-definition/web:3".into(),
+            desired_count: Some(3),
+            network: NetworkFlags {
+                assign_public_ip: Some(false),
+                ..Default::default()
+            },
+            circuit_breaker: false,
+            max_percent: Some(150),
+            enable_execute_command: Some(true),
+            ..Default::default()
+        };
+        let plan = plan_update(&service(), &want, &td()).unwrap();
+        assert_eq!(plan.changes.len(), 6, "{:?}", plan.changes);
+        let ec2 = Want {
+            launch_type: Some(LaunchType::Ec2),
+            ..want
+        };
+        assert_eq!(
+            plan_update(&service(), &ec2, &td())
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn client_tokens_are_stable_and_short() {
+        let a = client_token(&["c", "s", "td"]);
+        assert_eq!(a, client_token(&["c", "s", "td"]));
+        assert_ne!(a, client_token(&["c", "s", "td2"]));
+        assert_eq!(a.len(), 32);
+    }
+}

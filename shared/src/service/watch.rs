@@ -1,0 +1,446 @@
+//! Watching one deployment, by its id, until it is stable or has failed.
+//!
+//! Each poll reads the service (its deployments and events), then the stopped tasks that this
+//! deployment started (ECS sets a service task's `startedBy` to the deployment id). New events
+//! and stopped tasks are printed once. The loop ends with success (rolloutState COMPLETED and
+//! running == desired), with exit 3 (FAILED, a circuit-breaker rollback, a reason that will not
+//! heal, a timeout), or with an AWS error. Time comes from [`super::Clock`], so tests replay
+//! recorded answers without waiting.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskStopCode};
+
+use super::{Args, Deps, deploy, describe_service, is_role_not_assumable};
+use crate::Report;
+use crate::error::{AwsContext, Error, Result};
+
+/// An essential container exiting non-zero this many times ends the wait.
+pub const ESSENTIAL_FAILURE_LIMIT: usize = 3;
+
+/// What to follow.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub cluster: String,
+    pub service: String,
+    pub deployment_id: String,
+    /// Essential container names of the deployment's task definition.
+    pub essentials: Vec<String>,
+}
+
+/// Where the deployment stands (the step's outputs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub deployment_id: Option<String>,
+    pub rollout_state: Option<String>,
+    pub running: i32,
+    pub pending: i32,
+    pub desired: i32,
+}
+
+impl Outcome {
+    pub fn from_service(svc: Option<&Service>, deployment_id: Option<&str>) -> Self {
+        let dep = svc.and_then(|s| s.deployments().iter().find(|d| d.id() == deployment_id));
+        match (svc, dep) {
+            (_, Some(d)) => Outcome {
+                deployment_id: d.id().map(str::to_string),
+                rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
+                running: d.running_count(),
+                pending: d.pending_count(),
+                desired: d.desired_count(),
+            },
+            (Some(s), None) => Outcome {
+                running: s.running_count(),
+                pending: s.pending_count(),
+                desired: s.desired_count(),
+                ..Default::default()
+            },
+            _ => Outcome::default(),
+        }
+    }
+
+    pub fn add_to(&self, report: Report) -> Report {
+        report
+            .output(
+                "DEPLOYMENT_ID",
+                self.deployment_id.clone().unwrap_or_default(),
+            )
+            .output(
+                "ROLLOUT_STATE",
+                self.rollout_state.clone().unwrap_or_default(),
+            )
+            .output("RUNNING_COUNT", self.running)
+            .output("DESIRED_COUNT", self.desired)
+    }
+
+    fn status_line(&self, service: &str) -> String {
+        format!(
+            "{service}: {} running, {} pending, {} desired, rollout {}",
+            self.running,
+            self.pending,
+            self.desired,
+            self.rollout_state.as_deref().unwrap_or("unknown")
+        )
+    }
+}
+
+/// The id of the service's PRIMARY deployment (the newest one).
+pub fn primary_deployment(svc: &Service) -> Option<String> {
+    svc.deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .or_else(|| svc.deployments().first())
+        .and_then(|d| d.id().map(str::to_string))
+}
+
+/// `--watch`: attach to the service's current deployment and report until it is stable.
+pub async fn attach(deps: &Deps, args: &Args) -> Result<Report> {
+    let name = args.service.clone().unwrap_or_default();
+    let svc = describe_service(deps, &args.cluster, &name)
+        .await?
+        .ok_or_else(|| {
+            Error::input(format!(
+                "service {name} does not exist in cluster {}",
+                args.cluster
+            ))
+            .hint("check --cluster and --service, or deploy it first (drop --watch)")
+        })?;
+    let id = primary_deployment(&svc).ok_or_else(|| {
+        Error::aws(
+            format!("describing service {name}"),
+            "the service lists no deployment",
+        )
+    })?;
+    let essentials = match svc
+        .deployments()
+        .iter()
+        .find(|d| d.id() == Some(id.as_str()))
+        .and_then(|d| d.task_definition())
+        .or(svc.task_definition())
+    {
+        Some(td) => deploy::resolve_task_definition(deps, td).await?.essentials,
+        None => Vec::new(),
+    };
+    let target = Target {
+        cluster: args.cluster.clone(),
+        service: name,
+        deployment_id: id,
+        essentials,
+    };
+    let outcome = follow(deps, &target).await?;
+    let report = deps
+        .ctx
+        .report()
+        .output(
+            "CLUSTER_ARN",
+            svc.cluster_arn().unwrap_or_default().to_string(),
+        )
+        .output(
+            "SERVICE_ARN",
+            svc.service_arn().unwrap_or_default().to_string(),
+        );
+    Ok(outcome.add_to(report))
+}
+
+/// Follows the deployment until it succeeds (Ok) or fails (an exit-3 error).
+pub async fn follow(deps: &Deps, target: &Target) -> Result<Outcome> {
+    let t = deps.timing;
+    let start = deps.clock.elapsed();
+    let mut last_change = start;
+    let mut seen_events: HashSet<String> = HashSet::new();
+    let mut seen_stopped: HashSet<String> = HashSet::new();
+    let mut first = true;
+    let mut essential_failures = 0usize;
+    let mut last_signature = None;
+    let id = &target.deployment_id;
+    let spinner = deps.progress.spinner(format!(
+        "waiting for deployment {id} of service {}",
+        target.service
+    ));
+    loop {
+        let svc = describe_service(deps, &target.cluster, &target.service)
+            .await?
+            .ok_or_else(|| {
+                Error::deployment(format!(
+                    "service {} disappeared from cluster {} while deployment {id} was watched",
+                    target.service, target.cluster
+                ))
+            })?;
+        let deployment = svc
+            .deployments()
+            .iter()
+            .find(|d| d.id() == Some(id.as_str()));
+
+        // Events come newest first; print the new ones oldest first. Events older than this
+        // deployment belong to earlier runs.
+        let since = deployment
+            .and_then(|d| d.created_at())
+            .map(|t| t.as_secs_f64());
+        let mut new_events = Vec::new();
+        for e in svc.events() {
+            let key = e.id().unwrap_or_default().to_string();
+            if seen_events.insert(key) {
+                let old = first
+                    && matches!((since, e.created_at()), (Some(s), Some(c)) if c.as_secs_f64() < s);
+                if !old {
+                    new_events.push(e.message().unwrap_or_default().to_string());
+                }
+            }
+        }
+        first = false;
+        let elapsed = deps.clock.elapsed() - start;
+        let mut role_trouble = None;
+        for message in new_events.iter().rev() {
+            deps.progress.println(format!("event: {message}"));
+            if is_role_not_assumable(message) {
+                role_trouble = Some(message.clone());
+            }
+        }
+
+        let Some(d) = deployment else {
+            let rollback = new_events
+                .iter()
+                .chain(
+                    svc.events()
+                        .iter()
+                        .filter_map(|e| e.message().map(str::to_string))
+                        .collect::<Vec<_>>()
+                        .iter(),
+                )
+                .find(|m| m.contains("rolling back") || m.contains("circuit breaker"))
+                .cloned();
+            spinner.finish(format!("deployment {id} is gone"));
+            return Err(Error::deployment(format!(
+                "deployment {id} of service {} is no longer listed: it was rolled back or replaced{}",
+                target.service,
+                rollback.map(|r| format!(" ({r})")).unwrap_or_default()
+            )));
+        };
+        let outcome = Outcome::from_service(Some(&svc), Some(id));
+        let state = outcome.rollout_state.as_deref();
+
+        if state == Some("FAILED") {
+            let reason = d.rollout_state_reason().unwrap_or("no reason given");
+            spinner.finish(outcome.status_line(&target.service));
+            let rolled_back = svc
+                .deployments()
+                .iter()
+                .any(|o| o.id() != Some(id.as_str()) && o.status() == Some("PRIMARY"));
+            return Err(Error::deployment(format!(
+                "deployment {id} of service {} failed{}: {reason}",
+                target.service,
+                if rolled_back { " and was rolled back" } else { "" }
+            ))
+            .hint("the stopped tasks and events above say why; fix the task definition or image and run again"));
+        }
+        let stable_without_state =
+            state.is_none() && svc.deployments().len() == 1 && outcome.pending == 0;
+        if (state == Some("COMPLETED") || stable_without_state)
+            && outcome.running == outcome.desired
+        {
+            spinner.finish(format!("{} (stable)", outcome.status_line(&target.service)));
+            return Ok(outcome);
+        }
+        if d.status() == Some("ACTIVE") && state == Some("IN_PROGRESS") {
+            let newer = primary_deployment(&svc).unwrap_or_default();
+            spinner.finish(outcome.status_line(&target.service));
+            return Err(Error::deployment(format!(
+                "deployment {id} of service {} was superseded by deployment {newer}",
+                target.service
+            ))
+            .hint("another deployment of this service started; watch it with --watch"));
+        }
+
+        // Stopped tasks of this deployment, each reported once.
+        let listed = deps
+            .ecs
+            .list_tasks()
+            .cluster(&target.cluster)
+            .started_by(id)
+            .desired_status(DesiredStatus::Stopped)
+            .send()
+            .await
+            .context(format!("listing the stopped tasks of deployment {id}"))?;
+        let fresh: Vec<String> = listed
+            .task_arns()
+            .iter()
+            .filter(|a| !seen_stopped.contains(*a))
+            .cloned()
+            .collect();
+        for chunk in fresh.chunks(100) {
+            let out = deps
+                .ecs
+                .describe_tasks()
+                .cluster(&target.cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .context(format!("describing the stopped tasks of deployment {id}"))?;
+            for task in out.tasks() {
+                seen_stopped.insert(task.task_arn().unwrap_or_default().to_string());
+                for line in describe_stopped(task) {
+                    deps.progress.println(line);
+                }
+                let reason = stopped_reason(task);
+                if reason.contains("CannotPullContainerError")
+                    || (reason.contains("ResourceInitializationError")
+                        && !is_role_not_assumable(&reason))
+                {
+                    spinner.finish(outcome.status_line(&target.service));
+                    return Err(Error::deployment(format!(
+                        "deployment {id} of service {} cannot start tasks: {reason}",
+                        target.service
+                    ))
+                    .hint(if reason.contains("CannotPull") {
+                        "check the image URI and tag, that the execution role may pull it, and that the tasks can reach the registry (public IP or NAT)"
+                    } else {
+                        "check the execution role's permissions (secrets, logs) and that the tasks can reach AWS endpoints (public IP or NAT)"
+                    }));
+                }
+                if is_role_not_assumable(&reason) {
+                    role_trouble = Some(reason.clone());
+                }
+                // Tasks the scheduler or a person stopped (scale-in, a newer deployment) exit
+                // with SIGTERM codes: only crashes count.
+                let stopped_on_purpose = matches!(
+                    task.stop_code(),
+                    Some(TaskStopCode::ServiceSchedulerInitiated | TaskStopCode::UserInitiated)
+                );
+                if !stopped_on_purpose
+                    && matches!(essential_exit(task, &target.essentials), Some((_, Some(code))) if code != 0)
+                {
+                    essential_failures += 1;
+                }
+            }
+        }
+        if let Some(message) = role_trouble {
+            if elapsed >= t.iam_grace {
+                spinner.finish(outcome.status_line(&target.service));
+                return Err(Error::deployment(format!(
+                    "ECS still cannot assume a role of service {} after {}s: {message}",
+                    target.service,
+                    elapsed.as_secs()
+                ))
+                .hint("check the role's trust policy (ecs-tasks.amazonaws.com) and that the caller may iam:PassRole it"));
+            }
+            deps.progress.println(format!(
+                "ECS cannot assume a role yet; IAM propagation can take up to {}s: waiting",
+                t.iam_grace.as_secs()
+            ));
+        }
+        if essential_failures >= ESSENTIAL_FAILURE_LIMIT {
+            spinner.finish(outcome.status_line(&target.service));
+            return Err(Error::deployment(format!(
+                "an essential container of deployment {id} exited non-zero {essential_failures} times: the tasks crash on start"
+            ))
+            .hint("read the container's logs; the exit codes are printed above"));
+        }
+
+        let signature = (outcome.clone(), seen_events.len(), seen_stopped.len());
+        let now = deps.clock.elapsed();
+        if last_signature.as_ref() != Some(&signature) {
+            spinner.set_message(outcome.status_line(&target.service));
+            last_signature = Some(signature);
+            last_change = now;
+        }
+        if now - start >= t.timeout {
+            spinner.finish(outcome.status_line(&target.service));
+            return Err(Error::deployment(format!(
+                "deployment {id} of service {} did not finish within {}",
+                target.service,
+                human(t.timeout)
+            ))
+            .hint("raise --timeout, or check the events above"));
+        }
+        if now - last_change >= t.no_progress {
+            spinner.finish(outcome.status_line(&target.service));
+            return Err(Error::deployment(format!(
+                "deployment {id} of service {} made no progress for {} ({})",
+                target.service,
+                human(t.no_progress),
+                outcome.status_line(&target.service)
+            ))
+            .hint("raise --no-progress-timeout, or check the service's events and stopped tasks"));
+        }
+        deps.clock.sleep(t.poll).await;
+    }
+}
+
+/// Waits until a deleted service is INACTIVE (gone from DescribeServices' live list).
+pub async fn until_inactive(deps: &Deps, cluster: &str, name: &str) -> Result<()> {
+    let start = deps.clock.elapsed();
+    let spinner = deps
+        .progress
+        .spinner(format!("waiting for service {name} to become inactive"));
+    while describe_service(deps, cluster, name).await?.is_some() {
+        if deps.clock.elapsed() - start >= deps.timing.timeout {
+            return Err(Error::aws(
+                format!("deleting service {name}"),
+                format!("still not inactive after {}", human(deps.timing.timeout)),
+            ));
+        }
+        deps.clock.sleep(deps.timing.poll).await;
+    }
+    spinner.finish(format!("service {name} is inactive"));
+    Ok(())
+}
+
+/// The task's stopped reason, with the containers' reasons (where ECS puts pull errors).
+pub fn stopped_reason(task: &Task) -> String {
+    let mut parts = vec![
+        task.stopped_reason()
+            .unwrap_or("no reason given")
+            .to_string(),
+    ];
+    for c in task.containers() {
+        if let Some(r) = c.reason()
+            && !parts.iter().any(|p| p.contains(r))
+        {
+            parts.push(r.to_string());
+        }
+    }
+    parts.join("; ")
+}
+
+/// Lines for one stopped task: its reason, and every container's exit code and reason.
+pub fn describe_stopped(task: &Task) -> Vec<String> {
+    let arn = task.task_arn().unwrap_or_default();
+    let short = arn.rsplit('/').next().unwrap_or(arn);
+    let mut lines = vec![format!(
+        "task {short} stopped: {}",
+        task.stopped_reason().unwrap_or("no reason given")
+    )];
+    for c in task.containers() {
+        lines.push(format!(
+            "  container {}: exit code {}{}",
+            c.name().unwrap_or("?"),
+            c.exit_code()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "none".into()),
+            c.reason().map(|r| format!(" ({r})")).unwrap_or_default()
+        ));
+    }
+    lines
+}
+
+/// The first essential container that exited non-zero (or never ran), with its exit code.
+/// Without a list of essential containers every container counts as essential.
+pub fn essential_exit(task: &Task, essentials: &[String]) -> Option<(String, Option<i32>)> {
+    task.containers()
+        .iter()
+        .filter(|c| {
+            essentials.is_empty() || essentials.iter().any(|e| Some(e.as_str()) == c.name())
+        })
+        .find(|c| c.exit_code() != Some(0))
+        .map(|c| (c.name().unwrap_or("?").to_string(), c.exit_code()))
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}

@@ -1,0 +1,415 @@
+//! service-run's waiting logic on recorded DescribeServices/ListTasks/DescribeTasks/RunTask
+//! answers (aws-smithy-mocks, in strict call order): the emulator never produces events,
+//! rollbacks, stopped reasons or IAM-propagation errors. The clock is virtual, so minutes of
+//! polling run instantly, and the elapsed virtual time shows how long the real wait would be.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+use aws_sdk_ecs::operation::run_task::{RunTaskError, RunTaskOutput};
+use aws_sdk_ecs::types::error::ClientException;
+use aws_sdk_ecs::types::{
+    Container, Deployment, DeploymentRolloutState, Service, ServiceEvent, Task, TaskStopCode,
+};
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::error::ErrorMetadata;
+use ecskit::aws::Ctx;
+use ecskit::progress::Progress;
+use ecskit::service::deploy::TaskDef;
+use ecskit::service::task::{TaskSpec, run_task};
+use ecskit::service::watch::{Target, follow};
+use ecskit::service::{Clock, Deps, Timing};
+
+const DEP: &str = "ecs-svc/1111";
+const TASK: &str = "arn:aws:ecs:us-west-2:123456789012:task/app/0123456789abcdef";
+
+/// What `mock_client!` builds, without the SDK's test-util feature: an ECS client whose every
+/// call is answered by the rules, in order.
+fn mock_ecs(rules: &[Rule]) -> Client {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
+    for rule in rules {
+        interceptor = interceptor.with_rule(rule);
+    }
+    let conf = aws_sdk_ecs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor)
+        .build();
+    Client::from_conf(conf)
+}
+
+fn deps(rules: &[Rule]) -> Deps {
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .build();
+    let ctx = Ctx::from_sdk_config(sdk, None, false);
+    Deps {
+        ecs: mock_ecs(rules),
+        ec2: ctx.ec2(),
+        ctx,
+        clock: Clock::virtual_clock(),
+        progress: Progress::plain(),
+        timing: Timing {
+            poll: Duration::from_secs(6),
+            timeout: Duration::from_secs(30 * 60),
+            no_progress: Duration::from_secs(60),
+            iam_grace: Duration::from_secs(120),
+        },
+    }
+}
+
+fn target() -> Target {
+    Target {
+        cluster: "app".into(),
+        service: "web".into(),
+        deployment_id: DEP.into(),
+        essentials: vec!["app".into()],
+    }
+}
+
+fn deployment(
+    id: &str,
+    status: &str,
+    state: DeploymentRolloutState,
+    running: i32,
+    pending: i32,
+) -> Deployment {
+    Deployment::builder()
+        .id(id)
+        .status(status)
+        .desired_count(1)
+        .running_count(running)
+        .pending_count(pending)
+        .rollout_state(state)
+        .rollout_state_reason(format!("ECS deployment {id} in progress."))
+        .created_at(DateTime::from_secs(1_000))
+        .build()
+}
+
+fn event(id: &str, at: i64, message: &str) -> ServiceEvent {
+    ServiceEvent::builder()
+        .id(id)
+        .created_at(DateTime::from_secs(at))
+        .message(message)
+        .build()
+}
+
+fn service(deployments: Vec<Deployment>, events: Vec<ServiceEvent>) -> Rule {
+    let svc = Service::builder()
+        .service_name("web")
+        .status("ACTIVE")
+        .set_deployments(Some(deployments))
+        .set_events(Some(events))
+        .build();
+    let out = DescribeServicesOutput::builder().services(svc).build();
+    mock!(Client::describe_services)
+        .match_requests(|r| r.cluster() == Some("app") && r.services() == ["web"])
+        .then_output(move || out.clone())
+}
+
+fn stopped_list(arns: &[&str]) -> Rule {
+    let out = ListTasksOutput::builder()
+        .set_task_arns(Some(arns.iter().map(|s| s.to_string()).collect()))
+        .build();
+    mock!(Client::list_tasks)
+        .match_requests(|r| r.started_by() == Some(DEP))
+        .then_output(move || out.clone())
+}
+
+fn task(status: &str, reason: Option<&str>, containers: &[(&str, Option<i32>)]) -> Task {
+    Task::builder()
+        .task_arn(TASK)
+        .last_status(status)
+        .set_stopped_reason(reason.map(str::to_string))
+        .set_stop_code((status == "STOPPED").then_some(TaskStopCode::EssentialContainerExited))
+        .set_containers(Some(
+            containers
+                .iter()
+                .map(|(n, code)| Container::builder().name(*n).set_exit_code(*code).build())
+                .collect(),
+        ))
+        .build()
+}
+
+fn described(t: Task) -> Rule {
+    let out = DescribeTasksOutput::builder().tasks(t).build();
+    mock!(Client::describe_tasks)
+        .match_requests(|r| r.tasks() == [TASK])
+        .then_output(move || out.clone())
+}
+
+use DeploymentRolloutState::{Completed, Failed, InProgress};
+
+#[tokio::test]
+async fn success_is_completed_with_running_equal_to_desired() {
+    let d = deps(&[
+        service(
+            vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)],
+            vec![
+                event("e0", 900, "old event"),
+                event("e1", 1_001, "(service web) has started 1 tasks"),
+            ],
+        ),
+        stopped_list(&[]),
+        // Reported COMPLETED while a task is still counted as pending is not done yet.
+        service(vec![deployment(DEP, "PRIMARY", Completed, 0, 1)], vec![]),
+        stopped_list(&[]),
+        service(
+            vec![deployment(DEP, "PRIMARY", Completed, 1, 0)],
+            vec![event(
+                "e2",
+                1_030,
+                "(service web) has reached a steady state.",
+            )],
+        ),
+    ]);
+    let outcome = follow(&d, &target()).await.unwrap();
+    assert_eq!(outcome.rollout_state.as_deref(), Some("COMPLETED"));
+    assert_eq!((outcome.running, outcome.desired), (1, 1));
+    assert_eq!(outcome.deployment_id.as_deref(), Some(DEP));
+    assert_eq!(
+        d.clock.elapsed(),
+        Duration::from_secs(12),
+        "two polls of 6s"
+    );
+}
+
+#[tokio::test]
+async fn circuit_breaker_rollback_fails_with_exit_3_and_the_reason() {
+    let d = deps(&[
+        service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]),
+        stopped_list(&[TASK]),
+        described(task(
+            "STOPPED",
+            Some("Essential container in task exited"),
+            &[("app", Some(1))],
+        )),
+        service(
+            vec![
+                deployment("ecs-svc/2222", "PRIMARY", InProgress, 0, 1),
+                Deployment::builder()
+                    .id(DEP)
+                    .status("ACTIVE")
+                    .desired_count(1)
+                    .rollout_state(Failed)
+                    .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
+                    .build(),
+            ],
+            vec![event(
+                "e3",
+                1_100,
+                "(service web) rolling back to deployment ecs-svc/0000.",
+            )],
+        ),
+    ]);
+    let err = follow(&d, &target()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let text = err.to_string();
+    assert!(text.contains("failed and was rolled back"), "{text}");
+    assert!(
+        text.contains("circuit breaker: tasks failed to start"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn cannot_pull_container_fails_fast() {
+    let reason = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-west-2.amazonaws.com/web:nope: not found";
+    let d = deps(&[
+        service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]),
+        stopped_list(&[TASK]),
+        described(task("STOPPED", Some(reason), &[("app", None)])),
+    ]);
+    let err = follow(&d, &target()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.to_string().contains("CannotPullContainerError"),
+        "{err}"
+    );
+    assert!(err.hint_text().unwrap().contains("image URI"));
+    assert_eq!(
+        d.clock.elapsed(),
+        Duration::ZERO,
+        "no waiting for the timeout"
+    );
+}
+
+#[tokio::test]
+async fn essential_container_crashing_again_and_again_fails() {
+    let arns = [
+        "arn:aws:ecs:us-west-2:123456789012:task/app/a",
+        "arn:aws:ecs:us-west-2:123456789012:task/app/b",
+        "arn:aws:ecs:us-west-2:123456789012:task/app/c",
+    ];
+    let mut rules = Vec::new();
+    for i in 0..3 {
+        rules.push(service(
+            vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)],
+            vec![],
+        ));
+        let listed: Vec<&str> = arns[..=i].to_vec();
+        rules.push(stopped_list(&listed));
+        // Only the new task is described: the ones reported before are not asked for again.
+        let arn = arns[i].to_string();
+        let t = Task::builder()
+            .task_arn(&arn)
+            .last_status("STOPPED")
+            .stopped_reason("Essential container in task exited")
+            .containers(Container::builder().name("app").exit_code(137).build())
+            .build();
+        let out = DescribeTasksOutput::builder().tasks(t).build();
+        rules.push(
+            mock!(Client::describe_tasks)
+                .match_requests(move |r| r.tasks() == [arn.as_str()])
+                .then_output(move || out.clone()),
+        );
+    }
+    let d = deps(&rules);
+    let err = follow(&d, &target()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("exited non-zero 3 times"), "{err}");
+}
+
+#[tokio::test]
+async fn no_progress_timeout_ends_the_wait() {
+    let mut rules = Vec::new();
+    for _ in 0..20 {
+        rules.push(service(
+            vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)],
+            vec![],
+        ));
+        rules.push(stopped_list(&[]));
+    }
+    let d = deps(&rules);
+    let err = follow(&d, &target()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("made no progress for 1m"), "{err}");
+    assert_eq!(d.clock.elapsed(), Duration::from_secs(60));
+}
+
+fn spec() -> TaskSpec {
+    TaskSpec {
+        cluster: "app".into(),
+        task_definition: TaskDef {
+            arn: "arn:aws:ecs:us-west-2:123456789012:task-definition/migrate:1".into(),
+            family: "migrate".into(),
+            revision: 1,
+            awsvpc: false,
+            essentials: vec!["app".into()],
+        },
+        command: Some(vec!["bin/migrate".into()]),
+        env: vec![("MODE".into(), "once".into())],
+        task_role_arn: Some("arn:aws:iam::123456789012:role/migrate".into()),
+        wait: true,
+        ..Default::default()
+    }
+}
+
+fn run_ok() -> Rule {
+    let out = RunTaskOutput::builder()
+        .tasks(
+            Task::builder()
+                .task_arn(TASK)
+                .last_status("PROVISIONING")
+                .build(),
+        )
+        .build();
+    mock!(Client::run_task)
+        .match_requests(|r| {
+            let o = r.overrides().unwrap();
+            let c = &o.container_overrides()[0];
+            o.task_role_arn() == Some("arn:aws:iam::123456789012:role/migrate")
+                && c.name() == Some("app")
+                && c.command() == ["bin/migrate"]
+                && c.environment()[0].name() == Some("MODE")
+                && r.client_token().is_some()
+        })
+        .then_output(move || out.clone())
+}
+
+#[tokio::test]
+async fn run_task_with_a_failing_essential_container_fails_with_its_exit_code() {
+    let d = deps(&[
+        run_ok(),
+        described(task(
+            "PROVISIONING",
+            None,
+            &[("app", None), ("sidecar", None)],
+        )),
+        described(task("RUNNING", None, &[("app", None), ("sidecar", None)])),
+        described(task(
+            "STOPPED",
+            Some("Essential container in task exited"),
+            &[("app", Some(2)), ("sidecar", Some(0))],
+        )),
+    ]);
+    let err = run_task(&d, &spec()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let text = err.to_string();
+    assert!(
+        text.contains("essential container app exited with code 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Essential container in task exited"),
+        "{text}"
+    );
+}
+
+fn not_assumable() -> Rule {
+    mock!(Client::run_task).then_error(|| {
+        let message = "ECS was unable to assume the role 'arn:aws:iam::123456789012:role/migrate' that was provided for this task. Please verify that the role being passed has the proper trust relationship and permissions and that your IAM user has permissions to pass this role.";
+        RunTaskError::ClientException(
+            ClientException::builder()
+                .message(message)
+                .meta(ErrorMetadata::builder().code("ClientException").message(message).build())
+                .build(),
+        )
+    })
+}
+
+#[tokio::test]
+async fn iam_propagation_is_retried_until_the_role_works() {
+    let d = deps(&[
+        not_assumable(),
+        not_assumable(),
+        run_ok(),
+        described(task(
+            "STOPPED",
+            Some("Essential container in task exited"),
+            &[("app", Some(0))],
+        )),
+    ]);
+    let finished = run_task(&d, &spec()).await.unwrap().unwrap();
+    assert_eq!(finished.task_arn, TASK);
+    assert_eq!(finished.exit_code, Some(0));
+    assert_eq!(
+        d.clock.elapsed(),
+        Duration::from_secs(5 + 10),
+        "backoff 5s then 10s"
+    );
+}
+
+#[tokio::test]
+async fn iam_propagation_retry_gives_up_after_two_minutes() {
+    let rules: Vec<Rule> = (0..10).map(|_| not_assumable()).collect();
+    let d = deps(&rules);
+    let err = run_task(&d, &spec()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    assert!(
+        err.to_string().contains("unable to assume the role"),
+        "{err}"
+    );
+    assert!(err.hint_text().unwrap().contains("trust policy"));
+    assert!(d.clock.elapsed() <= Duration::from_secs(120));
+}
