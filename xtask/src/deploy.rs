@@ -197,8 +197,10 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
                     for sg in &s.network.security_groups {
                         kv(&mut a, "--security-groups", sg);
                     }
-                    if s.network.assign_public_ip == Some(true) {
-                        a.push("--assign-public-ip".into());
+                    // Passed both ways: service-run's default depends on whether it uses the
+                    // default VPC, and the stack file's `false` must win over it.
+                    if let Some(public) = s.network.assign_public_ip {
+                        a.push(format!("--assign-public-ip={public}"));
                     }
                     if !s.wait {
                         a.push("--no-wait".into());
@@ -993,7 +995,7 @@ assign_public_ip = true
                 "subnet-a",
                 "--subnets",
                 "subnet-b",
-                "--assign-public-ip",
+                "--assign-public-ip=true",
                 "--no-wait"
             ]
         );
