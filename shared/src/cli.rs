@@ -93,9 +93,12 @@ pub fn init_logging(verbose: u8, quiet: bool) {
                 (false, 1) => "debug",
                 (false, _) => "trace",
             };
-            let sdk = if verbose >= 3 { "debug" } else { "warn" };
+            // The SDK's own warnings (a credential provider that failed, say) come with Rust
+            // debug dumps; the error they lead to is reported by us, with a hint. Below -vvv
+            // they are kept quiet.
+            let sdk = if verbose >= 3 { "debug" } else { "error" };
             EnvFilter::new(format!(
-                "warn,ecskit={own},xtask={own},aws_config={sdk},aws_smithy_runtime={sdk},aws_sigv4=warn,hyper=warn,hyper_util=warn,bollard=warn"
+                "warn,ecskit={own},xtask={own},aws_config={sdk},aws_smithy_runtime={sdk},aws_smithy_runtime_api={sdk},aws_sigv4=warn,hyper=warn,hyper_util=warn,bollard=warn"
             ))
         }
     };

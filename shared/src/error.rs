@@ -206,19 +206,20 @@ where
             };
             (code, detail, hint)
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => (
-            None,
-            flatten(&err),
-            Some(
-                "the AWS endpoint could not be reached: check the network, --region and --endpoint-url (AWS_ENDPOINT_URL)"
-                    .to_string(),
-            ),
-        ),
         _ => {
             let detail = flatten(&err);
-            let hint = detail.contains("credentials").then(|| {
-                "no usable AWS credentials: set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run in an environment with a role".to_string()
-            });
+            // The SDK loads credentials lazily, on the first call, so a missing credential
+            // surfaces as a dispatch failure: say which of the two it is.
+            let hint = if detail.contains("credentials") {
+                Some("no usable AWS credentials: set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run in an environment with a role".to_string())
+            } else if matches!(
+                err,
+                SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+            ) {
+                Some("the AWS endpoint could not be reached: check the network, --region and --endpoint-url (AWS_ENDPOINT_URL)".to_string())
+            } else {
+                None
+            };
             (None, detail, hint)
         }
     };

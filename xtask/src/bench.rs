@@ -257,7 +257,7 @@ wait = false
     );
     if !args.keep {
         eprintln!("bench: removing the ecskit side");
-        let code = crate::destroy::destroy(&stack, false, deploy::Format::Json);
+        let code = crate::destroy::destroy(&stack, false, deploy::Format::Json, Some(&state));
         if code != ExitCode::SUCCESS {
             eprintln!("bench: warning: destroy failed; the local stack keeps the bench resources");
         }

@@ -114,15 +114,27 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    destroy(&stack, args.dry_run, args.output)
+    destroy(&stack, args.dry_run, args.output, None)
 }
 
 /// Runs every step's `--delete`, one after another. Stops at the first failure: a re-run
 /// carries on where it stopped, because deleting what is gone is not an error for the steps.
-pub fn destroy(stack: &Stack, dry_run: bool, output: Format) -> ExitCode {
+/// Removes the stack's resources. `local` points the steps at the local stack (the benchmark's
+/// own clean-up); otherwise they run in this process's environment.
+pub fn destroy(
+    stack: &Stack,
+    dry_run: bool,
+    output: Format,
+    local: Option<&crate::local::State>,
+) -> ExitCode {
     let steps = order(stack);
     let runner = match Runner::new(&steps, &stack.region, dry_run) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            if let Some(state) = local {
+                crate::demo::local_runner(&mut r, state);
+            }
+            r
+        }
         Err(e) => {
             eprintln!("xtask destroy: error: {e}");
             return ExitCode::from(1);
