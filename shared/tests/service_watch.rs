@@ -3,17 +3,26 @@
 //! rollbacks, stopped reasons or IAM-propagation errors. The clock is virtual, so minutes of
 //! polling run instantly, and the elapsed virtual time shows how long the real wait would be.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use clap::Parser;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::Client;
+use aws_sdk_ecs::operation::create_service::{
+    CreateServiceError, CreateServiceInput, CreateServiceOutput,
+};
+use aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::run_task::{RunTaskError, RunTaskOutput};
-use aws_sdk_ecs::types::error::ClientException;
+use aws_sdk_ecs::types::error::{ClientException, InvalidParameterException};
 use aws_sdk_ecs::types::{
-    Container, Deployment, DeploymentRolloutState, Service, ServiceEvent, Task, TaskStopCode,
+    Cluster, Container, ContainerDefinition, Deployment, DeploymentRolloutState, NetworkMode,
+    Service, ServiceEvent, Task, TaskDefinition, TaskDefinitionStatus, TaskStopCode,
 };
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use aws_smithy_types::DateTime;
@@ -23,7 +32,7 @@ use ecskit::progress::Progress;
 use ecskit::service::deploy::TaskDef;
 use ecskit::service::task::{TaskSpec, run_task};
 use ecskit::service::watch::{Target, follow};
-use ecskit::service::{Clock, Deps, Timing};
+use ecskit::service::{Clock, Deps, Timing, run_with};
 
 const DEP: &str = "ecs-svc/1111";
 const TASK: &str = "arn:aws:ecs:us-west-2:123456789012:task/app/0123456789abcdef";
@@ -412,4 +421,131 @@ async fn iam_propagation_retry_gives_up_after_two_minutes() {
     );
     assert!(err.hint_text().unwrap().contains("trust policy"));
     assert!(d.clock.elapsed() <= Duration::from_secs(120));
+}
+
+/// What ECS answers CreateService while the role it must assume has not propagated yet.
+fn create_not_assumable(token: &Arc<Mutex<Option<String>>>) -> Rule {
+    mock!(Client::create_service)
+        .match_requests(create_request(token.clone()))
+        .then_error(|| {
+        let message = "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.";
+        CreateServiceError::InvalidParameterException(
+            InvalidParameterException::builder()
+                .message(message)
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("InvalidParameterException")
+                        .message(message)
+                        .build(),
+                )
+                .build(),
+        )
+    })
+}
+
+const WEB_TD: &str = "arn:aws:ecs:us-west-2:123456789012:task-definition/web:3";
+const WEB_SVC: &str = "arn:aws:ecs:us-west-2:123456789012:service/app/web";
+
+/// CreateService as asked, with the same client token on every attempt (a retried create never
+/// makes two services).
+fn create_request(token: Arc<Mutex<Option<String>>>) -> impl Fn(&CreateServiceInput) -> bool {
+    move |r: &CreateServiceInput| {
+        let Some(t) = r.client_token() else {
+            return false;
+        };
+        let mut seen = token.lock().unwrap();
+        let same = seen.get_or_insert_with(|| t.to_string()) == t;
+        same && r.cluster() == Some("app")
+            && r.service_name() == Some("web")
+            && r.task_definition() == Some(WEB_TD)
+            && r.network_configuration()
+                .and_then(|n| n.awsvpc_configuration())
+                .map(|a| a.subnets() == ["subnet-0a1b"])
+                == Some(true)
+    }
+}
+
+#[tokio::test]
+async fn create_service_is_retried_while_the_role_is_not_assumable_then_succeeds() {
+    let td = DescribeTaskDefinitionOutput::builder()
+        .task_definition(
+            TaskDefinition::builder()
+                .task_definition_arn(WEB_TD)
+                .family("web")
+                .revision(3)
+                .status(TaskDefinitionStatus::Active)
+                .network_mode(NetworkMode::Awsvpc)
+                .container_definitions(ContainerDefinition::builder().name("app").build())
+                .build(),
+        )
+        .build();
+    let cluster = DescribeClustersOutput::builder()
+        .clusters(
+            Cluster::builder()
+                .cluster_name("app")
+                .cluster_arn("arn:aws:ecs:us-west-2:123456789012:cluster/app")
+                .status("ACTIVE")
+                .build(),
+        )
+        .build();
+    let created = CreateServiceOutput::builder()
+        .service(
+            Service::builder()
+                .service_arn(WEB_SVC)
+                .service_name("web")
+                .status("ACTIVE")
+                .desired_count(1)
+                .deployments(deployment(DEP, "PRIMARY", InProgress, 0, 0))
+                .build(),
+        )
+        .build();
+    let token = Arc::new(Mutex::new(None));
+    let d = deps(&[
+        mock!(Client::describe_task_definition)
+            .match_requests(|r| r.task_definition() == Some("web:3"))
+            .then_output(move || td.clone()),
+        mock!(Client::describe_clusters).then_output(move || cluster.clone()),
+        // No service yet.
+        mock!(Client::describe_services).then_output(|| DescribeServicesOutput::builder().build()),
+        create_not_assumable(&token),
+        create_not_assumable(&token),
+        mock!(Client::create_service)
+            .match_requests(create_request(token.clone()))
+            .then_output(move || created.clone()),
+        // The watch: this run's deployment completes.
+        service(vec![deployment(DEP, "PRIMARY", Completed, 1, 0)], vec![]),
+    ]);
+    let args = ecskit::service::Args::try_parse_from([
+        "service-run",
+        "--region",
+        "us-west-2",
+        "--cluster",
+        "app",
+        "--service",
+        "web",
+        "--task-definition",
+        "web:3",
+        "--subnets",
+        "subnet-0a1b",
+        "--security-groups",
+        "sg-0c2d",
+    ])
+    .unwrap();
+    let report = run_with(&d, &args).await.unwrap();
+    assert_eq!(
+        d.clock.elapsed(),
+        Duration::from_secs(5 + 10),
+        "backoff 5s then 10s, and no polling wait for a deployment already completed"
+    );
+    assert!(token.lock().unwrap().is_some(), "CreateService was matched");
+    assert_eq!(report.get_str("SERVICE_ARN").as_deref(), Some(WEB_SVC));
+    assert_eq!(report.get_str("DEPLOYMENT_ID").as_deref(), Some(DEP));
+    // One create announced for the three attempts.
+    let creates: Vec<&String> = report
+        .actions
+        .iter()
+        .filter(|a| a.starts_with("create service web"))
+        .collect();
+    assert_eq!(creates.len(), 1, "{:?}", report.actions);
+    assert!(report.changed);
 }

@@ -257,7 +257,17 @@ async fn converge_profile(
             }
             Err(e) => return Err(e),
         }
+        // IAM is eventually consistent: a profile just created (or created by the lost first
+        // attempt) may not be readable yet. Reading it once and taking "missing" for the
+        // dry-run case would skip adding the role and still report success.
+        wait_for_profile(ctx, name).await?;
         current = get_profile(ctx, name).await?;
+        if current.is_none() {
+            return Err(Error::aws(
+                format!("reading instance profile {name}"),
+                "it was created but IAM does not return it",
+            ));
+        }
     }
     let Some(profile) = current else {
         // Dry-run and the profile does not exist yet.
@@ -319,19 +329,37 @@ async fn converge_profile(
         }
     }
     if !ctx.dry_run {
-        use aws_sdk_iam::client::Waiters;
-        iam.wait_until_instance_profile_exists()
-            .instance_profile_name(name)
-            .wait(Duration::from_secs(60))
-            .await
-            .map_err(|e| {
-                Error::aws(
-                    format!("waiting for instance profile {name} to be visible"),
-                    crate::error::flatten(&e),
-                )
-            })?;
+        wait_for_profile(ctx, name).await?;
     }
     Ok(profile.arn)
+}
+
+/// Waits until IAM returns the profile. Not the SDK's `InstanceProfileExists` waiter: it
+/// retries only on the code `NoSuchEntityException`, while IAM answers `NoSuchEntity`, so it
+/// fails on the very read it is meant to wait through. Sleeps with the SDK config's sleep.
+async fn wait_for_profile(ctx: &Ctx, name: &str) -> Result<()> {
+    use aws_sdk_iam::config::AsyncSleep;
+    let sleep = ctx.sdk_config().sleep_impl();
+    let mut delay = Duration::from_secs(1);
+    let mut waited = Duration::ZERO;
+    loop {
+        if get_profile(ctx, name).await?.is_some() {
+            return Ok(());
+        }
+        if waited >= Duration::from_secs(60) {
+            return Err(Error::aws(
+                format!("waiting for instance profile {name} to be visible"),
+                "IAM still does not return it after 60s",
+            ));
+        }
+        tracing::debug!("instance profile {name} not visible yet: reading it again in {delay:?}");
+        match &sleep {
+            Some(s) => s.sleep(delay).await,
+            None => tokio::time::sleep(delay).await,
+        }
+        waited += delay;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
 }
 
 /// The error for a profile that holds another role, unless `--replace-role` was given.
@@ -393,13 +421,23 @@ async fn delete_profile(ctx: &Ctx, args: &Args) -> Result<()> {
 pub async fn run(args: Args) -> Result<Report> {
     let grants = plan(&args)?;
     let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
+    converge_all(&ctx, &args, &grants).await
+}
+
+/// The step with its context given (tests pass one whose clients answer from recordings).
+pub async fn run_with(ctx: &Ctx, args: Args) -> Result<Report> {
+    let grants = plan(&args)?;
+    converge_all(ctx, &args, &grants).await
+}
+
+async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Report> {
     let region = ctx.require_region()?;
     let partition = policy::partition(&region);
     let account = ctx.account_id().await?;
-    let desired = desired(&args, &grants, partition);
+    let desired = desired(args, grants, partition);
     let (role_arn, profile_arn) = if args.delete {
-        delete_profile(&ctx, &args).await?;
-        role::delete(&ctx, &desired.name).await?;
+        delete_profile(ctx, args).await?;
+        role::delete(ctx, &desired.name).await?;
         (
             desired.arn(partition, &account),
             format!(
@@ -410,12 +448,12 @@ pub async fn run(args: Args) -> Result<Report> {
     } else {
         // A profile that holds another role is refused before anything is changed.
         if !args.replace_role
-            && let Some(p) = get_profile(&ctx, &args.profile_name).await?
+            && let Some(p) = get_profile(ctx, &args.profile_name).await?
         {
-            conflict(&args, &p)?;
+            conflict(args, &p)?;
         }
-        let role_arn = role::converge(&ctx, &desired, partition, &account).await?;
-        let profile_arn = converge_profile(&ctx, &args, &desired.tags, partition, &account).await?;
+        let role_arn = role::converge(ctx, &desired, partition, &account).await?;
+        let profile_arn = converge_profile(ctx, args, &desired.tags, partition, &account).await?;
         (role_arn, profile_arn)
     };
     Ok(ctx

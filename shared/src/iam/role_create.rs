@@ -346,21 +346,31 @@ pub fn desired(
 pub async fn run(args: Args) -> Result<Report> {
     let plan = plan(&args)?;
     let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
+    converge_all(&ctx, &args, &plan).await
+}
+
+/// The step with its context given (tests pass one whose clients answer from recordings).
+pub async fn run_with(ctx: &Ctx, args: Args) -> Result<Report> {
+    let plan = plan(&args)?;
+    converge_all(ctx, &args, &plan).await
+}
+
+async fn converge_all(ctx: &Ctx, args: &Args, plan: &Plan) -> Result<Report> {
     let region = ctx.require_region()?;
     let partition = policy::partition(&region);
     let account = ctx.account_id().await?;
-    let (task, execution) = desired(&args, &plan, partition, &region, &account);
+    let (task, execution) = desired(args, plan, partition, &region, &account);
     let (task_arn, exec_arn) = if args.delete {
-        role::delete(&ctx, &task.name).await?;
-        role::delete(&ctx, &execution.name).await?;
+        role::delete(ctx, &task.name).await?;
+        role::delete(ctx, &execution.name).await?;
         (
             task.arn(partition, &account),
             execution.arn(partition, &account),
         )
     } else {
         (
-            role::converge(&ctx, &task, partition, &account).await?,
-            role::converge(&ctx, &execution, partition, &account).await?,
+            role::converge(ctx, &task, partition, &account).await?,
+            role::converge(ctx, &execution, partition, &account).await?,
         )
     };
     Ok(ctx
