@@ -20,6 +20,10 @@ use tokio::sync::OnceCell;
 
 use crate::error::{AwsContext, Result};
 
+/// The tag on everything ecskit creates. Each step's `--delete` removes only resources that
+/// carry it, so ecskit never deletes what someone else made.
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "ecskit");
+
 /// The AWS flags of every binary that talks to AWS.
 #[derive(clap::Args, Clone, Debug, Default)]
 #[command(next_help_heading = "AWS")]

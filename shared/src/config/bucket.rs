@@ -14,7 +14,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::aws::Ctx;
 use crate::error::{AwsContext, Error, Result, from_sdk};
 
-pub const MANAGED_BY: (&str, &str) = ("managed-by", "ecskit");
+pub use crate::aws::MANAGED_BY;
 
 /// Whether the bucket exists. A bucket in another region than the client's is an input error
 /// naming the region to pass; one that answers 403 belongs to someone else (bucket names are

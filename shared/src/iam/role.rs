@@ -12,8 +12,7 @@ use super::policy;
 use crate::aws::Ctx;
 use crate::error::{AwsContext, Error, Result};
 
-/// The tag that marks what ecskit created; `--delete` touches nothing without it.
-pub const MANAGED_BY: (&str, &str) = ("managed-by", "ecskit");
+pub use crate::aws::MANAGED_BY;
 
 /// Inline policies whose names start with this are the step's own: one that is no longer
 /// wanted is removed. Others are left alone.

@@ -24,8 +24,7 @@ use crate::secret::Secret;
 use crate::{Report, validate};
 use engine::{Credentials, Engine};
 
-const MANAGED_KEY: &str = "managed-by";
-const MANAGED_VALUE: &str = "ecskit";
+use crate::aws::MANAGED_BY;
 
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -471,8 +470,8 @@ async fn create_repository(ctx: &Ctx, args: &Args) -> Result<aws_sdk_ecr::types:
     .build()
     .map_err(|e| Error::aws("building the encryption configuration", e))?;
     let tag = Tag::builder()
-        .key(MANAGED_KEY)
-        .value(MANAGED_VALUE)
+        .key(MANAGED_BY.0)
+        .value(MANAGED_BY.1)
         .build()
         .map_err(|e| Error::aws("building the repository tag", e))?;
     let out = ctx
@@ -532,11 +531,11 @@ async fn delete(ctx: &Ctx, args: &Args) -> Result<Report> {
         .tags
         .unwrap_or_default()
         .iter()
-        .any(|t| t.key == MANAGED_KEY && t.value == MANAGED_VALUE);
+        .any(|t| t.key == MANAGED_BY.0 && t.value == MANAGED_BY.1);
     if !managed {
         return Err(Error::input(format!(
-            "repository {} is not tagged {MANAGED_KEY}={MANAGED_VALUE}: ecskit deletes only what it created",
-            args.repository
+            "repository {} is not tagged {}={}: ecskit deletes only what it created",
+            args.repository, MANAGED_BY.0, MANAGED_BY.1
         ))
         .hint("delete it with the AWS console or CLI if it really should go"));
     }

@@ -23,8 +23,7 @@ use crate::cli::{Common, StepArgs, key_value};
 use crate::error::{AwsContext, Error, Result};
 use crate::progress::Progress;
 
-/// The tag every resource this step creates carries; `--delete` touches nothing without it.
-pub const MANAGED_BY: (&str, &str) = ("managed-by", "ecskit");
+pub use crate::aws::MANAGED_BY;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LaunchTypeArg {

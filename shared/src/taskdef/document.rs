@@ -279,11 +279,11 @@ pub fn add_managed_tag(doc: &mut Value) {
     if let Value::Array(list) = tags {
         let has = list
             .iter()
-            .any(|t| t.get("key").and_then(Value::as_str) == Some("managed-by"));
+            .any(|t| t.get("key").and_then(Value::as_str) == Some(crate::aws::MANAGED_BY.0));
         if !has {
             let mut tag = Map::new();
-            tag.insert("key".into(), "managed-by".into());
-            tag.insert("value".into(), "ecskit".into());
+            tag.insert("key".into(), crate::aws::MANAGED_BY.0.into());
+            tag.insert("value".into(), crate::aws::MANAGED_BY.1.into());
             list.push(Value::Object(tag));
         }
     }

@@ -447,10 +447,9 @@ async fn delete(args: Args) -> Result<Report> {
             .send()
             .await
             .context(format!("listing the tags of {arn}"))?;
-        let managed = tags
-            .tags()
-            .iter()
-            .any(|t| t.key() == Some("managed-by") && t.value() == Some("ecskit"));
+        let managed = tags.tags().iter().any(|t| {
+            t.key() == Some(crate::aws::MANAGED_BY.0) && t.value() == Some(crate::aws::MANAGED_BY.1)
+        });
         if !managed {
             tracing::warn!("leaving {family}:{rev} alone: it is not tagged managed-by=ecskit");
             kept.push(arn.clone());
