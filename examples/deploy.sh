@@ -18,20 +18,28 @@ BUCKET="${BUCKET:-ecskit-demo-config}"
 PREFIX="${PREFIX:-$APP/config}"
 export AWS_REGION="${AWS_REGION:-us-west-2}"
 
+# `eval "$(step ...)"` would hide a failing step: eval's status is that of the empty string it
+# was given. Capture first, so a failure stops the script with the step's exit code.
+run() {
+  local out
+  out="$("$@" --output env)" || exit $?
+  eval "$out"
+}
+
 # 1. The image, the roles and the config files do not depend on each other.
-eval "$("$BIN/image-push" "$IMAGE" --repository "$APP" --tag 1 --tag latest --output env)"
-eval "$("$BIN/role-create" --name "$APP" --bucket "$BUCKET" --prefix "$PREFIX" --access read --output env)"
-eval "$("$BIN/config-upload" --bucket "$BUCKET" --prefix "$PREFIX" "$here/config" --output env)"
+run "$BIN/image-push" "$IMAGE" --repository "$APP" --tag 1 --tag latest
+run "$BIN/role-create" --name "$APP" --bucket "$BUCKET" --prefix "$PREFIX" --access read
+run "$BIN/config-upload" --bucket "$BUCKET" --prefix "$PREFIX" "$here/config"
 echo "image:  $ECSKIT_IMAGE_URI" >&2
 echo "roles:  $ECSKIT_TASK_ROLE_ARN, $ECSKIT_EXECUTION_ROLE_ARN" >&2
 echo "config: $ECSKIT_CONFIG_URI" >&2
 
 # 2. The task definition: --image, --task-role-arn and --execution-role-arn read the
 #    variables above, and ${ECSKIT_*} in the file are filled in from them.
-eval "$("$BIN/taskdef-register" --file "$here/taskdef.json" --family "$APP" --output env)"
+run "$BIN/taskdef-register" --file "$here/taskdef.json" --family "$APP"
 echo "task definition: $ECSKIT_TASK_DEFINITION_ARN" >&2
 
 # 3. The service: --task-definition reads ECSKIT_TASK_DEFINITION_ARN; it waits until the
 #    deployment is stable or failed.
-eval "$("$BIN/service-run" --cluster "$APP" --service "$APP" --desired-count 1 --launch-type FARGATE --output env)"
+run "$BIN/service-run" --cluster "$APP" --service "$APP" --desired-count 1 --launch-type FARGATE
 echo "service: $ECSKIT_SERVICE_ARN (deployment $ECSKIT_DEPLOYMENT_ID)" >&2

@@ -143,12 +143,18 @@ impl Report {
                 out.push('\n');
             }
             OutputFormat::Env => {
-                for (name, value) in self.env_pairs() {
+                let pairs = self.env_pairs();
+                for (name, value) in &pairs {
                     out.push_str(&format!(
                         "ECSKIT_{name}={}\n",
-                        shell_escape::unix::escape(value.into())
+                        shell_escape::unix::escape(value.as_str().into())
                     ));
                 }
+                // Plain assignments are shell variables, which the next step (a child process)
+                // would not see: `eval "$(a --output env)"; b` works only when they are exported.
+                // The assignments stay plain `NAME=value` lines for `set -a; . file` readers.
+                let names: Vec<String> = pairs.iter().map(|(n, _)| format!("ECSKIT_{n}")).collect();
+                out.push_str(&format!("export {}\n", names.join(" ")));
             }
             OutputFormat::Github => {
                 for (name, value) in self.env_pairs() {
@@ -211,7 +217,23 @@ mod tests {
     fn env_lines_can_be_evaled() {
         assert_eq!(
             sample().render(OutputFormat::Env),
-            "ECSKIT_TASK_ROLE_ARN='arn:aws:iam::123456789012:role/app-task'\nECSKIT_KEYS='a b,c'\nECSKIT_CHANGED=true\n"
+            "ECSKIT_TASK_ROLE_ARN='arn:aws:iam::123456789012:role/app-task'\nECSKIT_KEYS='a b,c'\nECSKIT_CHANGED=true\nexport ECSKIT_TASK_ROLE_ARN ECSKIT_KEYS ECSKIT_CHANGED\n"
+        );
+    }
+
+    #[test]
+    fn env_output_reaches_the_next_process_through_eval() {
+        let rendered = sample().render(OutputFormat::Env);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"eval "$ECSKIT_TEST_RENDERED"; sh -c 'printf "%s|%s|%s" "$ECSKIT_TASK_ROLE_ARN" "$ECSKIT_KEYS" "$ECSKIT_CHANGED"'"#)
+            .env("ECSKIT_TEST_RENDERED", rendered)
+            .env_remove("ECSKIT_TASK_ROLE_ARN")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "arn:aws:iam::123456789012:role/app-task|a b,c|true"
         );
     }
 

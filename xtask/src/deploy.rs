@@ -274,6 +274,10 @@ pub fn parse_env_lines(text: &str) -> Result<Vec<(String, String)>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        // `export A B C`: the binaries' last line, which makes `eval` export what it set.
+        if line.starts_with("export ") && !line.contains('=') {
+            continue;
+        }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((name, raw)) = line.split_once('=') else {
             return Err(format!("line {}: not NAME=value: {line}", n + 1));

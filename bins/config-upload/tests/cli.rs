@@ -125,7 +125,8 @@ fn env_output_chains_and_a_second_run_is_unchanged() {
     // stdout has the results only; the actions were logged on stderr.
     assert_eq!(
         stdout,
-        "ECSKIT_CONFIG_BUCKET=cli-config\nECSKIT_CONFIG_PREFIX=prod/app\nECSKIT_CONFIG_URI='s3://cli-config/prod/app/'\nECSKIT_CHANGED=true\n"
+        "ECSKIT_CONFIG_BUCKET=cli-config\nECSKIT_CONFIG_PREFIX=prod/app\nECSKIT_CONFIG_URI='s3://cli-config/prod/app/'\nECSKIT_CHANGED=true\n\
+         export ECSKIT_CONFIG_BUCKET ECSKIT_CONFIG_PREFIX ECSKIT_CONFIG_URI ECSKIT_CHANGED\n"
     );
     assert!(
         stderr.contains("upload prod/app/global.properties"),
@@ -141,7 +142,7 @@ fn env_output_chains_and_a_second_run_is_unchanged() {
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.ends_with("ECSKIT_CHANGED=false\n"), "{stdout}");
+    assert!(stdout.contains("\nECSKIT_CHANGED=false\n"), "{stdout}");
     let calls = std::fs::read_to_string(&call_log).unwrap();
     assert!(calls.contains("S3.HeadObject"), "{calls}");
     assert!(

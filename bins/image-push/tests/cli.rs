@@ -62,7 +62,12 @@ async fn push_prints_env_lines_and_never_the_token_even_at_vvv() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 
     // stdout: only ECSKIT_ lines, with the outputs the next step reads.
-    assert!(stdout.lines().all(|l| l.starts_with("ECSKIT_")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with("ECSKIT_") || l.starts_with("export ECSKIT_")),
+        "{stdout}"
+    );
     let value = |name: &str| {
         stdout
             .lines()

@@ -78,7 +78,12 @@ fn env_output_reads_the_previous_steps_variables() {
         assert!(stdout.contains(name), "{name} missing from {stdout}");
     }
     // stdout is only the results; the default-VPC fallback is announced on stderr.
-    assert!(stdout.lines().all(|l| l.starts_with("ECSKIT_")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with("ECSKIT_") || l.starts_with("export ECSKIT_")),
+        "{stdout}"
+    );
     assert!(stderr.contains("default VPC"), "{stderr}");
     assert!(!stderr.contains("test-secret-value") && !stdout.contains("test-secret-value"));
 }

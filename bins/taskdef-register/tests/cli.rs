@@ -47,7 +47,8 @@ fn env_output_warns_once_and_converges() {
     assert_eq!(
         stdout,
         "ECSKIT_TASK_DEFINITION_ARN='arn:aws:ecs:us-west-2:123456789012:task-definition/test-ecs:1'\n\
-         ECSKIT_TASK_FAMILY=test-ecs\nECSKIT_TASK_REVISION=1\nECSKIT_CHANGED=true\n"
+         ECSKIT_TASK_FAMILY=test-ecs\nECSKIT_TASK_REVISION=1\nECSKIT_CHANGED=true\n\
+         export ECSKIT_TASK_DEFINITION_ARN ECSKIT_TASK_FAMILY ECSKIT_TASK_REVISION ECSKIT_CHANGED\n"
     );
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("read-only")).collect();
     assert_eq!(warnings.len(), 1, "{stderr}");
