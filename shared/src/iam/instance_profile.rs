@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::policy::{self, Access, S3Grant};
 use super::role::{self, DesiredRole};
 use crate::aws::{AwsArgs, Ctx};
-use crate::cli::{Common, StepArgs, key_value};
+use crate::cli::{Common, StepArgs};
 use crate::error::AwsContext;
 use crate::validate;
 use crate::{Error, Report, Result};
@@ -64,15 +64,8 @@ pub struct Args {
     /// Take over a profile that holds another role (that role is removed from it).
     #[arg(long)]
     pub replace_role: bool,
-    /// IAM path of the role and the profile.
-    #[arg(long, default_value = "/")]
-    pub path: String,
-    /// Managed policy ARN used as the role's permissions boundary.
-    #[arg(long, value_name = "ARN")]
-    pub permissions_boundary: Option<String>,
-    /// A tag KEY=VALUE on the role and the profile, repeatable (managed-by=ecskit is always added).
-    #[arg(long, value_parser = key_value, value_name = "KEY=VALUE")]
-    pub tag: Vec<(String, String)>,
+    #[command(flatten)]
+    pub role: role::RoleOptions,
     /// Delete the profile and the role (only when tagged managed-by=ecskit).
     #[arg(long)]
     pub delete: bool,
@@ -93,21 +86,7 @@ pub fn plan(args: &Args) -> Result<Vec<S3Grant>> {
     if let Err(e) = validate::iam_name(&args.profile_name, 128) {
         problems.push(format!("--profile-name: {e}"));
     }
-    if let Err(e) = validate::iam_path(&args.path) {
-        problems.push(format!("--path: {e}"));
-    }
-    if let Some(b) = &args.permissions_boundary
-        && let Err(e) = validate::arn(b, Some("iam"), Some("policy/"))
-    {
-        problems.push(format!("--permissions-boundary: {e}"));
-    }
-    for (k, _) in &args.tag {
-        if k == role::MANAGED_BY.0 {
-            problems.push(format!(
-                "--tag: the key '{k}' is reserved: ecskit sets managed-by=ecskit itself"
-            ));
-        }
-    }
+    args.role.check(&mut problems);
     let mut grants = Vec::new();
     for spec in &args.s3_read {
         if spec.contains(':') && !spec.starts_with("s3://") {
@@ -163,13 +142,13 @@ pub fn desired(args: &Args, grants: &[S3Grant], partition: &str) -> DesiredRole 
     };
     DesiredRole {
         name: args.role_name.clone(),
-        path: args.path.clone(),
+        path: args.role.path.clone(),
         trust: policy::service_trust(services),
         inline,
         managed,
         managed_known: BTreeSet::from([ec2, s3ro, ssm]),
-        tags: role::tags(&args.tag),
-        permissions_boundary: args.permissions_boundary.clone(),
+        tags: role::tags(&args.role.tag),
+        permissions_boundary: args.role.permissions_boundary.clone(),
         description: "ECS container-instance role (ecskit)".into(),
     }
 }
@@ -243,7 +222,7 @@ async fn converge_profile(
         match iam
             .create_instance_profile()
             .instance_profile_name(name)
-            .path(&args.path)
+            .path(&args.role.path)
             .set_tags(Some(iam_tags(tags)))
             .send()
             .await
@@ -274,7 +253,7 @@ async fn converge_profile(
         ctx.apply(format!("add role {role_name} to instance profile {name}"));
         return Ok(format!(
             "arn:{partition}:iam::{account}:instance-profile{}{name}",
-            args.path
+            args.role.path
         ));
     };
     let others: Vec<&String> = profile.roles.iter().filter(|r| *r != role_name).collect();
@@ -442,7 +421,7 @@ async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Repo
             desired.arn(partition, &account),
             format!(
                 "arn:{partition}:iam::{account}:instance-profile{}{}",
-                args.path, args.profile_name
+                args.role.path, args.profile_name
             ),
         )
     } else {

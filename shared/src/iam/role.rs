@@ -14,6 +14,41 @@ use crate::error::{AwsContext, Error, Result};
 
 pub use crate::aws::MANAGED_BY;
 
+/// The flags both IAM steps take for what they create: path, permissions boundary and tags.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RoleOptions {
+    /// IAM path of the roles (and of the instance profile).
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Managed policy ARN used as the roles' permissions boundary.
+    #[arg(long, value_name = "ARN")]
+    pub permissions_boundary: Option<String>,
+    /// A tag KEY=VALUE on what is created, repeatable (managed-by=ecskit is always added).
+    #[arg(long, value_parser = crate::cli::key_value, value_name = "KEY=VALUE")]
+    pub tag: Vec<(String, String)>,
+}
+
+impl RoleOptions {
+    /// Adds a problem, naming the flag, for each bad value.
+    pub fn check(&self, problems: &mut Vec<String>) {
+        if let Err(e) = crate::validate::iam_path(&self.path) {
+            problems.push(format!("--path: {e}"));
+        }
+        if let Some(b) = &self.permissions_boundary
+            && let Err(e) = crate::validate::arn(b, Some("iam"), Some("policy/"))
+        {
+            problems.push(format!("--permissions-boundary: {e}"));
+        }
+        for (k, _) in &self.tag {
+            if k == MANAGED_BY.0 {
+                problems.push(format!(
+                    "--tag: the key '{k}' is reserved: ecskit sets managed-by=ecskit itself"
+                ));
+            }
+        }
+    }
+}
+
 /// Inline policies whose names start with this are the step's own: one that is no longer
 /// wanted is removed. Others are left alone.
 pub const INLINE_PREFIX: &str = "ecskit-";

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::policy::{self, Access, S3Grant};
 use super::role::{self, DesiredRole};
 use crate::aws::{AwsArgs, Ctx};
-use crate::cli::{Common, StepArgs, key_value};
+use crate::cli::{Common, StepArgs};
 use crate::validate;
 use crate::{Error, Report, Result};
 
@@ -94,15 +94,8 @@ pub struct Args {
     #[arg(long, value_name = "ARN", help_heading = "Execution role")]
     pub secret_arn: Vec<String>,
 
-    /// IAM path of both roles.
-    #[arg(long, default_value = "/")]
-    pub path: String,
-    /// Managed policy ARN used as the permissions boundary of both roles.
-    #[arg(long, value_name = "ARN")]
-    pub permissions_boundary: Option<String>,
-    /// A tag KEY=VALUE on both roles, repeatable (managed-by=ecskit is always added).
-    #[arg(long, value_parser = key_value, value_name = "KEY=VALUE")]
-    pub tag: Vec<(String, String)>,
+    #[command(flatten)]
+    pub role: role::RoleOptions,
     /// Delete both roles (only when tagged managed-by=ecskit).
     #[arg(long)]
     pub delete: bool,
@@ -154,21 +147,7 @@ pub fn plan(args: &Args) -> Result<Plan> {
     if task_role.is_some() && task_role == execution_role {
         problems.push("the task role and the execution role must have different names".into());
     }
-    if let Err(e) = validate::iam_path(&args.path) {
-        problems.push(format!("--path: {e}"));
-    }
-    if let Some(b) = &args.permissions_boundary
-        && let Err(e) = validate::arn(b, Some("iam"), Some("policy/"))
-    {
-        problems.push(format!("--permissions-boundary: {e}"));
-    }
-    for (k, _) in &args.tag {
-        if k == role::MANAGED_BY.0 {
-            problems.push(format!(
-                "--tag: the key '{k}' is reserved: ecskit sets managed-by=ecskit itself"
-            ));
-        }
-    }
+    args.role.check(&mut problems);
 
     let mut grants = Vec::new();
     if let Some(bucket) = &args.bucket {
@@ -289,7 +268,7 @@ pub fn desired(
     region: &str,
     account: &str,
 ) -> (DesiredRole, DesiredRole) {
-    let tags = role::tags(&args.tag);
+    let tags = role::tags(&args.role.tag);
     let mut task_inline = plan.files.clone();
     if !plan.grants.is_empty() {
         task_inline.insert(
@@ -299,13 +278,13 @@ pub fn desired(
     }
     let task = DesiredRole {
         name: plan.task_role.clone(),
-        path: args.path.clone(),
+        path: args.role.path.clone(),
         trust: policy::task_trust(partition, region, account),
         inline: task_inline,
         managed: args.managed_policy_arn.iter().cloned().collect(),
         managed_known: BTreeSet::new(),
         tags: tags.clone(),
-        permissions_boundary: args.permissions_boundary.clone(),
+        permissions_boundary: args.role.permissions_boundary.clone(),
         description: "ECS task role (ecskit)".into(),
     };
     let managed_exec = policy::aws_managed(
@@ -331,13 +310,13 @@ pub fn desired(
     }
     let execution = DesiredRole {
         name: plan.execution_role.clone(),
-        path: args.path.clone(),
+        path: args.role.path.clone(),
         trust: policy::service_trust(&["ecs-tasks.amazonaws.com"]),
         inline: exec_inline,
         managed: exec_managed,
         managed_known: [managed_exec].into_iter().collect(),
         tags,
-        permissions_boundary: args.permissions_boundary.clone(),
+        permissions_boundary: args.role.permissions_boundary.clone(),
         description: "ECS task execution role (ecskit)".into(),
     };
     (task, execution)
