@@ -17,7 +17,7 @@ pub use crate::aws::MANAGED_BY;
 /// The flags both IAM steps take for what they create: path, permissions boundary and tags.
 #[derive(clap::Args, Clone, Debug)]
 pub struct RoleOptions {
-    /// IAM path of the roles (and of the instance profile).
+    /// IAM path of the roles (and, for instance-profile, of the profile).
     #[arg(long, default_value = "/")]
     pub path: String,
     /// Managed policy ARN used as the roles' permissions boundary.
