@@ -351,7 +351,9 @@ impl std::ops::Add for Calls {
     }
 }
 
-/// Whether an operation name changes anything: the same rule as the shared crate's call log.
+/// Whether an operation name changes anything: the same rule as the shared crate's call log
+/// (`ecskit::aws::Call::is_mutating`), written again here because the xtask must build before,
+/// and without, the AWS SDK crates that the shared crate pulls in.
 pub fn is_mutating(operation: &str) -> bool {
     const READ: &[&str] = &[
         "Get",
