@@ -260,6 +260,9 @@ wait = false
         let code = crate::destroy::destroy(&stack, false, deploy::Format::Json, Some(&state));
         if code != ExitCode::SUCCESS {
             eprintln!("bench: warning: destroy failed; the local stack keeps the bench resources");
+        } else {
+            // The stack file and images' work files: kept with --keep, for a later destroy.
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
     let _ = std::fs::remove_dir_all(&runner.log_dir);

@@ -57,6 +57,12 @@ struct Fixture {
     dir: PathBuf,
 }
 
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Fixture {
     fn new() -> Fixture {
         static N: AtomicUsize = AtomicUsize::new(0);
