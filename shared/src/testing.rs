@@ -55,6 +55,52 @@ impl LocalStack {
         self.moto_api("/moto-api/reset-auth", "0");
     }
 
+    /// Turns moto's IAM enforcement off again (what [`LocalStack::reset`] also does).
+    pub fn stop_enforcing_iam(&self) {
+        self.moto_api("/moto-api/reset-auth", "inf");
+    }
+
+    /// A context signed as a new IAM user that holds `policy` as its one inline policy: what a
+    /// policy allows, tested for real once [`LocalStack::enforce_iam`] is on. Call it before
+    /// switching enforcement on (creating the user needs the test credentials' full rights).
+    pub async fn ctx_as_user_with_policy(
+        &self,
+        user: &str,
+        policy: &serde_json::Value,
+    ) -> crate::aws::Ctx {
+        use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
+        let iam = self.ctx(false).await.iam();
+        iam.create_user().user_name(user).send().await.unwrap();
+        iam.put_user_policy()
+            .user_name(user)
+            .policy_name("under-test")
+            .policy_document(policy.to_string())
+            .send()
+            .await
+            .unwrap();
+        let key = iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap()
+            .access_key
+            .unwrap();
+        let creds = Credentials::new(
+            key.access_key_id(),
+            key.secret_access_key(),
+            None,
+            None,
+            "ecskit-test-user",
+        );
+        let sdk = crate::aws::sdk_config(&self.aws_args())
+            .await
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .build();
+        crate::aws::Ctx::from_sdk_config(sdk, Some(self.moto_url.clone()), false)
+    }
+
     fn moto_api(&self, path: &str, body: &str) {
         let (status, text) = self.post(path, "text/plain", body);
         assert_eq!(status, 200, "moto {path} failed: {text}");
@@ -90,6 +136,20 @@ impl LocalStack {
     /// A [`crate::aws::Ctx`] pointed at the emulator with test credentials.
     pub async fn ctx(&self, dry_run: bool) -> crate::aws::Ctx {
         crate::aws::Ctx::new(&self.aws_args(), dry_run).await
+    }
+
+    /// A step's flags as its binary would parse them, pointed at the emulator:
+    /// `BIN --region us-west-2 --endpoint-url MOTO EXTRA...`.
+    pub fn parse<A: clap::Parser>(&self, bin: &str, extra: &[&str]) -> A {
+        let mut argv = vec![
+            bin,
+            "--region",
+            "us-west-2",
+            "--endpoint-url",
+            &self.moto_url,
+        ];
+        argv.extend_from_slice(extra);
+        A::try_parse_from(argv).unwrap_or_else(|e| panic!("{bin} flags {extra:?}: {e}"))
     }
 
     pub fn aws_args(&self) -> crate::aws::AwsArgs {

@@ -499,8 +499,6 @@ async fn delete_bucket_removes_only_a_managed_bucket() {
 /// fails. The error names what was uploaded; a re-run with full rights uploads only the rest.
 #[tokio::test]
 async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
-    use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
-
     let stack = local_stack();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("conf");
@@ -514,12 +512,6 @@ async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
     let only_a = tmp.path().join("a.properties");
     std::fs::write(&only_a, "a=0\n").unwrap();
     run_with(&admin, args(&[s(&only_a)])).await.unwrap();
-    let iam = admin.iam();
-    iam.create_user()
-        .user_name("uploader")
-        .send()
-        .await
-        .unwrap();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -529,39 +521,11 @@ async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
              "Resource": format!("arn:aws:s3:::{BUCKET}/prod/b.properties")}
         ]
     });
-    iam.put_user_policy()
-        .user_name("uploader")
-        .policy_name("config")
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("uploader")
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    let creds = Credentials::new(
-        key.access_key_id(),
-        key.secret_access_key(),
-        None,
-        None,
-        "test",
-    );
-    let sdk = ecskit::aws::sdk_config(&stack.aws_args())
-        .await
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(creds))
-        .build();
+    let limited = stack.ctx_as_user_with_policy("uploader", &policy).await;
     stack.enforce_iam();
-
-    let limited = Ctx::from_sdk_config(sdk, Some(stack.moto_url.clone()), false);
     let err = run_with(&limited, args(&[s(&dir)])).await.unwrap_err();
     // Enforcement off again, so the admin can look and re-run.
-    let (status, _) = stack.post("/moto-api/reset-auth", "text/plain", "inf");
-    assert_eq!(status, 200);
+    stack.stop_enforcing_iam();
     assert_eq!(err.exit_code(), 1);
     let text = err.to_string();
     assert!(

@@ -3,7 +3,6 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use clap::Parser;
-use ecskit::aws::Ctx;
 use ecskit::iam::role_create::{Args, run};
 
 #[tokio::test]
@@ -64,38 +63,8 @@ async fn task_role_policy_reads_the_prefix_and_nothing_else() {
         .await
         .unwrap();
     let doc = ecskit::iam::policy::decode(doc.policy_document()).unwrap();
-    iam.create_user().user_name("task").send().await.unwrap();
-    iam.put_user_policy()
-        .user_name("task")
-        .policy_name("task-role")
-        .policy_document(doc.to_string())
-        .send()
-        .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("task")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap();
-
+    let user = stack.ctx_as_user_with_policy("task", &doc).await.s3();
     stack.enforce_iam();
-
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-west-2"))
-        .endpoint_url(&stack.moto_url)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            key.access_key_id(),
-            key.secret_access_key(),
-            None,
-            None,
-            "test",
-        ))
-        .load()
-        .await;
-    let user = Ctx::from_sdk_config(sdk, Some(stack.moto_url.clone()), false).s3();
 
     let got = user
         .get_object()

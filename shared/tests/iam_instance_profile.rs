@@ -1,21 +1,12 @@
 //! instance-profile against the local emulator: create, converge, drift, conflicts, dry-run,
 //! bad input, delete.
 
-use clap::Parser;
 use ecskit::iam::instance_profile::{Args, run};
 use ecskit::iam::policy;
 use ecskit::testing::LocalStack;
 
 fn args(stack: &LocalStack, extra: &[&str]) -> Args {
-    let mut argv = vec![
-        "instance-profile",
-        "--region",
-        "us-west-2",
-        "--endpoint-url",
-        &stack.moto_url,
-    ];
-    argv.extend_from_slice(extra);
-    Args::try_parse_from(argv).unwrap()
+    stack.parse("instance-profile", extra)
 }
 
 const EC2_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role";

@@ -2,21 +2,12 @@
 //! delete.
 
 use aws_sdk_iam::types::Tag;
-use clap::Parser;
 use ecskit::iam::policy;
 use ecskit::iam::role_create::{Args, run};
 use ecskit::testing::LocalStack;
 
 fn args(stack: &LocalStack, extra: &[&str]) -> Args {
-    let mut argv = vec![
-        "role-create",
-        "--region",
-        "us-west-2",
-        "--endpoint-url",
-        &stack.moto_url,
-    ];
-    argv.extend_from_slice(extra);
-    Args::try_parse_from(argv).unwrap()
+    stack.parse("role-create", extra)
 }
 
 const WEB: &[&str] = &[

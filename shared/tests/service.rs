@@ -3,7 +3,6 @@
 //! produces events, rollbacks or stopped reasons.)
 
 use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
-use clap::Parser;
 use ecskit::service::{Args, run};
 
 async fn register(stack: &ecskit::testing::LocalStack, family: &str, image: &str) -> String {
@@ -30,19 +29,9 @@ async fn register(stack: &ecskit::testing::LocalStack, family: &str, image: &str
 }
 
 fn args(stack: &ecskit::testing::LocalStack, extra: &[&str]) -> Args {
-    let mut v = vec![
-        "service-run".to_string(),
-        "--endpoint-url".into(),
-        stack.moto_url.clone(),
-        "--region".into(),
-        "us-west-2".into(),
-        "--poll-interval".into(),
-        "100ms".into(),
-        "--timeout".into(),
-        "20s".into(),
-    ];
-    v.extend(extra.iter().map(|s| s.to_string()));
-    Args::try_parse_from(v).unwrap()
+    let mut v = vec!["--poll-interval", "100ms", "--timeout", "20s"];
+    v.extend_from_slice(extra);
+    stack.parse("service-run", &v)
 }
 
 async fn describe(stack: &ecskit::testing::LocalStack) -> aws_sdk_ecs::types::Service {
