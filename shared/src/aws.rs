@@ -18,11 +18,13 @@ use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-use crate::error::{AwsContext, Result};
+use aws_smithy_runtime_api::client::result::SdkError;
 
-/// The tag on everything ecskit creates. Each step's `--delete` removes only resources that
-/// carry it, so ecskit never deletes what someone else made.
-pub const MANAGED_BY: (&str, &str) = ("managed-by", "ecskit");
+pub use crate::clock::Clock;
+use crate::error::{AwsContext, Result};
+use crate::progress::Progress;
+
+pub use ecskit_contract::{MANAGED_BY, is_managed};
 
 /// The AWS flags of every binary that talks to AWS.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -71,21 +73,9 @@ pub struct Call {
 }
 
 impl Call {
-    /// Whether the operation changes anything. Read-only calls start with one of the verbs
-    /// below; everything else (Create, Put, Attach, Tag, Register, Run, Upload ...) counts as
-    /// mutating, so a new mutating operation is never missed by a count.
+    /// Whether the operation changes anything (the contract's one rule).
     pub fn is_mutating(&self) -> bool {
-        const READ: &[&str] = &[
-            "Get",
-            "List",
-            "Describe",
-            "Head",
-            "BatchGet",
-            "BatchCheck",
-            "Simulate",
-            "Lookup",
-        ];
-        !READ.iter().any(|verb| self.operation.starts_with(verb))
+        ecskit_contract::calls::is_mutating(&self.operation)
     }
 }
 
@@ -186,6 +176,10 @@ pub struct Ctx {
     calls: CallLog,
     actions: Arc<Mutex<Vec<String>>>,
     account: Arc<OnceCell<String>>,
+    /// Bars on a terminal, plain lines otherwise; built once from `-q`.
+    pub progress: Progress,
+    /// What the waiting loops read and sleep on (a virtual one in tests).
+    pub clock: Clock,
 }
 
 macro_rules! client {
@@ -213,7 +207,21 @@ impl Ctx {
             calls: CallLog::new(),
             actions: Arc::default(),
             account: Arc::default(),
+            progress: Progress::plain(),
+            clock: Clock::real(),
         }
+    }
+
+    /// The progress helper the step draws with (the binaries pass `Progress::new(quiet)`).
+    pub fn with_progress(mut self, progress: Progress) -> Ctx {
+        self.progress = progress;
+        self
+    }
+
+    /// The clock the waiting loops use (tests pass a virtual one).
+    pub fn with_clock(mut self, clock: Clock) -> Ctx {
+        self.clock = clock;
+        self
     }
 
     client!(ec2, aws_sdk_ec2);
@@ -292,6 +300,35 @@ impl Ctx {
         !self.dry_run
     }
 
+    /// Announce, gate, call, add context: the one way a simple mutating call is made.
+    ///
+    /// `action` is said once: it is logged and reported ("create role app-task"), and it is the
+    /// context of the error when the call fails. The call is a future that has not run yet, so
+    /// in a dry run it is dropped unsent and the answer is `None`.
+    ///
+    /// ```ignore
+    /// ctx.mutate(format!("create role {name}"), iam.create_role().role_name(name).send()).await?;
+    /// ```
+    pub async fn mutate<T, E, R>(
+        &self,
+        action: impl Into<String>,
+        call: impl std::future::Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    ) -> Result<Option<T>>
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let action = action.into();
+        if !self.apply(action.clone()) {
+            return Ok(None);
+        }
+        call.await.map(Some).context(action)
+    }
+
     /// The actions announced so far.
     pub fn actions(&self) -> Vec<String> {
         self.actions
@@ -304,37 +341,5 @@ impl Ctx {
     /// announced, and it carries the actions, the dry-run flag and the call counts.
     pub fn report(&self) -> crate::Report {
         crate::Report::new(self.actions(), self.dry_run, self.calls.summary())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Call;
-
-    #[test]
-    fn read_calls_are_not_mutating() {
-        let call = |op: &str| Call {
-            service: "IAM".into(),
-            operation: op.into(),
-        };
-        for op in [
-            "GetRole",
-            "ListRoleTags",
-            "DescribeServices",
-            "HeadObject",
-            "BatchGetImage",
-        ] {
-            assert!(!call(op).is_mutating(), "{op}");
-        }
-        for op in [
-            "CreateRole",
-            "PutRolePolicy",
-            "TagRole",
-            "RegisterTaskDefinition",
-            "BatchDeleteImage",
-            "UploadPart",
-        ] {
-            assert!(call(op).is_mutating(), "{op}");
-        }
     }
 }

@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use crate::aws::Ctx;
 use crate::output::OutputFormat;
+use crate::progress::Progress;
+use crate::step::Step;
 use crate::{Report, Result};
 
 /// The flags every binary has.
@@ -38,7 +41,33 @@ pub trait StepArgs: Parser {
     fn common(&self) -> &Common;
 }
 
-/// The `main` of every binary.
+/// The `main` of every binary: parse, check (before the AWS configuration is even loaded),
+/// build the context, execute, print. See [`crate::step`].
+pub fn run_step<S: Step>() -> ExitCode {
+    let args = S::Args::parse();
+    let common = S::common(&args).clone();
+    init_logging(common.verbose, common.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(ecskit_contract::exit::FAILURE);
+        }
+    };
+    let result = runtime.block_on(async {
+        let checked = S::check(&args)?;
+        let ctx = Ctx::new(S::aws(&args), common.dry_run)
+            .await
+            .with_progress(Progress::new(common.quiet));
+        S::execute(&ctx, &args, checked).await
+    });
+    finish(result, common.output)
+}
+
+/// The `main` of every binary (the form before [`run_step`]).
 pub fn main<A, F, Fut>(run: F) -> ExitCode
 where
     A: StepArgs,

@@ -137,12 +137,19 @@ impl Error {
         }
     }
 
+    /// Whether this is an AWS error with one of these codes: the one way an AWS error code is
+    /// matched once the answer is an [`Error`].
+    pub fn is_aws(&self, codes: &[&str]) -> bool {
+        self.aws_code().is_some_and(|c| codes.contains(&c))
+    }
+
     /// The exit code of the contract.
     pub fn exit_code(&self) -> u8 {
+        use ecskit_contract::exit;
         match self {
-            Error::Input { .. } => 2,
-            Error::Aws { .. } | Error::Docker { .. } | Error::Io { .. } => 1,
-            Error::Deployment { .. } => 3,
+            Error::Input { .. } => exit::INPUT,
+            Error::Aws { .. } | Error::Docker { .. } | Error::Io { .. } => exit::FAILURE,
+            Error::Deployment { .. } => exit::DEPLOYMENT,
         }
     }
 
@@ -229,6 +236,18 @@ where
         detail,
         hint,
     }
+}
+
+/// The service's error code of an SDK error, for the places that decide before turning the
+/// answer into an [`Error`] (retry loops, "not found means absent"). Typed checks such as
+/// `is_no_such_entity_exception()` are not used: one spelling for every service.
+pub fn sdk_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
+/// Whether an SDK error carries one of these service error codes.
+pub fn sdk_is<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, codes: &[&str]) -> bool {
+    sdk_code(err).is_some_and(|c| codes.contains(&c))
 }
 
 /// The whole cause chain on one line, without Rust debug dumps.

@@ -18,20 +18,24 @@
 
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod error;
 pub mod output;
 pub mod progress;
 pub mod secret;
-pub mod validate;
+pub mod step;
 
-#[doc(hidden)]
-pub mod testing;
+/// The name validators of the contract (shared with the xtask's stack file).
+pub use ecskit_contract::validate;
 
-pub mod config;
 pub mod iam;
-pub mod image;
-pub mod service;
-pub mod taskdef;
+
+pub mod config_upload;
+pub mod image_push;
+pub mod instance_profile;
+pub mod role_create;
+pub mod service_run;
+pub mod taskdef_register;
 
 pub use error::{Error, Result};
 pub use output::Report;

@@ -145,15 +145,16 @@ impl Report {
             OutputFormat::Env => {
                 let pairs = self.env_pairs();
                 for (name, value) in &pairs {
-                    out.push_str(&format!(
-                        "ECSKIT_{name}={}\n",
-                        shell_escape::unix::escape(value.as_str().into())
-                    ));
+                    out.push_str(&ecskit_contract::env::assignment(name, value));
+                    out.push('\n');
                 }
                 // Plain assignments are shell variables, which the next step (a child process)
                 // would not see: `eval "$(a --output env)"; b` works only when they are exported.
                 // The assignments stay plain `NAME=value` lines for `set -a; . file` readers.
-                let names: Vec<String> = pairs.iter().map(|(n, _)| format!("ECSKIT_{n}")).collect();
+                let names: Vec<String> = pairs
+                    .iter()
+                    .map(|(n, _)| ecskit_contract::outputs::var(n))
+                    .collect();
                 out.push_str(&format!("export {}\n", names.join(" ")));
             }
             OutputFormat::Github => {
@@ -217,7 +218,7 @@ mod tests {
     fn env_lines_can_be_evaled() {
         assert_eq!(
             sample().render(OutputFormat::Env),
-            "ECSKIT_TASK_ROLE_ARN='arn:aws:iam::123456789012:role/app-task'\nECSKIT_KEYS='a b,c'\nECSKIT_CHANGED=true\nexport ECSKIT_TASK_ROLE_ARN ECSKIT_KEYS ECSKIT_CHANGED\n"
+            "ECSKIT_TASK_ROLE_ARN=arn:aws:iam::123456789012:role/app-task\nECSKIT_KEYS='a b,c'\nECSKIT_CHANGED=true\nexport ECSKIT_TASK_ROLE_ARN ECSKIT_KEYS ECSKIT_CHANGED\n"
         );
     }
 

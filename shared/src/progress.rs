@@ -12,6 +12,14 @@ pub struct Progress {
     multi: Option<MultiProgress>,
 }
 
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("drawing", &self.is_drawing())
+            .finish()
+    }
+}
+
 impl Progress {
     /// Bars when stderr is a terminal and not quiet; plain lines otherwise.
     pub fn new(quiet: bool) -> Self {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use clap::Parser;
 use ecskit::aws::Ctx;
-use ecskit::config::{Args, run_with};
-use ecskit::testing::{LocalStack, local_stack};
+use ecskit::config_upload::{Args, run_with};
+use ecskit_testkit::{LocalStack, local_stack};
 use sha2::{Digest, Sha256};
 
 const BUCKET: &str = "app-config";

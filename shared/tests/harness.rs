@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 
 use base64::Engine;
-use ecskit::testing::local_stack;
+use ecskit_testkit::local_stack;
 
 #[tokio::test]
 async fn a_shared_client_reaches_the_emulator() {

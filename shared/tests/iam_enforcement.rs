@@ -3,11 +3,11 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use clap::Parser;
-use ecskit::iam::role_create::{Args, run};
+use ecskit::role_create::{Args, run};
 
 #[tokio::test]
 async fn task_role_policy_reads_the_prefix_and_nothing_else() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let argv = [
         "role-create",
         "--region",

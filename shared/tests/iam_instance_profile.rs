@@ -1,9 +1,9 @@
 //! instance-profile against the local emulator: create, converge, drift, conflicts, dry-run,
 //! bad input, delete.
 
-use ecskit::iam::instance_profile::{Args, run};
 use ecskit::iam::policy;
-use ecskit::testing::LocalStack;
+use ecskit::instance_profile::{Args, run};
+use ecskit_testkit::LocalStack;
 
 fn args(stack: &LocalStack, extra: &[&str]) -> Args {
     stack.parse("instance-profile", extra)
@@ -52,7 +52,7 @@ async fn profile_roles(stack: &LocalStack, name: &str) -> Option<Vec<String>> {
 
 #[tokio::test]
 async fn creates_role_and_profile_then_a_rerun_changes_nothing() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let flags = [
         "--s3-read",
         "cfg-bucket/ecs",
@@ -149,7 +149,7 @@ async fn creates_role_and_profile_then_a_rerun_changes_nothing() {
 
 #[tokio::test]
 async fn drift_is_repaired_and_dry_run_only_plans() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     run(args(&stack, &[])).await.unwrap();
     let iam = stack.ctx(false).await.iam();
     iam.detach_role_policy()
@@ -187,7 +187,7 @@ async fn drift_is_repaired_and_dry_run_only_plans() {
 
 #[tokio::test]
 async fn a_profile_holding_another_role_is_refused_unless_replaced() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     run(args(&stack, &["--role-name", "oldRole"]))
         .await
         .unwrap();
@@ -227,7 +227,7 @@ async fn a_profile_holding_another_role_is_refused_unless_replaced() {
 
 #[tokio::test]
 async fn bad_input_exits_2_and_creates_nothing() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     for (extra, needle) in [
         (vec!["--role-name", "bad name"], "--role-name"),
         (vec!["--profile-name", ""], "--profile-name"),
@@ -256,7 +256,7 @@ async fn bad_input_exits_2_and_creates_nothing() {
 
 #[tokio::test]
 async fn delete_removes_profile_and_role() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     run(args(&stack, &["--cloudwatch-logs"])).await.unwrap();
     let mut a = args(&stack, &[]);
     a.delete = true;

@@ -27,7 +27,8 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::RetryConfig;
 use clap::Parser;
 use ecskit::aws::Ctx;
-use ecskit::iam::{instance_profile, policy, role_create};
+use ecskit::iam::policy;
+use ecskit::{instance_profile, role_create};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 

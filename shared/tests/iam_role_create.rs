@@ -3,8 +3,8 @@
 
 use aws_sdk_iam::types::Tag;
 use ecskit::iam::policy;
-use ecskit::iam::role_create::{Args, run};
-use ecskit::testing::LocalStack;
+use ecskit::role_create::{Args, run};
+use ecskit_testkit::LocalStack;
 
 fn args(stack: &LocalStack, extra: &[&str]) -> Args {
     stack.parse("role-create", extra)
@@ -69,7 +69,7 @@ const EXEC_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExe
 
 #[tokio::test]
 async fn creates_both_roles_then_a_rerun_changes_nothing() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let report = run(args(&stack, WEB)).await.unwrap();
     assert!(report.changed);
     assert_eq!(
@@ -139,7 +139,7 @@ async fn creates_both_roles_then_a_rerun_changes_nothing() {
 
 #[tokio::test]
 async fn drift_is_repaired() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     run(args(&stack, WEB)).await.unwrap();
     let iam = stack.ctx(false).await.iam();
     // Someone loosens the trust, widens the S3 policy, detaches the managed policy, changes a tag.
@@ -201,7 +201,7 @@ async fn drift_is_repaired() {
 
 #[tokio::test]
 async fn dropped_options_are_removed() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     run(args(
         &stack,
         &[
@@ -234,7 +234,7 @@ async fn dropped_options_are_removed() {
 
 #[tokio::test]
 async fn dry_run_makes_no_mutating_call() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let mut a = args(&stack, WEB);
     a.common.dry_run = true;
     let report = run(a).await.unwrap();
@@ -270,7 +270,7 @@ async fn dry_run_makes_no_mutating_call() {
 
 #[tokio::test]
 async fn bad_input_exits_2_and_creates_nothing() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let dir = tempfile::tempdir().unwrap();
     let broad = dir.path().join("broad.json");
     std::fs::write(&broad, r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#).unwrap();
@@ -378,7 +378,7 @@ async fn bad_input_exits_2_and_creates_nothing() {
 
 #[tokio::test]
 async fn execution_role_reads_env_files_and_secrets() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let secret = "arn:aws:secretsmanager:us-west-2:123456789012:secret:db-AbCdEf";
     let param = "arn:aws:ssm:us-west-2:123456789012:parameter/web/token";
     run(args(
@@ -418,7 +418,7 @@ async fn execution_role_reads_env_files_and_secrets() {
 
 #[tokio::test]
 async fn delete_removes_only_what_ecskit_created() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     run(args(
         &stack,
         &[

@@ -6,7 +6,7 @@ mod image_support;
 
 use aws_sdk_ecr::types::{EncryptionType, ImageTagMutability};
 use clap::Parser;
-use ecskit::image::{Args, run};
+use ecskit::image_push::{Args, run};
 use image_support::*;
 
 fn args(argv: &[&str]) -> Args {
@@ -295,7 +295,7 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
     let (_, user_password) = ecr_token(&stack).await;
     let (user, password) = user_password.split_once(':').unwrap();
     let copy = unique("copy");
-    let pulled = ecskit::image::run_with_password(
+    let pulled = ecskit::image_push::run_with_password(
         args(&[
             &remote,
             "--pull",
@@ -321,7 +321,7 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
 
     // The same pull with a wrong password is refused by the registry: exit 1.
     remove_image(&remote).await;
-    let err = ecskit::image::run_with_password(
+    let err = ecskit::image_push::run_with_password(
         args(&[
             &remote,
             "--pull",
@@ -422,8 +422,8 @@ async fn delete_touches_only_managed_repositories_and_needs_force_for_images() {
 }
 
 /// The local stack, with the environment the step reads (AWS_*, DOCKER_HOST) checked.
-fn local_stack_checked() -> ecskit::testing::LocalStack {
-    let stack = ecskit::testing::local_stack();
+fn local_stack_checked() -> ecskit_testkit::LocalStack {
+    let stack = ecskit_testkit::local_stack();
     assert!(
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "eval \"$(cargo xtask local env)\" first"

@@ -3,9 +3,9 @@
 //! produces events, rollbacks or stopped reasons.)
 
 use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
-use ecskit::service::{Args, run};
+use ecskit::service_run::{Args, run};
 
-async fn register(stack: &ecskit::testing::LocalStack, family: &str, image: &str) -> String {
+async fn register(stack: &ecskit_testkit::LocalStack, family: &str, image: &str) -> String {
     let ecs = stack.ctx(false).await.ecs();
     let out = ecs
         .register_task_definition()
@@ -28,13 +28,13 @@ async fn register(stack: &ecskit::testing::LocalStack, family: &str, image: &str
     out.task_definition.unwrap().task_definition_arn.unwrap()
 }
 
-fn args(stack: &ecskit::testing::LocalStack, extra: &[&str]) -> Args {
+fn args(stack: &ecskit_testkit::LocalStack, extra: &[&str]) -> Args {
     let mut v = vec!["--poll-interval", "100ms", "--timeout", "20s"];
     v.extend_from_slice(extra);
     stack.parse("service-run", &v)
 }
 
-async fn describe(stack: &ecskit::testing::LocalStack) -> aws_sdk_ecs::types::Service {
+async fn describe(stack: &ecskit_testkit::LocalStack) -> aws_sdk_ecs::types::Service {
     stack
         .ctx(false)
         .await
@@ -52,7 +52,7 @@ async fn describe(stack: &ecskit::testing::LocalStack) -> aws_sdk_ecs::types::Se
 
 #[tokio::test]
 async fn create_then_update_then_converge() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let td1 = register(&stack, "web", "nginx:1").await;
     let td2 = register(&stack, "web", "nginx:2").await;
 
@@ -205,7 +205,7 @@ async fn create_then_update_then_converge() {
 
 #[tokio::test]
 async fn unknown_task_definition_is_bad_input_and_changes_nothing() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let err = run(args(
         &stack,
         &[
@@ -246,7 +246,7 @@ async fn unknown_task_definition_is_bad_input_and_changes_nothing() {
 
 #[tokio::test]
 async fn dry_run_plans_and_prints_arns_without_calls() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     register(&stack, "web", "nginx:1").await;
     let report = run(args(
         &stack,
@@ -272,7 +272,7 @@ async fn dry_run_plans_and_prints_arns_without_calls() {
 
 #[tokio::test]
 async fn delete_scales_down_deletes_and_removes_the_empty_cluster() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     register(&stack, "web", "nginx:1").await;
     run(args(
         &stack,

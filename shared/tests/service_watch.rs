@@ -29,10 +29,10 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::error::ErrorMetadata;
 use ecskit::aws::Ctx;
 use ecskit::progress::Progress;
-use ecskit::service::deploy::TaskDef;
-use ecskit::service::task::{TaskSpec, run_task};
-use ecskit::service::watch::{Target, follow};
-use ecskit::service::{Clock, Deps, Timing, run_with};
+use ecskit::service_run::deploy::TaskDef;
+use ecskit::service_run::task::{TaskSpec, run_task};
+use ecskit::service_run::watch::{Target, follow};
+use ecskit::service_run::{Clock, Deps, Timing, run_with};
 
 const DEP: &str = "ecs-svc/1111";
 const TASK: &str = "arn:aws:ecs:us-west-2:123456789012:task/app/0123456789abcdef";
@@ -515,7 +515,7 @@ async fn create_service_is_retried_while_the_role_is_not_assumable_then_succeeds
         // The watch: this run's deployment completes.
         service(vec![deployment(DEP, "PRIMARY", Completed, 1, 0)], vec![]),
     ]);
-    let args = ecskit::service::Args::try_parse_from([
+    let args = ecskit::service_run::Args::try_parse_from([
         "service-run",
         "--region",
         "us-west-2",

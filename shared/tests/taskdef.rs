@@ -9,8 +9,8 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use clap::Parser;
-use ecskit::taskdef::{self, Args, compare, document::Overrides};
-use ecskit::testing::LocalStack;
+use ecskit::taskdef_register::{self, Args, compare, document::Overrides};
+use ecskit_testkit::LocalStack;
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
@@ -31,10 +31,10 @@ fn no_env(_: &str) -> Option<String> {
     None
 }
 
-fn prepare_file(name: &str) -> taskdef::Prepared {
+fn prepare_file(name: &str) -> taskdef_register::Prepared {
     let path = fixture(name);
     let text = std::fs::read_to_string(&path).unwrap();
-    taskdef::prepare(
+    taskdef_register::prepare(
         path.to_str().unwrap(),
         &text,
         &Overrides::default(),
@@ -46,12 +46,14 @@ fn prepare_file(name: &str) -> taskdef::Prepared {
 
 async fn active(stack: &LocalStack, family: &str) -> Vec<(i64, String)> {
     let ctx = stack.ctx(false).await;
-    taskdef::active_revisions(&ctx.ecs(), family).await.unwrap()
+    taskdef_register::active_revisions(&ctx.ecs(), family)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn the_vendor_guide_example_registers_after_stripping() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let file = fixture("vendor-guide.json");
     let p = prepare_file("vendor-guide.json");
     assert_eq!(
@@ -66,7 +68,7 @@ async fn the_vendor_guide_example_registers_after_stripping() {
             "registeredBy"
         ]
     );
-    let report = taskdef::run(args(&stack, &["--file", file.to_str().unwrap()]))
+    let report = taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap()]))
         .await
         .unwrap();
     assert!(report.changed);
@@ -77,7 +79,7 @@ async fn the_vendor_guide_example_registers_after_stripping() {
     assert_eq!(report.get_str("TASK_FAMILY").unwrap(), "test-ecs");
     assert_eq!(report.get_str("TASK_REVISION").unwrap(), "1");
     let ctx = stack.ctx(false).await;
-    let latest = taskdef::latest_active(&ctx.ecs(), "test-ecs")
+    let latest = taskdef_register::latest_active(&ctx.ecs(), "test-ecs")
         .await
         .unwrap()
         .unwrap();
@@ -94,7 +96,7 @@ async fn the_vendor_guide_example_registers_after_stripping() {
 
 #[tokio::test]
 async fn the_corpus_round_trips() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let mut files: Vec<String> = std::fs::read_dir(fixture(""))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -105,13 +107,15 @@ async fn the_corpus_round_trips() {
     for name in files {
         let p = prepare_file(&name);
         let ctx = stack.ctx(false).await;
-        let out = taskdef::register(&ctx.ecs(), &p.doc).await.unwrap();
+        let out = taskdef_register::register(&ctx.ecs(), &p.doc)
+            .await
+            .unwrap();
         let arn = out
             .task_definition()
             .unwrap()
             .task_definition_arn()
             .unwrap();
-        let described = taskdef::latest_active(&ctx.ecs(), &p.family)
+        let described = taskdef_register::latest_active(&ctx.ecs(), &p.family)
             .await
             .unwrap()
             .unwrap();
@@ -145,7 +149,7 @@ async fn the_corpus_round_trips() {
     }
     // Spot checks of the features the corpus is for, as moto stored them.
     let ctx = stack.ctx(false).await;
-    let efs = taskdef::latest_active(&ctx.ecs(), "corpus-fargate-efs")
+    let efs = taskdef_register::latest_active(&ctx.ecs(), "corpus-fargate-efs")
         .await
         .unwrap()
         .unwrap()
@@ -160,7 +164,7 @@ async fn the_corpus_round_trips() {
     );
     assert_eq!(efs["runtimePlatform"]["cpuArchitecture"], "ARM64");
     assert_eq!(efs["ephemeralStorage"]["sizeInGiB"], 50);
-    let mesh = taskdef::latest_active(&ctx.ecs(), "corpus-appmesh")
+    let mesh = taskdef_register::latest_active(&ctx.ecs(), "corpus-appmesh")
         .await
         .unwrap()
         .unwrap()
@@ -197,7 +201,7 @@ impl Intercept for CaptureRequest {
 
 #[tokio::test]
 async fn a_field_the_tool_does_not_know_reaches_the_request_body() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let text = json!({
         "family": "unknown-fields",
         "someFieldAddedIn2031": {"mode": "quantum", "levels": [1, 2]},
@@ -207,14 +211,15 @@ async fn a_field_the_tool_does_not_know_reaches_the_request_body() {
         }]
     })
     .to_string();
-    let p = taskdef::prepare("inline", &text, &Overrides::default(), false, &no_env).unwrap();
+    let p =
+        taskdef_register::prepare("inline", &text, &Overrides::default(), false, &no_env).unwrap();
     let ctx = stack.ctx(false).await;
     let capture = CaptureRequest::default();
     let conf = aws_sdk_ecs::config::Builder::from(ctx.sdk_config())
         .interceptor(capture.clone())
         .build();
     let ecs = aws_sdk_ecs::Client::from_conf(conf);
-    let out = taskdef::register(&ecs, &p.doc).await.unwrap();
+    let out = taskdef_register::register(&ecs, &p.doc).await.unwrap();
     assert!(out.task_definition().is_some(), "moto accepted the request");
 
     let seen = capture.0.lock().unwrap().clone();
@@ -235,20 +240,22 @@ async fn a_field_the_tool_does_not_know_reaches_the_request_body() {
 
 #[tokio::test]
 async fn registering_the_same_document_again_makes_no_mutating_call() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let file = fixture("fargate-efs-secrets.json");
     let a = args(&stack, &["--file", file.to_str().unwrap()]);
     let p = prepare_file("fargate-efs-secrets.json");
 
     let first_ctx = stack.ctx(false).await;
-    let first = taskdef::register_prepared(&first_ctx, &p, &a)
+    let first = taskdef_register::register_prepared(&first_ctx, &p, &a)
         .await
         .unwrap();
     assert!(first.changed);
     assert_eq!(first_ctx.calls().mutating().len(), 1);
 
     let ctx = stack.ctx(false).await;
-    let second = taskdef::register_prepared(&ctx, &p, &a).await.unwrap();
+    let second = taskdef_register::register_prepared(&ctx, &p, &a)
+        .await
+        .unwrap();
     assert!(!second.changed);
     assert_eq!(ctx.calls().mutating(), vec![]);
     assert_eq!(
@@ -260,11 +267,13 @@ async fn registering_the_same_document_again_makes_no_mutating_call() {
     // --force registers anyway; a changed image registers a new revision.
     let forced = args(&stack, &["--file", file.to_str().unwrap(), "--force"]);
     let ctx = stack.ctx(false).await;
-    let r = taskdef::register_prepared(&ctx, &p, &forced).await.unwrap();
+    let r = taskdef_register::register_prepared(&ctx, &p, &forced)
+        .await
+        .unwrap();
     assert!(r.changed);
     assert_eq!(r.get_str("TASK_REVISION").unwrap(), "2");
 
-    let changed = taskdef::run(args(
+    let changed = taskdef_register::run(args(
         &stack,
         &["--file", file.to_str().unwrap(), "--image", "web=nginx:2"],
     ))
@@ -278,9 +287,9 @@ async fn registering_the_same_document_again_makes_no_mutating_call() {
 
 #[tokio::test]
 async fn dry_run_and_diff_register_nothing() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let file = fixture("ec2-bridge.json");
-    taskdef::run(args(&stack, &["--file", file.to_str().unwrap()]))
+    taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap()]))
         .await
         .unwrap();
     let mut p = prepare_file("ec2-bridge.json");
@@ -297,7 +306,9 @@ async fn dry_run_and_diff_register_nothing() {
         ],
     );
     let ctx = stack.ctx(true).await;
-    let r = taskdef::register_prepared(&ctx, &p, &a).await.unwrap();
+    let r = taskdef_register::register_prepared(&ctx, &p, &a)
+        .await
+        .unwrap();
     assert!(r.changed && r.dry_run);
     assert_eq!(ctx.calls().mutating(), vec![]);
     assert_eq!(
@@ -315,10 +326,10 @@ async fn dry_run_and_diff_register_nothing() {
 
 #[tokio::test]
 async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let file = fixture("fargate-firelens.json");
     for _ in 0..3 {
-        taskdef::run(args(&stack, &["--file", file.to_str().unwrap(), "--force"]))
+        taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap(), "--force"]))
             .await
             .unwrap();
     }
@@ -326,9 +337,11 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
     let ctx = stack.ctx(false).await;
     let mut foreign = prepare_file("fargate-firelens.json").doc;
     foreign.as_object_mut().unwrap().remove("tags");
-    taskdef::register(&ctx.ecs(), &foreign).await.unwrap();
+    taskdef_register::register(&ctx.ecs(), &foreign)
+        .await
+        .unwrap();
 
-    let r = taskdef::run(args(
+    let r = taskdef_register::run(args(
         &stack,
         &["--family", "corpus-firelens", "--delete", "--keep", "1"],
     ))
@@ -343,7 +356,7 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
     // 4 (the newest) is kept, 3 and 2 and 1 are ecskit's: deregistered.
     assert_eq!(left, vec![4]);
 
-    let again = taskdef::run(args(
+    let again = taskdef_register::run(args(
         &stack,
         &["--family", "corpus-firelens", "--delete", "--keep", "1"],
     ))
@@ -355,7 +368,7 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
 /// Each bad input: exit 2, its named message, and nothing registered.
 #[tokio::test]
 async fn bad_inputs_are_refused_before_any_call() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let good: Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("fargate-efs-secrets.json")).unwrap(),
     )
@@ -475,7 +488,9 @@ async fn bad_inputs_are_refused_before_any_call() {
         std::fs::write(&path, &text).unwrap();
         let mut argv = vec!["--file", path.to_str().unwrap()];
         argv.extend_from_slice(extra);
-        let err = taskdef::run(args(&stack, &argv)).await.unwrap_err();
+        let err = taskdef_register::run(args(&stack, &argv))
+            .await
+            .unwrap_err();
         assert_eq!(err.exit_code(), 2, "{what}: {err}");
         assert!(
             err.to_string().contains(message),
@@ -492,7 +507,7 @@ async fn bad_inputs_are_refused_before_any_call() {
         }),
     )
     .unwrap();
-    let err = taskdef::run(args(&stack, &["--file", path.to_str().unwrap()]))
+    let err = taskdef_register::run(args(&stack, &["--file", path.to_str().unwrap()]))
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -506,7 +521,7 @@ async fn bad_inputs_are_refused_before_any_call() {
         }),
     )
     .unwrap();
-    let p = taskdef::prepare(
+    let p = taskdef_register::prepare(
         path.to_str().unwrap(),
         &std::fs::read_to_string(&path).unwrap(),
         &Overrides::default(),

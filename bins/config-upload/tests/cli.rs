@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ecskit::testing::{LocalStack, local_stack};
+use ecskit_testkit::{LocalStack, local_stack};
 
 const SECRET: &str = "sk_live_9f8e7d6c5b4a-DO-NOT-PRINT";
 

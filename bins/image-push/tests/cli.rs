@@ -46,7 +46,7 @@ fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
 
 #[tokio::test]
 async fn push_prints_env_lines_and_never_the_token_even_at_vvv() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let source = build_scratch_image(&unique("ecskit-cli-push"), "v1").await;
     let repo = unique("cli");
     let (token, user_password) = ecr_token(&stack).await;
@@ -140,7 +140,7 @@ async fn push_prints_env_lines_and_never_the_token_even_at_vvv() {
 
 #[tokio::test]
 async fn refused_credentials_exit_1_with_the_registrys_message() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let source = build_scratch_image(&unique("ecskit-cli-refused"), "v1").await;
     let home = tempfile::tempdir().unwrap();
     let out = image_push(
@@ -174,7 +174,7 @@ async fn refused_credentials_exit_1_with_the_registrys_message() {
 
 #[tokio::test]
 async fn unreachable_engine_exits_1_with_a_hint() {
-    let _stack = ecskit::testing::local_stack();
+    let _stack = ecskit_testkit::local_stack();
     let home = tempfile::tempdir().unwrap();
     let sock = format!("unix://{}/no-docker.sock", home.path().display());
     for host in [sock.as_str(), "tcp://127.0.0.1:1"] {
@@ -199,7 +199,7 @@ async fn unreachable_engine_exits_1_with_a_hint() {
 
 #[tokio::test]
 async fn bad_input_exits_2_and_changes_nothing() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let home = tempfile::tempdir().unwrap();
     let missing = format!("{}:v1", unique("ecskit-cli-missing"));
     let cases: [(&[&str], &str); 3] = [

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-fn instance_profile(stack: &ecskit::testing::LocalStack, args: &[&str]) -> std::process::Output {
+fn instance_profile(stack: &ecskit_testkit::LocalStack, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_instance-profile"))
         .args(["--region", "us-west-2", "--endpoint-url", &stack.moto_url])
         .args(args)
@@ -12,7 +12,7 @@ fn instance_profile(stack: &ecskit::testing::LocalStack, args: &[&str]) -> std::
 
 #[test]
 fn github_output_then_conflict_exits_2() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let out = instance_profile(&stack, &["--output", "github"]);
     assert!(
         out.status.success(),

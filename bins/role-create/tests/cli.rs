@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-fn role_create(stack: &ecskit::testing::LocalStack, args: &[&str]) -> std::process::Output {
+fn role_create(stack: &ecskit_testkit::LocalStack, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_role-create"))
         .args(["--region", "us-west-2", "--endpoint-url", &stack.moto_url])
         .args(args)
@@ -14,7 +14,7 @@ fn role_create(stack: &ecskit::testing::LocalStack, args: &[&str]) -> std::proce
 
 #[test]
 fn env_output_chains_and_a_rerun_is_unchanged() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let out = Command::new(env!("CARGO_BIN_EXE_role-create"))
         .args([
             "--region",
@@ -66,7 +66,7 @@ fn env_output_chains_and_a_rerun_is_unchanged() {
 
 #[test]
 fn bad_input_exits_2_with_the_flag_named() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let out = role_create(&stack, &["--name", "web", "--bucket", "Not_A_Bucket"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());

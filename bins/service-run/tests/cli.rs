@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-fn service_run(stack: &ecskit::testing::LocalStack, args: &[&str]) -> std::process::Output {
+fn service_run(stack: &ecskit_testkit::LocalStack, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_service-run"))
         .args(args)
         .env("AWS_ENDPOINT_URL", &stack.moto_url)
@@ -18,7 +18,7 @@ fn service_run(stack: &ecskit::testing::LocalStack, args: &[&str]) -> std::proce
 
 #[test]
 fn bad_input_exits_2_and_names_the_flags() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let out = service_run(&stack, &["--cluster", "app", "--desired-count=-2"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
@@ -30,7 +30,7 @@ fn bad_input_exits_2_and_names_the_flags() {
 
 #[test]
 fn env_output_reads_the_previous_steps_variables() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let arn = rt.block_on(async {
         let ecs = stack.ctx(false).await.ecs();

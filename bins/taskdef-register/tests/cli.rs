@@ -12,7 +12,7 @@ fn fixture(name: &str) -> String {
         .into_owned()
 }
 
-fn cmd(stack: &ecskit::testing::LocalStack) -> Command {
+fn cmd(stack: &ecskit_testkit::LocalStack) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_taskdef-register"));
     c.env("AWS_ENDPOINT_URL", &stack.moto_url)
         .env("AWS_REGION", "us-west-2")
@@ -37,7 +37,7 @@ fn text(o: &Output) -> (String, String) {
 
 #[test]
 fn env_output_warns_once_and_converges() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let out = cmd(&stack)
         .args(["--file", &fixture("vendor-guide.json"), "--output", "env"])
         .output()
@@ -77,7 +77,7 @@ fn env_output_warns_once_and_converges() {
 
 #[test]
 fn stdin_substitution_and_env_overrides() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let doc = r#"{"family": "${FAMILY:-from-stdin}",
         "containerDefinitions": [{"name": "app", "image": "placeholder", "memory": 128,
           "environment": [{"name": "GREETING", "value": "${GREETING}"}]}]}"#;
@@ -111,7 +111,7 @@ fn stdin_substitution_and_env_overrides() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let doc = rt.block_on(async {
         let ctx = stack.ctx(false).await;
-        ecskit::taskdef::latest_active(&ctx.ecs(), "from-stdin")
+        ecskit::taskdef_register::latest_active(&ctx.ecs(), "from-stdin")
             .await
             .unwrap()
             .unwrap()
@@ -133,7 +133,7 @@ fn stdin_substitution_and_env_overrides() {
 
 #[test]
 fn bad_input_exits_2_with_nothing_on_stdout() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("td.json");
     std::fs::write(
@@ -166,7 +166,7 @@ fn bad_input_exits_2_with_nothing_on_stdout() {
 
 #[test]
 fn plaintext_values_are_not_printed_even_at_vvv() {
-    let stack = ecskit::testing::local_stack();
+    let stack = ecskit_testkit::local_stack();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("td.json");
     std::fs::write(

@@ -81,7 +81,7 @@ pub async fn remove_image(reference: &str) {
 }
 
 /// The emulator's ECR token as the SDK returns it, and the `USER:PASSWORD` it decodes to.
-pub async fn ecr_token(stack: &ecskit::testing::LocalStack) -> (String, String) {
+pub async fn ecr_token(stack: &ecskit_testkit::LocalStack) -> (String, String) {
     let ctx = stack.ctx(false).await;
     let out = ctx
         .ecr()

@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::policy::{self, Access, S3Grant};
-use super::role::{self, DesiredRole};
 use crate::aws::{AwsArgs, Ctx};
 use crate::cli::{Common, StepArgs};
 use crate::error::AwsContext;
+use crate::iam::policy::{self, Access, S3Grant};
+use crate::iam::role::{self, DesiredRole};
 use crate::validate;
 use crate::{Error, Report, Result};
 

@@ -67,7 +67,7 @@ impl LocalStack {
         &self,
         user: &str,
         policy: &serde_json::Value,
-    ) -> crate::aws::Ctx {
+    ) -> ecskit::aws::Ctx {
         use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
         let iam = self.ctx(false).await.iam();
         iam.create_user().user_name(user).send().await.unwrap();
@@ -93,12 +93,12 @@ impl LocalStack {
             None,
             "ecskit-test-user",
         );
-        let sdk = crate::aws::sdk_config(&self.aws_args())
+        let sdk = ecskit::aws::sdk_config(&self.aws_args())
             .await
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(creds))
             .build();
-        crate::aws::Ctx::from_sdk_config(sdk, Some(self.moto_url.clone()), false)
+        ecskit::aws::Ctx::from_sdk_config(sdk, Some(self.moto_url.clone()), false)
     }
 
     fn moto_api(&self, path: &str, body: &str) {
@@ -133,9 +133,9 @@ impl LocalStack {
         (status, body)
     }
 
-    /// A [`crate::aws::Ctx`] pointed at the emulator with test credentials.
-    pub async fn ctx(&self, dry_run: bool) -> crate::aws::Ctx {
-        crate::aws::Ctx::new(&self.aws_args(), dry_run).await
+    /// A [`ecskit::aws::Ctx`] pointed at the emulator with test credentials.
+    pub async fn ctx(&self, dry_run: bool) -> ecskit::aws::Ctx {
+        ecskit::aws::Ctx::new(&self.aws_args(), dry_run).await
     }
 
     /// A step's flags as its binary would parse them, pointed at the emulator:
@@ -152,8 +152,8 @@ impl LocalStack {
         A::try_parse_from(argv).unwrap_or_else(|e| panic!("{bin} flags {extra:?}: {e}"))
     }
 
-    pub fn aws_args(&self) -> crate::aws::AwsArgs {
-        crate::aws::AwsArgs {
+    pub fn aws_args(&self) -> ecskit::aws::AwsArgs {
+        ecskit::aws::AwsArgs {
             region: Some("us-west-2".into()),
             profile: None,
             endpoint_url: Some(self.moto_url.clone()),

@@ -5,54 +5,7 @@ use base64::Engine as _;
 
 use crate::secret::Secret;
 
-/// An ECR repository name: 2-256 characters, lower-case path components of letters and digits
-/// separated by single `.`, `_` or `-`, joined by `/` (ECR's own pattern).
-pub fn repository_name(name: &str) -> Result<(), String> {
-    if !(2..=256).contains(&name.len()) {
-        return Err(format!(
-            "'{name}' is not a valid ECR repository name: it must be 2 to 256 characters long"
-        ));
-    }
-    let component_ok = |c: &str| {
-        let mut prev_sep = true;
-        for ch in c.chars() {
-            let sep = matches!(ch, '.' | '_' | '-');
-            if sep {
-                if prev_sep {
-                    return false;
-                }
-            } else if !(ch.is_ascii_lowercase() || ch.is_ascii_digit()) {
-                return false;
-            }
-            prev_sep = sep;
-        }
-        !c.is_empty() && !prev_sep
-    };
-    if !name.split('/').all(component_ok) {
-        return Err(format!(
-            "'{name}' is not a valid ECR repository name: use lower-case letters and digits, \
-             separated by single '.', '_' or '-', in path components joined by '/' (like 'team/app')"
-        ));
-    }
-    Ok(())
-}
-
-/// A Docker tag: 1-128 characters of letters, digits, `_`, `.` and `-`, not starting with `.`
-/// or `-`.
-pub fn tag(tag: &str) -> Result<(), String> {
-    let valid = (1..=128).contains(&tag.len())
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        && !tag.starts_with(['.', '-']);
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{tag}' is not a valid image tag: 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
-        ))
-    }
-}
+pub use ecskit_contract::validate::{image_tag as tag, repository_name};
 
 /// `HOST:PORT` (or `HOST`) without a scheme or a path.
 pub fn endpoint(value: &str) -> Result<(), String> {

@@ -1,6 +1,6 @@
-//! Checks of input that several steps share, run before the first AWS call. Each returns
-//! `Err(problem)` as a sentence naming the value; callers prefix the flag or field and collect
-//! all problems before failing with exit 2.
+//! Checks of names and values that several steps (and the xtask's stack file) share, run before
+//! the first AWS call. Each returns `Err(problem)` as a sentence naming the value; callers prefix
+//! the flag or field and collect all problems before failing with exit 2.
 
 /// S3 bucket names: 3-63 characters of lower-case letters, digits, dots and hyphens, starting
 /// and ending with a letter or digit, not an IP address, no `..`, and none of the reserved
@@ -70,6 +70,91 @@ pub fn iam_name(name: &str, max: usize) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// An ECR repository name: 2-256 characters, lower-case path components of letters and digits
+/// separated by single `.`, `_` or `-`, joined by `/` (ECR's own pattern).
+pub fn repository_name(name: &str) -> Result<(), String> {
+    if !(2..=256).contains(&name.len()) {
+        return Err(format!(
+            "'{name}' is not a valid ECR repository name: it must be 2 to 256 characters long"
+        ));
+    }
+    let component_ok = |c: &str| {
+        let mut prev_sep = true;
+        for ch in c.chars() {
+            let sep = matches!(ch, '.' | '_' | '-');
+            if sep {
+                if prev_sep {
+                    return false;
+                }
+            } else if !(ch.is_ascii_lowercase() || ch.is_ascii_digit()) {
+                return false;
+            }
+            prev_sep = sep;
+        }
+        !c.is_empty() && !prev_sep
+    };
+    if !name.split('/').all(component_ok) {
+        return Err(format!(
+            "'{name}' is not a valid ECR repository name: use lower-case letters and digits, \
+             separated by single '.', '_' or '-', in path components joined by '/' (like 'team/app')"
+        ));
+    }
+    Ok(())
+}
+
+/// A Docker tag: 1-128 characters of letters, digits, `_`, `.` and `-`, not starting with `.`
+/// or `-`.
+pub fn image_tag(tag: &str) -> Result<(), String> {
+    let valid = (1..=128).contains(&tag.len())
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && !tag.starts_with(['.', '-']);
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{tag}' is not a valid image tag: 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+        ))
+    }
+}
+
+/// ECS cluster, service, task family and container names: 1 to `max` (255) letters, digits,
+/// `-` and `_`.
+pub fn ecs_name(name: &str, max: usize) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' must be 1 to {max} letters, digits, '-' and '_'"
+        ))
+    }
+}
+
+/// A region name such as `us-west-2` or `ap-southeast-1`.
+pub fn region(name: &str) -> Result<(), String> {
+    let parts: Vec<&str> = name.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{name}' is not a region name such as us-west-2"))
+    }
 }
 
 /// An IAM path: `/` or `/a/b/`.
@@ -169,6 +254,28 @@ mod tests {
         assert!(iam_name("", 64).is_err());
         assert!(iam_name("has space", 64).is_err());
         assert!(iam_name(&"a".repeat(65), 64).is_err());
+    }
+
+    #[test]
+    fn ecs_names_and_regions() {
+        assert_eq!(ecs_name("web_1-a", 255), Ok(()));
+        assert!(ecs_name("", 255).is_err());
+        assert!(ecs_name("a.b", 255).is_err());
+        assert!(ecs_name(&"a".repeat(65), 64).is_err());
+        assert_eq!(region("us-west-2"), Ok(()));
+        assert_eq!(region("ap-southeast-1"), Ok(()));
+        assert!(region("us-west").is_err());
+        assert!(region("US-west-2").is_err());
+    }
+
+    #[test]
+    fn image_tags_and_repositories() {
+        assert_eq!(image_tag("v1.2_3"), Ok(()));
+        assert!(image_tag(".x").is_err());
+        assert!(image_tag("a/b").is_err());
+        assert_eq!(repository_name("team/app"), Ok(()));
+        assert!(repository_name("Team/App").is_err());
+        assert!(repository_name("a__b").is_err());
     }
 
     #[test]

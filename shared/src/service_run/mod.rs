@@ -14,7 +14,6 @@ pub mod network;
 pub mod task;
 pub mod watch;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::Report;
@@ -182,38 +181,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-/// The clock the waiting loops read and sleep on. Tests use a virtual clock: sleeping advances
-/// it instantly, so a recorded sequence of thirty polls runs in milliseconds.
-#[derive(Clone, Debug)]
-pub enum Clock {
-    Real(std::time::Instant),
-    Virtual(Arc<Mutex<Duration>>),
-}
-
-impl Clock {
-    pub fn real() -> Self {
-        Clock::Real(std::time::Instant::now())
-    }
-
-    pub fn virtual_clock() -> Self {
-        Clock::Virtual(Arc::default())
-    }
-
-    /// Time since the clock was made.
-    pub fn elapsed(&self) -> Duration {
-        match self {
-            Clock::Real(start) => start.elapsed(),
-            Clock::Virtual(t) => *t.lock().unwrap_or_else(|e| e.into_inner()),
-        }
-    }
-
-    pub async fn sleep(&self, d: Duration) {
-        match self {
-            Clock::Real(_) => tokio::time::sleep(d).await,
-            Clock::Virtual(t) => *t.lock().unwrap_or_else(|e| e.into_inner()) += d,
-        }
-    }
-}
+pub use crate::clock::Clock;
 
 /// What the step runs with. [`run`] builds it from the flags; tests build it around recorded
 /// clients and a virtual clock.

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::policy::{self, Access, S3Grant};
-use super::role::{self, DesiredRole};
 use crate::aws::{AwsArgs, Ctx};
 use crate::cli::{Common, StepArgs};
+use crate::iam::policy::{self, Access, S3Grant};
+use crate::iam::role::{self, DesiredRole};
 use crate::validate;
 use crate::{Error, Report, Result};
 

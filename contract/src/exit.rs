@@ -1,0 +1,10 @@
+//! The exit codes of every binary and of `cargo xtask deploy`.
+
+/// Success, including "nothing to change".
+pub const SUCCESS: u8 = 0;
+/// An AWS or Docker failure (or a local I/O failure that is not the user's input).
+pub const FAILURE: u8 = 1;
+/// Bad input or usage. Nothing was changed: every check runs before the first mutating call.
+pub const INPUT: u8 = 2;
+/// A deployment or task ran but failed (circuit-breaker rollback, a failing essential container).
+pub const DEPLOYMENT: u8 = 3;

@@ -1,0 +1,37 @@
+//! The contract between the ecskit steps, written once.
+//!
+//! Users chain the binaries (`eval "$(image-push ... --output env)"; taskdef-register ...`), so
+//! what one step prints and the next one reads is the product's interface. Both the library
+//! (`ecskit`, which implements the steps) and the xtask (which chains them as processes) use
+//! this crate, so a name, a quoting rule or an exit code cannot drift between the two. It has no
+//! AWS SDK dependency on purpose: `cargo xtask local up` and `cargo xtask ci` are the first
+//! things run on a new machine and must build in seconds.
+
+pub mod calls;
+pub mod env;
+pub mod exit;
+pub mod outputs;
+pub mod step;
+pub mod validate;
+
+pub use step::Step;
+
+/// The tag on everything ecskit creates. Each step's `--delete` removes only resources that
+/// carry it, so ecskit never deletes what someone else made.
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "ecskit");
+
+/// Whether a resource's tags say ecskit made it. Every AWS service spells tags in its own type,
+/// so callers pass `(key, value)` pairs: `is_managed(tags.iter().map(|t| (t.key(), t.value())))`.
+pub fn is_managed<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+    tags.into_iter().any(|(k, v)| (k, v) == MANAGED_BY)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn managed_means_the_exact_tag() {
+        assert!(super::is_managed([("a", "b"), ("managed-by", "ecskit")]));
+        assert!(!super::is_managed([("managed-by", "terraform")]));
+        assert!(!super::is_managed([]));
+    }
+}

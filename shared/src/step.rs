@@ -1,0 +1,51 @@
+//! The one shape of every step.
+//!
+//! A step is four moves, in this order, and only the last two talk to AWS or Docker:
+//!
+//! 1. **check** the input: pure, no call, every problem at once (exit 2 with nothing changed);
+//! 2. **build the context** ([`Ctx`]): clients, the call log, the dry-run gate, progress, clock;
+//! 3. **execute** through the gate ([`Ctx::mutate`] / [`Ctx::apply`]): no mutating call in a dry
+//!    run, and every check that can refuse has already run;
+//! 4. **report** ([`crate::Report`]), printed by [`crate::cli::main`] in the chosen format.
+//!
+//! [`crate::cli::main`] drives a binary through these moves, and [`run`] is every step's one
+//! test entry point: a test builds a context (against the emulator, or around recorded
+//! responses and a virtual clock) and calls `step::run::<RoleCreate>(&ctx, &args)`.
+
+use std::future::Future;
+
+use crate::aws::{AwsArgs, Ctx};
+use crate::cli::Common;
+use crate::{Report, Result};
+
+/// A step of the chain: one binary, one module named after it.
+pub trait Step {
+    /// The binary, as the contract names it.
+    const STEP: ecskit_contract::Step;
+    /// The flags, as clap parses them (each also reads its `ECSKIT_*` variable).
+    type Args: clap::Parser;
+    /// What [`Step::check`] learned from the input (resolved names, parsed files ...).
+    type Checked;
+
+    /// The flags every binary shares.
+    fn common(args: &Self::Args) -> &Common;
+    /// The AWS flags.
+    fn aws(args: &Self::Args) -> &AwsArgs;
+
+    /// Checks all input without any call. Every problem is reported at once, as exit 2.
+    fn check(args: &Self::Args) -> Result<Self::Checked>;
+
+    /// Does the work, every mutating call through the context's gate.
+    fn execute(
+        ctx: &Ctx,
+        args: &Self::Args,
+        checked: Self::Checked,
+    ) -> impl Future<Output = Result<Report>>;
+}
+
+/// Check, then execute with the given context: what a binary does after building its context,
+/// and the one entry point of every step's tests.
+pub async fn run<S: Step>(ctx: &Ctx, args: &S::Args) -> Result<Report> {
+    let checked = S::check(args)?;
+    S::execute(ctx, args, checked).await
+}
