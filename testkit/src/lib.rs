@@ -161,3 +161,46 @@ impl LocalStack {
         }
     }
 }
+
+/// Pins a step's printed output with insta, masking what changes from run to run (account
+/// ids, ARNs' random parts, ids, digests, times), so a snapshot shows the shape of what a
+/// user sees. Every step's snapshot tests use this one set of filters.
+///
+/// ```ignore
+/// ecskit_testkit::assert_output_snapshot!("role_create_text", report.render(OutputFormat::Text));
+/// ```
+pub fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        // Digests and long hex ids (image digests, task ids, deployment ids).
+        (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
+        (r"\b[0-9a-f]{32}\b", "[ID]"),
+        (
+            r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+            "[UUID]",
+        ),
+        // ECS deployment ids (ecs-svc/1234567890123456789).
+        (r"ecs-svc/[0-9]+", "ecs-svc/[ID]"),
+        // Local ports of the stack.
+        (r"127\.0\.0\.1:[0-9]+", "127.0.0.1:[PORT]"),
+        // EC2 ids (subnets, security groups, VPCs).
+        (r"\b(subnet|sg|vpc)-[0-9a-f]{8,17}\b", "$1-[ID]"),
+        // Times and durations.
+        (
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?",
+            "[TIME]",
+        ),
+        (r"\b[0-9]+(\.[0-9]+)?\s?(ms|s)\b", "[DURATION]"),
+    ]
+}
+
+/// `insta::assert_snapshot!` with [`snapshot_filters`] applied.
+#[macro_export]
+macro_rules! assert_output_snapshot {
+    ($name:expr, $value:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        for (pattern, replacement) in $crate::snapshot_filters() {
+            settings.add_filter(pattern, replacement);
+        }
+        settings.bind(|| insta::assert_snapshot!($name, $value));
+    }};
+}
