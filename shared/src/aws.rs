@@ -51,8 +51,11 @@ pub struct AwsArgs {
 
 /// Loads the one `SdkConfig` from the flags. No API call is made here.
 pub async fn sdk_config(args: &AwsArgs) -> SdkConfig {
+    // Adaptive retry: besides retrying throttled and transient answers with backoff, the client
+    // slows its own request rate after a throttling answer (ECS and IAM `Throttling`, S3
+    // `SlowDown`), so a deploy of many services at once backs off instead of failing.
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(args.retry_attempts.max(1)));
+        .retry_config(RetryConfig::adaptive().with_max_attempts(args.retry_attempts.max(1)));
     if let Some(region) = &args.region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -205,7 +205,7 @@ where
                     | "InvalidClientTokenId"
                     | "UnrecognizedClientException",
                 ) => Some("the credentials are invalid or expired: refresh them".to_string()),
-                Some("Throttling" | "ThrottlingException") => Some(
+                Some("Throttling" | "ThrottlingException" | "SlowDown") => Some(
                     "AWS is throttling this account: retry later or raise --retry-attempts"
                         .to_string(),
                 ),
