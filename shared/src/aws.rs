@@ -228,6 +228,7 @@ impl Ctx {
     }
 
     client!(ec2, aws_sdk_ec2);
+    client!(logs, aws_sdk_cloudwatchlogs);
     client!(ecr, aws_sdk_ecr);
     client!(ecs, aws_sdk_ecs);
     client!(iam, aws_sdk_iam);

@@ -10,7 +10,9 @@
 
 pub mod cluster;
 pub mod deploy;
+pub mod logs;
 pub mod network;
+pub mod rollback;
 pub mod task;
 pub mod watch;
 
