@@ -229,6 +229,8 @@ impl Ctx {
 
     client!(ec2, aws_sdk_ec2);
     client!(logs, aws_sdk_cloudwatchlogs);
+    client!(secrets_manager, aws_sdk_secretsmanager);
+    client!(ssm, aws_sdk_ssm);
     client!(ecr, aws_sdk_ecr);
     client!(ecs, aws_sdk_ecs);
     client!(iam, aws_sdk_iam);

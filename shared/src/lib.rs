@@ -37,5 +37,7 @@ pub mod role_create;
 pub mod service_run;
 pub mod taskdef_register;
 
+pub mod verify;
+
 pub use error::{Error, Result};
 pub use output::Report;

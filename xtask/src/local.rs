@@ -22,6 +22,9 @@ use crate::util::{self, HttpTarget, Result};
 
 /// The moto release the tests are written against (see ../shared/notes/local-aws.md).
 pub const MOTO_VERSION: &str = "5.2.5";
+/// The AWS services the steps and their tests use (verify and local runs read SSM parameters
+/// and Secrets Manager secrets; config-upload encrypts with KMS).
+const MOTO_EXTRAS: &str = "ecr,ecs,iam,s3,sts,logs,ec2,kms,ssm,secretsmanager";
 /// The region of the local stack; moto's ECR proxy endpoint names it too.
 pub const REGION: &str = "us-west-2";
 
@@ -243,7 +246,8 @@ fn ensure_venv() -> Result<PathBuf> {
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     let venv = cache
         .join("ecskit")
-        .join(format!("venv-moto-{MOTO_VERSION}"));
+        // The extras are part of the name: a venv made with fewer services is not reused.
+        .join(format!("venv-moto-{MOTO_VERSION}-{}", MOTO_EXTRAS.replace(',', "-")));
     let marker = venv.join(".ecskit-installed");
     if marker.exists() {
         return Ok(venv);
@@ -260,7 +264,7 @@ fn ensure_venv() -> Result<PathBuf> {
     util::run(
         Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("moto[ecr,ecs,iam,s3,sts,logs,ec2]=={MOTO_VERSION}"))
+            .arg(format!("moto[{MOTO_EXTRAS}]=={MOTO_VERSION}"))
             // flask is what moto_server serves with; awscli is the reference client of the
             // benchmark (the seeds' way: one `aws` call per step).
             .args(["flask", "flask-cors", "awscli"]),

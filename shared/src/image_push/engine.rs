@@ -173,6 +173,40 @@ impl Engine {
         }
     }
 
+    /// The CPU architectures a registry image is built for (`amd64`, `arm64`; one for a
+    /// single-platform image, several for an index), or `None` when the registry holds no such
+    /// tag or digest. `reference` is the full `HOST/REPO:TAG` or `HOST/REPO@DIGEST`.
+    pub async fn registry_platforms(
+        &self,
+        reference: &str,
+        credentials: &Credentials,
+    ) -> Result<Option<Vec<String>>> {
+        match self
+            .docker
+            .inspect_registry_image(reference, Some(credentials.docker()))
+            .await
+        {
+            Ok(found) => Ok(Some(
+                found
+                    .platforms
+                    .iter()
+                    .filter_map(|p| p.architecture.clone())
+                    .collect(),
+            )),
+            Err(e) => {
+                let text = message(&e);
+                if reference::is_auth_refusal(&text) {
+                    Err(docker_error(
+                        format!("the registry refused the credentials for {reference}"),
+                        &e,
+                    ))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
     /// Tags `source` as `repository:tag`.
     pub async fn tag(&self, source: &str, repository: &str, tag: &str) -> Result<()> {
         let options = TagImageOptions {
