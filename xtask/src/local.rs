@@ -247,7 +247,10 @@ fn ensure_venv() -> Result<PathBuf> {
     let venv = cache
         .join("ecskit")
         // The extras are part of the name: a venv made with fewer services is not reused.
-        .join(format!("venv-moto-{MOTO_VERSION}-{}", MOTO_EXTRAS.replace(',', "-")));
+        .join(format!(
+            "venv-moto-{MOTO_VERSION}-{}",
+            MOTO_EXTRAS.replace(',', "-")
+        ));
     let marker = venv.join(".ecskit-installed");
     if marker.exists() {
         return Ok(venv);

@@ -110,9 +110,12 @@ pub async fn check(ctx: &Ctx, task: &TaskSubject) -> Vec<Check> {
         return Vec::new();
     };
     let partition = crate::iam::policy::partition(region);
-    let questions = questions(task, partition, region, &account);
+    simulate(&ctx.iam(), questions(task, partition, region, &account)).await
+}
+
+/// Asks IAM's simulator each question (tests pass a client with recorded answers).
+pub async fn simulate(iam: &aws_sdk_iam::Client, questions: Vec<Question>) -> Vec<Check> {
     let mut checks = Vec::new();
-    let iam = ctx.iam();
     for q in questions {
         let answer = iam
             .simulate_principal_policy()

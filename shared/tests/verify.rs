@@ -1,0 +1,297 @@
+//! verify against the local stack: a good task definition passes; each broken resource the
+//! checks exist for fails with the resource named; no check makes a mutating call.
+
+mod image_support;
+
+use aws_sdk_ec2::types::Filter;
+use ecskit::verify::{self, Level, Network, TaskSubject};
+use ecskit_testkit::{LocalStack, local_stack};
+use serde_json::{Value, json};
+
+const ACCOUNT: &str = "123456789012";
+
+fn trust(service: &str) -> String {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]})
+    .to_string()
+}
+
+/// The roles, an SSM parameter, a Secrets Manager secret, an env file and a log group: what a
+/// good task definition names.
+async fn good_resources(stack: &LocalStack, task_role_trusts: &str) {
+    let ctx = stack.ctx(false).await;
+    let iam = ctx.iam();
+    for (name, service) in [
+        ("web-task", task_role_trusts),
+        ("web-execution", "ecs-tasks.amazonaws.com"),
+    ] {
+        iam.create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust(service))
+            .send()
+            .await
+            .unwrap();
+    }
+    ctx.ssm()
+        .put_parameter()
+        .name("/web/token")
+        .value("s3cr3t-token")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    ctx.secrets_manager()
+        .create_secret()
+        .name("web-db")
+        .secret_string(r#"{"password":"hunter2"}"#)
+        .send()
+        .await
+        .unwrap();
+    let s3 = ctx.s3();
+    s3.create_bucket()
+        .bucket("web-config")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("web-config")
+        .key("web/app.env")
+        .body(b"A=1\n".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    ctx.logs()
+        .create_log_group()
+        .log_group_name("/ecs/web")
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn secret_arn(stack: &LocalStack) -> String {
+    let ctx = stack.ctx(false).await;
+    ctx.secrets_manager()
+        .describe_secret()
+        .secret_id("web-db")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+fn task_definition(image: &str, secret_arn: &str, cpu: &str, log_group: &str) -> Value {
+    json!({
+        "family": "web",
+        "taskRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/web-task"),
+        "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/web-execution"),
+        "runtimePlatform": {"cpuArchitecture": cpu, "operatingSystemFamily": "LINUX"},
+        "containerDefinitions": [{
+            "name": "app",
+            "image": image,
+            "secrets": [
+                {"name": "TOKEN", "valueFrom": format!("arn:aws:ssm:us-west-2:{ACCOUNT}:parameter/web/token")},
+                {"name": "DB_PASSWORD", "valueFrom": format!("{secret_arn}:password::")}
+            ],
+            "environmentFiles": [{"value": "arn:aws:s3:::web-config/web/app.env", "type": "s3"}],
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": log_group, "awslogs-region": "us-west-2", "awslogs-stream-prefix": "ecs"}}
+        }]
+    })
+}
+
+/// An image pushed to the stack's registry (what image-push would have done).
+async fn pushed_image(stack: &LocalStack) -> String {
+    let repo = image_support::unique("verify");
+    let source = image_support::build_scratch_image(&repo, "v1").await;
+    let target = format!("{}/{repo}:v1", stack.registry);
+    let (_, decoded) = image_support::ecr_token(stack).await;
+    let (user, password) = decoded.split_once(':').unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "docker tag {source} {target} && echo \"$PW\" | docker login -u {user} --password-stdin {reg} >/dev/null 2>&1 && docker push {target} >/dev/null",
+            reg = stack.registry
+        ))
+        .env("PW", password)
+        .env("DOCKER_HOST", &stack.docker_host)
+        .env("DOCKER_CONFIG", docker_config.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "pushing the test image");
+    target
+}
+
+async fn default_network(stack: &LocalStack) -> Network {
+    let ec2 = stack.ctx(false).await.ec2();
+    let subnets = ec2
+        .describe_subnets()
+        .filters(
+            Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sg = ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    Network {
+        subnets: subnets
+            .subnets()
+            .iter()
+            .take(2)
+            .map(|s| s.subnet_id().unwrap().to_string())
+            .collect(),
+        security_groups: vec![sg.security_groups()[0].group_id().unwrap().to_string()],
+        assign_public_ip: true,
+        fargate: true,
+    }
+}
+
+fn lines(checks: &verify::Checks, level: Level) -> Vec<String> {
+    checks
+        .0
+        .iter()
+        .filter(|c| c.level == level)
+        .map(|c| c.line())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_good_stack_passes_without_a_mutating_call() {
+    let stack = local_stack();
+    good_resources(&stack, "ecs-tasks.amazonaws.com").await;
+    let image = pushed_image(&stack).await;
+    let doc = task_definition(&image, &secret_arn(&stack).await, "X86_64", "/ecs/web");
+    let network = default_network(&stack).await;
+
+    let ctx = stack.ctx(false).await;
+    let checks = verify::verify(&ctx, &TaskSubject::from_json(&doc), Some(&network))
+        .await
+        .unwrap();
+    assert_eq!(lines(&checks, Level::Failure), Vec::<String>::new());
+    assert!(checks.conclude().is_ok());
+    let ok = lines(&checks, Level::Ok).join("\n");
+    for expected in [
+        "role arn:aws:iam::123456789012:role/web-task: exists and trusts ecs-tasks.amazonaws.com",
+        &format!("image {image}: exists (amd64)"),
+        "the SSM parameter exists",
+        "the secret holds the key password",
+        "env file arn:aws:s3:::web-config/web/app.env: exists",
+        "log group /ecs/web: exists",
+    ] {
+        assert!(ok.contains(expected), "missing '{expected}' in:\n{ok}");
+    }
+    // moto has no policy simulator: said once, as a warning, not claimed as checked.
+    let warnings = lines(&checks, Level::Warning);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("the roles' permissions were not checked"),
+        "{warnings:?}"
+    );
+    assert_eq!(ctx.calls().mutating(), vec![], "verify only reads");
+    // No secret value in any line.
+    let all: String = checks.0.iter().map(|c| c.line()).collect();
+    assert!(!all.contains("s3cr3t-token") && !all.contains("hunter2"));
+}
+
+#[tokio::test]
+async fn each_broken_resource_fails_naming_it() {
+    let stack = local_stack();
+    // The task role trusts EC2 instead of ECS tasks.
+    good_resources(&stack, "ec2.amazonaws.com").await;
+    let image = pushed_image(&stack).await;
+    let ctx = stack.ctx(false).await;
+    ctx.ssm()
+        .delete_parameter()
+        .name("/web/token")
+        .send()
+        .await
+        .unwrap();
+    let missing_tag = image.replace(":v1", ":v9-missing");
+    // A log group that does not exist, without awslogs-create-group.
+    let doc = task_definition(
+        &missing_tag,
+        &secret_arn(&stack).await,
+        "X86_64",
+        "/ecs/nope",
+    );
+    // Subnets from two VPCs.
+    let mut network = default_network(&stack).await;
+    let ec2 = ctx.ec2();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap();
+    let other = ec2
+        .create_subnet()
+        .vpc_id(vpc.vpc_id().unwrap())
+        .cidr_block("10.9.1.0/24")
+        .send()
+        .await
+        .unwrap()
+        .subnet
+        .unwrap();
+    network.subnets.push(other.subnet_id().unwrap().to_string());
+
+    let ctx = stack.ctx(false).await;
+    let checks = verify::verify(&ctx, &TaskSubject::from_json(&doc), Some(&network))
+        .await
+        .unwrap();
+    let failures = lines(&checks, Level::Failure).join("\n");
+    for expected in [
+        "failure  role arn:aws:iam::123456789012:role/web-task: its trust policy lets ec2.amazonaws.com assume it, not ecs-tasks.amazonaws.com",
+        &format!("failure  image {missing_tag}: does not exist in the registry"),
+        "failure  secret arn:aws:ssm:us-west-2:123456789012:parameter/web/token (app/TOKEN): no such SSM parameter",
+        "failure  log group /ecs/nope: does not exist and awslogs-create-group is not \"true\"",
+        "the subnets belong to 2 VPCs",
+    ] {
+        assert!(
+            failures.contains(expected),
+            "missing '{expected}' in:\n{failures}"
+        );
+    }
+    let err = checks.conclude().unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(ctx.calls().mutating(), vec![], "verify only reads");
+}
+
+#[tokio::test]
+async fn an_arm64_task_with_an_amd64_only_image_is_flagged() {
+    let stack = local_stack();
+    good_resources(&stack, "ecs-tasks.amazonaws.com").await;
+    let image = pushed_image(&stack).await;
+    let doc = task_definition(&image, &secret_arn(&stack).await, "ARM64", "/ecs/web");
+    let ctx = stack.ctx(false).await;
+    let checks = verify::verify(&ctx, &TaskSubject::from_json(&doc), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        lines(&checks, Level::Failure),
+        [format!(
+            "failure  image {image}: is built for amd64 only, but the task definition's runtimePlatform wants ARM64 (arm64)"
+        )]
+    );
+}
