@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod logs;
 pub mod network;
 pub mod rollback;
+pub mod service_file;
 pub mod task;
 pub mod watch;
 
