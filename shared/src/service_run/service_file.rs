@@ -77,7 +77,7 @@ pub fn check(doc: &Value) -> Vec<String> {
         None => {}
     }
     if let Some(v) = obj.get("desiredCount")
-        && !v.as_u64().is_some_and(|n| n <= 10_000)
+        && v.as_u64().is_none_or(|n| n > 10_000)
     {
         problems.push(format!("desiredCount: {v} is not a count from 0 to 10000"));
     }
