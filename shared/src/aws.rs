@@ -170,6 +170,42 @@ impl Intercept for CallCounter {
     }
 }
 
+/// The raw JSON body of one answer, for the places that must see every field ECS sends,
+/// including fields newer than the SDK's types (the service file, adopting a live service).
+/// Add it to one call with `.customize().interceptor(raw.clone())`, then [`RawAnswer::json`].
+#[derive(Clone, Debug, Default)]
+pub struct RawAnswer(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl RawAnswer {
+    /// The answer's body as JSON (`Null` when there was none).
+    pub fn json(&self) -> serde_json::Value {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Intercept for RawAnswer {
+    fn name(&self) -> &'static str {
+        "ecskit-raw-answer"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        if let Some(bytes) = context.response().body().bytes() {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes.to_vec());
+        }
+        Ok(())
+    }
+}
+
 /// What a step runs with: the SDK config, the call log, and the dry-run switch.
 #[derive(Clone, Debug)]
 pub struct Ctx {

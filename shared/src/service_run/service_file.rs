@@ -255,6 +255,36 @@ pub fn from_described(live: &Value) -> (Value, Vec<String>) {
     (Value::Object(out), dropped)
 }
 
+/// The live service as DescribeServices sends it (every field, tags included), or `None` when
+/// there is no such active service.
+pub async fn describe_live(
+    ctx: &crate::aws::Ctx,
+    cluster: &str,
+    service: &str,
+) -> crate::Result<Option<Value>> {
+    use crate::error::AwsContext;
+    let raw = crate::aws::RawAnswer::default();
+    ctx.ecs()
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .customize()
+        .interceptor(raw.clone())
+        .send()
+        .await
+        .context(format!("describing service {service} in cluster {cluster}"))?;
+    Ok(raw
+        .json()
+        .get("services")
+        .and_then(Value::as_array)
+        .and_then(|l| {
+            l.iter()
+                .find(|s| s.get("status").and_then(Value::as_str) != Some("INACTIVE"))
+        })
+        .cloned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +311,7 @@ mod tests {
             "desiredCount": 2,
             "runningCount": 2,
             "launchType": "FARGATE",
+            "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}],
             "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/web/abc", "containerName": "app", "containerPort": 8080}],
             "healthCheckGracePeriodSeconds": 30,
             "futureSetting": {"enabled": true, "defaulted": 5},
