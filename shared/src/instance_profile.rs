@@ -371,7 +371,7 @@ async fn delete_profile(ctx: &Ctx, args: &Args) -> Result<()> {
         tracing::info!("instance profile {name} does not exist: nothing to delete");
         return Ok(());
     };
-    if profile.tags.get(role::MANAGED_BY.0).map(String::as_str) != Some(role::MANAGED_BY.1) {
+    if !crate::aws::is_managed(profile.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         tracing::warn!(
             "instance profile {name} is not tagged managed-by=ecskit: leaving it (only the role is removed from it)"
         );
@@ -414,9 +414,12 @@ async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Repo
     let partition = policy::partition(&region);
     let account = ctx.account_id().await?;
     let desired = desired(args, grants, partition);
+    // The role and the profile are read, and every refusal decided, before the first
+    // mutating call: exit 2 means nothing was changed.
     let (role_arn, profile_arn) = if args.delete {
+        let checked = role::check_delete(ctx, &desired.name).await?;
         delete_profile(ctx, args).await?;
-        role::delete(ctx, &desired.name).await?;
+        role::delete(ctx, checked).await?;
         (
             desired.arn(partition, &account),
             format!(
@@ -431,7 +434,8 @@ async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Repo
         {
             conflict(args, &p)?;
         }
-        let role_arn = role::converge(ctx, &desired, partition, &account).await?;
+        let checked = role::check_converge(ctx, &desired).await?;
+        let role_arn = role::converge(ctx, &desired, checked, partition, &account).await?;
         let profile_arn = converge_profile(ctx, args, &desired.tags, partition, &account).await?;
         (role_arn, profile_arn)
     };

@@ -339,17 +339,26 @@ async fn converge_all(ctx: &Ctx, args: &Args, plan: &Plan) -> Result<Report> {
     let partition = policy::partition(&region);
     let account = ctx.account_id().await?;
     let (task, execution) = desired(args, plan, partition, &region, &account);
+    // Both roles are read and every refusal decided before the first mutating call.
     let (task_arn, exec_arn) = if args.delete {
-        role::delete(ctx, &task.name).await?;
-        role::delete(ctx, &execution.name).await?;
+        let checked = (
+            role::check_delete(ctx, &task.name).await?,
+            role::check_delete(ctx, &execution.name).await?,
+        );
+        role::delete(ctx, checked.0).await?;
+        role::delete(ctx, checked.1).await?;
         (
             task.arn(partition, &account),
             execution.arn(partition, &account),
         )
     } else {
+        let checked = (
+            role::check_converge(ctx, &task).await?,
+            role::check_converge(ctx, &execution).await?,
+        );
         (
-            role::converge(ctx, &task, partition, &account).await?,
-            role::converge(ctx, &execution, partition, &account).await?,
+            role::converge(ctx, &task, checked.0, partition, &account).await?,
+            role::converge(ctx, &execution, checked.1, partition, &account).await?,
         )
     };
     Ok(ctx

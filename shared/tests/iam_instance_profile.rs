@@ -285,3 +285,47 @@ async fn delete_removes_profile_and_role() {
             .is_err()
     );
 }
+
+/// Exit 2 means nothing was changed: an untagged role is refused before the profile is
+/// deleted.
+#[tokio::test]
+async fn deleting_beside_an_untagged_role_changes_nothing() {
+    let stack = ecskit_testkit::local_stack();
+    let iam = stack.ctx(false).await.iam();
+    iam.create_role()
+        .role_name("ecsInstanceRole")
+        .assume_role_policy_document(policy::service_trust(&["ec2.amazonaws.com"]).to_string())
+        .send()
+        .await
+        .unwrap();
+    iam.create_instance_profile()
+        .instance_profile_name("ecsInstanceRole-profile")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("managed-by")
+                .value("ecskit")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ctx = stack.ctx(false).await;
+    let mut a = args(&stack, &[]);
+    a.delete = true;
+    let err = ecskit::instance_profile::run_with(&ctx, a)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("role ecsInstanceRole is not tagged managed-by=ecskit"),
+        "{err}"
+    );
+    assert_eq!(ctx.calls().mutating(), vec![]);
+    assert_eq!(
+        profile_roles(&stack, "ecsInstanceRole-profile").await,
+        Some(vec![]),
+        "the profile is still there"
+    );
+}

@@ -487,3 +487,72 @@ async fn delete_removes_only_what_ecskit_created() {
     );
     assert!(role_exists(&stack, "manual-task").await);
 }
+
+/// Exit 2 means nothing was changed: the second role's refusal (untagged, or on another path)
+/// is decided before the first role is touched.
+#[tokio::test]
+async fn a_refusal_of_the_second_role_changes_nothing() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &["--name", "web"])).await.unwrap();
+    // The execution role loses its managed-by tag: someone else owns it now.
+    stack
+        .ctx(false)
+        .await
+        .iam()
+        .untag_role()
+        .role_name("web-execution")
+        .tag_keys("managed-by")
+        .send()
+        .await
+        .unwrap();
+
+    // Delete: the task role is ecskit's, the execution role is not.
+    let ctx = stack.ctx(false).await;
+    let mut a = args(&stack, &["--name", "web"]);
+    a.delete = true;
+    let err = ecskit::role_create::run_with(&ctx, a).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("role web-execution is not tagged managed-by=ecskit"),
+        "{err}"
+    );
+    assert_eq!(ctx.calls().mutating(), vec![]);
+    assert!(
+        role_exists(&stack, "web-task").await,
+        "the first role was left alone"
+    );
+}
+
+#[tokio::test]
+async fn a_path_mismatch_of_the_second_role_changes_nothing() {
+    let stack = ecskit_testkit::local_stack();
+    stack
+        .ctx(false)
+        .await
+        .iam()
+        .create_role()
+        .role_name("web-execution")
+        .path("/other/")
+        .assume_role_policy_document(
+            policy::service_trust(&["ecs-tasks.amazonaws.com"]).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ctx = stack.ctx(false).await;
+    let err = ecskit::role_create::run_with(&ctx, args(&stack, &["--name", "web"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("role web-execution exists with path /other/"),
+        "{err}"
+    );
+    assert_eq!(ctx.calls().mutating(), vec![]);
+    assert!(
+        !role_exists(&stack, "web-task").await,
+        "the task role was not created"
+    );
+}

@@ -93,12 +93,8 @@ fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-fn is_code(err: &Error, code: &str) -> bool {
-    err.aws_code() == Some(code)
-}
-
 /// What a role looks like now.
-struct Current {
+pub struct Current {
     arn: String,
     path: String,
     trust: Value,
@@ -139,7 +135,7 @@ async fn get_role(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
                     .map(str::to_string),
             }))
         }
-        Err(e) if is_code(&e, "NoSuchEntity") => Ok(None),
+        Err(e) if e.is_aws(&["NoSuchEntity"]) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -186,18 +182,67 @@ async fn attached_arns(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
     Ok(arns)
 }
 
+/// A role read before the step's first mutating call, with every refusal already decided.
+///
+/// A step that converges or deletes two roles checks both first ([`check_converge`],
+/// [`check_delete`]) and only then acts ([`converge`], [`delete`]): exit 2 must mean that
+/// nothing was changed, so the second role's refusal may not come after the first role's
+/// changes.
+pub struct Checked {
+    name: String,
+    current: Option<Current>,
+}
+
+/// Reads the role and refuses what converging cannot do (IAM cannot move a role to another
+/// path). No mutating call.
+pub async fn check_converge(ctx: &Ctx, desired: &DesiredRole) -> Result<Checked> {
+    let name = &desired.name;
+    let current = get_role(ctx, name).await?;
+    if let Some(cur) = &current
+        && cur.path != desired.path
+    {
+        return Err(Error::input(format!(
+            "role {name} exists with path {} but --path is {}",
+            cur.path, desired.path
+        ))
+        .hint("IAM cannot move a role: pass its current --path, or delete it first"));
+    }
+    Ok(Checked {
+        name: name.clone(),
+        current,
+    })
+}
+
+/// Reads the role and refuses to delete one ecskit did not make. No mutating call.
+pub async fn check_delete(ctx: &Ctx, name: &str) -> Result<Checked> {
+    let current = get_role(ctx, name).await?;
+    if let Some(cur) = &current
+        && !crate::aws::is_managed(cur.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    {
+        return Err(Error::input(format!("role {name} is not tagged managed-by=ecskit: ecskit did not create it and will not delete it"))
+            .hint("delete it yourself, or pick another name"));
+    }
+    Ok(Checked {
+        name: name.to_string(),
+        current,
+    })
+}
+
 /// Brings the role to `desired` and returns its ARN. In dry-run, announces what it would do.
 /// `account` and `partition` are used to compute the ARN of a role that does not exist yet.
+/// `checked` comes from [`check_converge`] for the same role.
 pub async fn converge(
     ctx: &Ctx,
     desired: &DesiredRole,
+    checked: Checked,
     partition: &str,
     account: &str,
 ) -> Result<String> {
     let name = &desired.name;
+    debug_assert_eq!(&checked.name, name);
     let iam = ctx.iam();
     let trust_text = desired.trust.to_string();
-    let mut current = get_role(ctx, name).await?;
+    let mut current = checked.current;
     let mut created = false;
     if current.is_none() && ctx.apply(format!("create role {name}")) {
         let mut req = iam
@@ -213,7 +258,7 @@ pub async fn converge(
         match req.send().await.context(format!("creating role {name}")) {
             Ok(_) => created = true,
             // A retried create whose first answer was lost: the role is there, converge it.
-            Err(e) if is_code(&e, "EntityAlreadyExists") => {
+            Err(e) if e.is_aws(&["EntityAlreadyExists"]) => {
                 tracing::info!("role {name} already exists (a retried create): converging it");
             }
             Err(e) => return Err(e),
@@ -224,13 +269,6 @@ pub async fn converge(
 
     let arn = match &current {
         Some(cur) => {
-            if cur.path != desired.path {
-                return Err(Error::input(format!(
-                    "role {name} exists with path {} but --path is {}",
-                    cur.path, desired.path
-                ))
-                .hint("IAM cannot move a role: pass its current --path, or delete it first"));
-            }
             if !created {
                 converge_existing(ctx, desired, cur).await?;
             }
@@ -412,15 +450,13 @@ pub async fn wait_for_role(ctx: &Ctx, name: &str) -> Result<()> {
 /// Deletes a role that carries `managed-by=ecskit`: removes it from its instance profiles,
 /// deletes its inline policies, detaches its managed policies, then deletes it. A missing role
 /// is fine (nothing to do); an untagged one is refused.
-pub async fn delete(ctx: &Ctx, name: &str) -> Result<bool> {
+/// `checked` comes from [`check_delete`] for the same role.
+pub async fn delete(ctx: &Ctx, checked: Checked) -> Result<bool> {
     let iam = ctx.iam();
-    let Some(cur) = get_role(ctx, name).await? else {
+    let name = checked.name.as_str();
+    if checked.current.is_none() {
         tracing::info!("role {name} does not exist: nothing to delete");
         return Ok(false);
-    };
-    if cur.tags.get(MANAGED_BY.0).map(String::as_str) != Some(MANAGED_BY.1) {
-        return Err(Error::input(format!("role {name} is not tagged managed-by=ecskit: ecskit did not create it and will not delete it"))
-            .hint("delete it yourself, or pick another name"));
     }
     let profiles = iam
         .list_instance_profiles_for_role()
