@@ -545,3 +545,112 @@ async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
     assert_eq!(strings(&report, "unchanged"), ["prod/a.properties"]);
     assert_eq!(ops(&ctx), ["PutObject"]);
 }
+
+/// `--delete-bucket` removes what is under the prefix; the bucket goes only when nothing else
+/// is in it, and the report says why it was kept.
+#[tokio::test]
+async fn delete_bucket_keeps_other_prefixes_and_the_bucket_that_holds_them() {
+    let stack = local_stack();
+    let (_tmp, dir) = config_dir();
+    let ctx = stack.ctx(false).await;
+    run_with(&ctx, args(&[s(&dir)])).await.unwrap();
+    for key in ["staging/global.properties", "notes.txt"] {
+        ctx.s3()
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(b"someone else's".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let ctx = stack.ctx(false).await;
+    let report = run_with(&ctx, args(&["--delete-bucket"])).await.unwrap();
+    assert_eq!(
+        strings(&report, "deleted"),
+        [
+            "prod/extra/flags.json",
+            "prod/global.properties",
+            "prod/keys.properties"
+        ]
+    );
+    assert_eq!(
+        report.get_str("kept").as_deref(),
+        Some(
+            "bucket app-config was kept: it holds 2 object version(s) outside prod/, which this step did not put there"
+        )
+    );
+    assert!(bucket_exists(&stack, BUCKET).await);
+    assert!(!ops(&ctx).contains(&"DeleteBucket".to_string()));
+    for key in ["staging/global.properties", "notes.txt"] {
+        assert!(
+            ctx.s3()
+                .head_object()
+                .bucket(BUCKET)
+                .key(key)
+                .send()
+                .await
+                .is_ok(),
+            "{key} was kept"
+        );
+    }
+}
+
+/// A CreateBucket whose first answer was lost: the bucket exists (ours) when the retry comes,
+/// and S3 answers BucketAlreadyOwnedByYou outside us-east-1. That is success: the step goes on
+/// converging the bucket.
+#[tokio::test]
+async fn a_retried_create_bucket_meeting_our_own_bucket_converges() {
+    let stack = local_stack();
+    let ctx = stack.ctx(false).await;
+    let s3 = ctx.s3();
+    let create = || {
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                    .build(),
+            )
+    };
+    // The first attempt was applied; its answer is what got lost.
+    create().send().await.unwrap();
+    let again = create().send().await.unwrap_err();
+    assert_eq!(
+        ecskit::error::sdk_code(&again),
+        Some("BucketAlreadyOwnedByYou")
+    );
+
+    let ctx = stack.ctx(false).await;
+    ecskit::config_upload::bucket::create(
+        &ctx,
+        &ctx.s3(),
+        BUCKET,
+        &ecskit::config_upload::bucket::NewBucket {
+            region: "us-west-2",
+            kms_key: None,
+            versioning: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ops(&ctx),
+        [
+            "CreateBucket",
+            "PutBucketTagging",
+            "PutPublicAccessBlock",
+            "PutBucketEncryption"
+        ]
+    );
+    let tags = ctx
+        .s3()
+        .get_bucket_tagging()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    assert!(ecskit::aws::is_managed(
+        tags.tag_set().iter().map(|t| (t.key(), t.value()))
+    ));
+}

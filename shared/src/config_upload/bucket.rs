@@ -85,9 +85,19 @@ pub async fn create(ctx: &Ctx, s3: &Client, bucket: &str, new: &NewBucket<'_>) -
                     .build(),
             );
         }
-        req.send()
+        match req
+            .send()
             .await
-            .context(format!("creating bucket {bucket} in {region}"))?;
+            .context(format!("creating bucket {bucket} in {region}"))
+        {
+            Ok(_) => {}
+            // A retried create whose first answer was lost: the bucket is ours already
+            // (outside us-east-1 S3 says so with a 409). Go on converging it.
+            Err(e) if e.is_aws(&["BucketAlreadyOwnedByYou"]) => {
+                tracing::info!("bucket {bucket} is already ours (a retried create): converging it");
+            }
+            Err(e) => return Err(e),
+        }
     }
     if ctx.apply(format!("tag bucket {bucket} managed-by=ecskit")) {
         s3.put_bucket_tagging()
@@ -282,20 +292,34 @@ pub async fn findings(s3: &Client, bucket: &str) -> Vec<String> {
 /// Whether the bucket carries `managed-by=ecskit`.
 pub async fn is_managed(s3: &Client, bucket: &str) -> Result<bool> {
     match s3.get_bucket_tagging().bucket(bucket).send().await {
-        Ok(out) => Ok(out
-            .tag_set()
-            .iter()
-            .any(|t| t.key() == MANAGED_BY.0 && t.value() == MANAGED_BY.1)),
-        Err(e) if e.code() == Some("NoSuchTagSet") => Ok(false),
+        Ok(out) => Ok(crate::aws::is_managed(
+            out.tag_set().iter().map(|t| (t.key(), t.value())),
+        )),
+        Err(e) if crate::error::sdk_is(&e, &["NoSuchTagSet"]) => Ok(false),
         Err(e) => Err(from_sdk(format!("reading the tags of bucket {bucket}"), e)),
     }
 }
 
-/// Empties (every version and delete marker) and deletes a bucket. The caller has checked the
-/// tag. Returns the keys deleted (one entry per key, however many versions it had).
-pub async fn delete(ctx: &Ctx, s3: &Client, bucket: &str) -> Result<Vec<String>> {
+/// What `--delete-bucket` did.
+#[derive(Debug, Default)]
+pub struct Deleted {
+    /// The keys deleted under the prefix (one entry per key, however many versions it had).
+    pub keys: Vec<String>,
+    /// Why the bucket itself was kept, when it was.
+    pub kept: Option<String>,
+}
+
+/// Deletes every version and delete marker under `prefix` (the whole bucket when it is empty),
+/// then the bucket itself only if nothing else is left in it: other prefixes hold what other
+/// stacks or people put there. The caller has checked the managed-by tag.
+pub async fn delete(ctx: &Ctx, s3: &Client, bucket: &str, prefix: &str) -> Result<Deleted> {
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
+    let under = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
     let mut objects: Vec<(String, Option<String>)> = Vec::new();
     // ListObjectVersions has no paginator: follow the markers by hand.
     let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
@@ -303,6 +327,7 @@ pub async fn delete(ctx: &Ctx, s3: &Client, bucket: &str) -> Result<Vec<String>>
         let page = s3
             .list_object_versions()
             .bucket(bucket)
+            .prefix(&under)
             .set_key_marker(key_marker.take())
             .set_version_id_marker(version_marker.take())
             .send()
@@ -333,7 +358,7 @@ pub async fn delete(ctx: &Ctx, s3: &Client, bucket: &str) -> Result<Vec<String>>
 
     if !objects.is_empty()
         && ctx.apply(format!(
-            "delete {} object version(s) ({} key(s)) in bucket {bucket}",
+            "delete {} object version(s) ({} key(s)) under s3://{bucket}/{under}",
             objects.len(),
             keys.len()
         ))
@@ -369,12 +394,46 @@ pub async fn delete(ctx: &Ctx, s3: &Client, bucket: &str) -> Result<Vec<String>>
             }
         }
     }
-    if ctx.apply(format!("delete bucket {bucket}")) {
-        s3.delete_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .context(format!("deleting bucket {bucket}"))?;
+    // Anything left outside the prefix? (In a dry run the prefix's objects are still there:
+    // they are not counted.)
+    let others = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .max_keys(1000)
+        .send()
+        .await
+        .context(format!("listing what else bucket {bucket} holds"))?;
+    let outside = others
+        .versions()
+        .iter()
+        .filter_map(|v| v.key())
+        .chain(others.delete_markers().iter().filter_map(|m| m.key()))
+        .filter(|k| !k.starts_with(&under))
+        .count();
+    if outside > 0 {
+        let more = if others.is_truncated() == Some(true) {
+            " or more"
+        } else {
+            ""
+        };
+        let why = format!(
+            "bucket {bucket} was kept: it holds {outside}{more} object version(s) outside {}, which this step did not put there",
+            if under.is_empty() {
+                "the prefix".to_string()
+            } else {
+                under.clone()
+            }
+        );
+        tracing::info!("{why}");
+        return Ok(Deleted {
+            keys,
+            kept: Some(why),
+        });
     }
-    Ok(keys)
+    ctx.mutate(
+        format!("delete bucket {bucket}"),
+        s3.delete_bucket().bucket(bucket).send(),
+    )
+    .await?;
+    Ok(Deleted { keys, kept: None })
 }

@@ -93,7 +93,8 @@ pub struct Args {
     #[arg(long, default_value = "8MiB", value_parser = files::parse_size)]
     pub part_size: u64,
 
-    /// Empty and delete the bucket instead of uploading, when it is tagged managed-by=ecskit.
+    /// Delete everything under --prefix instead of uploading; then the bucket itself, when it is
+    /// tagged managed-by=ecskit and holds nothing else.
     #[arg(long, conflicts_with_all = ["paths", "delete", "versioning", "kms_key"])]
     pub delete_bucket: bool,
 
@@ -199,19 +200,23 @@ async fn execute(ctx: &Ctx, args: &Args, checked: Checked) -> Result<Report> {
         let region = ctx.region().map(str::to_string);
         let deleted = if !bucket::exists(&s3, bucket, region.as_deref()).await? {
             tracing::info!("bucket {bucket} does not exist: nothing to delete");
-            Vec::new()
+            bucket::Deleted::default()
         } else if !bucket::is_managed(&s3, bucket).await? {
             return Err(Error::input(format!(
                 "refusing to delete bucket {bucket}: it is not tagged managed-by=ecskit"
             ))
             .hint("config-upload deletes only buckets it created; delete this one yourself if you mean to"));
         } else {
-            bucket::delete(ctx, &s3, bucket).await?
+            bucket::delete(ctx, &s3, bucket, &prefix).await?
         };
-        return Ok(ctx
+        let mut report = ctx
             .report()
             .output("CONFIG_BUCKET", bucket)
-            .detail("deleted", deleted));
+            .detail("deleted", deleted.keys);
+        if let Some(why) = deleted.kept {
+            report = report.detail("kept", why);
+        }
+        return Ok(report);
     }
 
     let region = ctx.require_region()?;
@@ -625,10 +630,9 @@ async fn object_is_managed(s3: &Client, bucket: &str, key: &str) -> Result<bool>
         .send()
         .await
         .context(format!("reading the tags of s3://{bucket}/{key}"))?;
-    Ok(out
-        .tag_set()
-        .iter()
-        .any(|t| t.key() == bucket::MANAGED_BY.0 && t.value() == bucket::MANAGED_BY.1))
+    Ok(crate::aws::is_managed(
+        out.tag_set().iter().map(|t| (t.key(), t.value())),
+    ))
 }
 
 async fn delete_objects(s3: &Client, bucket: &str, keys: &[String]) -> Result<()> {
