@@ -9,6 +9,7 @@
 //! Tests build their own [`Deps`] (recorded responses, a virtual clock) and call the pieces.
 
 pub mod cluster;
+pub mod day2;
 pub mod deploy;
 pub mod logs;
 pub mod network;
@@ -65,6 +66,8 @@ pub struct Args {
     pub common: Common,
     #[command(flatten)]
     pub aws: crate::aws::AwsArgs,
+    #[command(flatten)]
+    pub day2: day2::Day2Args,
 
     /// The ECS cluster (created with FARGATE and FARGATE_SPOT capacity providers when missing).
     #[arg(long, env = "ECSKIT_CLUSTER")]
@@ -143,8 +146,9 @@ pub struct Args {
     /// Environment override KEY=VALUE (repeatable).
     #[arg(long = "env", value_parser = key_value, requires = "run_task", help_heading = "One-off task")]
     pub env: Vec<(String, String)>,
-    /// The container the overrides apply to (default: the first essential container).
-    #[arg(long, requires = "run_task", help_heading = "One-off task")]
+    /// The container the overrides apply to (default: the first essential container); with
+    /// --logs, the one container whose lines are shown.
+    #[arg(long, help_heading = "One-off task")]
     pub container: Option<String>,
     /// Task role for this one task only.
     #[arg(long, requires = "run_task", help_heading = "One-off task")]
@@ -256,7 +260,17 @@ pub fn validate(args: &Args) -> Result<()> {
         )),
         _ => {}
     }
-    let td_needed = !args.watch && !args.delete && !args.delete_cluster;
+    if args.container.is_some() && !args.run_task && !args.day2.logs {
+        problems.push(
+            "--container applies to --run-task (the overrides' container) or --logs (whose lines to show)"
+                .to_string(),
+        );
+    }
+    let td_needed = !args.watch
+        && !args.delete
+        && !args.delete_cluster
+        && !args.day2.logs
+        && !args.day2.rollback;
     match &args.task_definition {
         None if td_needed => problems.push(
             "--task-definition is missing: pass an ARN, `family` or `family:revision` (or set ECSKIT_TASK_DEFINITION_ARN)"
@@ -352,6 +366,12 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     }
     if args.watch {
         return watch::attach(deps, args).await;
+    }
+    if args.day2.logs {
+        return day2::show_logs(deps, args).await;
+    }
+    if args.day2.rollback {
+        return day2::rollback(deps, args).await;
     }
     let td_ref = args.task_definition.as_deref().unwrap_or_default();
     let td = deploy::resolve_task_definition(deps, td_ref).await?;
