@@ -102,6 +102,25 @@ pub fn finish(result: Result<Report>, format: OutputFormat) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
+            // A failed deployment still answers a script that asked for JSON: the error, the
+            // exit code and what is known of the failure (stopped tasks, their last log lines).
+            if format == OutputFormat::Json
+                && let Some(details) = err.details()
+            {
+                let mut obj = serde_json::Map::new();
+                obj.insert("error".into(), serde_json::json!(err.to_string()));
+                obj.insert("exit_code".into(), serde_json::json!(err.exit_code()));
+                if let Some(map) = details.as_object() {
+                    obj.extend(map.clone());
+                }
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::Value::Object(obj))
+                        .unwrap_or_default()
+                );
+            }
             eprintln!("{}", err.render());
             ExitCode::from(err.exit_code())
         }

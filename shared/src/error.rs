@@ -46,6 +46,8 @@ pub enum Error {
     Deployment {
         message: String,
         hint: Option<String>,
+        /// What `--output json` prints beside the error (the stopped tasks, their logs).
+        details: Option<serde_json::Value>,
     },
 }
 
@@ -85,6 +87,24 @@ impl Error {
         Error::Deployment {
             message: message.into(),
             hint: None,
+            details: None,
+        }
+    }
+
+    /// Attaches what `--output json` shows of a failed deployment (`failures`, ...). Only a
+    /// deployment failure carries details; other errors are returned unchanged.
+    pub fn with_details(mut self, value: serde_json::Value) -> Self {
+        if let Error::Deployment { details, .. } = &mut self {
+            *details = Some(value);
+        }
+        self
+    }
+
+    /// The details of a failed deployment, if any.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        match self {
+            Error::Deployment { details, .. } => details.as_ref(),
+            _ => None,
         }
     }
 

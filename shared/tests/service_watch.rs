@@ -74,6 +74,7 @@ fn deps(rules: &[Rule]) -> Deps {
             no_progress: Duration::from_secs(60),
             iam_grace: Duration::from_secs(120),
         },
+        log_lines: 20,
     }
 }
 
@@ -83,6 +84,7 @@ fn target() -> Target {
         service: "web".into(),
         deployment_id: DEP.into(),
         essentials: vec!["app".into()],
+        logs: Default::default(),
     }
 }
 
@@ -315,6 +317,7 @@ fn spec() -> TaskSpec {
             revision: 1,
             awsvpc: false,
             essentials: vec!["app".into()],
+            ..Default::default()
         },
         command: Some(vec!["bin/migrate".into()]),
         env: vec![("MODE".into(), "once".into())],
@@ -548,4 +551,114 @@ async fn create_service_is_retried_while_the_role_is_not_assumable_then_succeeds
         .collect();
     assert_eq!(creates.len(), 1, "{:?}", report.actions);
     assert!(report.changed);
+}
+
+/// CloudWatch Logs as recorded: every request answers GetLogEvents' JSON with these lines, and
+/// the stream each request named is kept for the test to check.
+#[derive(Clone, Debug, Default)]
+struct RecordedLogs {
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for RecordedLogs {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
+        self.asked.lock().unwrap().push(body);
+        let answer = r#"{"events":[
+            {"timestamp":1,"message":"starting snaplex jcc","ingestionTime":2},
+            {"timestamp":3,"message":"FATAL: cannot read s3://cfg/app/global.properties: AccessDenied\n","ingestionTime":4}],
+            "nextForwardToken":"f/1","nextBackwardToken":"b/1"}"#;
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                aws_smithy_types::body::SdkBody::from(answer),
+            ),
+        ))
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for RecordedLogs {
+    fn http_connector(
+        &self,
+        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+    }
+}
+
+/// A circuit-breaker rollback whose stopped task logged through awslogs: the failure report
+/// carries the container's last lines, read from the stream ECS names, in the error's details
+/// (`--output json`'s `failures[].log_tail`).
+#[tokio::test]
+async fn a_rollback_report_carries_the_failing_containers_last_log_lines() {
+    let recorded = RecordedLogs::default();
+    let mut d = deps(&[
+        service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]),
+        stopped_list(&[TASK]),
+        described(task(
+            "STOPPED",
+            Some("Essential container in task exited"),
+            &[("app", Some(1))],
+        )),
+        service(
+            vec![
+                deployment("ecs-svc/2222", "PRIMARY", InProgress, 0, 1),
+                Deployment::builder()
+                    .id(DEP)
+                    .status("ACTIVE")
+                    .desired_count(1)
+                    .rollout_state(Failed)
+                    .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
+                    .build(),
+            ],
+            vec![],
+        ),
+    ]);
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+            aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"),
+        ))
+        .http_client(recorded.clone())
+        .build();
+    d.ctx = Ctx::from_sdk_config(sdk, None, false);
+    let mut t = target();
+    t.logs.insert(
+        "app".into(),
+        Some(ecskit::service_run::logs::AwsLogs {
+            group: "/ecs/web".into(),
+            stream_prefix: Some("ecs".into()),
+            region: None,
+        }),
+    );
+    let err = follow(&d, &t).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let asked = recorded.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let request: serde_json::Value = serde_json::from_str(&asked[0]).unwrap();
+    assert_eq!(request["logGroupName"], "/ecs/web");
+    assert_eq!(
+        request["logStreamName"],
+        format!("ecs/app/{}", TASK.rsplit('/').next().unwrap())
+    );
+    assert_eq!(request["limit"], 20);
+    let details = err.details().expect("the failure report is attached");
+    assert_eq!(
+        details["failures"],
+        serde_json::json!([{
+            "task": TASK,
+            "container": "app",
+            "exit_code": 1,
+            "reason": "Essential container in task exited",
+            "log_tail": [
+                "starting snaplex jcc",
+                "FATAL: cannot read s3://cfg/app/global.properties: AccessDenied"
+            ]
+        }])
+    );
 }

@@ -29,6 +29,8 @@ pub struct TaskDef {
     pub awsvpc: bool,
     /// Names of the essential containers (ECS's default: essential unless said otherwise).
     pub essentials: Vec<String>,
+    /// Where each container logs (awslogs), for the failure report.
+    pub logs: std::collections::BTreeMap<String, Option<super::logs::AwsLogs>>,
 }
 
 /// `arn:aws:ecs:...:task-definition/family:N`, `family` or `family:N`.
@@ -140,6 +142,7 @@ pub async fn resolve_task_definition(deps: &Deps, td: &str) -> Result<TaskDef> {
         revision: def.revision(),
         awsvpc: def.network_mode() == Some(&NetworkMode::Awsvpc),
         essentials,
+        logs: super::logs::destinations(&def),
     })
 }
 
@@ -397,6 +400,7 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
             service: service_name.clone(),
             deployment_id: id.clone(),
             essentials: td.essentials.clone(),
+            logs: td.logs.clone(),
         };
         report_state = watch::follow(deps, &target).await?;
     }

@@ -148,6 +148,60 @@ pub async fn tail(
     }
 }
 
+/// The containers of a stopped task that failed: an exit code other than 0, or no exit code
+/// with a reason (it never ran, or was killed).
+pub fn failing_containers(task: &aws_sdk_ecs::types::Task) -> Vec<&aws_sdk_ecs::types::Container> {
+    task.containers()
+        .iter()
+        .filter(|c| match c.exit_code() {
+            Some(code) => code != 0,
+            None => c.reason().is_some(),
+        })
+        .collect()
+}
+
+/// The log part of the failure report for one stopped task: for each failing container, the
+/// last `n` lines of its log, printed under the task's lines (on stderr) and returned as
+/// entries of `failures[]` for `--output json`. `n` = 0 turns the log lines off.
+pub async fn failure_entries(
+    ctx: &Ctx,
+    progress: &crate::progress::Progress,
+    task: &aws_sdk_ecs::types::Task,
+    destinations: &BTreeMap<String, Option<AwsLogs>>,
+    n: u32,
+) -> Vec<serde_json::Value> {
+    let task_arn = task.task_arn().unwrap_or_default();
+    let mut entries = Vec::new();
+    for c in failing_containers(task) {
+        let name = c.name().unwrap_or("?");
+        let mut entry = serde_json::json!({
+            "task": task_arn,
+            "container": name,
+            "exit_code": c.exit_code(),
+            "reason": c.reason().or(task.stopped_reason()),
+        });
+        if n > 0 {
+            let dest = destinations.get(name).and_then(Option::as_ref);
+            let tail = tail(ctx, dest, name, task_arn, n).await;
+            match &tail {
+                Tail::Lines(lines) if lines.is_empty() => {
+                    progress.println(format!("  {name} wrote no log lines"))
+                }
+                Tail::Lines(lines) => {
+                    progress.println(format!("  last {} log lines of {name}:", lines.len()));
+                    for l in lines {
+                        progress.println(format!("    | {l}"));
+                    }
+                }
+                Tail::Unavailable(why) => progress.println(format!("  {why}")),
+            }
+            entry["log_tail"] = tail.to_json();
+        }
+        entries.push(entry);
+    }
+    entries
+}
+
 /// One log line of a task's container, for the merged view.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Line {

@@ -200,6 +200,8 @@ pub struct Deps {
     pub clock: Clock,
     pub progress: Progress,
     pub timing: Timing,
+    /// Lines of a failing container's log in the failure report (`--log-lines`).
+    pub log_lines: u32,
 }
 
 /// The waiting loops' times.
@@ -232,6 +234,7 @@ impl Deps {
             clock: Clock::real(),
             progress,
             timing,
+            log_lines: 20,
         }
     }
 }
@@ -355,7 +358,8 @@ pub async fn run(args: Args) -> Result<Report> {
         no_progress: args.no_progress_timeout,
         ..Timing::default()
     };
-    let deps = Deps::new(ctx, Progress::new(args.common.quiet), timing);
+    let mut deps = Deps::new(ctx, Progress::new(args.common.quiet), timing);
+    deps.log_lines = args.day2.log_lines;
     run_with(&deps, &args).await
 }
 

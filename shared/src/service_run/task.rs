@@ -236,6 +236,14 @@ pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Resul
             }
             let essentials = &spec.task_definition.essentials;
             if let Some((name, code)) = essential_exit(task, essentials) {
+                let failures = super::logs::failure_entries(
+                    &deps.ctx,
+                    &deps.progress,
+                    task,
+                    &spec.task_definition.logs,
+                    deps.log_lines,
+                )
+                .await;
                 let code_text = code
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "none (it did not run)".into());
@@ -243,7 +251,8 @@ pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Resul
                     "task {task_arn} failed: essential container {name} exited with code {code_text}; stopped reason: {}",
                     stopped_reason(task)
                 ))
-                .hint("the step exits 3 for a task that ran but failed; the container's exit code is in this message"));
+                .hint("the step exits 3 for a task that ran but failed; the container's exit code is in this message")
+                .with_details(serde_json::json!({ "failures": failures })));
             }
             let exit_code = task
                 .containers()

@@ -27,6 +27,8 @@ pub struct Target {
     pub deployment_id: String,
     /// Essential container names of the deployment's task definition.
     pub essentials: Vec<String>,
+    /// Where each container logs, for the failure report's last lines.
+    pub logs: std::collections::BTreeMap<String, Option<super::logs::AwsLogs>>,
 }
 
 /// Where the deployment stands (the step's outputs).
@@ -112,21 +114,25 @@ pub async fn attach(deps: &Deps, args: &Args) -> Result<Report> {
             "the service lists no deployment",
         )
     })?;
-    let essentials = match svc
+    let (essentials, logs) = match svc
         .deployments()
         .iter()
         .find(|d| d.id() == Some(id.as_str()))
         .and_then(|d| d.task_definition())
         .or(svc.task_definition())
     {
-        Some(td) => deploy::resolve_task_definition(deps, td).await?.essentials,
-        None => Vec::new(),
+        Some(td) => {
+            let td = deploy::resolve_task_definition(deps, td).await?;
+            (td.essentials, td.logs)
+        }
+        None => Default::default(),
     };
     let target = Target {
         cluster: args.cluster.clone(),
         service: name,
         deployment_id: id,
         essentials,
+        logs,
     };
     let outcome = follow(deps, &target).await?;
     let report = deps
@@ -143,8 +149,21 @@ pub async fn attach(deps: &Deps, args: &Args) -> Result<Report> {
     Ok(outcome.add_to(report))
 }
 
-/// Follows the deployment until it succeeds (Ok) or fails (an exit-3 error).
+/// Follows the deployment until it succeeds (Ok) or fails (an exit-3 error). A failure carries
+/// the failure report for `--output json`: each failing container of each stopped task, with
+/// the last lines of its log.
 pub async fn follow(deps: &Deps, target: &Target) -> Result<Outcome> {
+    let mut failures = Vec::new();
+    follow_reporting(deps, target, &mut failures)
+        .await
+        .map_err(|e| e.with_details(serde_json::json!({ "failures": failures })))
+}
+
+async fn follow_reporting(
+    deps: &Deps,
+    target: &Target,
+    failures: &mut Vec<serde_json::Value>,
+) -> Result<Outcome> {
     let t = deps.timing;
     let start = deps.clock.elapsed();
     let mut last_change = start;
@@ -282,6 +301,16 @@ pub async fn follow(deps: &Deps, target: &Target) -> Result<Outcome> {
                 for line in describe_stopped(task) {
                     deps.progress.println(line);
                 }
+                failures.extend(
+                    super::logs::failure_entries(
+                        &deps.ctx,
+                        &deps.progress,
+                        task,
+                        &target.logs,
+                        deps.log_lines,
+                    )
+                    .await,
+                );
                 let reason = stopped_reason(task);
                 if reason.contains("CannotPullContainerError")
                     || (reason.contains("ResourceInitializationError")
