@@ -89,6 +89,10 @@ async fn secret_arn(stack: &LocalStack) -> String {
 fn task_definition(image: &str, secret_arn: &str, cpu: &str, log_group: &str) -> Value {
     json!({
         "family": "web",
+        "cpu": "256",
+        "memory": "512",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
         "taskRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/web-task"),
         "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/web-execution"),
         "runtimePlatform": {"cpuArchitecture": cpu, "operatingSystemFamily": "LINUX"},
@@ -293,5 +297,40 @@ async fn an_arm64_task_with_an_amd64_only_image_is_flagged() {
         [format!(
             "failure  image {image}: is built for amd64 only, but the task definition's runtimePlatform wants ARM64 (arm64)"
         )]
+    );
+}
+
+/// `taskdef-register --verify` refuses before registering: exit 2, no revision.
+#[tokio::test]
+async fn taskdef_register_verify_refuses_before_registering() {
+    let stack = local_stack();
+    good_resources(&stack, "ec2.amazonaws.com").await;
+    let image = pushed_image(&stack).await;
+    let doc = task_definition(&image, &secret_arn(&stack).await, "X86_64", "/ecs/web");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taskdef.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let args: ecskit::taskdef_register::Args = stack.parse(
+        "taskdef-register",
+        &["--file", file.to_str().unwrap(), "--verify"],
+    );
+    let err = ecskit::taskdef_register::run(args).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("verify: role arn:aws:iam::123456789012:role/web-task: its trust policy lets ec2.amazonaws.com assume it"),
+        "{err}"
+    );
+    let listed = stack
+        .ctx(false)
+        .await
+        .ecs()
+        .list_task_definitions()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        listed.task_definition_arns().is_empty(),
+        "nothing was registered"
     );
 }

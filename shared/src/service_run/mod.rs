@@ -121,6 +121,12 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Deployment")]
     pub enable_execute_command: Option<bool>,
 
+    /// Check before deploying that what the task definition names exists and fits (roles,
+    /// images, secrets, env files, log groups, permissions) and that the subnets and security
+    /// groups exist in one VPC; a failed check is exit 2 with nothing changed.
+    #[arg(long, env = "ECSKIT_VERIFY", help_heading = "Deployment")]
+    pub verify: bool,
+
     /// Do not wait for the deployment (or task) to finish.
     #[arg(long, help_heading = "Watching")]
     pub no_wait: bool,
@@ -379,10 +385,52 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     }
     let td_ref = args.task_definition.as_deref().unwrap_or_default();
     let td = deploy::resolve_task_definition(deps, td_ref).await?;
+    let checks = if args.verify {
+        Some(verify(deps, args, &td).await?)
+    } else {
+        None
+    };
     if args.run_task {
         return task::run(deps, args, &td).await;
     }
-    deploy::deploy(deps, args, &td).await
+    let report = deploy::deploy(deps, args, &td).await?;
+    Ok(match checks {
+        Some(c) => c.add_to(report),
+        None => report,
+    })
+}
+
+/// `--verify`: the registered task definition's resources, and the network flags' subnets and
+/// security groups (the default VPC's are looked up, and so exist, when none are given).
+async fn verify(deps: &Deps, args: &Args, td: &deploy::TaskDef) -> Result<crate::verify::Checks> {
+    let def = deps
+        .ecs
+        .describe_task_definition()
+        .task_definition(&td.arn)
+        .send()
+        .await
+        .context(format!("reading task definition {}", td.arn))?
+        .task_definition
+        .ok_or_else(|| {
+            Error::aws(
+                "reading the task definition",
+                "no task definition in the answer",
+            )
+        })?;
+    let network = (!args.subnets.is_empty()).then(|| crate::verify::Network {
+        subnets: args.subnets.clone(),
+        security_groups: args.security_groups.clone(),
+        assign_public_ip: args.assign_public_ip.unwrap_or(false),
+        fargate: !matches!(args.launch_type, Some(LaunchTypeArg::Ec2)),
+    });
+    let checks = crate::verify::verify(
+        &deps.ctx,
+        &crate::verify::TaskSubject::from_ecs(&def),
+        network.as_ref(),
+    )
+    .await?;
+    checks.conclude()?;
+    Ok(checks)
 }
 
 /// Whether an ECS answer means "ECS cannot assume this role (yet)". Right after a role is made,

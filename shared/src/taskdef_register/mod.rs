@@ -74,6 +74,11 @@ pub struct Args {
     /// Accept environment variables that look like credentials with literal values.
     #[arg(long)]
     pub allow_plaintext_secrets: bool,
+    /// Check before registering that what the task definition names exists and fits (roles
+    /// and their trust, images and their architecture, secrets, env files, log groups, the
+    /// roles' permissions); a failed check is exit 2 with nothing registered.
+    #[arg(long, env = "ECSKIT_VERIFY")]
+    pub verify: bool,
     /// Deregister the family's revisions (only those tagged managed-by=ecskit).
     #[arg(long)]
     pub delete: bool,
@@ -214,6 +219,15 @@ pub async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<R
     if ctx.dry_run {
         eprint!("{}", compare::pretty(&p.doc));
     }
+    let checks = if args.verify {
+        let checks =
+            crate::verify::verify(ctx, &crate::verify::TaskSubject::from_json(&p.doc), None)
+                .await?;
+        checks.conclude()?;
+        Some(checks)
+    } else {
+        None
+    };
 
     let unchanged = latest
         .as_ref()
@@ -276,6 +290,9 @@ pub async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<R
         if ctx.dry_run {
             report = report.detail("document", p.doc.clone());
         }
+    }
+    if let Some(checks) = checks {
+        report = checks.add_to(report);
     }
     Ok(report)
 }
