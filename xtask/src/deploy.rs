@@ -405,6 +405,8 @@ pub struct Runner {
     pub dry_run: bool,
     /// Do not pass the steps' stderr through (the benchmark).
     pub quiet: bool,
+    /// Pass --verify to taskdef-register.
+    pub verify: bool,
     /// Added to every step's environment (the local stack's endpoints for the demo).
     pub base_env: Vec<(String, String)>,
     /// Removed from every step's environment (credentials that would mix into a local run).
@@ -430,6 +432,7 @@ impl Runner {
             region: region.to_string(),
             dry_run,
             quiet: false,
+            verify: false,
             base_env: Vec::new(),
             remove_env: Vec::new(),
         })
@@ -586,15 +589,23 @@ pub fn run_chain(
     for stage in stages(steps) {
         let mut env_now = env.clone();
         // Without taskdef-register in this run and no output from an earlier one, service-run
-        // takes the family's latest ACTIVE revision.
-        env_now
-            .entry("ECSKIT_TASK_DEFINITION_ARN".into())
-            .or_insert_with(|| stack.family.clone());
+        // takes the family's latest ACTIVE revision; an exported ECSKIT_TASK_DEFINITION_ARN
+        // (the processes inherit it) wins over both.
+        if std::env::var_os("ECSKIT_TASK_DEFINITION_ARN").is_none() {
+            env_now
+                .entry("ECSKIT_TASK_DEFINITION_ARN".into())
+                .or_insert_with(|| stack.family.clone());
+        }
         let stage_results: Vec<StepResult> = std::thread::scope(|scope| {
             let handles: Vec<_> = stage
                 .iter()
                 .map(|step| {
-                    let args = step_args(*step, stack, Mode::Deploy);
+                    let mut args = step_args(*step, stack, Mode::Deploy);
+                    // verify runs where the task definition is about to be registered: its
+                    // roles, image, secrets and log groups exist by then (stage 0 made them).
+                    if *step == Step::TaskdefRegister && runner.verify {
+                        args.push("--verify".into());
+                    }
                     let env_now = &env_now;
                     scope.spawn(move || runner.run(*step, &args, env_now))
                 })
@@ -847,6 +858,11 @@ pub struct Args {
     /// Show every step's plan; nothing is changed.
     #[arg(long)]
     pub dry_run: bool,
+    /// Skip verify (taskdef-register --verify: roles, image, secrets, env files, log groups and
+    /// permissions are checked before the task definition is registered). A dry run of a new
+    /// stack skips it too: nothing it would check exists yet.
+    #[arg(long)]
+    pub no_verify: bool,
     /// How to print the summary on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -883,7 +899,8 @@ pub fn load_stack(path: &Path) -> std::result::Result<Stack, (String, u8)> {
 fn deploy(args: &Args) -> std::result::Result<(String, u8), (String, u8)> {
     let stack = load_stack(&args.stack)?;
     let planned = select(&stack_steps(&stack), &args.only, args.from).map_err(|e| (e, 2))?;
-    let runner = Runner::new(&planned, &stack.region, args.dry_run).map_err(|e| (e, 1))?;
+    let mut runner = Runner::new(&planned, &stack.region, args.dry_run).map_err(|e| (e, 1))?;
+    runner.verify = !args.no_verify && !args.dry_run;
     let saved = outputs_file(&stack);
     // Outputs of the steps this run skips: the environment first (as for the binaries), then
     // what the last run saved.
