@@ -44,6 +44,9 @@ pub trait StepArgs: Parser {
 /// The `main` of every binary: parse, check (before the AWS configuration is even loaded),
 /// build the context, execute, print. See [`crate::step`].
 pub fn run_step<S: Step>() -> ExitCode {
+    if let Some(code) = generate_docs::<S::Args>() {
+        return code;
+    }
     let args = S::Args::parse();
     let common = S::common(&args).clone();
     init_logging(common.verbose, common.quiet);
@@ -74,6 +77,9 @@ where
     F: FnOnce(A) -> Fut,
     Fut: Future<Output = Result<Report>>,
 {
+    if let Some(code) = generate_docs::<A>() {
+        return code;
+    }
     let args = A::parse();
     let common = args.common().clone();
     init_logging(common.verbose, common.quiet);
@@ -89,6 +95,43 @@ where
     };
     let result = runtime.block_on(run(args));
     finish(result, common.output)
+}
+
+/// Writes the binary's shell completions (bash, zsh, fish) and man page into the directory
+/// `ECSKIT_GENERATE_DOCS` names, then exits. `cargo xtask man` runs every binary this way: the
+/// completions and pages come from the very flag definitions the binary parses with, written
+/// once here for all six, and the xtask needs no link to this library.
+fn generate_docs<A: clap::CommandFactory>() -> Option<ExitCode> {
+    let dir = std::env::var_os("ECSKIT_GENERATE_DOCS").filter(|d| !d.is_empty())?;
+    let dir = std::path::PathBuf::from(dir);
+    let write = || -> std::io::Result<()> {
+        let mut cmd = A::command();
+        let name = cmd.get_name().to_string();
+        let completions = dir.join("completions");
+        std::fs::create_dir_all(&completions)?;
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            clap_complete::generate_to(shell, &mut cmd, &name, &completions)?;
+        }
+        let man = dir.join("man");
+        std::fs::create_dir_all(&man)?;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        std::fs::write(man.join(format!("{name}.1")), page)
+    };
+    Some(match write() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "error: writing completions and man page to {}: {e}",
+                dir.display()
+            );
+            ExitCode::from(ecskit_contract::exit::FAILURE)
+        }
+    })
 }
 
 /// Prints a step's result and turns it into the exit code.

@@ -25,6 +25,10 @@ pub fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    step("workflows and action.yml: zizmor, schema")?;
+    workflows()?;
+    step("release plan (cargo-dist, no build)")?;
+    crate::release::run(crate::release::Action::Plan)?;
     step("unit tests")?;
     util::run(cargo().args(["test", "--workspace", "--lib", "--bins"]))?;
     step("integration tests against the local stack")?;
@@ -38,6 +42,60 @@ pub fn ci() -> Result<()> {
     })?;
     eprintln!("\nci: all checks passed");
     Ok(())
+}
+
+/// The GitHub workflows and the action: zizmor's security audit (a deploy workflow holds an AWS
+/// role: unpinned actions, persisted credentials and broad permissions are failures, not
+/// warnings) and a schema check against GitHub's own schemas, vendored in check-jsonschema.
+fn workflows() -> Result<()> {
+    let venv = tools_venv()?;
+    let root = util::workspace_root();
+    util::run(
+        Command::new(venv.join("bin/zizmor"))
+            .current_dir(&root)
+            .args([
+                "--offline",
+                "--min-severity",
+                "low",
+                ".github/workflows",
+                "action.yml",
+            ]),
+    )?;
+    util::run(
+        Command::new(venv.join("bin/check-jsonschema"))
+            .current_dir(&root)
+            .args(["--builtin-schema", "vendor.github-workflows"])
+            .args([".github/workflows/ci.yml", ".github/workflows/deploy.yml"]),
+    )?;
+    util::run(
+        Command::new(venv.join("bin/check-jsonschema"))
+            .current_dir(&root)
+            .args(["--builtin-schema", "vendor.github-actions", "action.yml"]),
+    )
+}
+
+/// zizmor and check-jsonschema in a venv the xtask owns, installed once from PyPI.
+fn tools_venv() -> Result<std::path::PathBuf> {
+    const TOOLS: &[&str] = &["zizmor==1.32.0", "check-jsonschema==0.33.2"];
+    let venv = util::cache_dir().join(format!("venv-ci-tools-{}", TOOLS.join("-")));
+    let marker = venv.join(".ecskit-installed");
+    if marker.exists() {
+        return Ok(venv);
+    }
+    let python =
+        util::which("python3").ok_or("python3 is needed for zizmor and check-jsonschema")?;
+    util::run(
+        Command::new(python)
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )?;
+    util::run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(TOOLS),
+    )?;
+    std::fs::write(&marker, "").map_err(|e| e.to_string())?;
+    Ok(venv)
 }
 
 /// All tests (unit and integration) against the local stack, with extra `cargo test` args.

@@ -10,6 +10,7 @@ mod demo;
 mod deploy;
 mod destroy;
 mod local;
+mod release;
 mod stack;
 mod util;
 
@@ -48,6 +49,18 @@ enum Task {
     Demo(demo::Args),
     /// Wall time and AWS API calls of deploys against the local stack, beside the aws CLI way.
     Bench(bench::Args),
+    /// Shell completions (bash, zsh, fish) and man pages of every binary, into
+    /// target/dist-extra (what the release archives include).
+    Man {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// The release: `plan` checks cargo-dist's plan without building; `local` builds this
+    /// machine's archives.
+    Release {
+        #[command(subcommand)]
+        action: release::Action,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +72,8 @@ fn main() -> ExitCode {
         Task::Bench(args) => return bench::main(args),
         Task::Local { action } => local::run(action),
         Task::Ci => ci::ci(),
+        Task::Man { out } => release::man(out),
+        Task::Release { action } => release::run(action),
         Task::Test { args } => ci::test(&args),
     };
     match result {

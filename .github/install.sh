@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs prebuilt ecskit binaries: the install logic of the repository's GitHub Action
+# (action.yml), kept in a script so that it runs, and is tested, outside GitHub too.
+#
+#   ECSKIT_VERSION   a release tag (v0.2.0) or "latest"
+#   ECSKIT_BINARIES  which binaries to put on PATH (space or comma separated; default: all six)
+#   ECSKIT_BASE_URL  where the release files are (default: this repository's GitHub releases;
+#                    tests point it at a local directory with file://)
+#   ECSKIT_INSTALL_DIR  where the binaries go (default: $RUNNER_TOOL_CACHE or ~/.ecskit/bin)
+#
+# cargo-dist makes one archive per binary and target (`role-create-x86_64-unknown-linux-musl.tar.xz`)
+# with its `.sha256`. For each binary asked for, this downloads the archive for this OS and CPU
+# and checks it against its SHA-256 checksum before unpacking anything, and puts the binaries on PATH
+# ($GITHUB_PATH when present). A second run for the same version is a no-op. No credentials
+# are involved: AWS credentials stay with aws-actions/configure-aws-credentials.
+set -euo pipefail
+
+repo="${ECSKIT_REPOSITORY:-ecskit/ecskit}"
+version="${ECSKIT_VERSION:-latest}"
+binaries="${ECSKIT_BINARIES:-image-push role-create instance-profile config-upload taskdef-register service-run}"
+binaries="${binaries//,/ }"
+
+fail() { echo "ecskit install: $*" >&2; exit 1; }
+
+case "$(uname -s)" in
+  Linux) os=unknown-linux-musl ;;
+  Darwin) os=apple-darwin ;;
+  *) fail "no prebuilt binaries for $(uname -s): build from source with cargo install (see README)" ;;
+esac
+case "$(uname -m)" in
+  x86_64 | amd64) arch=x86_64 ;;
+  aarch64 | arm64) arch=aarch64 ;;
+  *) fail "no prebuilt binaries for the CPU $(uname -m): build from source with cargo install (see README)" ;;
+esac
+target="$arch-$os"
+
+if [ -z "${ECSKIT_BASE_URL:-}" ]; then
+  if [ "$version" = latest ]; then
+    base="https://github.com/$repo/releases/latest/download"
+  else
+    base="https://github.com/$repo/releases/download/$version"
+  fi
+else
+  base="${ECSKIT_BASE_URL%/}"
+fi
+
+root="${ECSKIT_INSTALL_DIR:-${RUNNER_TOOL_CACHE:-$HOME/.ecskit}/ecskit}"
+dir="$root/$version/$target"
+if [ -f "$dir/.installed" ]; then
+  echo "ecskit $version ($target) is already installed in $dir"
+else
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  fetch() { curl --proto '=https,file' --tlsv1.2 -fsSL --retry 3 -o "$2" "$1" || fail "could not download $1"; }
+  # Every archive is downloaded and checked before any binary is installed.
+  for b in $binaries; do
+    archive="$b-$target.tar.xz"
+    fetch "$base/$archive" "$work/$archive"
+    fetch "$base/$archive.sha256" "$work/$archive.sha256"
+    want="$(awk '{print $1; exit}' "$work/$archive.sha256")"
+    got="$( (sha256sum "$work/$archive" 2>/dev/null || shasum -a 256 "$work/$archive") | awk '{print $1}')"
+    if [ -z "$want" ] || [ "$want" != "$got" ]; then
+      fail "checksum mismatch for $archive: expected ${want:-nothing}, got $got. The download is corrupt or was tampered with; nothing was installed."
+    fi
+    mkdir -p "$work/x/$b"
+    tar -xJf "$work/$archive" -C "$work/x/$b"
+  done
+  mkdir -p "$dir"
+  for b in $binaries; do
+    found="$(find "$work/x/$b" -type f -name "$b" | head -n 1)"
+    [ -n "$found" ] || fail "the archive of '$b' holds no binary '$b'"
+    install -m 0755 "$found" "$dir/$b"
+  done
+  touch "$dir/.installed"
+  echo "installed ecskit $version ($target): $binaries"
+fi
+
+if [ -n "${GITHUB_PATH:-}" ]; then
+  grep -qxF "$dir" "$GITHUB_PATH" 2>/dev/null || echo "$dir" >> "$GITHUB_PATH"
+fi
+echo "bin-dir=$dir" >> "${GITHUB_OUTPUT:-/dev/null}"
+echo "$dir"

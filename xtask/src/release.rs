@@ -1,0 +1,103 @@
+//! `cargo xtask man` and `cargo xtask release plan|local`: what a release ships besides the
+//! binaries, and the release plan checked without building.
+//!
+//! Releases are cargo-dist's (dist-workspace.toml; .github/workflows/release.yml on a version
+//! tag). The completions and man pages come from the binaries themselves (`ECSKIT_GENERATE_DOCS`,
+//! see `ecskit::cli`), so they always match the flags; they go into every archive.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::deploy::{self, Step};
+use crate::util::{self, Result};
+
+/// The cargo-dist version the release workflow pins (dist-workspace.toml's
+/// `cargo-dist-version`); the plan check installs the same one.
+const DIST_VERSION: &str = "0.30.3";
+
+#[derive(clap::Subcommand)]
+pub enum Action {
+    /// Check the release plan (targets, archives, installers) without building: `dist plan`.
+    Plan,
+    /// Build this machine's own archives into target/distrib (a release build: minutes).
+    Local,
+}
+
+/// Builds the binaries and writes their completions and man pages into `out`
+/// (completions/ and man/), as the release archives include them.
+pub fn man(out: Option<PathBuf>) -> Result<()> {
+    let out = out.unwrap_or_else(default_out);
+    deploy::build(&Step::ALL)?;
+    let bin_dir = deploy::target_dir().join("debug");
+    generate(&bin_dir, &out)?;
+    eprintln!("completions and man pages in {}", out.display());
+    Ok(())
+}
+
+fn default_out() -> PathBuf {
+    deploy::target_dir().join("dist-extra")
+}
+
+/// Runs every binary of `bin_dir` with `ECSKIT_GENERATE_DOCS=out`.
+pub fn generate(bin_dir: &Path, out: &Path) -> Result<()> {
+    for step in Step::ALL {
+        util::run(Command::new(bin_dir.join(step.name())).env("ECSKIT_GENERATE_DOCS", out))?;
+    }
+    Ok(())
+}
+
+pub fn run(action: Action) -> Result<()> {
+    let dist = install_dist()?;
+    match action {
+        Action::Plan => {
+            // The plan names every archive the include paths go into: they must exist.
+            std::fs::create_dir_all(default_out().join("completions"))
+                .and_then(|_| std::fs::create_dir_all(default_out().join("man")))
+                .map_err(|e| e.to_string())?;
+            util::run(
+                Command::new(&dist)
+                    .current_dir(util::workspace_root())
+                    .args(["plan", "--output-format=human"]),
+            )
+        }
+        Action::Local => {
+            man(None)?;
+            util::run(
+                Command::new(&dist)
+                    .current_dir(util::workspace_root())
+                    .args(["build", "--artifacts=local"]),
+            )
+        }
+    }
+}
+
+/// `dist`, installed once with cargo into a directory the xtask owns (the cached tools of the
+/// local stack) when it is not on PATH.
+fn install_dist() -> Result<PathBuf> {
+    if let Some(p) = util::which("dist") {
+        return Ok(p);
+    }
+    let root = util::cache_dir().join(format!("cargo-dist-{DIST_VERSION}"));
+    let bin = root.join("bin/dist");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    eprintln!(
+        "installing cargo-dist {DIST_VERSION} into {} (once)",
+        root.display()
+    );
+    util::run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "install",
+                "--locked",
+                "--quiet",
+                "cargo-dist",
+                "--version",
+                DIST_VERSION,
+            ])
+            .arg("--root")
+            .arg(&root),
+    )?;
+    Ok(bin)
+}
