@@ -6,13 +6,25 @@ mod image_support;
 
 use aws_sdk_ecr::types::{EncryptionType, ImageTagMutability};
 use clap::Parser;
-use ecskit::image_push::{Args, run};
+use ecskit::image_push::{Args, ImagePush};
 use image_support::*;
 
 fn args(argv: &[&str]) -> Args {
     let mut full = vec!["image-push"];
     full.extend_from_slice(argv);
     Args::try_parse_from(full).unwrap()
+}
+
+/// The step as its binary runs it (the AWS flags come from the stack's environment).
+async fn run(args: Args) -> ecskit::Result<ecskit::Report> {
+    let ctx = ecskit::aws::Ctx::new(&args.aws, args.common.dry_run).await;
+    ecskit::step::run::<ImagePush>(&ctx, &args).await
+}
+
+/// `--pull-password-stdin` with the password a test gives instead of stdin.
+fn with_password(mut args: Args, password: &str) -> Args {
+    args.pull_password = Some(ecskit::secret::Secret::new(password));
+    args
 }
 
 #[tokio::test]
@@ -295,7 +307,7 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
     let (_, user_password) = ecr_token(&stack).await;
     let (user, password) = user_password.split_once(':').unwrap();
     let copy = unique("copy");
-    let pulled = ecskit::image_push::run_with_password(
+    let pulled = run(with_password(
         args(&[
             &remote,
             "--pull",
@@ -307,8 +319,8 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
             "--registry-endpoint",
             &stack.registry,
         ]),
-        || Ok(format!("{password}\n")),
-    )
+        &format!("{password}\n"),
+    ))
     .await
     .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(pulled.changed);
@@ -321,7 +333,7 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
 
     // The same pull with a wrong password is refused by the registry: exit 1.
     remove_image(&remote).await;
-    let err = ecskit::image_push::run_with_password(
+    let err = run(with_password(
         args(&[
             &remote,
             "--pull",
@@ -333,8 +345,8 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
             "--registry-endpoint",
             &stack.registry,
         ]),
-        || Ok("wrong-password\n".to_string()),
-    )
+        "wrong-password\n",
+    ))
     .await
     .unwrap_err();
     assert_eq!(err.exit_code(), 1, "{}", err.render());

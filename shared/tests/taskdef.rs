@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use clap::Parser;
-use ecskit::taskdef_register::{self, Args, compare, document::Overrides};
+use ecskit::taskdef_register::{self, Args, TaskdefRegister, compare, document::Overrides};
 use ecskit_testkit::LocalStack;
 use serde_json::{Value, json};
 
@@ -25,6 +25,12 @@ fn args(stack: &LocalStack, extra: &[&str]) -> Args {
     let mut a = Args::try_parse_from(argv).unwrap();
     a.aws = stack.aws_args();
     a
+}
+
+/// The step as its binary runs it.
+async fn run(args: Args) -> ecskit::Result<ecskit::Report> {
+    let ctx = ecskit::aws::Ctx::new(&args.aws, args.common.dry_run).await;
+    ecskit::step::run::<TaskdefRegister>(&ctx, &args).await
 }
 
 fn no_env(_: &str) -> Option<String> {
@@ -68,7 +74,7 @@ async fn the_vendor_guide_example_registers_after_stripping() {
             "registeredBy"
         ]
     );
-    let report = taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap()]))
+    let report = run(args(&stack, &["--file", file.to_str().unwrap()]))
         .await
         .unwrap();
     assert!(report.changed);
@@ -243,17 +249,16 @@ async fn registering_the_same_document_again_makes_no_mutating_call() {
     let stack = ecskit_testkit::local_stack();
     let file = fixture("fargate-efs-secrets.json");
     let a = args(&stack, &["--file", file.to_str().unwrap()]);
-    let p = prepare_file("fargate-efs-secrets.json");
 
     let first_ctx = stack.ctx(false).await;
-    let first = taskdef_register::register_prepared(&first_ctx, &p, &a)
+    let first = ecskit::step::run::<TaskdefRegister>(&first_ctx, &a)
         .await
         .unwrap();
     assert!(first.changed);
     assert_eq!(first_ctx.calls().mutating().len(), 1);
 
     let ctx = stack.ctx(false).await;
-    let second = taskdef_register::register_prepared(&ctx, &p, &a)
+    let second = ecskit::step::run::<TaskdefRegister>(&ctx, &a)
         .await
         .unwrap();
     assert!(!second.changed);
@@ -267,13 +272,13 @@ async fn registering_the_same_document_again_makes_no_mutating_call() {
     // --force registers anyway; a changed image registers a new revision.
     let forced = args(&stack, &["--file", file.to_str().unwrap(), "--force"]);
     let ctx = stack.ctx(false).await;
-    let r = taskdef_register::register_prepared(&ctx, &p, &forced)
+    let r = ecskit::step::run::<TaskdefRegister>(&ctx, &forced)
         .await
         .unwrap();
     assert!(r.changed);
     assert_eq!(r.get_str("TASK_REVISION").unwrap(), "2");
 
-    let changed = taskdef_register::run(args(
+    let changed = run(args(
         &stack,
         &["--file", file.to_str().unwrap(), "--image", "web=nginx:2"],
     ))
@@ -289,16 +294,16 @@ async fn registering_the_same_document_again_makes_no_mutating_call() {
 async fn dry_run_and_diff_register_nothing() {
     let stack = ecskit_testkit::local_stack();
     let file = fixture("ec2-bridge.json");
-    taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap()]))
+    run(args(&stack, &["--file", file.to_str().unwrap()]))
         .await
         .unwrap();
-    let mut p = prepare_file("ec2-bridge.json");
-    p.doc["containerDefinitions"][0]["image"] = json!("agent:8");
     let a = args(
         &stack,
         &[
             "--file",
             file.to_str().unwrap(),
+            "--image",
+            "agent=agent:8",
             "--dry-run",
             "--diff",
             "--output",
@@ -306,7 +311,7 @@ async fn dry_run_and_diff_register_nothing() {
         ],
     );
     let ctx = stack.ctx(true).await;
-    let r = taskdef_register::register_prepared(&ctx, &p, &a)
+    let r = ecskit::step::run::<TaskdefRegister>(&ctx, &a)
         .await
         .unwrap();
     assert!(r.changed && r.dry_run);
@@ -329,7 +334,7 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
     let stack = ecskit_testkit::local_stack();
     let file = fixture("fargate-firelens.json");
     for _ in 0..3 {
-        taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap(), "--force"]))
+        run(args(&stack, &["--file", file.to_str().unwrap(), "--force"]))
             .await
             .unwrap();
     }
@@ -341,7 +346,7 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
         .await
         .unwrap();
 
-    let r = taskdef_register::run(args(
+    let r = run(args(
         &stack,
         &["--family", "corpus-firelens", "--delete", "--keep", "1"],
     ))
@@ -356,7 +361,7 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
     // 4 (the newest) is kept, 3 and 2 and 1 are ecskit's: deregistered.
     assert_eq!(left, vec![4]);
 
-    let again = taskdef_register::run(args(
+    let again = run(args(
         &stack,
         &["--family", "corpus-firelens", "--delete", "--keep", "1"],
     ))
@@ -488,7 +493,7 @@ async fn bad_inputs_are_refused_before_any_call() {
         std::fs::write(&path, &text).unwrap();
         let mut argv = vec!["--file", path.to_str().unwrap()];
         argv.extend_from_slice(extra);
-        let err = taskdef_register::run(args(&stack, &argv))
+        let err = run(args(&stack, &argv))
             .await
             .unwrap_err();
         assert_eq!(err.exit_code(), 2, "{what}: {err}");
@@ -507,7 +512,7 @@ async fn bad_inputs_are_refused_before_any_call() {
         }),
     )
     .unwrap();
-    let err = taskdef_register::run(args(&stack, &["--file", path.to_str().unwrap()]))
+    let err = run(args(&stack, &["--file", path.to_str().unwrap()]))
         .await
         .unwrap_err();
     let text = err.to_string();
