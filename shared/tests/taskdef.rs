@@ -540,3 +540,81 @@ async fn bad_inputs_are_refused_before_any_call() {
     let all = ctx.ecs().list_task_definitions().send().await.unwrap();
     assert_eq!(all.task_definition_arns(), Vec::<String>::new().as_slice());
 }
+
+/// The real-world corpus (copied from public repositories, sources in SOURCES.tsv): each file
+/// that ECS accepts as written (expect-ok.txt) registers as written and reads back the same by
+/// meaning; each template (placeholders, unrendered variables, wrong shapes) is refused with
+/// exit 2 before any call, every problem naming the field it is about.
+#[tokio::test]
+async fn the_real_world_corpus_registers_what_ecs_accepts_and_refuses_templates_by_field() {
+    let stack = ecskit_testkit::local_stack();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-taskdefs");
+    // ECS accepts these two, but drops each `environment[].valueFrom` and registers the
+    // variables with no value (the emulator does the same): they cannot register as written,
+    // so the validator refuses them, naming the field.
+    let loses_values = [
+        "34-blacklist-describe-env-valuefrom.json",
+        "35-bhub-env-valuefrom-credentialspecs.json",
+    ];
+    let expect_ok: Vec<String> = std::fs::read_to_string(dir.join("expect-ok.txt"))
+        .unwrap()
+        .lines()
+        .filter(|n| !loses_values.contains(n))
+        .map(str::to_string)
+        .collect();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 38, "{names:?}");
+    let (mut registered, mut refused) = (0, 0);
+    for name in &names {
+        let path = dir.join(name);
+        let a = args(&stack, &["--file", path.to_str().unwrap()]);
+        let ctx = stack.ctx(false).await;
+        let result = ecskit::step::run::<TaskdefRegister>(&ctx, &a).await;
+        if expect_ok.contains(name) {
+            let report = result.unwrap_or_else(|e| panic!("{name}: {}", e.render()));
+            assert!(report.changed, "{name}");
+            let family = report.get_str("TASK_FAMILY").unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let sent = taskdef_register::prepare(name, &text, &Overrides::default(), false, &no_env)
+                .unwrap()
+                .doc;
+            let back = taskdef_register::latest_active(&ctx.ecs(), &family)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                compare::same(&back.doc, &sent),
+                "{name} did not register as written:\n{}",
+                compare::diff(&back.doc, "registered", &sent, "file")
+            );
+            registered += 1;
+        } else {
+            let err = result.err().unwrap_or_else(|| panic!("{name} was accepted"));
+            assert_eq!(err.exit_code(), 2, "{name}: {}", err.render());
+            assert_eq!(ctx.calls().calls(), vec![], "{name}: no call before refusing");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let raw: Value = serde_json::from_str(&text).unwrap();
+            let doc = raw.get("taskDefinition").unwrap_or(&raw);
+            let message = err.to_string();
+            let problems: Vec<&str> = match message.split_once("problems in the input:") {
+                Some((_, list)) => list.lines().filter_map(|l| l.trim().strip_prefix("- ")).collect(),
+                None => vec![message.as_str()],
+            };
+            for problem in problems {
+                let field = problem.split(':').next().unwrap();
+                let top = field.split(['.', '[']).next().unwrap();
+                assert!(
+                    doc.get(top).is_some(),
+                    "{name}: '{problem}' does not name a field of the document"
+                );
+            }
+            refused += 1;
+        }
+    }
+    assert_eq!((registered, refused), (21, 17));
+}

@@ -264,6 +264,15 @@ pub fn validate(doc: &Value, allow_plaintext_secrets: bool) -> Vec<String> {
         // environment
         for (ep, var) in items(c, path, "environment", &mut out) {
             types(var, &ep, NAME_VALUE, &mut out);
+            // ECS takes such an entry and registers the variable with no value at all: the
+            // container would start without it, so it is refused here.
+            if var.contains_key("valueFrom") {
+                out.push(format!(
+                    "{}: an environment variable takes a value, not a valueFrom (ECS would register {} without a value): move it to `secrets`, which take a valueFrom",
+                    join(&ep, "valueFrom"),
+                    var.get("name").and_then(Value::as_str).unwrap_or("it")
+                ));
+            }
             if let (Some(name), Some(value)) = (
                 var.get("name").and_then(Value::as_str),
                 var.get("value").and_then(Value::as_str),
@@ -424,6 +433,19 @@ mod tests {
         assert!(
             p.iter()
                 .any(|x| x.starts_with("containerDefinitions: missing")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn value_from_in_the_environment_is_refused() {
+        let mut d = fargate();
+        d["containerDefinitions"][0]["environment"] = json!([{"name": "DB_HOST",
+            "valueFrom": "arn:aws:ssm:us-west-2:123456789012:parameter/db-host"}]);
+        let p = validate(&d, false);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("containerDefinitions[0].environment[0].valueFrom: an environment variable takes a value"),
             "{p:?}"
         );
     }
