@@ -618,3 +618,119 @@ async fn the_real_world_corpus_registers_what_ecs_accepts_and_refuses_templates_
     }
     assert_eq!((registered, refused), (21, 17));
 }
+
+mod json_replay;
+
+/// A one-container document, checked and tagged as the step sends it.
+fn small_doc(family: &str) -> Value {
+    let text = json!({"family": family, "containerDefinitions": [
+        {"name": "app", "image": "nginx:1.27", "memory": 128}]})
+    .to_string();
+    taskdef_register::prepare("inline", &text, &Overrides::default(), false, &no_env)
+        .unwrap()
+        .doc
+}
+
+/// What DescribeTaskDefinition answers for `doc` registered as revision `revision`.
+fn described(doc: &Value, revision: i64) -> Value {
+    let family = doc["family"].as_str().unwrap();
+    let mut td = doc.clone();
+    let tags = td.as_object_mut().unwrap().remove("tags").unwrap();
+    td["taskDefinitionArn"] = json!(format!(
+        "arn:aws:ecs:us-west-2:123456789012:task-definition/{family}:{revision}"
+    ));
+    td["revision"] = json!(revision);
+    td["status"] = json!("ACTIVE");
+    json!({"taskDefinition": td, "tags": tags})
+}
+
+fn listed(family: &str, revisions: &[i64]) -> json_replay::Exchange {
+    json_replay::ok(
+        "ListTaskDefinitions",
+        json!({"taskDefinitionArns": revisions.iter().map(|r| format!(
+            "arn:aws:ecs:us-west-2:123456789012:task-definition/{family}:{r}")).collect::<Vec<_>>()}),
+    )
+}
+
+/// The register's answer was lost after ECS applied it (a 500). The SDK does not send it
+/// again blindly: the step reads the latest revision, finds the document there, and reports
+/// it. One RegisterTaskDefinition, one revision.
+#[tokio::test]
+async fn a_lost_register_answer_converges_on_the_revision_it_made() {
+    use json_replay::{error, ok};
+    let doc = small_doc("lost");
+    let replay = json_replay::Replay::new(vec![
+        listed("lost", &[]),
+        error("RegisterTaskDefinition", 500, "ServerException"),
+        listed("lost", &[1]),
+        ok("DescribeTaskDefinition", described(&doc, 1)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("td.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let mut a = Args::try_parse_from(["taskdef-register", "--file", path.to_str().unwrap()]).unwrap();
+    a.aws.region = Some("us-west-2".into());
+    let ctx = replay.ctx(false);
+    let report = ecskit::step::run::<TaskdefRegister>(&ctx, &a)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(
+        replay.sent(),
+        vec![
+            "ListTaskDefinitions",
+            "RegisterTaskDefinition",
+            "ListTaskDefinitions",
+            "DescribeTaskDefinition"
+        ]
+    );
+    assert!(replay.left().is_empty());
+    assert!(report.changed);
+    assert_eq!(report.get_str("TASK_REVISION").unwrap(), "1");
+    assert_eq!(
+        report.get_str("TASK_DEFINITION_ARN").unwrap(),
+        "arn:aws:ecs:us-west-2:123456789012:task-definition/lost:1"
+    );
+}
+
+/// A 5xx that ECS did not apply: nothing new is registered, so the register is sent again,
+/// once, and its answer is the result. A revision that means something else (someone else's)
+/// is not taken for ours.
+#[tokio::test]
+async fn a_failed_register_that_made_nothing_is_sent_again() {
+    use json_replay::{error, ok};
+    let doc = small_doc("again");
+    let mut other = doc.clone();
+    other["containerDefinitions"][0]["image"] = json!("nginx:0.1");
+    let replay = json_replay::Replay::new(vec![
+        error("RegisterTaskDefinition", 503, "ServiceUnavailableException"),
+        listed("again", &[1]),
+        ok("DescribeTaskDefinition", described(&other, 1)),
+        ok("RegisterTaskDefinition", described(&doc, 2)),
+    ]);
+    let ctx = replay.ctx(false);
+    let (arn, revision) =
+        taskdef_register::revisions::register_converging(&ctx.ecs(), &ctx.clock, &doc, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(revision, 2);
+    assert!(arn.ends_with("task-definition/again:2"), "{arn}");
+    assert!(replay.left().is_empty());
+    // Both registers carried the document itself.
+    let bodies = replay.bodies();
+    for i in [0, 3] {
+        let sent: Value = serde_json::from_str(&bodies[i]).unwrap();
+        assert_eq!(sent, doc);
+    }
+    // A refusal (4xx) is not retried: it is the answer.
+    let replay = json_replay::Replay::new(vec![error(
+        "RegisterTaskDefinition",
+        400,
+        "ClientException",
+    )]);
+    let ctx = replay.ctx(false);
+    let err = taskdef_register::revisions::register_converging(&ctx.ecs(), &ctx.clock, &doc, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_aws(&["ClientException"]), "{}", err.render());
+    assert_eq!(replay.sent(), vec!["RegisterTaskDefinition"]);
+}
