@@ -734,3 +734,47 @@ async fn a_failed_register_that_made_nothing_is_sent_again() {
     assert!(err.is_aws(&["ClientException"]), "{}", err.render());
     assert_eq!(replay.sent(), vec!["RegisterTaskDefinition"]);
 }
+
+/// The vendor guide's task definition as copied from the page: its `command` string runs onto
+/// the next line. The error names the line where the string starts and the fix.
+#[tokio::test]
+async fn a_raw_line_break_in_a_string_is_reported_where_the_string_starts() {
+    let stack = ecskit_testkit::local_stack();
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/broken/vendor-guide-as-copied.json");
+    let err = run(args(&stack, &["--file", file.to_str().unwrap()]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let text = err.to_string();
+    assert!(
+        text.ends_with(
+            "vendor-guide-as-copied.json: line 28: the string that starts at column 1 holds a raw line break, and a JSON string cannot hold one: write the break as \\n, or join the lines"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("column 0"), "{text}");
+}
+
+/// What a user sees, pinned: the text and json output of a first register, of the re-run that
+/// changes nothing, and of a dry run of a changed document.
+#[tokio::test]
+async fn output_snapshots() {
+    use ecskit::output::OutputFormat::{Json, Text};
+    let stack = ecskit_testkit::local_stack();
+    let file = fixture("fargate-firelens.json");
+    let file = file.to_str().unwrap();
+    let first = run(args(&stack, &["--file", file])).await.unwrap();
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_first_text", first.render(Text));
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_first_json", first.render(Json));
+    let again = run(args(&stack, &["--file", file])).await.unwrap();
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_rerun_text", again.render(Text));
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_rerun_json", again.render(Json));
+    let dry_args = ["--file", file, "--family", "corpus-firelens-next", "--dry-run"];
+    let dry = run(args(&stack, &dry_args)).await.unwrap();
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_dry_run_text", dry.render(Text));
+    let mut json_args = dry_args.to_vec();
+    json_args.extend(["--output", "json"]);
+    let dry = run(args(&stack, &json_args)).await.unwrap();
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_dry_run_json", dry.render(Json));
+}
