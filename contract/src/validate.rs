@@ -278,6 +278,31 @@ mod tests {
         assert!(repository_name("a__b").is_err());
     }
 
+    // Moved from image-push's reference module with the functions.
+    #[test]
+    fn repository_names() {
+        for good in ["app", "team/app", "a.b-c_d/e2", "my-app/api/v2"] {
+            assert_eq!(repository_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "a", "App", "app/", "/app", "a//b", "a..b", "-app", "app-", "a b", "a__-b",
+        ] {
+            assert!(repository_name(bad).is_err(), "{bad}");
+        }
+        assert!(repository_name(&"a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn tags() {
+        for good in ["latest", "v1.2.3", "1", "build_42-rc.1", "A"] {
+            assert_eq!(image_tag(good), Ok(()), "{good}");
+        }
+        for bad in ["", ".x", "-x", "a:b", "a/b", "has space"] {
+            assert!(image_tag(bad).is_err(), "{bad}");
+        }
+        assert!(image_tag(&"a".repeat(129)).is_err());
+    }
+
     #[test]
     fn arns() {
         assert_eq!(role_arn("arn:aws:iam::123456789012:role/app-task"), Ok(()));

@@ -170,11 +170,14 @@ pub fn finish(result: Result<Report>, format: OutputFormat) -> ExitCode {
     }
 }
 
-/// Logging on stderr. `RUST_LOG`, when set, wins. Otherwise the verbosity raises the level of
-/// ecskit's own messages; at `-vvv` the AWS SDK's request lifecycle is shown too. The HTTP,
-/// signing and Docker client crates stay quiet at every verbosity: their lower levels can show
-/// headers that carry credentials.
+/// Logging on stderr. `RUST_LOG`, when set, chooses what is shown. Otherwise the verbosity
+/// raises the level of ecskit's own messages; at `-vvv` the AWS SDK's request lifecycle is
+/// shown too. Whatever either says, [`never_secret`] keeps out the levels of the SDK, HTTP,
+/// signing and Docker client crates that print request and response headers and bodies
+/// (where ECR tokens, registry passwords and signatures travel).
 pub fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::prelude::*;
+
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => EnvFilter::new(v),
         _ => {
@@ -194,14 +197,62 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         }
     };
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .without_time()
         .with_target(verbose >= 2)
         .with_level(verbose >= 1)
+        .with_filter(tracing_subscriber::filter::filter_fn(never_secret));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
         .try_init();
+}
+
+/// The crates (tracing targets) whose events above a level print headers or bodies, with the
+/// most verbose level of theirs that is still shown. Found in their sources:
+/// - `aws_smithy_runtime::client::orchestrator` (and `::http`): at trace, every request and
+///   response in full ("transmitting request", "received response from service", "read HTTP
+///   response body"): GetAuthorizationToken's answer holds the ECR token;
+/// - `aws_sigv4`: at trace, the request being signed with its headers, and the string to sign;
+/// - `aws_runtime`, `aws_smithy_http`, `aws_smithy_http_client`: at trace, bodies being
+///   signed or streamed, connector details;
+/// - `aws_config`: at trace, a credential_process command line, unredacted;
+/// - `hyper`, `hyper_util`, `h2`: at debug and below, headers on the wire;
+/// - `bollard`: at trace, request bodies sent to the Docker Engine (registry logins).
+const SECRET_BEARING: &[(&str, tracing::Level)] = &[
+    (
+        "aws_smithy_runtime::client::orchestrator",
+        tracing::Level::DEBUG,
+    ),
+    ("aws_sigv4", tracing::Level::DEBUG),
+    ("aws_runtime", tracing::Level::DEBUG),
+    ("aws_smithy_http", tracing::Level::DEBUG),
+    ("aws_smithy_http_client", tracing::Level::DEBUG),
+    ("aws_config", tracing::Level::DEBUG),
+    ("hyper", tracing::Level::INFO),
+    ("hyper_util", tracing::Level::INFO),
+    ("h2", tracing::Level::INFO),
+    ("bollard", tracing::Level::INFO),
+];
+
+/// Whether an event may be printed: not when it comes from a [`SECRET_BEARING`] target at a
+/// level more verbose than that target's limit.
+///
+/// This is a filter of its own on the output layer rather than directives appended to the
+/// `RUST_LOG` filter: a directive can be outranked inside that filter (a span-qualified one
+/// such as `[invoke]=trace` enables every event in the SDK's `invoke` span whatever the
+/// target directives say), while this filter sees every event last and has no such exception.
+pub fn never_secret(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    !SECRET_BEARING.iter().any(|(prefix, max)| {
+        let inside = target == *prefix
+            || target
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with("::"));
+        inside && meta.level() > max
+    })
 }
 
 /// Parses `KEY=VALUE` (tags, environment overrides).

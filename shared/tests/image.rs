@@ -6,13 +6,25 @@ mod image_support;
 
 use aws_sdk_ecr::types::{EncryptionType, ImageTagMutability};
 use clap::Parser;
-use ecskit::image_push::{Args, run};
+use ecskit::image_push::{Args, ImagePush};
 use image_support::*;
 
 fn args(argv: &[&str]) -> Args {
     let mut full = vec!["image-push"];
     full.extend_from_slice(argv);
     Args::try_parse_from(full).unwrap()
+}
+
+/// The step as its binary runs it (the AWS flags come from the stack's environment).
+async fn run(args: Args) -> ecskit::Result<ecskit::Report> {
+    let ctx = ecskit::aws::Ctx::new(&args.aws, args.common.dry_run).await;
+    ecskit::step::run::<ImagePush>(&ctx, &args).await
+}
+
+/// `--pull-password-stdin` with the password a test gives instead of stdin.
+fn with_password(mut args: Args, password: &str) -> Args {
+    args.pull_password = Some(ecskit::secret::Secret::new(password));
+    args
 }
 
 #[tokio::test]
@@ -255,6 +267,12 @@ async fn dry_run_creates_and_pushes_nothing() {
         report.get_str("IMAGE_TAG_URI").unwrap(),
         format!("{}/{repo}:v1", stack.registry)
     );
+    // The digest is not known before the push: the URI the next step plans with is by tag.
+    assert_eq!(report.get_str("IMAGE_DIGEST").unwrap(), "");
+    assert_eq!(
+        report.get_str("IMAGE_URI").unwrap(),
+        format!("{}/{repo}:v1", stack.registry)
+    );
     assert_eq!(
         registry_manifest_digest(&stack.registry, &repo, "v1", &user_password),
         Err(404)
@@ -295,7 +313,7 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
     let (_, user_password) = ecr_token(&stack).await;
     let (user, password) = user_password.split_once(':').unwrap();
     let copy = unique("copy");
-    let pulled = ecskit::image_push::run_with_password(
+    let pulled = run(with_password(
         args(&[
             &remote,
             "--pull",
@@ -307,8 +325,8 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
             "--registry-endpoint",
             &stack.registry,
         ]),
-        || Ok(format!("{password}\n")),
-    )
+        &format!("{password}\n"),
+    ))
     .await
     .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(pulled.changed);
@@ -321,7 +339,7 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
 
     // The same pull with a wrong password is refused by the registry: exit 1.
     remove_image(&remote).await;
-    let err = ecskit::image_push::run_with_password(
+    let err = run(with_password(
         args(&[
             &remote,
             "--pull",
@@ -333,8 +351,8 @@ async fn pull_fetches_the_source_from_its_registry_with_credentials() {
             "--registry-endpoint",
             &stack.registry,
         ]),
-        || Ok("wrong-password\n".to_string()),
-    )
+        "wrong-password\n",
+    ))
     .await
     .unwrap_err();
     assert_eq!(err.exit_code(), 1, "{}", err.render());
@@ -429,4 +447,170 @@ fn local_stack_checked() -> ecskit_testkit::LocalStack {
         "eval \"$(cargo xtask local env)\" first"
     );
     stack
+}
+
+/// `deploy --dry-run` on a stack that does not exist yet: image-push's dry run prints a URI
+/// for a repository that does not exist, and taskdef-register's dry run takes it and says
+/// which revision it would register, with the ARN that revision would have. Nothing is made.
+#[tokio::test]
+async fn a_dry_run_chain_from_push_to_register_plans_the_revision() {
+    let stack = local_stack_checked();
+    let source = build_scratch_image(&unique("ecskit-test-dry-chain"), "v3").await;
+    let repo = unique("chain");
+    let pushed = run(args(&[
+        &source,
+        "--repository",
+        &repo,
+        "--registry-endpoint",
+        &stack.registry,
+        "--dry-run",
+    ]))
+    .await
+    .unwrap_or_else(|e| panic!("{}", e.render()));
+    let uri = pushed.get_str("IMAGE_URI").unwrap();
+    assert_eq!(uri, format!("{}/{repo}:v3", stack.registry));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("td.json");
+    std::fs::write(
+        &file,
+        r#"{"family": "dry-chain", "containerDefinitions": [{"name": "app", "image": "placeholder", "memory": 128}]}"#,
+    )
+    .unwrap();
+    let mut td = ecskit::taskdef_register::Args::try_parse_from([
+        "taskdef-register",
+        "--file",
+        file.to_str().unwrap(),
+        "--image",
+        &uri,
+        "--dry-run",
+    ])
+    .unwrap();
+    td.aws = stack.aws_args();
+    let ctx = stack.ctx(true).await;
+    let planned = ecskit::step::run::<ecskit::taskdef_register::TaskdefRegister>(&ctx, &td)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(planned.changed && planned.dry_run);
+    assert_eq!(
+        planned.actions,
+        vec!["register task definition dry-chain:1"]
+    );
+    assert_eq!(
+        planned.get_str("TASK_DEFINITION_ARN").unwrap(),
+        "arn:aws:ecs:us-west-2:123456789012:task-definition/dry-chain:1"
+    );
+    assert_eq!(planned.get_str("TASK_REVISION").unwrap(), "1");
+    assert_eq!(ctx.calls().mutating(), vec![]);
+    let real = stack.ctx(false).await;
+    let families = real.ecs().list_task_definitions().send().await.unwrap();
+    assert!(families.task_definition_arns().is_empty());
+    remove_image(&source).await;
+}
+
+#[path = "json_replay/mod.rs"]
+mod json_replay;
+
+/// CreateRepository's answer is lost after ECR applied it (a 500); the SDK sends it again and
+/// ECR answers RepositoryAlreadyExistsException. The step converges: it describes the
+/// repository and pushes. ECR is recorded; the engine and the registry are the real ones.
+#[tokio::test]
+async fn a_lost_create_repository_answer_converges() {
+    use json_replay::{error, ok};
+    use serde_json::json;
+    let stack = local_stack_checked();
+    let source = build_scratch_image(&unique("ecskit-test-lost-create"), "v1").await;
+    let repo = unique("lost");
+    let (token, _) = ecr_token(&stack).await;
+    let arn = format!("arn:aws:ecr:us-west-2:123456789012:repository/{repo}");
+    let repository = json!({"repositoryArn": arn, "registryId": "123456789012", "repositoryName": repo,
+        "repositoryUri": format!("123456789012.dkr.ecr.us-west-2.amazonaws.com/{repo}")});
+    let replay = json_replay::Replay::new(vec![
+        error("DescribeRepositories", 400, "RepositoryNotFoundException"),
+        ok(
+            "GetAuthorizationToken",
+            json!({"authorizationData": [{"authorizationToken": token,
+                "proxyEndpoint": "https://123456789012.dkr.ecr.us-west-2.amazonaws.com", "expiresAt": 1.9e9}]}),
+        ),
+        error("CreateRepository", 500, "ServerException"),
+        error("CreateRepository", 400, "RepositoryAlreadyExistsException"),
+        ok(
+            "DescribeRepositories",
+            json!({"repositories": [repository]}),
+        ),
+    ]);
+    let ctx = replay.ctx(false);
+    let a = args(&[
+        &source,
+        "--repository",
+        &repo,
+        "--registry-endpoint",
+        &stack.registry,
+    ]);
+    let report = ecskit::step::run::<ImagePush>(&ctx, &a)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(
+        replay.sent(),
+        vec![
+            "DescribeRepositories",
+            "GetAuthorizationToken",
+            "CreateRepository",
+            "CreateRepository",
+            "DescribeRepositories"
+        ]
+    );
+    assert!(replay.left().is_empty());
+    assert!(report.changed);
+    assert_eq!(report.get("repository_arn"), Some(&json!(arn)));
+    let digest = report.get_str("IMAGE_DIGEST").unwrap();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    // The create asked for the managed-by tag: the repository it converged on is ecskit's.
+    let create: serde_json::Value = serde_json::from_str(&replay.bodies()[2]).unwrap();
+    assert_eq!(
+        create["tags"],
+        json!([{"Key": "managed-by", "Value": "ecskit"}])
+    );
+    remove_image(&source).await;
+}
+
+/// What a user sees, pinned: the text and json output of a first push, of the re-run that
+/// changes nothing, and of a dry run on a repository that does not exist yet.
+#[tokio::test]
+async fn output_snapshots() {
+    use ecskit::output::OutputFormat::{Json, Text};
+    let stack = local_stack_checked();
+    let source = build_scratch_image(&unique("ecskit-test-snap"), "v1").await;
+    // Fixed names, so the snapshots do not change from run to run; the image's content is
+    // new each run, so the first push always pushes.
+    let argv = [
+        source.as_str(),
+        "--repository",
+        "snap/app",
+        "--registry-endpoint",
+        &stack.registry,
+    ];
+    let first = run(args(&argv))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    ecskit_testkit::assert_output_snapshot!("image_push_first_text", first.render(Text));
+    ecskit_testkit::assert_output_snapshot!("image_push_first_json", first.render(Json));
+    let again = run(args(&argv))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    ecskit_testkit::assert_output_snapshot!("image_push_rerun_text", again.render(Text));
+    ecskit_testkit::assert_output_snapshot!("image_push_rerun_json", again.render(Json));
+    let dry = run(args(&[
+        &source,
+        "--repository",
+        "snap/dry",
+        "--registry-endpoint",
+        &stack.registry,
+        "--dry-run",
+    ]))
+    .await
+    .unwrap_or_else(|e| panic!("{}", e.render()));
+    ecskit_testkit::assert_output_snapshot!("image_push_dry_run_text", dry.render(Text));
+    ecskit_testkit::assert_output_snapshot!("image_push_dry_run_json", dry.render(Json));
+    remove_image(&source).await;
 }

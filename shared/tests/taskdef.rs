@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use clap::Parser;
-use ecskit::taskdef_register::{self, Args, compare, document::Overrides};
+use ecskit::taskdef_register::{self, Args, TaskdefRegister, compare, document::Overrides};
 use ecskit_testkit::LocalStack;
 use serde_json::{Value, json};
 
@@ -25,6 +25,12 @@ fn args(stack: &LocalStack, extra: &[&str]) -> Args {
     let mut a = Args::try_parse_from(argv).unwrap();
     a.aws = stack.aws_args();
     a
+}
+
+/// The step as its binary runs it.
+async fn run(args: Args) -> ecskit::Result<ecskit::Report> {
+    let ctx = ecskit::aws::Ctx::new(&args.aws, args.common.dry_run).await;
+    ecskit::step::run::<TaskdefRegister>(&ctx, &args).await
 }
 
 fn no_env(_: &str) -> Option<String> {
@@ -68,7 +74,7 @@ async fn the_vendor_guide_example_registers_after_stripping() {
             "registeredBy"
         ]
     );
-    let report = taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap()]))
+    let report = run(args(&stack, &["--file", file.to_str().unwrap()]))
         .await
         .unwrap();
     assert!(report.changed);
@@ -243,17 +249,16 @@ async fn registering_the_same_document_again_makes_no_mutating_call() {
     let stack = ecskit_testkit::local_stack();
     let file = fixture("fargate-efs-secrets.json");
     let a = args(&stack, &["--file", file.to_str().unwrap()]);
-    let p = prepare_file("fargate-efs-secrets.json");
 
     let first_ctx = stack.ctx(false).await;
-    let first = taskdef_register::register_prepared(&first_ctx, &p, &a)
+    let first = ecskit::step::run::<TaskdefRegister>(&first_ctx, &a)
         .await
         .unwrap();
     assert!(first.changed);
     assert_eq!(first_ctx.calls().mutating().len(), 1);
 
     let ctx = stack.ctx(false).await;
-    let second = taskdef_register::register_prepared(&ctx, &p, &a)
+    let second = ecskit::step::run::<TaskdefRegister>(&ctx, &a)
         .await
         .unwrap();
     assert!(!second.changed);
@@ -267,13 +272,13 @@ async fn registering_the_same_document_again_makes_no_mutating_call() {
     // --force registers anyway; a changed image registers a new revision.
     let forced = args(&stack, &["--file", file.to_str().unwrap(), "--force"]);
     let ctx = stack.ctx(false).await;
-    let r = taskdef_register::register_prepared(&ctx, &p, &forced)
+    let r = ecskit::step::run::<TaskdefRegister>(&ctx, &forced)
         .await
         .unwrap();
     assert!(r.changed);
     assert_eq!(r.get_str("TASK_REVISION").unwrap(), "2");
 
-    let changed = taskdef_register::run(args(
+    let changed = run(args(
         &stack,
         &["--file", file.to_str().unwrap(), "--image", "web=nginx:2"],
     ))
@@ -289,16 +294,16 @@ async fn registering_the_same_document_again_makes_no_mutating_call() {
 async fn dry_run_and_diff_register_nothing() {
     let stack = ecskit_testkit::local_stack();
     let file = fixture("ec2-bridge.json");
-    taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap()]))
+    run(args(&stack, &["--file", file.to_str().unwrap()]))
         .await
         .unwrap();
-    let mut p = prepare_file("ec2-bridge.json");
-    p.doc["containerDefinitions"][0]["image"] = json!("agent:8");
     let a = args(
         &stack,
         &[
             "--file",
             file.to_str().unwrap(),
+            "--image",
+            "agent=agent:8",
             "--dry-run",
             "--diff",
             "--output",
@@ -306,7 +311,7 @@ async fn dry_run_and_diff_register_nothing() {
         ],
     );
     let ctx = stack.ctx(true).await;
-    let r = taskdef_register::register_prepared(&ctx, &p, &a)
+    let r = ecskit::step::run::<TaskdefRegister>(&ctx, &a)
         .await
         .unwrap();
     assert!(r.changed && r.dry_run);
@@ -329,7 +334,7 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
     let stack = ecskit_testkit::local_stack();
     let file = fixture("fargate-firelens.json");
     for _ in 0..3 {
-        taskdef_register::run(args(&stack, &["--file", file.to_str().unwrap(), "--force"]))
+        run(args(&stack, &["--file", file.to_str().unwrap(), "--force"]))
             .await
             .unwrap();
     }
@@ -341,7 +346,7 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
         .await
         .unwrap();
 
-    let r = taskdef_register::run(args(
+    let r = run(args(
         &stack,
         &["--family", "corpus-firelens", "--delete", "--keep", "1"],
     ))
@@ -356,7 +361,7 @@ async fn delete_keeps_the_newest_and_only_touches_managed_revisions() {
     // 4 (the newest) is kept, 3 and 2 and 1 are ecskit's: deregistered.
     assert_eq!(left, vec![4]);
 
-    let again = taskdef_register::run(args(
+    let again = run(args(
         &stack,
         &["--family", "corpus-firelens", "--delete", "--keep", "1"],
     ))
@@ -488,9 +493,7 @@ async fn bad_inputs_are_refused_before_any_call() {
         std::fs::write(&path, &text).unwrap();
         let mut argv = vec!["--file", path.to_str().unwrap()];
         argv.extend_from_slice(extra);
-        let err = taskdef_register::run(args(&stack, &argv))
-            .await
-            .unwrap_err();
+        let err = run(args(&stack, &argv)).await.unwrap_err();
         assert_eq!(err.exit_code(), 2, "{what}: {err}");
         assert!(
             err.to_string().contains(message),
@@ -507,7 +510,7 @@ async fn bad_inputs_are_refused_before_any_call() {
         }),
     )
     .unwrap();
-    let err = taskdef_register::run(args(&stack, &["--file", path.to_str().unwrap()]))
+    let err = run(args(&stack, &["--file", path.to_str().unwrap()]))
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -534,4 +537,259 @@ async fn bad_inputs_are_refused_before_any_call() {
     let ctx = stack.ctx(false).await;
     let all = ctx.ecs().list_task_definitions().send().await.unwrap();
     assert_eq!(all.task_definition_arns(), Vec::<String>::new().as_slice());
+}
+
+/// The real-world corpus (copied from public repositories, sources in SOURCES.tsv): each file
+/// that ECS accepts as written (expect-ok.txt) registers as written and reads back the same by
+/// meaning; each template (placeholders, unrendered variables, wrong shapes) is refused with
+/// exit 2 before any call, every problem naming the field it is about.
+#[tokio::test]
+async fn the_real_world_corpus_registers_what_ecs_accepts_and_refuses_templates_by_field() {
+    let stack = ecskit_testkit::local_stack();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-taskdefs");
+    // ECS accepts these two, but drops each `environment[].valueFrom` and registers the
+    // variables with no value (the emulator does the same): they cannot register as written,
+    // so the validator refuses them, naming the field.
+    let loses_values = [
+        "34-blacklist-describe-env-valuefrom.json",
+        "35-bhub-env-valuefrom-credentialspecs.json",
+    ];
+    let expect_ok: Vec<String> = std::fs::read_to_string(dir.join("expect-ok.txt"))
+        .unwrap()
+        .lines()
+        .filter(|n| !loses_values.contains(n))
+        .map(str::to_string)
+        .collect();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 38, "{names:?}");
+    let (mut registered, mut refused) = (0, 0);
+    for name in &names {
+        let path = dir.join(name);
+        let a = args(&stack, &["--file", path.to_str().unwrap()]);
+        let ctx = stack.ctx(false).await;
+        let result = ecskit::step::run::<TaskdefRegister>(&ctx, &a).await;
+        if expect_ok.contains(name) {
+            let report = result.unwrap_or_else(|e| panic!("{name}: {}", e.render()));
+            assert!(report.changed, "{name}");
+            let family = report.get_str("TASK_FAMILY").unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let sent =
+                taskdef_register::prepare(name, &text, &Overrides::default(), false, &no_env)
+                    .unwrap()
+                    .doc;
+            let back = taskdef_register::latest_active(&ctx.ecs(), &family)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                compare::same(&back.doc, &sent),
+                "{name} did not register as written:\n{}",
+                compare::diff(&back.doc, "registered", &sent, "file")
+            );
+            registered += 1;
+        } else {
+            let err = result
+                .err()
+                .unwrap_or_else(|| panic!("{name} was accepted"));
+            assert_eq!(err.exit_code(), 2, "{name}: {}", err.render());
+            assert_eq!(
+                ctx.calls().calls(),
+                vec![],
+                "{name}: no call before refusing"
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            let raw: Value = serde_json::from_str(&text).unwrap();
+            let doc = raw.get("taskDefinition").unwrap_or(&raw);
+            let message = err.to_string();
+            let problems: Vec<&str> = match message.split_once("problems in the input:") {
+                Some((_, list)) => list
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("- "))
+                    .collect(),
+                None => vec![message.as_str()],
+            };
+            for problem in problems {
+                let field = problem.split(':').next().unwrap();
+                let top = field.split(['.', '[']).next().unwrap();
+                assert!(
+                    doc.get(top).is_some(),
+                    "{name}: '{problem}' does not name a field of the document"
+                );
+            }
+            refused += 1;
+        }
+    }
+    assert_eq!((registered, refused), (21, 17));
+}
+
+mod json_replay;
+
+/// A one-container document, checked and tagged as the step sends it.
+fn small_doc(family: &str) -> Value {
+    let text = json!({"family": family, "containerDefinitions": [
+        {"name": "app", "image": "nginx:1.27", "memory": 128}]})
+    .to_string();
+    taskdef_register::prepare("inline", &text, &Overrides::default(), false, &no_env)
+        .unwrap()
+        .doc
+}
+
+/// What DescribeTaskDefinition answers for `doc` registered as revision `revision`.
+fn described(doc: &Value, revision: i64) -> Value {
+    let family = doc["family"].as_str().unwrap();
+    let mut td = doc.clone();
+    let tags = td.as_object_mut().unwrap().remove("tags").unwrap();
+    td["taskDefinitionArn"] = json!(format!(
+        "arn:aws:ecs:us-west-2:123456789012:task-definition/{family}:{revision}"
+    ));
+    td["revision"] = json!(revision);
+    td["status"] = json!("ACTIVE");
+    json!({"taskDefinition": td, "tags": tags})
+}
+
+fn listed(family: &str, revisions: &[i64]) -> json_replay::Exchange {
+    json_replay::ok(
+        "ListTaskDefinitions",
+        json!({"taskDefinitionArns": revisions.iter().map(|r| format!(
+            "arn:aws:ecs:us-west-2:123456789012:task-definition/{family}:{r}")).collect::<Vec<_>>()}),
+    )
+}
+
+/// The register's answer was lost after ECS applied it (a 500). The SDK does not send it
+/// again blindly: the step reads the latest revision, finds the document there, and reports
+/// it. One RegisterTaskDefinition, one revision.
+#[tokio::test]
+async fn a_lost_register_answer_converges_on_the_revision_it_made() {
+    use json_replay::{error, ok};
+    let doc = small_doc("lost");
+    let replay = json_replay::Replay::new(vec![
+        listed("lost", &[]),
+        error("RegisterTaskDefinition", 500, "ServerException"),
+        listed("lost", &[1]),
+        ok("DescribeTaskDefinition", described(&doc, 1)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("td.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let mut a =
+        Args::try_parse_from(["taskdef-register", "--file", path.to_str().unwrap()]).unwrap();
+    a.aws.region = Some("us-west-2".into());
+    let ctx = replay.ctx(false);
+    let report = ecskit::step::run::<TaskdefRegister>(&ctx, &a)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(
+        replay.sent(),
+        vec![
+            "ListTaskDefinitions",
+            "RegisterTaskDefinition",
+            "ListTaskDefinitions",
+            "DescribeTaskDefinition"
+        ]
+    );
+    assert!(replay.left().is_empty());
+    assert!(report.changed);
+    assert_eq!(report.get_str("TASK_REVISION").unwrap(), "1");
+    assert_eq!(
+        report.get_str("TASK_DEFINITION_ARN").unwrap(),
+        "arn:aws:ecs:us-west-2:123456789012:task-definition/lost:1"
+    );
+}
+
+/// A 5xx that ECS did not apply: nothing new is registered, so the register is sent again,
+/// once, and its answer is the result. A revision that means something else (someone else's)
+/// is not taken for ours.
+#[tokio::test]
+async fn a_failed_register_that_made_nothing_is_sent_again() {
+    use json_replay::{error, ok};
+    let doc = small_doc("again");
+    let mut other = doc.clone();
+    other["containerDefinitions"][0]["image"] = json!("nginx:0.1");
+    let replay = json_replay::Replay::new(vec![
+        error("RegisterTaskDefinition", 503, "ServiceUnavailableException"),
+        listed("again", &[1]),
+        ok("DescribeTaskDefinition", described(&other, 1)),
+        ok("RegisterTaskDefinition", described(&doc, 2)),
+    ]);
+    let ctx = replay.ctx(false);
+    let (arn, revision) =
+        taskdef_register::revisions::register_converging(&ctx.ecs(), &ctx.clock, &doc, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(revision, 2);
+    assert!(arn.ends_with("task-definition/again:2"), "{arn}");
+    assert!(replay.left().is_empty());
+    // Both registers carried the document itself.
+    let bodies = replay.bodies();
+    for i in [0, 3] {
+        let sent: Value = serde_json::from_str(&bodies[i]).unwrap();
+        assert_eq!(sent, doc);
+    }
+    // A refusal (4xx) is not retried: it is the answer.
+    let replay = json_replay::Replay::new(vec![error(
+        "RegisterTaskDefinition",
+        400,
+        "ClientException",
+    )]);
+    let ctx = replay.ctx(false);
+    let err = taskdef_register::revisions::register_converging(&ctx.ecs(), &ctx.clock, &doc, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_aws(&["ClientException"]), "{}", err.render());
+    assert_eq!(replay.sent(), vec!["RegisterTaskDefinition"]);
+}
+
+/// The vendor guide's task definition as copied from the page: its `command` string runs onto
+/// the next line. The error names the line where the string starts and the fix.
+#[tokio::test]
+async fn a_raw_line_break_in_a_string_is_reported_where_the_string_starts() {
+    let stack = ecskit_testkit::local_stack();
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/broken/vendor-guide-as-copied.json");
+    let err = run(args(&stack, &["--file", file.to_str().unwrap()]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let text = err.to_string();
+    assert!(
+        text.ends_with(
+            "vendor-guide-as-copied.json: line 28: the string that starts at column 1 holds a raw line break, and a JSON string cannot hold one: write the break as \\n, or join the lines"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("column 0"), "{text}");
+}
+
+/// What a user sees, pinned: the text and json output of a first register, of the re-run that
+/// changes nothing, and of a dry run of a changed document.
+#[tokio::test]
+async fn output_snapshots() {
+    use ecskit::output::OutputFormat::{Json, Text};
+    let stack = ecskit_testkit::local_stack();
+    let file = fixture("fargate-firelens.json");
+    let file = file.to_str().unwrap();
+    let first = run(args(&stack, &["--file", file])).await.unwrap();
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_first_text", first.render(Text));
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_first_json", first.render(Json));
+    let again = run(args(&stack, &["--file", file])).await.unwrap();
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_rerun_text", again.render(Text));
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_rerun_json", again.render(Json));
+    let dry_args = [
+        "--file",
+        file,
+        "--family",
+        "corpus-firelens-next",
+        "--dry-run",
+    ];
+    let dry = run(args(&stack, &dry_args)).await.unwrap();
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_dry_run_text", dry.render(Text));
+    let mut json_args = dry_args.to_vec();
+    json_args.extend(["--output", "json"]);
+    let dry = run(args(&stack, &json_args)).await.unwrap();
+    ecskit_testkit::assert_output_snapshot!("taskdef_register_dry_run_json", dry.render(Json));
 }

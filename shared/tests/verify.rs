@@ -314,7 +314,10 @@ async fn taskdef_register_verify_refuses_before_registering() {
         "taskdef-register",
         &["--file", file.to_str().unwrap(), "--verify"],
     );
-    let err = ecskit::taskdef_register::run(args).await.unwrap_err();
+    let ctx = stack.ctx(false).await;
+    let err = ecskit::step::run::<ecskit::taskdef_register::TaskdefRegister>(&ctx, &args)
+        .await
+        .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(
         err.to_string()

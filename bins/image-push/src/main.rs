@@ -1,4 +1,4 @@
 //! image-push: tag a local image and push it to ECR through the Docker Engine API.
 fn main() -> std::process::ExitCode {
-    ecskit::cli::main(ecskit::image_push::run)
+    ecskit::cli::run_step::<ecskit::image_push::ImagePush>()
 }

@@ -222,3 +222,80 @@ async fn bad_input_exits_2_and_changes_nothing() {
     let repos = ctx.ecr().describe_repositories().send().await.unwrap();
     assert!(repos.repositories().is_empty(), "{repos:?}");
 }
+
+/// `--help`: the step's own flags first under its name, then Output, then AWS; and it says
+/// what `--delete --force` removes.
+#[test]
+fn help_shows_the_steps_own_flags_first_then_output_then_aws() {
+    let out = Command::new(env!("CARGO_BIN_EXE_image-push"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    let headings: Vec<&str> = help
+        .lines()
+        .filter(|l| l.ends_with(':') && !l.starts_with(' '))
+        .collect();
+    assert_eq!(
+        headings,
+        vec!["Options:", "image-push:", "Output:", "AWS:", "Examples:"],
+        "{help}"
+    );
+    let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("no {s} in {help}"));
+    assert!(at("\nimage-push:\n      --repository <REPOSITORY>") > at("\nOptions:"));
+    assert!(at("--force") < at("Output:"));
+    assert!(at("AWS:") < at("--region <REGION>"));
+    assert!(
+        help.contains(
+            "--delete --force also removes every image in it, all tags, whoever pushed them"
+        ),
+        "{help}"
+    );
+}
+
+/// RUST_LOG=trace (and a span-wide `[invoke]=trace`) would print the SDK's request and
+/// response bodies, GetAuthorizationToken's answer among them: the logging filter keeps
+/// those levels out, so neither the token nor what it decodes to is printed.
+#[tokio::test]
+async fn rust_log_trace_never_prints_the_token() {
+    let stack = ecskit_testkit::local_stack();
+    let source = build_scratch_image(&unique("ecskit-cli-trace"), "v1").await;
+    let (token, user_password) = ecr_token(&stack).await;
+    let password = user_password.split_once(':').unwrap().1.to_string();
+    let home = tempfile::tempdir().unwrap();
+    for rust_log in [
+        "trace",
+        "[invoke]=trace",
+        "aws_smithy_runtime::client::orchestrator::http=trace",
+    ] {
+        let out = image_push(
+            &[
+                &source,
+                "--repository",
+                &unique("trace"),
+                "--output",
+                "json",
+                "-vvv",
+            ],
+            home.path(),
+            &[("RUST_LOG", rust_log)],
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{rust_log}: {stderr}");
+        if rust_log == "trace" {
+            // The trace is really on: the SDK's own lifecycle lines are there.
+            assert!(stderr.contains("GetAuthorizationToken"), "{stderr}");
+        }
+        for secret in [&token, &user_password, &password] {
+            assert!(
+                !stdout.contains(secret.as_str()),
+                "{rust_log}: stdout leaks a secret"
+            );
+            assert!(
+                !stderr.contains(secret.as_str()),
+                "{rust_log}: stderr leaks a secret"
+            );
+        }
+    }
+    remove_image(&source).await;
+}

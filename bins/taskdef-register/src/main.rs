@@ -1,4 +1,4 @@
 //! taskdef-register: register an ECS task definition exactly as written.
 fn main() -> std::process::ExitCode {
-    ecskit::cli::main(ecskit::taskdef_register::run)
+    ecskit::cli::run_step::<ecskit::taskdef_register::TaskdefRegister>()
 }

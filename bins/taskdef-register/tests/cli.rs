@@ -197,3 +197,110 @@ fn plaintext_values_are_not_printed_even_at_vvv() {
     assert_eq!(allowed.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("hunter2-not-printed") && !stdout.contains("hunter2-not-printed"));
 }
+
+/// `--help`: the step's own flags first under its name, then Output, then AWS.
+#[test]
+fn help_shows_the_steps_own_flags_first_then_output_then_aws() {
+    let out = Command::new(env!("CARGO_BIN_EXE_taskdef-register"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let headings: Vec<&str> = help
+        .lines()
+        .filter(|l| l.ends_with(':') && !l.starts_with(' '))
+        .collect();
+    assert_eq!(
+        headings,
+        vec![
+            "Options:",
+            "taskdef-register:",
+            "Output:",
+            "AWS:",
+            "Examples:"
+        ],
+        "{help}"
+    );
+    let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("no {s} in {help}"));
+    assert!(at("taskdef-register:") < at("--file <FILE>"));
+    assert!(at("--keep <N>") < at("Output:"));
+    assert!(at("Output:") < at("--dry-run") && at("--dry-run") < at("AWS:"));
+    assert!(at("AWS:") < at("--region <REGION>"));
+}
+
+/// A credential-looking variable whose value came from `${VAR}` (and is let through by
+/// `--allow-plaintext-secrets`) is sent as written but printed as `***` in the dry run's
+/// document, in the `--diff` (where a change shows as `*** (changed)`), and in the json
+/// output, at -vvv and with RUST_LOG=trace too.
+#[test]
+fn secret_values_are_masked_in_the_dry_run_the_diff_and_the_json_output() {
+    let stack = ecskit_testkit::local_stack();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("td.json");
+    std::fs::write(
+        &path,
+        r#"{"family": "masked", "containerDefinitions": [{"name": "app", "image": "x", "memory": 128,
+            "environment": [{"name": "DB_PASSWORD", "value": "${DB_PASSWORD}"}, {"name": "LANG", "value": "C.UTF-8"}]}]}"#,
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let first = cmd(&stack)
+        .args(["--file", file, "--allow-plaintext-secrets"])
+        .env("DB_PASSWORD", "first-secret-value")
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first).1);
+
+    for extra in [&["-vvv"][..], &[]] {
+        let mut c = cmd(&stack);
+        c.args([
+            "--file",
+            file,
+            "--allow-plaintext-secrets",
+            "--dry-run",
+            "--diff",
+        ])
+        .args(["--output", "json"])
+        .args(extra)
+        .env("DB_PASSWORD", "second-secret-value");
+        if extra.is_empty() {
+            c.env("RUST_LOG", "trace");
+        }
+        let out = c.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        for secret in ["first-secret-value", "second-secret-value"] {
+            assert!(!stdout.contains(secret), "stdout shows {secret}: {stdout}");
+            assert!(!stderr.contains(secret), "stderr shows {secret}");
+        }
+        // The diff on stderr: the change shows without either value.
+        assert!(
+            stderr.contains("-          \"value\": \"***\"")
+                && stderr.contains("+          \"value\": \"*** (changed)\""),
+            "{stderr}"
+        );
+        // The dry run's document on stderr, and the json output.
+        assert!(stderr.contains("\"value\": \"C.UTF-8\""), "{stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let env = &v["document"]["containerDefinitions"][0]["environment"];
+        assert_eq!(env[0]["value"], "***", "{v}");
+        assert_eq!(env[1]["value"], "C.UTF-8", "{v}");
+        assert!(v["diff"].as_str().unwrap().contains("*** (changed)"), "{v}");
+        assert_eq!(v["task_revision"], "2", "{v}");
+    }
+
+    // What was registered holds the real value: masking is for printing only.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let doc = rt.block_on(async {
+        let ctx = stack.ctx(false).await;
+        ecskit::taskdef_register::latest_active(&ctx.ecs(), "masked")
+            .await
+            .unwrap()
+            .unwrap()
+            .doc
+    });
+    assert_eq!(
+        doc["containerDefinitions"][0]["environment"][0]["value"],
+        "first-secret-value"
+    );
+}

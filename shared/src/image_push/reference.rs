@@ -1,11 +1,12 @@
-//! Pure logic of image-push: names, tags, endpoints, the ECR token, and the lines of the
-//! engine's push stream. Nothing here talks to AWS or the engine, so it is unit-tested.
+//! Pure logic of image-push: endpoints, registry ids, sources, default tags, the ECR token and
+//! the URIs the step prints. Nothing here talks to AWS or the engine, so it is unit-tested.
+//! (Repository names and tags are the contract's: `ecskit_contract::validate`.)
 
 use base64::Engine as _;
 
 use crate::secret::Secret;
 
-pub use ecskit_contract::validate::{image_tag as tag, repository_name};
+use crate::docker::tag_of;
 
 /// `HOST:PORT` (or `HOST`) without a scheme or a path.
 pub fn endpoint(value: &str) -> Result<(), String> {
@@ -46,15 +47,6 @@ pub fn source(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The tag of a reference like `registry:5000/app:1.2`, if it names one (ids and digests don't).
-pub fn tag_of(reference: &str) -> Option<&str> {
-    if reference.contains('@') {
-        return None;
-    }
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    last.split_once(':').map(|(_, t)| t)
-}
-
 /// The tags to push when none is given: the source's own tag, else `latest`.
 pub fn default_tags(source: &str) -> Vec<String> {
     let looks_like_id = source.starts_with("sha256:")
@@ -89,11 +81,16 @@ pub fn decode_token(token: &str) -> Result<(String, Secret), String> {
     }
 }
 
-/// The digest in the engine's last push line, `TAG: digest: sha256:... size: N`.
-pub fn push_digest(status: &str) -> Option<String> {
-    let rest = status.split_once(": digest: ")?.1;
-    let digest = rest.split_whitespace().next()?;
-    digest.starts_with("sha256:").then(|| digest.to_string())
+/// The `IMAGE_URI` the step prints: by digest (`REPO@sha256:...`), which pins the image. In a
+/// dry run before the first push the digest is not known yet, and the URI by tag
+/// (`REPO:TAG`) is what the next step's dry run can plan with; a real run never prints an
+/// empty or tag-only `IMAGE_URI` unless the engine reported no digest.
+pub fn image_uri(repository: &str, digest: &str, tag_uri: &str, dry_run: bool) -> String {
+    match (digest.is_empty(), dry_run) {
+        (false, _) => format!("{repository}@{digest}"),
+        (true, true) => tag_uri.to_string(),
+        (true, false) => String::new(),
+    }
 }
 
 /// The local image's digest in `repository` (`HOST/REPO`), from its `RepoDigests`.
@@ -104,43 +101,9 @@ pub fn repo_digest(repo_digests: &[String], repository: &str) -> Option<String> 
     })
 }
 
-/// Whether an engine or registry message says the credentials were refused.
-pub fn is_auth_refusal(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("unauthorized")
-        || m.contains("authentication required")
-        || m.contains("access to the resource is denied")
-        || m.contains("no basic auth credentials")
-        || m.contains("denied:")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repository_names() {
-        for good in ["app", "team/app", "a.b-c_d/e2", "my-app/api/v2"] {
-            assert_eq!(repository_name(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "a", "App", "app/", "/app", "a//b", "a..b", "-app", "app-", "a b", "a__-b",
-        ] {
-            assert!(repository_name(bad).is_err(), "{bad}");
-        }
-        assert!(repository_name(&"a".repeat(257)).is_err());
-    }
-
-    #[test]
-    fn tags() {
-        for good in ["latest", "v1.2.3", "1", "build_42-rc.1", "A"] {
-            assert_eq!(tag(good), Ok(()), "{good}");
-        }
-        for bad in ["", ".x", "-x", "a:b", "a/b", "has space"] {
-            assert!(tag(bad).is_err(), "{bad}");
-        }
-        assert!(tag(&"a".repeat(129)).is_err());
-    }
 
     #[test]
     fn endpoints() {
@@ -198,13 +161,19 @@ mod tests {
     }
 
     #[test]
-    fn push_digest_from_the_last_line() {
+    fn image_uri_is_by_digest_or_by_tag_in_a_dry_run() {
+        let repo = "127.0.0.1:5000/team/app";
+        let tag_uri = "127.0.0.1:5000/team/app:v1";
         assert_eq!(
-            push_digest("v1: digest: sha256:abcd size: 528").as_deref(),
-            Some("sha256:abcd")
+            image_uri(repo, "sha256:ab", tag_uri, false),
+            "127.0.0.1:5000/team/app@sha256:ab"
         );
-        assert_eq!(push_digest("Pushed"), None);
-        assert_eq!(push_digest("Layer already exists"), None);
+        assert_eq!(
+            image_uri(repo, "sha256:ab", tag_uri, true),
+            "127.0.0.1:5000/team/app@sha256:ab"
+        );
+        assert_eq!(image_uri(repo, "", tag_uri, true), tag_uri);
+        assert_eq!(image_uri(repo, "", tag_uri, false), "");
     }
 
     #[test]
@@ -218,14 +187,5 @@ mod tests {
             Some("sha256:aa")
         );
         assert_eq!(repo_digest(&digests, "127.0.0.1:5000/ap"), None);
-    }
-
-    #[test]
-    fn auth_refusals() {
-        assert!(is_auth_refusal("unauthorized: authentication required"));
-        assert!(is_auth_refusal(
-            "denied: requested access to the resource is denied"
-        ));
-        assert!(!is_auth_refusal("manifest unknown"));
     }
 }

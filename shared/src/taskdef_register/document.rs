@@ -32,9 +32,16 @@ pub fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
-/// Parses the text. A syntax error names the source, the line and the column.
+/// Parses the text. A syntax error names the source, the line and the column; a raw line
+/// break (or other control character) inside a string names the line where that string
+/// starts, which is where the fix goes, rather than the line after the break.
 pub fn parse(source: &str, text: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Syntax
+            && let Some(broken) = raw_control_in_string(text)
+        {
+            return broken.message(source);
+        }
         format!(
             "{source}: JSON syntax error at line {}, column {}: {}",
             e.line(),
@@ -42,6 +49,57 @@ pub fn parse(source: &str, text: &str) -> Result<Value, String> {
             strip_position(&e.to_string())
         )
     })
+}
+
+/// A control character inside a string: where the string starts, and the character.
+struct RawControl {
+    line: usize,
+    column: usize,
+    ch: char,
+}
+
+impl RawControl {
+    fn message(&self, source: &str) -> String {
+        let (what, escape) = match self.ch {
+            '\n' | '\r' => (
+                "a raw line break",
+                "write the break as \\n, or join the lines",
+            ),
+            '\t' => ("a raw tab", "write it as \\t"),
+            _ => ("a raw control character", "write it as a \\u escape"),
+        };
+        format!(
+            "{source}: line {}: the string that starts at column {} holds {what}, and a JSON string cannot hold one: {escape}",
+            self.line, self.column
+        )
+    }
+}
+
+/// The first control character inside a string, found by walking the text as JSON: serde_json
+/// reports it at the position after it (often "line N+1, column 0"), which is not where the user
+/// looks.
+fn raw_control_in_string(text: &str) -> Option<RawControl> {
+    let (mut line, mut column) = (1, 0);
+    let mut start: Option<(usize, usize)> = None;
+    let mut escaped = false;
+    for ch in text.chars() {
+        column += 1;
+        match start {
+            None if ch == '"' => start = Some((line, column)),
+            Some(_) if escaped => escaped = false,
+            Some(_) if ch == '\\' => escaped = true,
+            Some(_) if ch == '"' => start = None,
+            Some((line, column)) if ch.is_control() && (ch as u32) < 0x20 => {
+                return Some(RawControl { line, column, ch });
+            }
+            _ => {}
+        }
+        if ch == '\n' {
+            line += 1;
+            column = 0;
+        }
+    }
+    None
 }
 
 /// serde_json appends " at line L column C" to its messages; the caller already says it.
@@ -308,6 +366,24 @@ mod tests {
         assert!(
             err.starts_with("td.json: JSON syntax error at line 3, column 8:"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_raw_line_break_in_a_string_names_the_line_where_the_string_starts() {
+        let text = "{\n  \"family\": \"a\",\n  \"command\": [\"sh\", \"-c\", \"echo one &&\n echo two\"]\n}";
+        let err = parse("td.json", text).unwrap_err();
+        assert_eq!(
+            err,
+            "td.json: line 3: the string that starts at column 27 holds a raw line break, and a JSON string cannot hold one: write the break as \\n, or join the lines"
+        );
+        let tab = parse("td.json", "{\"a\": \"x\ty\"}").unwrap_err();
+        assert!(tab.contains("a raw tab") && tab.contains("\\t"), "{tab}");
+        // Escaped quotes and backslashes do not end the string early.
+        let escaped = parse("t", "{\"a\": \"say \\\"hi\\\" \\\\\n\"}").unwrap_err();
+        assert!(
+            escaped.starts_with("t: line 1: the string that starts at column 7"),
+            "{escaped}"
         );
     }
 

@@ -4,47 +4,45 @@
 //! drops whatever it forgot. So the validated JSON document itself is the request body: the
 //! fluent builder gets only what it needs to build its input, and a `mutate_request` hook
 //! replaces the serialized body with the document before the request is signed (see
-//! [`register`]). Fields this tool has never heard of reach ECS as written.
+//! [`revisions::register`]). Fields this tool has never heard of reach ECS as written.
 //!
-//! The pieces: [`document`] (parse, unwrap, strip, substitute, overrides), [`validate`]
-//! (everything checked before the first call), [`compare`] (equality by meaning, the diff).
+//! The pieces: this module (flags, the input check, compare-then-register), [`document`]
+//! (parse, unwrap, strip, substitute, overrides), [`validate`] (everything checked before the
+//! first call), [`compare`] (equality by meaning, the diff), [`mask`] (no secret value in what
+//! is printed), [`revisions`] (list, read back, register, converge after a lost answer) and
+//! [`delete`].
 
 pub mod compare;
+pub mod delete;
 pub mod document;
+pub mod mask;
+pub mod revisions;
 pub mod validate;
 
 use std::io::Read;
-use std::sync::{Arc, Mutex};
 
-use aws_sdk_ecs::types::{SortOrder, TaskDefinitionField, TaskDefinitionStatus};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
 use crate::aws::{AwsArgs, Ctx};
 use crate::cli::Common;
-use crate::error::{AwsContext, Error};
+use crate::error::Error;
 use crate::output::OutputFormat;
+use crate::step::Step;
 use crate::{Report, Result};
+use ecskit_contract::outputs;
 
 use document::Overrides;
+pub use revisions::{Revision, active_revisions, latest_active, register};
 
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "taskdef-register",
     version,
+    next_help_heading = "taskdef-register",
     about = "Register an ECS task definition exactly as written: validated, compared by meaning, registered only when it changed.",
-    after_help = "Examples:\n  taskdef-register --file taskdef.json\n  taskdef-register --file taskdef.json --image web=123456789012.dkr.ecr.us-west-2.amazonaws.com/web:1.4 --diff\n  aws ecs describe-task-definition --task-definition web | taskdef-register --file - --dry-run\n  taskdef-register --family web --delete --keep 5\n\nReads: ECSKIT_TASKDEF_FILE, ECSKIT_IMAGE_URI, ECSKIT_TASK_ROLE_ARN, ECSKIT_EXECUTION_ROLE_ARN\nPrints: ECSKIT_TASK_DEFINITION_ARN, ECSKIT_TASK_FAMILY, ECSKIT_TASK_REVISION, ECSKIT_CHANGED"
+    after_help = "Examples:\n  taskdef-register --file taskdef.json\n  taskdef-register --file taskdef.json --image web=123456789012.dkr.ecr.us-west-2.amazonaws.com/web:1.4 --diff\n  aws ecs describe-task-definition --task-definition web | taskdef-register --file - --dry-run\n  taskdef-register --family web --delete --keep 5\n\nReads: ECSKIT_TASKDEF_FILE, ECSKIT_IMAGE_URI, ECSKIT_TASK_ROLE_ARN, ECSKIT_EXECUTION_ROLE_ARN\nPrints: ECSKIT_TASK_DEFINITION_ARN, ECSKIT_TASK_FAMILY, ECSKIT_TASK_REVISION, ECSKIT_CHANGED\n\nDry run: prints the revision it would register (FAMILY:N+1) and the ARN it would have. Environment values whose names look like credentials are printed as *** in the dry run's document, the --diff and the json output."
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub aws: AwsArgs,
     /// The task definition JSON (`-` for stdin): the register-task-definition input, or the
     /// output of describe-task-definition with or without its wrapper.
     #[arg(long, short = 'f', env = "ECSKIT_TASKDEF_FILE", value_name = "FILE")]
@@ -85,11 +83,75 @@ pub struct Args {
     /// With --delete: keep the newest N ACTIVE revisions.
     #[arg(long, value_name = "N", requires = "delete", default_value_t = 0)]
     pub keep: usize,
+
+    // The shared flags come last, so `--help` shows the step's own flags first.
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
-impl crate::cli::StepArgs for Args {
-    fn common(&self) -> &Common {
-        &self.common
+/// The taskdef-register step.
+pub struct TaskdefRegister;
+
+/// What the check learnt: the document to register, or the family to delete from.
+pub enum Checked {
+    Register(Prepared),
+    Delete { family: String },
+}
+
+impl Step for TaskdefRegister {
+    const STEP: ecskit_contract::Step = ecskit_contract::Step::TaskdefRegister;
+    type Args = Args;
+    type Checked = Checked;
+
+    fn common(args: &Args) -> &Common {
+        &args.common
+    }
+
+    fn aws(args: &Args) -> &AwsArgs {
+        &args.aws
+    }
+
+    fn check(args: &Args) -> Result<Checked> {
+        if args.delete {
+            return Ok(Checked::Delete {
+                family: delete_family(args)?,
+            });
+        }
+        let Some(file) = args.file.clone() else {
+            return Err(Error::input("--file is missing")
+                .hint("pass --file taskdef.json (or - for stdin), or set ECSKIT_TASKDEF_FILE"));
+        };
+        let text = read_source(&file)?;
+        let overrides = Overrides {
+            images: args.images.clone(),
+            task_role_arn: args.task_role_arn.clone(),
+            execution_role_arn: args.execution_role_arn.clone(),
+            family: args.family.clone(),
+        };
+        let source = if file == "-" { "stdin" } else { file.as_str() };
+        let prepared = prepare(
+            source,
+            &text,
+            &overrides,
+            args.allow_plaintext_secrets,
+            &|name| std::env::var(name).ok(),
+        )?;
+        if !prepared.stripped.is_empty() {
+            tracing::warn!(
+                "ignoring read-only fields: {}",
+                prepared.stripped.join(", ")
+            );
+        }
+        Ok(Checked::Register(prepared))
+    }
+
+    async fn execute(ctx: &Ctx, args: &Args, checked: Checked) -> Result<Report> {
+        match checked {
+            Checked::Register(p) => register_prepared(ctx, &p, args).await,
+            Checked::Delete { family } => delete::delete(ctx, args, &family).await,
+        }
     }
 }
 
@@ -156,55 +218,25 @@ pub fn prepare(
     })
 }
 
-pub async fn run(args: Args) -> Result<Report> {
-    if args.delete {
-        return delete(args).await;
-    }
-    let Some(file) = args.file.clone() else {
-        return Err(Error::input("--file is missing")
-            .hint("pass --file taskdef.json (or - for stdin), or set ECSKIT_TASKDEF_FILE"));
-    };
-    let text = read_source(&file)?;
-    let overrides = Overrides {
-        images: args.images.clone(),
-        task_role_arn: args.task_role_arn.clone(),
-        execution_role_arn: args.execution_role_arn.clone(),
-        family: args.family.clone(),
-    };
-    let source = if file == "-" { "stdin" } else { file.as_str() };
-    let prepared = prepare(
-        source,
-        &text,
-        &overrides,
-        args.allow_plaintext_secrets,
-        &|name| std::env::var(name).ok(),
-    )?;
-    if !prepared.stripped.is_empty() {
-        tracing::warn!(
-            "ignoring read-only fields: {}",
-            prepared.stripped.join(", ")
-        );
-    }
-    let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
-    register_prepared(&ctx, &prepared, &args).await
-}
-
-/// The part of `run` after validation: compare with the latest ACTIVE revision, register when
+/// After the check: compare with the latest ACTIVE revision, register when
 /// it differs (or `--force`), and report.
-pub async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<Report> {
+async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<Report> {
     let ecs = ctx.ecs();
     let family = &p.family;
-    let latest = latest_active(&ecs, family).await?;
+    let latest = revisions::latest_active(&ecs, family).await?;
     let mut diff_text = None;
     if args.diff {
         let text = match &latest {
-            Some(l) => compare::diff(
-                &l.doc,
-                &format!("{family}:{}", l.revision),
-                &p.doc,
+            Some(l) => {
+                let (old, new) = mask::masked_pair(&l.doc, &p.doc);
+                compare::diff(&old, &format!("{family}:{}", l.revision), &new, "document")
+            }
+            None => compare::diff(
+                &Value::Null,
+                "(no ACTIVE revision)",
+                &mask::masked(&p.doc),
                 "document",
             ),
-            None => compare::diff(&Value::Null, "(no ACTIVE revision)", &p.doc, "document"),
         };
         if text.is_empty() {
             eprintln!(
@@ -217,7 +249,7 @@ pub async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<R
         diff_text = Some(text);
     }
     if ctx.dry_run {
-        eprint!("{}", compare::pretty(&p.doc));
+        eprint!("{}", compare::pretty(&mask::masked(&p.doc)));
     }
     let checks = if args.verify {
         let checks =
@@ -240,19 +272,9 @@ pub async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<R
         (l.arn.clone(), l.revision)
     } else {
         let next = latest.as_ref().map_or(1, |l| l.revision + 1);
-        if ctx.apply(format!(
-            "register task definition {family} (revision {next})"
-        )) {
-            let answer = register(&ecs, &p.doc).await?;
-            let td = answer.task_definition();
-            let arn = td
-                .and_then(|t| t.task_definition_arn())
-                .ok_or_else(|| {
-                    Error::aws("registering the task definition", "no ARN in the answer")
-                })?
-                .to_string();
-            let revision = td.map_or(next, |t| i64::from(t.revision()));
-            (arn, revision)
+        if ctx.apply(format!("register task definition {family}:{next}")) {
+            let before = latest.as_ref().map(|l| l.revision);
+            revisions::register_converging(&ecs, &ctx.clock, &p.doc, before).await?
         } else {
             // Dry run: the ARN the real run would print.
             let arn = match &latest {
@@ -280,15 +302,15 @@ pub async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<R
     };
     let mut report = ctx
         .report()
-        .output("TASK_DEFINITION_ARN", arn)
-        .output("TASK_FAMILY", family.clone())
-        .output("TASK_REVISION", revision);
+        .output(outputs::TASK_DEFINITION_ARN, arn)
+        .output(outputs::TASK_FAMILY, family.clone())
+        .output(outputs::TASK_REVISION, revision);
     if args.common.output == OutputFormat::Json {
         if let Some(d) = diff_text {
             report = report.detail("diff", d);
         }
         if ctx.dry_run {
-            report = report.detail("document", p.doc.clone());
+            report = report.detail("document", mask::masked(&p.doc));
         }
     }
     if let Some(checks) = checks {
@@ -297,130 +319,8 @@ pub async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<R
     Ok(report)
 }
 
-/// A registered revision, as describe-task-definition returned it (register form, with tags).
-#[derive(Clone, Debug)]
-pub struct Revision {
-    pub arn: String,
-    pub revision: i64,
-    pub doc: Value,
-}
-
-/// Registers `doc` as it is. The builder gets the family and a one-container minimum so it
-/// builds; `mutate_request` then replaces the serialized body with the document. That hook
-/// runs in `modify_before_signing`, so SigV4 signs the real body; the serializer set
-/// Content-Length from its own body, so it is set again here.
-pub async fn register(
-    ecs: &aws_sdk_ecs::Client,
-    doc: &Value,
-) -> Result<aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput> {
-    let body = serde_json::to_vec(doc)
-        .map_err(|e| Error::input(format!("serializing the document: {e}")))?;
-    let family = doc["family"].as_str().unwrap_or_default().to_string();
-    let first = &doc["containerDefinitions"][0];
-    let minimum = aws_sdk_ecs::types::ContainerDefinition::builder()
-        .name(first["name"].as_str().unwrap_or_default())
-        .image(first["image"].as_str().unwrap_or_default())
-        .build();
-    ecs.register_task_definition()
-        .family(family.clone())
-        .container_definitions(minimum)
-        .customize()
-        .mutate_request(move |req| {
-            req.headers_mut()
-                .insert("Content-Length", body.len().to_string());
-            *req.body_mut() = SdkBody::from(body.clone());
-        })
-        .send()
-        .await
-        .context(format!("registering task definition {family}"))
-}
-
-/// Copies the raw body of an answer, so the revision can be compared as JSON: the typed
-/// output has no serde, and reading it back field by field would drop what it forgot.
-#[derive(Debug, Clone, Default)]
-struct RawResponse(Arc<Mutex<Option<Vec<u8>>>>);
-
-impl Intercept for RawResponse {
-    fn name(&self) -> &'static str {
-        "ecskit-raw-response"
-    }
-
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> std::result::Result<(), BoxError> {
-        if let Some(bytes) = context.response().body().bytes() {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes.to_vec());
-        }
-        Ok(())
-    }
-}
-
-/// The ACTIVE revision ARNs of a family, newest first.
-pub async fn active_revisions(
-    ecs: &aws_sdk_ecs::Client,
-    family: &str,
-) -> Result<Vec<(i64, String)>> {
-    let mut pages = ecs
-        .list_task_definitions()
-        .family_prefix(family)
-        .status(TaskDefinitionStatus::Active)
-        .sort(SortOrder::Desc)
-        .into_paginator()
-        .send();
-    let mut found = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.context(format!("listing the revisions of task definition {family}"))?;
-        for arn in page.task_definition_arns() {
-            // `familyPrefix` is a prefix on some implementations: keep this family only.
-            if let Some((name, rev)) = arn.rsplit('/').next().and_then(|s| s.rsplit_once(':'))
-                && name == family
-                && let Ok(rev) = rev.parse::<i64>()
-            {
-                found.push((rev, arn.to_string()));
-            }
-        }
-    }
-    found.sort_by_key(|r| std::cmp::Reverse(r.0));
-    Ok(found)
-}
-
-/// The latest ACTIVE revision of a family with its tags, in register form.
-pub async fn latest_active(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Option<Revision>> {
-    let Some((revision, arn)) = active_revisions(ecs, family).await?.into_iter().next() else {
-        return Ok(None);
-    };
-    let raw = RawResponse::default();
-    ecs.describe_task_definition()
-        .task_definition(&arn)
-        .include(TaskDefinitionField::Tags)
-        .customize()
-        .interceptor(raw.clone())
-        .send()
-        .await
-        .context(format!("describing task definition {arn}"))?;
-    let bytes = raw
-        .0
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .unwrap_or_default();
-    let answer: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::aws(
-            format!("describing task definition {arn}"),
-            format!("the answer is not JSON: {e}"),
-        )
-    })?;
-    let (doc, _) = document::unwrap_and_strip(answer)
-        .map_err(|e| Error::aws(format!("describing task definition {arn}"), e))?;
-    Ok(Some(Revision { arn, revision, doc }))
-}
-
-/// `--delete`: deregister the family's ACTIVE revisions tagged managed-by=ecskit, keeping
-/// the newest `--keep`.
-async fn delete(args: Args) -> Result<Report> {
+/// The family `--delete` works on: `--family`, else the file's.
+fn delete_family(args: &Args) -> Result<String> {
     let family = match (&args.family, &args.file) {
         (Some(f), _) => f.clone(),
         (None, Some(file)) => {
@@ -439,56 +339,10 @@ async fn delete(args: Args) -> Result<Report> {
                 .hint("pass --family NAME or --file taskdef.json"));
         }
     };
-    if family.is_empty()
-        || !family
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if crate::validate::ecs_name(&family, 255).is_err() {
         return Err(Error::input(format!(
             "--family '{family}' is not a valid family name: 1 to 255 letters, digits, '-' and '_'"
         )));
     }
-    let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
-    let ecs = ctx.ecs();
-    let revisions = active_revisions(&ecs, &family).await?;
-    let mut deregistered = Vec::new();
-    let mut kept = Vec::new();
-    for (i, (rev, arn)) in revisions.iter().enumerate() {
-        if i < args.keep {
-            kept.push(arn.clone());
-            continue;
-        }
-        let tags = ecs
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .context(format!("listing the tags of {arn}"))?;
-        let managed = tags.tags().iter().any(|t| {
-            t.key() == Some(crate::aws::MANAGED_BY.0) && t.value() == Some(crate::aws::MANAGED_BY.1)
-        });
-        if !managed {
-            tracing::warn!("leaving {family}:{rev} alone: it is not tagged managed-by=ecskit");
-            kept.push(arn.clone());
-            continue;
-        }
-        if ctx.apply(format!("deregister task definition {family}:{rev}")) {
-            ecs.deregister_task_definition()
-                .task_definition(arn)
-                .send()
-                .await
-                .context(format!("deregistering task definition {family}:{rev}"))?;
-        }
-        deregistered.push(arn.clone());
-    }
-    let mut report = ctx
-        .report()
-        .output("TASK_FAMILY", family)
-        .detail("deregistered", deregistered);
-    if let Some((rev, arn)) = revisions.first().filter(|_| args.keep > 0) {
-        report = report
-            .output("TASK_DEFINITION_ARN", arn.clone())
-            .output("TASK_REVISION", *rev);
-    }
-    Ok(report.detail("kept", kept))
+    Ok(family)
 }

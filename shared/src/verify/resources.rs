@@ -179,7 +179,7 @@ pub fn oci_arch(cpu: &str) -> &'static str {
 
 /// Each ECR image exists in its registry, built for the task's CPU architecture.
 pub async fn images(ctx: &Ctx, task: &TaskSubject) -> Vec<Check> {
-    use crate::image_push::engine::{Credentials, Engine};
+    use crate::docker::{Credentials, Engine};
     let mut checks = Vec::new();
     let ecr_images: Vec<(&str, &str)> = task
         .containers

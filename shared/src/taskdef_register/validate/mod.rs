@@ -4,227 +4,15 @@
 //! Only fields this tool knows are checked; unknown fields pass through to the API, which is
 //! the judge of them.
 
-use serde_json::{Map, Value};
+mod fields;
+mod logs;
+mod sizes;
 
-use super::document::{index, join};
+use serde_json::Value;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Str,
-    Int,
-    Bool,
-    Arr,
-    Obj,
-}
-
-impl Kind {
-    fn matches(self, v: &Value) -> bool {
-        match self {
-            Kind::Str => v.is_string(),
-            Kind::Int => v.is_i64() || v.is_u64(),
-            Kind::Bool => v.is_boolean(),
-            Kind::Arr => v.is_array(),
-            Kind::Obj => v.is_object(),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Str => "a string",
-            Kind::Int => "an integer",
-            Kind::Bool => "true or false",
-            Kind::Arr => "a list",
-            Kind::Obj => "an object",
-        }
-    }
-}
-
-use Kind::*;
-
-const TASK_FIELDS: &[(&str, Kind)] = &[
-    ("family", Str),
-    ("taskRoleArn", Str),
-    ("executionRoleArn", Str),
-    ("networkMode", Str),
-    ("containerDefinitions", Arr),
-    ("volumes", Arr),
-    ("placementConstraints", Arr),
-    ("requiresCompatibilities", Arr),
-    ("cpu", Str),
-    ("memory", Str),
-    ("tags", Arr),
-    ("pidMode", Str),
-    ("ipcMode", Str),
-    ("proxyConfiguration", Obj),
-    ("inferenceAccelerators", Arr),
-    ("ephemeralStorage", Obj),
-    ("runtimePlatform", Obj),
-    ("enableFaultInjection", Bool),
-];
-
-const CONTAINER_FIELDS: &[(&str, Kind)] = &[
-    ("name", Str),
-    ("image", Str),
-    ("repositoryCredentials", Obj),
-    ("cpu", Int),
-    ("memory", Int),
-    ("memoryReservation", Int),
-    ("links", Arr),
-    ("portMappings", Arr),
-    ("essential", Bool),
-    ("restartPolicy", Obj),
-    ("entryPoint", Arr),
-    ("command", Arr),
-    ("environment", Arr),
-    ("environmentFiles", Arr),
-    ("mountPoints", Arr),
-    ("volumesFrom", Arr),
-    ("linuxParameters", Obj),
-    ("secrets", Arr),
-    ("dependsOn", Arr),
-    ("startTimeout", Int),
-    ("stopTimeout", Int),
-    ("versionConsistency", Str),
-    ("hostname", Str),
-    ("user", Str),
-    ("workingDirectory", Str),
-    ("disableNetworking", Bool),
-    ("privileged", Bool),
-    ("readonlyRootFilesystem", Bool),
-    ("dnsServers", Arr),
-    ("dnsSearchDomains", Arr),
-    ("extraHosts", Arr),
-    ("dockerSecurityOptions", Arr),
-    ("interactive", Bool),
-    ("pseudoTerminal", Bool),
-    ("dockerLabels", Obj),
-    ("ulimits", Arr),
-    ("logConfiguration", Obj),
-    ("healthCheck", Obj),
-    ("systemControls", Arr),
-    ("resourceRequirements", Arr),
-    ("firelensConfiguration", Obj),
-    ("credentialSpecs", Arr),
-];
-
-const PORT_FIELDS: &[(&str, Kind)] = &[
-    ("containerPort", Int),
-    ("hostPort", Int),
-    ("protocol", Str),
-    ("name", Str),
-    ("appProtocol", Str),
-    ("containerPortRange", Str),
-];
-
-const NAME_VALUE: &[(&str, Kind)] = &[("name", Str), ("value", Str)];
-const NAME_VALUE_FROM: &[(&str, Kind)] = &[("name", Str), ("valueFrom", Str)];
-
-const AWSLOGS_OPTIONS: &[&str] = &[
-    "awslogs-group",
-    "awslogs-region",
-    "awslogs-stream-prefix",
-    "awslogs-create-group",
-    "awslogs-datetime-format",
-    "awslogs-multiline-pattern",
-    "awslogs-endpoint",
-    "mode",
-    "max-buffer-size",
-];
-
-/// Checks the types of the known fields of one object; unknown fields are left alone.
-fn types(obj: &Map<String, Value>, path: &str, fields: &[(&str, Kind)], out: &mut Vec<String>) {
-    for (name, kind) in fields {
-        if let Some(v) = obj.get(*name)
-            && !v.is_null()
-            && !kind.matches(v)
-        {
-            let hint = match (name, kind) {
-                (&"cpu" | &"memory", Str) if v.is_number() => format!(", like \"{v}\""),
-                _ => String::new(),
-            };
-            out.push(format!(
-                "{}: must be {}{hint}, not {}",
-                join(path, name),
-                kind.name(),
-                describe(v)
-            ));
-        }
-    }
-}
-
-fn describe(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string \"{s}\""),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
-/// Each item of a list field, when it is an object; non-objects are reported.
-fn items<'a>(
-    obj: &'a Map<String, Value>,
-    path: &str,
-    field: &str,
-    out: &mut Vec<String>,
-) -> Vec<(String, &'a Map<String, Value>)> {
-    let mut found = Vec::new();
-    if let Some(Value::Array(list)) = obj.get(field) {
-        for (i, item) in list.iter().enumerate() {
-            let p = index(&join(path, field), i);
-            match item {
-                Value::Object(m) => found.push((p, m)),
-                other => out.push(format!("{p}: must be an object, not {}", describe(other))),
-            }
-        }
-    }
-    found
-}
-
-/// Task CPU units from `"256"`, `"1024"`, `".25 vCPU"` or `"1 vCPU"`.
-pub fn cpu_units(s: &str) -> Option<u64> {
-    let t = s.trim();
-    if let Some(v) = t.strip_suffix("vCPU").or_else(|| t.strip_suffix("vcpu")) {
-        let f: f64 = v.trim().parse().ok()?;
-        return (f > 0.0).then(|| (f * 1024.0).round() as u64);
-    }
-    t.parse().ok()
-}
-
-/// Task memory in MiB from `"512"`, `"2048"`, `"2 GB"` or `"2GB"`.
-pub fn memory_mib(s: &str) -> Option<u64> {
-    let t = s.trim();
-    if let Some(v) = t.strip_suffix("GB").or_else(|| t.strip_suffix("gb")) {
-        let f: f64 = v.trim().parse().ok()?;
-        return (f > 0.0).then(|| (f * 1024.0).round() as u64);
-    }
-    t.parse().ok()
-}
-
-/// The Fargate task sizes: for each CPU value, the allowed memory in MiB.
-pub fn fargate_memory_for(cpu: u64) -> Option<Vec<u64>> {
-    let range = |lo: u64, hi: u64, step: u64| (lo..=hi).step_by(step as usize).collect();
-    Some(match cpu {
-        256 => vec![512, 1024, 2048],
-        512 => range(1024, 4096, 1024),
-        1024 => range(2048, 8192, 1024),
-        2048 => range(4096, 16384, 1024),
-        4096 => range(8192, 30720, 1024),
-        8192 => range(16384, 61440, 4096),
-        16384 => range(32768, 122880, 8192),
-        _ => return None,
-    })
-}
-
-fn gb(mib: u64) -> String {
-    if mib.is_multiple_of(1024) {
-        format!("{} GB", mib / 1024)
-    } else {
-        format!("{mib} MiB")
-    }
-}
+use crate::taskdef_register::document::join;
+use fields::*;
+pub use sizes::{cpu_units, fargate_memory_for, memory_mib};
 
 /// A credential-looking environment variable name.
 pub fn looks_like_credential(name: &str) -> bool {
@@ -321,8 +109,8 @@ pub fn validate(doc: &Value, allow_plaintext_secrets: bool) -> Vec<String> {
                 )),
                 Some(allowed) if !allowed.contains(&m) => out.push(format!(
                     "memory: {m} MiB is not valid with cpu {c} on Fargate: allowed are {} to {} ({})",
-                    gb(allowed[0]),
-                    gb(allowed[allowed.len() - 1]),
+                    sizes::gb(allowed[0]),
+                    sizes::gb(allowed[allowed.len() - 1]),
                     if allowed.len() <= 3 {
                         allowed.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
                     } else {
@@ -476,6 +264,15 @@ pub fn validate(doc: &Value, allow_plaintext_secrets: bool) -> Vec<String> {
         // environment
         for (ep, var) in items(c, path, "environment", &mut out) {
             types(var, &ep, NAME_VALUE, &mut out);
+            // ECS takes such an entry and registers the variable with no value at all: the
+            // container would start without it, so it is refused here.
+            if var.contains_key("valueFrom") {
+                out.push(format!(
+                    "{}: an environment variable takes a value, not a valueFrom (ECS would register {} without a value): move it to `secrets`, which take a valueFrom",
+                    join(&ep, "valueFrom"),
+                    var.get("name").and_then(Value::as_str).unwrap_or("it")
+                ));
+            }
             if let (Some(name), Some(value)) = (
                 var.get("name").and_then(Value::as_str),
                 var.get("value").and_then(Value::as_str),
@@ -503,7 +300,7 @@ pub fn validate(doc: &Value, allow_plaintext_secrets: bool) -> Vec<String> {
         if let Some(Value::Object(log)) = c.get("logConfiguration") {
             let lp = join(path, "logConfiguration");
             if log.get("logDriver").and_then(Value::as_str) == Some("awslogs") {
-                awslogs(log, &lp, fargate, has_execution_role, &mut out);
+                logs::awslogs(log, &lp, fargate, has_execution_role, &mut out);
             }
         }
     }
@@ -516,91 +313,6 @@ pub fn validate(doc: &Value, allow_plaintext_secrets: bool) -> Vec<String> {
         ));
     }
     out
-}
-
-fn awslogs(
-    log: &Map<String, Value>,
-    path: &str,
-    fargate: bool,
-    has_execution_role: bool,
-    out: &mut Vec<String>,
-) {
-    let op = join(path, "options");
-    let Some(Value::Object(options)) = log.get("options") else {
-        out.push(format!(
-            "{op}: missing: the awslogs driver needs awslogs-group, awslogs-region and awslogs-stream-prefix"
-        ));
-        return;
-    };
-    for (k, v) in options {
-        if !v.is_string() {
-            out.push(format!(
-                "{}: must be a string, not {}",
-                join(&op, k),
-                describe(v)
-            ));
-        }
-        if !AWSLOGS_OPTIONS.contains(&k.as_str()) {
-            out.push(format!(
-                "{}: not an awslogs option (known: {})",
-                join(&op, k),
-                AWSLOGS_OPTIONS.join(", ")
-            ));
-        }
-    }
-    let get = |k: &str| options.get(k).and_then(Value::as_str);
-    match get("awslogs-group") {
-        None => out.push(format!(
-            "{}: missing: name the CloudWatch log group",
-            join(&op, "awslogs-group")
-        )),
-        Some(g) => {
-            if g.is_empty()
-                || g.len() > 512
-                || !g
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c))
-            {
-                out.push(format!(
-                    "{}: '{g}' is not a valid log group name: 1 to 512 of letters, digits and ._-/#",
-                    join(&op, "awslogs-group")
-                ));
-            }
-        }
-    }
-    match get("awslogs-region") {
-        None => out.push(format!(
-            "{}: missing: the region of the log group, like us-east-1",
-            join(&op, "awslogs-region")
-        )),
-        Some(r) if !looks_like_region(r) => out.push(format!(
-            "{}: '{r}' is not a region, like us-east-1",
-            join(&op, "awslogs-region")
-        )),
-        _ => {}
-    }
-    if fargate && get("awslogs-stream-prefix").is_none_or(str::is_empty) {
-        out.push(format!(
-            "{}: missing: Fargate requires a stream prefix, like \"ecs\"",
-            join(&op, "awslogs-stream-prefix")
-        ));
-    }
-    if fargate && !has_execution_role {
-        out.push(format!(
-            "{path}: awslogs on Fargate sends logs with the execution role: set executionRoleArn (or pass --execution-role-arn)"
-        ));
-    }
-}
-
-/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`.
-fn looks_like_region(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
 }
 
 #[cfg(test)]
@@ -631,11 +343,6 @@ mod tests {
 
     #[test]
     fn fargate_sizes() {
-        assert_eq!(fargate_memory_for(256), Some(vec![512, 1024, 2048]));
-        assert!(fargate_memory_for(1024).unwrap().contains(&8192));
-        assert!(!fargate_memory_for(256).unwrap().contains(&4096));
-        assert_eq!(cpu_units(".25 vCPU"), Some(256));
-        assert_eq!(memory_mib("2 GB"), Some(2048));
         let mut d = fargate();
         d["memory"] = json!("4096");
         let p = validate(&d, false);
@@ -726,6 +433,19 @@ mod tests {
         assert!(
             p.iter()
                 .any(|x| x.starts_with("containerDefinitions: missing")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn value_from_in_the_environment_is_refused() {
+        let mut d = fargate();
+        d["containerDefinitions"][0]["environment"] = json!([{"name": "DB_HOST",
+            "valueFrom": "arn:aws:ssm:us-west-2:123456789012:parameter/db-host"}]);
+        let p = validate(&d, false);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("containerDefinitions[0].environment[0].valueFrom: an environment variable takes a value"),
             "{p:?}"
         );
     }

@@ -1,6 +1,11 @@
-//! The Docker Engine side of image-push, through bollard: connecting (DOCKER_HOST or the
-//! default socket), inspecting the local image, asking the registry for a tag's digest, and
-//! the tag + push with per-layer progress.
+//! The Docker Engine, through bollard: connecting (DOCKER_HOST or the default socket),
+//! inspecting a local image, pulling, asking a registry for a tag's digest, and the tag + push
+//! with per-layer progress.
+//!
+//! This is a shared layer, not a step: image-push uses it today, and running a task on the
+//! local Docker Engine (from service-run) will use it too. So it knows nothing of any step's
+//! flags; the pure helpers it needs (a reference's tag, the digest in a push line, what a
+//! refusal of credentials looks like) live here with it.
 //!
 //! Registry credentials are built into a `DockerCredentials` only at the call that needs them
 //! and sent in the request's `X-Registry-Auth` header: nothing is written to a Docker config
@@ -15,7 +20,6 @@ use bollard::models::ImageInspect;
 use bollard::query_parameters::{CreateImageOptions, PushImageOptions, TagImageOptions};
 use futures_util::StreamExt;
 
-use super::reference;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Task};
 use crate::secret::Secret;
@@ -56,7 +60,7 @@ pub fn message(err: &DockerError) -> String {
 /// credentials.
 pub fn docker_error(context: impl Into<String>, err: &DockerError) -> Error {
     let detail = message(err);
-    let refused = reference::is_auth_refusal(&detail);
+    let refused = is_auth_refusal(&detail);
     let e = Error::docker(context, detail.replace('\n', " "));
     if refused { e.hint(REFUSED_HINT) } else { e }
 }
@@ -116,7 +120,7 @@ impl Engine {
 
     /// Pulls `reference` (tag `latest` when it names none) with optional credentials.
     pub async fn pull(&self, reference: &str, credentials: Option<&Credentials>) -> Result<()> {
-        let from = if reference::tag_of(reference).is_some() || reference.contains('@') {
+        let from = if tag_of(reference).is_some() || reference.contains('@') {
             reference.to_string()
         } else {
             format!("{reference}:latest")
@@ -141,26 +145,24 @@ impl Engine {
         Ok(())
     }
 
-    /// The digest the registry holds under `repository:tag`, or `None` when it holds nothing
-    /// there. Refused credentials are an error: the push would be refused too.
-    pub async fn registry_digest(
+    /// What the registry holds under `reference` (`HOST/REPO:TAG` or `HOST/REPO@DIGEST`), or
+    /// `None` when it holds nothing there. Refused credentials are an error: a push or a pull
+    /// would be refused too. (A missing repository can look like a refusal on some registries;
+    /// the detail says which one the registry meant.)
+    async fn inspect_remote(
         &self,
-        repository: &str,
-        tag: &str,
+        reference: &str,
         credentials: &Credentials,
-    ) -> Result<Option<String>> {
-        let reference = format!("{repository}:{tag}");
+    ) -> Result<Option<bollard::models::DistributionInspect>> {
         match self
             .docker
-            .inspect_registry_image(&reference, Some(credentials.docker()))
+            .inspect_registry_image(reference, Some(credentials.docker()))
             .await
         {
-            Ok(found) => Ok(found.descriptor.digest),
+            Ok(found) => Ok(Some(found)),
             Err(e) => {
                 let text = message(&e);
-                if reference::is_auth_refusal(&text) {
-                    // A missing repository can look like a refusal on some registries; the
-                    // detail says which one the registry meant.
+                if is_auth_refusal(&text) {
                     Err(docker_error(
                         format!("the registry refused the credentials for {reference}"),
                         &e,
@@ -173,38 +175,35 @@ impl Engine {
         }
     }
 
+    /// The digest the registry holds under `repository:tag`, or `None` when it holds nothing
+    /// there.
+    pub async fn registry_digest(
+        &self,
+        repository: &str,
+        tag: &str,
+        credentials: &Credentials,
+    ) -> Result<Option<String>> {
+        let found = self
+            .inspect_remote(&format!("{repository}:{tag}"), credentials)
+            .await?;
+        Ok(found.and_then(|f| f.descriptor.digest))
+    }
+
     /// The CPU architectures a registry image is built for (`amd64`, `arm64`; one for a
     /// single-platform image, several for an index), or `None` when the registry holds no such
-    /// tag or digest. `reference` is the full `HOST/REPO:TAG` or `HOST/REPO@DIGEST`.
+    /// tag or digest.
     pub async fn registry_platforms(
         &self,
         reference: &str,
         credentials: &Credentials,
     ) -> Result<Option<Vec<String>>> {
-        match self
-            .docker
-            .inspect_registry_image(reference, Some(credentials.docker()))
-            .await
-        {
-            Ok(found) => Ok(Some(
-                found
-                    .platforms
-                    .iter()
-                    .filter_map(|p| p.architecture.clone())
-                    .collect(),
-            )),
-            Err(e) => {
-                let text = message(&e);
-                if reference::is_auth_refusal(&text) {
-                    Err(docker_error(
-                        format!("the registry refused the credentials for {reference}"),
-                        &e,
-                    ))
-                } else {
-                    Ok(None)
-                }
-            }
-        }
+        let found = self.inspect_remote(reference, credentials).await?;
+        Ok(found.map(|f| {
+            f.platforms
+                .iter()
+                .filter_map(|p| p.architecture.clone())
+                .collect()
+        }))
     }
 
     /// Tags `source` as `repository:tag`.
@@ -276,7 +275,7 @@ impl Engine {
                     ));
                 }
                 other => {
-                    if let Some(digest) = reference::push_digest(other) {
+                    if let Some(digest) = push_digest(other) {
                         outcome.digest = Some(digest);
                     } else {
                         tracing::debug!("push {target}: {other}");
@@ -331,5 +330,62 @@ impl LayerBars {
             task.finish("layer pushed");
             *done = true;
         }
+    }
+}
+
+/// The tag of a reference like `registry:5000/app:1.2`, if it names one (ids and digests don't).
+pub fn tag_of(reference: &str) -> Option<&str> {
+    if reference.contains('@') {
+        return None;
+    }
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    last.split_once(':').map(|(_, t)| t)
+}
+
+/// The digest in the engine's last push line, `TAG: digest: sha256:... size: N`.
+pub fn push_digest(status: &str) -> Option<String> {
+    let rest = status.split_once(": digest: ")?.1;
+    let digest = rest.split_whitespace().next()?;
+    digest.starts_with("sha256:").then(|| digest.to_string())
+}
+
+/// Whether an engine or registry message says the credentials were refused.
+pub fn is_auth_refusal(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("unauthorized")
+        || m.contains("authentication required")
+        || m.contains("access to the resource is denied")
+        || m.contains("no basic auth credentials")
+        || m.contains("denied:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_digest_from_the_last_line() {
+        assert_eq!(
+            push_digest("v1: digest: sha256:abcd size: 528").as_deref(),
+            Some("sha256:abcd")
+        );
+        assert_eq!(push_digest("Pushed"), None);
+        assert_eq!(push_digest("Layer already exists"), None);
+    }
+
+    #[test]
+    fn auth_refusals() {
+        assert!(is_auth_refusal("unauthorized: authentication required"));
+        assert!(is_auth_refusal(
+            "denied: requested access to the resource is denied"
+        ));
+        assert!(!is_auth_refusal("manifest unknown"));
+    }
+
+    #[test]
+    fn tags_of_references() {
+        assert_eq!(tag_of("localhost:5000/app:dev"), Some("dev"));
+        assert_eq!(tag_of("localhost:5000/app"), None);
+        assert_eq!(tag_of("app@sha256:abc"), None);
     }
 }
