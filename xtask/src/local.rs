@@ -96,8 +96,9 @@ pub fn run(action: Action) -> Result<()> {
             for var in State::env_removed() {
                 println!("unset {var}");
             }
+            // Quoted with the contract's env codec: the lines are meant for `eval`.
             for (k, v) in state.env() {
-                println!("export {k}={v}");
+                println!("export {k}={}", ecskit_contract::env::quote(&v));
             }
             Ok(())
         }

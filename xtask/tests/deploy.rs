@@ -121,8 +121,12 @@ fn xtask(args: &[&str]) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), json, stderr)
 }
 
+/// The tests of this file share the emulator: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn deploy_twice_then_destroy_leaves_nothing() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for var in [
         "ECSKIT_LOCAL_MOTO_URL",
         "AWS_ENDPOINT_URL",
@@ -264,4 +268,85 @@ launch_type = "FARGATE"
         assert_eq!(c["status"], "INACTIVE", "cluster is left: {c:#}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// examples/Makefile, as a user runs it: `make deploy`, again (nothing changes), then
+/// `make destroy`, against the local stack with the binaries this build made.
+#[test]
+fn the_example_makefile_deploys_twice_and_destroys() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let id = std::process::id();
+    let app = format!("make-{id}");
+    let tmp = tempfile::tempdir().unwrap();
+    // The Makefile keeps its state beside itself: run a copy, not the repository's file.
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for f in ["Makefile", "taskdef.json"] {
+        std::fs::copy(examples.join(f), tmp.path().join(f)).unwrap();
+    }
+    let config = tmp.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    for entry in std::fs::read_dir(examples.join("config")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), config.join(entry.file_name())).unwrap();
+    }
+    let image = format!("{app}:1");
+    build_image(&image, tmp.path());
+    let make = |target: &str| {
+        let out = Command::new("make")
+            .arg("-C")
+            .arg(tmp.path())
+            .arg(target)
+            .arg(format!("APP={app}"))
+            .arg(format!("IMAGE={image}"))
+            .arg(format!("BUCKET={app}-config"))
+            .arg(format!("BIN={}", bin_dir().display()))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "make {target} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let changed = |step: &str| {
+        let env = std::fs::read_to_string(tmp.path().join(format!(".ecskit/{step}.env"))).unwrap();
+        env.lines()
+            .find_map(|l| l.strip_prefix("ECSKIT_CHANGED="))
+            .unwrap()
+            .to_string()
+    };
+    make("deploy");
+    assert_eq!(changed("service-run"), "true");
+    make("deploy");
+    for step in [
+        "image-push",
+        "role-create",
+        "config-upload",
+        "taskdef-register",
+        "service-run",
+    ] {
+        assert_eq!(
+            changed(step),
+            "false",
+            "{step} changed on the second make deploy"
+        );
+    }
+    make("destroy");
+    assert!(!tmp.path().join(".ecskit").exists());
+    assert!(aws(&["iam", "get-role", "--role-name", &format!("{app}-task")]).is_err());
+    let services = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &app,
+        "--services",
+        &app,
+    ])
+    .unwrap_or(Value::Null);
+    let live = services["services"]
+        .as_array()
+        .map(|l| l.iter().filter(|s| s["status"] == "ACTIVE").count())
+        .unwrap_or(0);
+    assert_eq!(live, 0, "{services}");
 }

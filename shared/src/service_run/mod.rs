@@ -184,14 +184,17 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("'{s}' is not a duration: use 90s, 15m or 1h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         "ms" => return Ok(Duration::from_millis(n)),
         _ => return Err(format!("'{s}' is not a duration: use 90s, 15m or 1h")),
     };
-    Ok(Duration::from_secs(secs))
+    // Checked: a huge value is bad input (exit 2), not an overflow.
+    n.checked_mul(per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is too long a duration: use at most a few days, like 72h"))
 }
 
 pub use crate::clock::Clock;
@@ -486,6 +489,27 @@ pub async fn describe_service(
         .unwrap_or_default()
         .into_iter()
         .find(|s| s.status.as_deref() != Some("INACTIVE")))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_a_huge_one_is_refused_not_wrapped() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        let huge = format!("{}h", u64::MAX / 2);
+        assert_eq!(
+            parse_duration(&huge),
+            Err(format!(
+                "'{huge}' is too long a duration: use at most a few days, like 72h"
+            ))
+        );
+        assert!(parse_duration("soon").is_err());
+    }
 }
 
 #[cfg(test)]
