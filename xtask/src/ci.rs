@@ -65,7 +65,11 @@ fn workflows() -> Result<()> {
         Command::new(venv.join("bin/check-jsonschema"))
             .current_dir(&root)
             .args(["--builtin-schema", "vendor.github-workflows"])
-            .args([".github/workflows/ci.yml", ".github/workflows/deploy.yml"]),
+            .args([
+                ".github/workflows/ci.yml",
+                ".github/workflows/deploy.yml",
+                ".github/workflows/release.yml",
+            ]),
     )?;
     util::run(
         Command::new(venv.join("bin/check-jsonschema"))
