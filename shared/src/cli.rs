@@ -160,7 +160,10 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 /// - `hyper`, `hyper_util`, `h2`: at debug and below, headers on the wire;
 /// - `bollard`: at trace, request bodies sent to the Docker Engine (registry logins).
 const SECRET_BEARING: &[(&str, tracing::Level)] = &[
-    ("aws_smithy_runtime::client::orchestrator", tracing::Level::DEBUG),
+    (
+        "aws_smithy_runtime::client::orchestrator",
+        tracing::Level::DEBUG,
+    ),
     ("aws_sigv4", tracing::Level::DEBUG),
     ("aws_runtime", tracing::Level::DEBUG),
     ("aws_smithy_http", tracing::Level::DEBUG),

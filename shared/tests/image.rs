@@ -492,7 +492,10 @@ async fn a_dry_run_chain_from_push_to_register_plans_the_revision() {
         .await
         .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(planned.changed && planned.dry_run);
-    assert_eq!(planned.actions, vec!["register task definition dry-chain:1"]);
+    assert_eq!(
+        planned.actions,
+        vec!["register task definition dry-chain:1"]
+    );
     assert_eq!(
         planned.get_str("TASK_DEFINITION_ARN").unwrap(),
         "arn:aws:ecs:us-west-2:123456789012:task-definition/dry-chain:1"
@@ -531,7 +534,10 @@ async fn a_lost_create_repository_answer_converges() {
         ),
         error("CreateRepository", 500, "ServerException"),
         error("CreateRepository", 400, "RepositoryAlreadyExistsException"),
-        ok("DescribeRepositories", json!({"repositories": [repository]})),
+        ok(
+            "DescribeRepositories",
+            json!({"repositories": [repository]}),
+        ),
     ]);
     let ctx = replay.ctx(false);
     let a = args(&[
@@ -561,7 +567,10 @@ async fn a_lost_create_repository_answer_converges() {
     assert!(digest.starts_with("sha256:"), "{digest}");
     // The create asked for the managed-by tag: the repository it converged on is ecskit's.
     let create: serde_json::Value = serde_json::from_str(&replay.bodies()[2]).unwrap();
-    assert_eq!(create["tags"], json!([{"Key": "managed-by", "Value": "ecskit"}]));
+    assert_eq!(
+        create["tags"],
+        json!([{"Key": "managed-by", "Value": "ecskit"}])
+    );
     remove_image(&source).await;
 }
 

@@ -493,9 +493,7 @@ async fn bad_inputs_are_refused_before_any_call() {
         std::fs::write(&path, &text).unwrap();
         let mut argv = vec!["--file", path.to_str().unwrap()];
         argv.extend_from_slice(extra);
-        let err = run(args(&stack, &argv))
-            .await
-            .unwrap_err();
+        let err = run(args(&stack, &argv)).await.unwrap_err();
         assert_eq!(err.exit_code(), 2, "{what}: {err}");
         assert!(
             err.to_string().contains(message),
@@ -580,9 +578,10 @@ async fn the_real_world_corpus_registers_what_ecs_accepts_and_refuses_templates_
             assert!(report.changed, "{name}");
             let family = report.get_str("TASK_FAMILY").unwrap();
             let text = std::fs::read_to_string(&path).unwrap();
-            let sent = taskdef_register::prepare(name, &text, &Overrides::default(), false, &no_env)
-                .unwrap()
-                .doc;
+            let sent =
+                taskdef_register::prepare(name, &text, &Overrides::default(), false, &no_env)
+                    .unwrap()
+                    .doc;
             let back = taskdef_register::latest_active(&ctx.ecs(), &family)
                 .await
                 .unwrap()
@@ -594,15 +593,24 @@ async fn the_real_world_corpus_registers_what_ecs_accepts_and_refuses_templates_
             );
             registered += 1;
         } else {
-            let err = result.err().unwrap_or_else(|| panic!("{name} was accepted"));
+            let err = result
+                .err()
+                .unwrap_or_else(|| panic!("{name} was accepted"));
             assert_eq!(err.exit_code(), 2, "{name}: {}", err.render());
-            assert_eq!(ctx.calls().calls(), vec![], "{name}: no call before refusing");
+            assert_eq!(
+                ctx.calls().calls(),
+                vec![],
+                "{name}: no call before refusing"
+            );
             let text = std::fs::read_to_string(&path).unwrap();
             let raw: Value = serde_json::from_str(&text).unwrap();
             let doc = raw.get("taskDefinition").unwrap_or(&raw);
             let message = err.to_string();
             let problems: Vec<&str> = match message.split_once("problems in the input:") {
-                Some((_, list)) => list.lines().filter_map(|l| l.trim().strip_prefix("- ")).collect(),
+                Some((_, list)) => list
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("- "))
+                    .collect(),
                 None => vec![message.as_str()],
             };
             for problem in problems {
@@ -668,7 +676,8 @@ async fn a_lost_register_answer_converges_on_the_revision_it_made() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("td.json");
     std::fs::write(&path, doc.to_string()).unwrap();
-    let mut a = Args::try_parse_from(["taskdef-register", "--file", path.to_str().unwrap()]).unwrap();
+    let mut a =
+        Args::try_parse_from(["taskdef-register", "--file", path.to_str().unwrap()]).unwrap();
     a.aws.region = Some("us-west-2".into());
     let ctx = replay.ctx(false);
     let report = ecskit::step::run::<TaskdefRegister>(&ctx, &a)
@@ -770,7 +779,13 @@ async fn output_snapshots() {
     let again = run(args(&stack, &["--file", file])).await.unwrap();
     ecskit_testkit::assert_output_snapshot!("taskdef_register_rerun_text", again.render(Text));
     ecskit_testkit::assert_output_snapshot!("taskdef_register_rerun_json", again.render(Json));
-    let dry_args = ["--file", file, "--family", "corpus-firelens-next", "--dry-run"];
+    let dry_args = [
+        "--file",
+        file,
+        "--family",
+        "corpus-firelens-next",
+        "--dry-run",
+    ];
     let dry = run(args(&stack, &dry_args)).await.unwrap();
     ecskit_testkit::assert_output_snapshot!("taskdef_register_dry_run_text", dry.render(Text));
     let mut json_args = dry_args.to_vec();

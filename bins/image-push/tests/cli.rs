@@ -227,15 +227,7 @@ async fn bad_input_exits_2_and_changes_nothing() {
 /// what `--delete --force` removes.
 #[test]
 fn help_shows_the_steps_own_flags_first_then_output_then_aws() {
-    let out = Command::new(env!("CARGO_BIN_EXE_image-push"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = text(&out.stdout);
-    let headings: Vec<&str> = help
-        .lines()
-        .filter(|l| l.ends_with(':') && !l.starts_with(' '))
-        .collect();
+    let (help, headings) = ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_image-push"));
     assert_eq!(
         headings,
         vec!["Options:", "image-push:", "Output:", "AWS:", "Examples:"],
@@ -246,7 +238,9 @@ fn help_shows_the_steps_own_flags_first_then_output_then_aws() {
     assert!(at("--force") < at("Output:"));
     assert!(at("AWS:") < at("--region <REGION>"));
     assert!(
-        help.contains("--delete --force also removes every image in it, all tags, whoever pushed them"),
+        help.contains(
+            "--delete --force also removes every image in it, all tags, whoever pushed them"
+        ),
         "{help}"
     );
 }
@@ -261,9 +255,20 @@ async fn rust_log_trace_never_prints_the_token() {
     let (token, user_password) = ecr_token(&stack).await;
     let password = user_password.split_once(':').unwrap().1.to_string();
     let home = tempfile::tempdir().unwrap();
-    for rust_log in ["trace", "[invoke]=trace", "aws_smithy_runtime::client::orchestrator::http=trace"] {
+    for rust_log in [
+        "trace",
+        "[invoke]=trace",
+        "aws_smithy_runtime::client::orchestrator::http=trace",
+    ] {
         let out = image_push(
-            &[&source, "--repository", &unique("trace"), "--output", "json", "-vvv"],
+            &[
+                &source,
+                "--repository",
+                &unique("trace"),
+                "--output",
+                "json",
+                "-vvv",
+            ],
             home.path(),
             &[("RUST_LOG", rust_log)],
         );
@@ -274,8 +279,14 @@ async fn rust_log_trace_never_prints_the_token() {
             assert!(stderr.contains("GetAuthorizationToken"), "{stderr}");
         }
         for secret in [&token, &user_password, &password] {
-            assert!(!stdout.contains(secret.as_str()), "{rust_log}: stdout leaks a secret");
-            assert!(!stderr.contains(secret.as_str()), "{rust_log}: stderr leaks a secret");
+            assert!(
+                !stdout.contains(secret.as_str()),
+                "{rust_log}: stdout leaks a secret"
+            );
+            assert!(
+                !stderr.contains(secret.as_str()),
+                "{rust_log}: stderr leaks a secret"
+            );
         }
     }
     remove_image(&source).await;

@@ -201,18 +201,17 @@ fn plaintext_values_are_not_printed_even_at_vvv() {
 /// `--help`: the step's own flags first under its name, then Output, then AWS.
 #[test]
 fn help_shows_the_steps_own_flags_first_then_output_then_aws() {
-    let out = Command::new(env!("CARGO_BIN_EXE_taskdef-register"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&out.stdout).into_owned();
-    let headings: Vec<&str> = help
-        .lines()
-        .filter(|l| l.ends_with(':') && !l.starts_with(' '))
-        .collect();
+    let (help, headings) =
+        ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_taskdef-register"));
     assert_eq!(
         headings,
-        vec!["Options:", "taskdef-register:", "Output:", "AWS:", "Examples:"],
+        vec![
+            "Options:",
+            "taskdef-register:",
+            "Output:",
+            "AWS:",
+            "Examples:"
+        ],
         "{help}"
     );
     let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("no {s} in {help}"));
@@ -247,10 +246,16 @@ fn secret_values_are_masked_in_the_dry_run_the_diff_and_the_json_output() {
 
     for extra in [&["-vvv"][..], &[]] {
         let mut c = cmd(&stack);
-        c.args(["--file", file, "--allow-plaintext-secrets", "--dry-run", "--diff"])
-            .args(["--output", "json"])
-            .args(extra)
-            .env("DB_PASSWORD", "second-secret-value");
+        c.args([
+            "--file",
+            file,
+            "--allow-plaintext-secrets",
+            "--dry-run",
+            "--diff",
+        ])
+        .args(["--output", "json"])
+        .args(extra)
+        .env("DB_PASSWORD", "second-secret-value");
         if extra.is_empty() {
             c.env("RUST_LOG", "trace");
         }

@@ -270,8 +270,8 @@ mod tests {
 
     #[test]
     fn default_tag_comes_from_the_source() {
-        let plan =
-            check(&parse(&["app:1.2", "--repository", "team/app"])).unwrap_or_else(|e| panic!("{e}"));
+        let plan = check(&parse(&["app:1.2", "--repository", "team/app"]))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.tags, vec!["1.2"]);
     }
 

@@ -188,5 +188,4 @@ mod tests {
         );
         assert_eq!(repo_digest(&digests, "127.0.0.1:5000/ap"), None);
     }
-
 }

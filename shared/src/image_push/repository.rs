@@ -7,9 +7,9 @@ use aws_sdk_ecr::types::{
 };
 
 use super::Args;
+use crate::Report;
 use crate::aws::{Ctx, MANAGED_BY, is_managed};
 use crate::error::{AwsContext, Error, Result, sdk_is};
-use crate::Report;
 
 /// The repository as ECR describes it, or `None` when it does not exist.
 pub async fn describe(ctx: &Ctx, args: &Args) -> Result<Option<Repository>> {

@@ -61,7 +61,10 @@ struct RawControl {
 impl RawControl {
     fn message(&self, source: &str) -> String {
         let (what, escape) = match self.ch {
-            '\n' | '\r' => ("a raw line break", "write the break as \\n, or join the lines"),
+            '\n' | '\r' => (
+                "a raw line break",
+                "write the break as \\n, or join the lines",
+            ),
             '\t' => ("a raw tab", "write it as \\t"),
             _ => ("a raw control character", "write it as a \\u escape"),
         };
@@ -378,7 +381,10 @@ mod tests {
         assert!(tab.contains("a raw tab") && tab.contains("\\t"), "{tab}");
         // Escaped quotes and backslashes do not end the string early.
         let escaped = parse("t", "{\"a\": \"say \\\"hi\\\" \\\\\n\"}").unwrap_err();
-        assert!(escaped.starts_with("t: line 1: the string that starts at column 7"), "{escaped}");
+        assert!(
+            escaped.starts_with("t: line 1: the string that starts at column 7"),
+            "{escaped}"
+        );
     }
 
     #[test]

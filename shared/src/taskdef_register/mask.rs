@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn credential_values_are_masked_and_the_rest_is_kept() {
         let m = masked(&doc("hunter2"));
-        assert_eq!(m["containerDefinitions"][0]["environment"][0]["value"], MASK);
+        assert_eq!(
+            m["containerDefinitions"][0]["environment"][0]["value"],
+            MASK
+        );
         assert_eq!(m["containerDefinitions"][0]["environment"][1]["value"], "C");
         assert!(!m.to_string().contains("hunter2"));
     }
@@ -94,7 +97,10 @@ mod tests {
     #[test]
     fn a_changed_secret_shows_as_changed_without_its_values() {
         let (old, new) = masked_pair(&doc("one"), &doc("two"));
-        assert_eq!(old["containerDefinitions"][0]["environment"][0]["value"], MASK);
+        assert_eq!(
+            old["containerDefinitions"][0]["environment"][0]["value"],
+            MASK
+        );
         assert_eq!(
             new["containerDefinitions"][0]["environment"][0]["value"],
             MASK_CHANGED

@@ -7,12 +7,12 @@ use aws_sdk_ecs::types::{SortOrder, TaskDefinitionField, TaskDefinitionStatus};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::retry::RetryConfig;
 use serde_json::Value;
 
 use super::document;
@@ -229,4 +229,3 @@ pub async fn latest_active(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Op
         .map_err(|e| Error::aws(format!("describing task definition {arn}"), e))?;
     Ok(Some(Revision { arn, revision, doc }))
 }
-

@@ -65,17 +65,32 @@ impl Replay {
 
     /// The operations sent, retries included, in order.
     pub fn sent(&self) -> Vec<String> {
-        self.sent.lock().unwrap().iter().map(|(o, _)| o.clone()).collect()
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(o, _)| o.clone())
+            .collect()
     }
 
     /// The body of each request sent, in order.
     pub fn bodies(&self) -> Vec<String> {
-        self.sent.lock().unwrap().iter().map(|(_, b)| b.clone()).collect()
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// The answers not asked for.
     pub fn left(&self) -> Vec<&'static str> {
-        self.script.lock().unwrap().iter().map(|e| e.operation).collect()
+        self.script
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.operation)
+            .collect()
     }
 
     /// A context whose every client talks to this recording, with a virtual clock and

@@ -116,9 +116,13 @@ pub(super) const PORT_FIELDS: &[(&str, Kind)] = &[
 pub(super) const NAME_VALUE: &[(&str, Kind)] = &[("name", Str), ("value", Str)];
 pub(super) const NAME_VALUE_FROM: &[(&str, Kind)] = &[("name", Str), ("valueFrom", Str)];
 
-
 /// Checks the types of the known fields of one object; unknown fields are left alone.
-pub(super) fn types(obj: &Map<String, Value>, path: &str, fields: &[(&str, Kind)], out: &mut Vec<String>) {
+pub(super) fn types(
+    obj: &Map<String, Value>,
+    path: &str,
+    fields: &[(&str, Kind)],
+    out: &mut Vec<String>,
+) {
     for (name, kind) in fields {
         if let Some(v) = obj.get(*name)
             && !v.is_null()
