@@ -10,7 +10,8 @@
 //! - [`error`]: the one error type, whose kind decides the exit code;
 //! - [`output`]: the one result type, printed as `text`, `json`, `env` or `github`;
 //! - [`progress`]: the one progress helper (bars on a terminal, plain lines otherwise);
-//! - [`secret`]: a wrapper that never prints what it holds.
+//! - [`secret`]: a wrapper that never prints what it holds;
+//! - [`docker`]: the Docker Engine (image-push's push; a task run on the local engine).
 //!
 //! Each step owns one module named after what the user calls it: [`image`] (image-push),
 //! [`iam`] (role-create, instance-profile), [`config`] (config-upload), [`taskdef`]

@@ -204,3 +204,19 @@ macro_rules! assert_output_snapshot {
         settings.bind(|| insta::assert_snapshot!($name, $value));
     }};
 }
+
+/// A binary's `--help` and its headings in order (the lines that end in `:` at the left
+/// margin), for the tests that check the step's own flags come first, Output and AWS last.
+pub fn help_and_headings(bin: &str) -> (String, Vec<String>) {
+    let out = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("running {bin} --help: {e}"));
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let headings = help
+        .lines()
+        .filter(|l| l.ends_with(':') && !l.starts_with(' '))
+        .map(str::to_string)
+        .collect();
+    (help, headings)
+}

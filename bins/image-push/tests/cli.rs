@@ -227,15 +227,7 @@ async fn bad_input_exits_2_and_changes_nothing() {
 /// what `--delete --force` removes.
 #[test]
 fn help_shows_the_steps_own_flags_first_then_output_then_aws() {
-    let out = Command::new(env!("CARGO_BIN_EXE_image-push"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = text(&out.stdout);
-    let headings: Vec<&str> = help
-        .lines()
-        .filter(|l| l.ends_with(':') && !l.starts_with(' '))
-        .collect();
+    let (help, headings) = ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_image-push"));
     assert_eq!(
         headings,
         vec!["Options:", "image-push:", "Output:", "AWS:", "Examples:"],

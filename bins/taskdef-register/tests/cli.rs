@@ -46,7 +46,7 @@ fn env_output_warns_once_and_converges() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(
         stdout,
-        "ECSKIT_TASK_DEFINITION_ARN='arn:aws:ecs:us-west-2:123456789012:task-definition/test-ecs:1'\n\
+        "ECSKIT_TASK_DEFINITION_ARN=arn:aws:ecs:us-west-2:123456789012:task-definition/test-ecs:1\n\
          ECSKIT_TASK_FAMILY=test-ecs\nECSKIT_TASK_REVISION=1\nECSKIT_CHANGED=true\n\
          export ECSKIT_TASK_DEFINITION_ARN ECSKIT_TASK_FAMILY ECSKIT_TASK_REVISION ECSKIT_CHANGED\n"
     );
@@ -201,15 +201,8 @@ fn plaintext_values_are_not_printed_even_at_vvv() {
 /// `--help`: the step's own flags first under its name, then Output, then AWS.
 #[test]
 fn help_shows_the_steps_own_flags_first_then_output_then_aws() {
-    let out = Command::new(env!("CARGO_BIN_EXE_taskdef-register"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&out.stdout).into_owned();
-    let headings: Vec<&str> = help
-        .lines()
-        .filter(|l| l.ends_with(':') && !l.starts_with(' '))
-        .collect();
+    let (help, headings) =
+        ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_taskdef-register"));
     assert_eq!(
         headings,
         vec![
@@ -286,7 +279,7 @@ fn secret_values_are_masked_in_the_dry_run_the_diff_and_the_json_output() {
         assert_eq!(env[0]["value"], "***", "{v}");
         assert_eq!(env[1]["value"], "C.UTF-8", "{v}");
         assert!(v["diff"].as_str().unwrap().contains("*** (changed)"), "{v}");
-        assert_eq!(v["task_revision"], "2", "{v}");
+        assert_eq!(v["task_revision"], 2, "{v}");
     }
 
     // What was registered holds the real value: masking is for printing only.

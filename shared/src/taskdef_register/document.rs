@@ -1,6 +1,6 @@
 //! From the user's file to the document that is sent: parse (syntax errors with line and
-//! column), unwrap the `describe-task-definition` form, strip the read-only fields, fill in
-//! `${NAME}` / `${NAME:-default}`, and apply the flag overrides.
+//! column), unwrap the `describe-task-definition` form, strip the read-only fields, and apply
+//! the flag overrides (`${NAME}` is filled in by [`super::substitute`]).
 //!
 //! The document stays a `serde_json::Value` from start to finish, so fields this tool has
 //! never heard of pass through untouched.
@@ -152,93 +152,6 @@ pub fn unwrap_and_strip(doc: Value) -> Result<(Value, Vec<String>), String> {
     Ok((Value::Object(obj), removed))
 }
 
-/// Fills in `${NAME}` and `${NAME:-default}` in every string value from `lookup`. `$${` is a
-/// literal `${`. Returns the problems (one per undefined name, with its JSON path).
-pub fn substitute(doc: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
-    let mut problems = Vec::new();
-    walk(doc, "", lookup, &mut problems);
-    problems
-}
-
-fn walk(v: &mut Value, path: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => match expand(s, lookup) {
-            Ok(Some(new)) => *s = new,
-            Ok(None) => {}
-            Err(msgs) => out
-                .extend(msgs.into_iter().map(|m| {
-                    format!("{}: {m}", if path.is_empty() { "(document)" } else { path })
-                })),
-        },
-        Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                walk(item, &index(path, i), lookup, out);
-            }
-        }
-        Value::Object(map) => {
-            for (k, item) in map.iter_mut() {
-                walk(item, &join(path, k), lookup, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Expands one string. `Ok(None)` when it has nothing to expand.
-fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, Vec<String>> {
-    if !s.contains("${") {
-        return Ok(None);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut errors = Vec::new();
-    let mut rest = s;
-    while let Some(pos) = rest.find("${") {
-        if rest[..pos].ends_with('$') {
-            // `$${` is an escaped, literal `${`.
-            out.push_str(&rest[..pos - 1]);
-            out.push_str("${");
-            rest = &rest[pos + 2..];
-            continue;
-        }
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 2..];
-        let Some(end) = after.find('}') else {
-            errors.push(format!(
-                "'{s}' has an unclosed '${{': write ${{NAME}}, or $${{ for a literal '${{'"
-            ));
-            return Err(errors);
-        };
-        let inner = &after[..end];
-        let (name, default) = match inner.split_once(":-") {
-            Some((n, d)) => (n, Some(d)),
-            None => (inner, None),
-        };
-        let valid = !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            errors.push(format!(
-                "'${{{inner}}}' is not a variable reference: names are letters, digits and '_' (write $${{ for a literal '${{')"
-            ));
-        } else {
-            match (lookup(name), default) {
-                (Some(value), _) => out.push_str(&value),
-                (None, Some(d)) => out.push_str(d),
-                (None, None) => errors.push(format!(
-                    "${{{name}}} is not set: export {name}, or write ${{{name}:-default}}"
-                )),
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    if errors.is_empty() {
-        Ok(Some(out))
-    } else {
-        Err(errors)
-    }
-}
-
 /// The overrides that flags make.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -352,14 +265,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn env(name: &str) -> Option<String> {
-        match name {
-            "TAG" => Some("v2".into()),
-            "EMPTY" => Some(String::new()),
-            _ => None,
-        }
-    }
-
     #[test]
     fn syntax_errors_have_line_and_column() {
         let err = parse("td.json", "{\n  \"family\": \"a\",\n  \"x\": }").unwrap_err();
@@ -397,26 +302,6 @@ mod tests {
             doc,
             json!({"family": "a", "containerDefinitions": [], "tags": [{"key": "k", "value": "v"}]})
         );
-    }
-
-    #[test]
-    fn substitution_fills_defaults_and_names_paths() {
-        let mut doc = json!({"containerDefinitions": [{"image": "repo:${TAG}",
-            "environment": [{"name": "A", "value": "${NOPE}"}, {"name": "B", "value": "${NOPE2:-x}${EMPTY}"}],
-            "command": ["echo $${HOME}"]}]});
-        let problems = substitute(&mut doc, &env);
-        assert_eq!(
-            problems,
-            vec![
-                "containerDefinitions[0].environment[0].value: ${NOPE} is not set: export NOPE, or write ${NOPE:-default}"
-            ]
-        );
-        assert_eq!(doc["containerDefinitions"][0]["image"], "repo:v2");
-        assert_eq!(
-            doc["containerDefinitions"][0]["environment"][1]["value"],
-            "x"
-        );
-        assert_eq!(doc["containerDefinitions"][0]["command"][0], "echo ${HOME}");
     }
 
     #[test]

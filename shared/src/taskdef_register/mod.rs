@@ -7,16 +7,17 @@
 //! [`revisions::register`]). Fields this tool has never heard of reach ECS as written.
 //!
 //! The pieces: this module (flags, the input check, compare-then-register), [`document`]
-//! (parse, unwrap, strip, substitute, overrides), [`validate`] (everything checked before the
-//! first call), [`compare`] (equality by meaning, the diff), [`mask`] (no secret value in what
-//! is printed), [`revisions`] (list, read back, register, converge after a lost answer) and
-//! [`delete`].
+//! (parse, unwrap, strip, overrides), [`substitute`] (`${NAME}`), [`validate`] (everything
+//! checked before the first call), [`compare`] (equality by meaning, the diff), [`mask`] (no
+//! secret value in what is printed), [`revisions`] (list, read back, register, converge after a
+//! lost answer) and [`delete`].
 
 pub mod compare;
 pub mod delete;
 pub mod document;
 pub mod mask;
 pub mod revisions;
+pub mod substitute;
 pub mod validate;
 
 use std::io::Read;
@@ -191,7 +192,7 @@ pub fn prepare(
     let parsed = document::parse(source, text)
         .map_err(|e| Error::input(e).hint("fix the JSON syntax at that position"))?;
     let (mut doc, stripped) = document::unwrap_and_strip(parsed).map_err(Error::input)?;
-    let mut problems = document::substitute(&mut doc, env);
+    let mut problems = substitute::substitute(&mut doc, env);
     for (flag, value) in [
         ("--task-role-arn", &overrides.task_role_arn),
         ("--execution-role-arn", &overrides.execution_role_arn),

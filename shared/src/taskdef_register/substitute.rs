@@ -1,0 +1,168 @@
+//! `${NAME}` and `${NAME:-default}` in every string of the document, filled in from the
+//! environment (`$${` is a literal `${`). A problem names its JSON path; an environment value
+//! (which may be a secret) is never quoted in it.
+
+use serde_json::Value;
+
+use super::document::{index, join};
+
+/// Fills in `${NAME}` and `${NAME:-default}` in every string value from `lookup`. `$${` is a
+/// literal `${`. Returns the problems (one per undefined name, with its JSON path).
+pub fn substitute(doc: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    walk(doc, "", lookup, &mut problems);
+    problems
+}
+
+fn walk(v: &mut Value, path: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Vec<String>) {
+    match v {
+        // An environment value may be a secret: its problems are told without it.
+        Value::String(s) => match expand(s, lookup, !is_environment_value(path)) {
+            Ok(Some(new)) => *s = new,
+            Ok(None) => {}
+            Err(msgs) => out
+                .extend(msgs.into_iter().map(|m| {
+                    format!("{}: {m}", if path.is_empty() { "(document)" } else { path })
+                })),
+        },
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                walk(item, &index(path, i), lookup, out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                walk(item, &join(path, k), lookup, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `containerDefinitions[0].environment[3].value`.
+fn is_environment_value(path: &str) -> bool {
+    path.ends_with(".value") && path.contains(".environment[")
+}
+
+/// Expands one string. `Ok(None)` when it has nothing to expand. `show`: whether a problem may
+/// quote the string.
+fn expand(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    show: bool,
+) -> Result<Option<String>, Vec<String>> {
+    let quoted = |text: &str| {
+        if show {
+            format!("'{text}'")
+        } else {
+            "the value".to_string()
+        }
+    };
+    if !s.contains("${") {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut errors = Vec::new();
+    let mut rest = s;
+    while let Some(pos) = rest.find("${") {
+        if rest[..pos].ends_with('$') {
+            // `$${` is an escaped, literal `${`.
+            out.push_str(&rest[..pos - 1]);
+            out.push_str("${");
+            rest = &rest[pos + 2..];
+            continue;
+        }
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let Some(end) = after.find('}') else {
+            errors.push(format!(
+                "{} has an unclosed '${{': write ${{NAME}}, or $${{ for a literal '${{'",
+                quoted(s)
+            ));
+            return Err(errors);
+        };
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            let reference = if show {
+                format!("'${{{inner}}}'")
+            } else {
+                "a '${' in the value".to_string()
+            };
+            errors.push(format!(
+                "{reference} is not a variable reference: names are letters, digits and '_' (write $${{ for a literal '${{')"
+            ));
+        } else {
+            match (lookup(name), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => errors.push(format!(
+                    "${{{name}}} is not set: export {name}, or write ${{{name}:-default}}"
+                )),
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if errors.is_empty() {
+        Ok(Some(out))
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TAG" => Some("v2".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn substitution_fills_defaults_and_names_paths() {
+        let mut doc = json!({"containerDefinitions": [{"image": "repo:${TAG}",
+            "environment": [{"name": "A", "value": "${NOPE}"}, {"name": "B", "value": "${NOPE2:-x}${EMPTY}"}],
+            "command": ["echo $${HOME}"]}]});
+        let problems = substitute(&mut doc, &env);
+        assert_eq!(
+            problems,
+            vec![
+                "containerDefinitions[0].environment[0].value: ${NOPE} is not set: export NOPE, or write ${NOPE:-default}"
+            ]
+        );
+        assert_eq!(doc["containerDefinitions"][0]["image"], "repo:v2");
+        assert_eq!(
+            doc["containerDefinitions"][0]["environment"][1]["value"],
+            "x"
+        );
+        assert_eq!(doc["containerDefinitions"][0]["command"][0], "echo ${HOME}");
+    }
+
+    #[test]
+    fn problems_in_an_environment_value_do_not_quote_it() {
+        let mut doc = json!({"containerDefinitions": [{"image": "repo:${TAG",
+            "environment": [{"name": "DB_PASSWORD", "value": "hunter${2"},
+                            {"name": "API_TOKEN", "value": "s3cr${e t}"}]}]});
+        let problems = substitute(&mut doc, &env);
+        assert_eq!(
+            problems,
+            vec![
+                "containerDefinitions[0].image: 'repo:${TAG' has an unclosed '${': write ${NAME}, or $${ for a literal '${'",
+                "containerDefinitions[0].environment[0].value: the value has an unclosed '${': write ${NAME}, or $${ for a literal '${'",
+                "containerDefinitions[0].environment[1].value: a '${' in the value is not a variable reference: names are letters, digits and '_' (write $${ for a literal '${')",
+            ]
+        );
+    }
+}
