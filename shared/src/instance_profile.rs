@@ -15,6 +15,7 @@ use crate::{Error, Report, Result};
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "instance-profile",
+    next_help_heading = "instance-profile",
     version,
     about = "Create or converge the ECS container-instance role and its instance profile.",
     after_help = "Examples:\n  \
@@ -26,11 +27,6 @@ use crate::{Error, Report, Result};
         Prints: ECSKIT_INSTANCE_ROLE_ARN, ECSKIT_INSTANCE_ROLE_NAME, ECSKIT_INSTANCE_PROFILE_ARN, ECSKIT_INSTANCE_PROFILE_NAME, ECSKIT_CHANGED"
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub aws: AwsArgs,
-
     /// The container-instance role.
     #[arg(
         long,
@@ -69,6 +65,12 @@ pub struct Args {
     /// Delete the profile and the role (only when tagged managed-by=ecskit).
     #[arg(long)]
     pub delete: bool,
+    // The shared flags come last, under their own headings (Output, AWS): flattened first,
+    // their headings would swallow the step's own flags.
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 impl StepArgs for Args {

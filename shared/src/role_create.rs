@@ -26,6 +26,7 @@ pub enum ExecutionPolicy {
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "role-create",
+    next_help_heading = "role-create",
     version,
     about = "Create or converge an ECS task role and execution role, least-privilege and idempotent.",
     after_help = "Examples:\n  \
@@ -38,11 +39,6 @@ pub enum ExecutionPolicy {
         Prints: ECSKIT_TASK_ROLE_ARN, ECSKIT_TASK_ROLE_NAME, ECSKIT_EXECUTION_ROLE_ARN, ECSKIT_EXECUTION_ROLE_NAME, ECSKIT_CHANGED"
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub aws: AwsArgs,
-
     /// Application name: the roles are APP-task and APP-execution.
     #[arg(long, env = "ECSKIT_NAME")]
     pub name: Option<String>,
@@ -99,6 +95,12 @@ pub struct Args {
     /// Delete both roles (only when tagged managed-by=ecskit).
     #[arg(long)]
     pub delete: bool,
+    // The shared flags come last, under their own headings (Output, AWS): flattened first,
+    // their headings would swallow the step's own flags.
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 impl StepArgs for Args {

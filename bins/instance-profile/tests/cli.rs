@@ -39,3 +39,29 @@ fn github_output_then_conflict_exits_2() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// The step's own flags come first, under the step's name; Output and AWS come last.
+#[test]
+fn help_lists_the_steps_own_flags_first() {
+    let (help, headings) =
+        ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_instance-profile"));
+    assert_eq!(
+        headings.first().map(String::as_str),
+        Some("Options:"),
+        "{help}"
+    );
+    assert_eq!(
+        headings.get(1).map(String::as_str),
+        Some("instance-profile:"),
+        "{help}"
+    );
+    let n = headings.len();
+    assert_eq!(
+        headings[n - 3..].to_vec(),
+        ["Output:", "AWS:", "Examples:"],
+        "{help}"
+    );
+    let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("no {s} in {help}"));
+    assert!(at("\ninstance-profile:\n") < at("\nOutput:\n"));
+    assert!(at("\nAWS:\n") < at("--region <REGION>"));
+}

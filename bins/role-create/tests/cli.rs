@@ -81,3 +81,28 @@ fn bad_input_exits_2_with_the_flag_named() {
         Some(2)
     );
 }
+
+/// The step's own flags come first, under the step's name; Output and AWS come last.
+#[test]
+fn help_lists_the_steps_own_flags_first() {
+    let (help, headings) = ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_role-create"));
+    assert_eq!(
+        headings.first().map(String::as_str),
+        Some("Options:"),
+        "{help}"
+    );
+    assert_eq!(
+        headings.get(1).map(String::as_str),
+        Some("role-create:"),
+        "{help}"
+    );
+    let n = headings.len();
+    assert_eq!(
+        headings[n - 3..].to_vec(),
+        ["Output:", "AWS:", "Examples:"],
+        "{help}"
+    );
+    let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("no {s} in {help}"));
+    assert!(at("\nrole-create:\n") < at("\nOutput:\n"));
+    assert!(at("\nAWS:\n") < at("--region <REGION>"));
+}

@@ -87,3 +87,28 @@ fn env_output_reads_the_previous_steps_variables() {
     assert!(stderr.contains("default VPC"), "{stderr}");
     assert!(!stderr.contains("test-secret-value") && !stdout.contains("test-secret-value"));
 }
+
+/// The step's own flags come first, under the step's name; Output and AWS come last.
+#[test]
+fn help_lists_the_steps_own_flags_first() {
+    let (help, headings) = ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_service-run"));
+    assert_eq!(
+        headings.first().map(String::as_str),
+        Some("Options:"),
+        "{help}"
+    );
+    assert_eq!(
+        headings.get(1).map(String::as_str),
+        Some("service-run:"),
+        "{help}"
+    );
+    let n = headings.len();
+    assert_eq!(
+        headings[n - 3..].to_vec(),
+        ["Output:", "AWS:", "Examples:"],
+        "{help}"
+    );
+    let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("no {s} in {help}"));
+    assert!(at("\nservice-run:\n") < at("\nOutput:\n"));
+    assert!(at("\nAWS:\n") < at("--region <REGION>"));
+}

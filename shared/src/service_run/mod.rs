@@ -48,6 +48,7 @@ impl LaunchTypeArg {
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
     name = "service-run",
+    next_help_heading = "service-run",
     version,
     about = "Create or update an ECS service (or run a one-off task) and watch it until it is stable or has failed.",
     after_help = "Examples:\n  \
@@ -62,13 +63,6 @@ ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_TASK_ARN (--run-task), ECSKIT
 Exit codes: 0 success, 1 AWS failure, 2 bad input (nothing changed), 3 the deployment or task ran but failed"
 )]
 pub struct Args {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub aws: crate::aws::AwsArgs,
-    #[command(flatten)]
-    pub day2: day2::Day2Args,
-
     /// The ECS cluster (created with FARGATE and FARGATE_SPOT capacity providers when missing).
     #[arg(long, env = "ECSKIT_CLUSTER")]
     pub cluster: String,
@@ -166,6 +160,14 @@ pub struct Args {
     /// Also delete the cluster when it is empty and tagged managed-by=ecskit.
     #[arg(long, help_heading = "Delete")]
     pub delete_cluster: bool,
+    // The shared flags come last, under their own headings (Output, AWS): flattened first,
+    // their headings would swallow the step's own flags.
+    #[command(flatten)]
+    pub day2: day2::Day2Args,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub aws: crate::aws::AwsArgs,
 }
 
 impl StepArgs for Args {
