@@ -266,72 +266,10 @@ pub fn stages(steps: &[Step]) -> Vec<Vec<Step>> {
 
 // --- parsing what the binaries print --------------------------------------------------------
 
-/// Parses `--output env` lines (`ECSKIT_NAME=value`, the value shell-quoted) into pairs.
+/// Parses `--output env` lines into `(ECSKIT_NAME, value)` pairs with the contract's env codec,
+/// the same one the binaries wrote them with.
 pub fn parse_env_lines(text: &str) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        // `export A B C`: the binaries' last line, which makes `eval` export what it set.
-        if line.starts_with("export ") && !line.contains('=') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((name, raw)) = line.split_once('=') else {
-            return Err(format!("line {}: not NAME=value: {line}", n + 1));
-        };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        {
-            return Err(format!("line {}: '{name}' is not a variable name", n + 1));
-        }
-        let value = shell_unquote(raw).map_err(|e| format!("line {}: {e}", n + 1))?;
-        out.push((name.to_string(), value));
-    }
-    Ok(out)
-}
-
-/// Undoes POSIX shell quoting of one word: '...', "..." and backslashes.
-pub fn shell_unquote(raw: &str) -> Result<String> {
-    let mut out = String::new();
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => loop {
-                match chars.next() {
-                    Some('\'') => break,
-                    Some(c) => out.push(c),
-                    None => return Err("unterminated ' quote".into()),
-                }
-            },
-            '"' => loop {
-                match chars.next() {
-                    Some('"') => break,
-                    Some('\\') => match chars.next() {
-                        Some(c @ ('"' | '\\' | '$' | '`')) => out.push(c),
-                        Some(c) => {
-                            out.push('\\');
-                            out.push(c);
-                        }
-                        None => return Err("unterminated \" quote".into()),
-                    },
-                    Some(c) => out.push(c),
-                    None => return Err("unterminated \" quote".into()),
-                }
-            },
-            '\\' => match chars.next() {
-                Some(c) => out.push(c),
-                None => return Err("trailing backslash".into()),
-            },
-            c if c.is_whitespace() => return Err(format!("unquoted space in {raw}")),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
+    ecskit_contract::env::parse_lines(text)
 }
 
 /// AWS calls counted from a call log file (`Service.Operation` per line).
@@ -351,33 +289,13 @@ impl std::ops::Add for Calls {
     }
 }
 
-/// Whether an operation name changes anything: the same rule as the shared crate's call log
-/// (`ecskit::aws::Call::is_mutating`), written again here because the xtask must build before,
-/// and without, the AWS SDK crates that the shared crate pulls in.
-pub fn is_mutating(operation: &str) -> bool {
-    const READ: &[&str] = &[
-        "Get",
-        "List",
-        "Describe",
-        "Head",
-        "BatchGet",
-        "BatchCheck",
-        "Simulate",
-        "Lookup",
-    ];
-    !READ.iter().any(|verb| operation.starts_with(verb))
-}
-
+/// The calls of a call-log file, counted by the contract's mutating-call rule.
 pub fn count_calls(log: &str) -> Calls {
-    let mut c = Calls::default();
-    for line in log.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let op = line.rsplit('.').next().unwrap_or(line);
-        c.total += 1;
-        if is_mutating(op) {
-            c.mutating += 1;
-        }
+    let c = ecskit_contract::calls::count(log);
+    Calls {
+        total: c.total,
+        mutating: c.mutating,
     }
-    c
 }
 
 // --- running --------------------------------------------------------------------------------
