@@ -16,6 +16,10 @@ fn cargo() -> Command {
 pub fn ci() -> Result<()> {
     step("cargo fmt --check")?;
     util::run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("workflows and action.yml: zizmor, schema")?;
+    workflows()?;
+    step("release plan (cargo-dist, no build)")?;
+    crate::release::run(crate::release::Action::Plan)?;
     step("clippy, warnings denied")?;
     util::run(cargo().args([
         "clippy",
@@ -25,10 +29,6 @@ pub fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    step("workflows and action.yml: zizmor, schema")?;
-    workflows()?;
-    step("release plan (cargo-dist, no build)")?;
-    crate::release::run(crate::release::Action::Plan)?;
     step("unit tests")?;
     util::run(cargo().args(["test", "--workspace", "--lib", "--bins"]))?;
     step("integration tests against the local stack")?;
@@ -57,7 +57,10 @@ fn workflows() -> Result<()> {
                 "--offline",
                 "--min-severity",
                 "low",
-                ".github/workflows",
+                // release.yml is cargo-dist's own (`dist generate`; `dist plan` fails when it
+                // is out of date): what zizmor says of it is in docs/release.md.
+                ".github/workflows/ci.yml",
+                ".github/workflows/deploy.yml",
                 "action.yml",
             ]),
     )?;
