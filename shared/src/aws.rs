@@ -286,6 +286,46 @@ impl Ctx {
         &self.sdk
     }
 
+    /// `--endpoint-url`, when one is set (an emulator).
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.endpoint_url.as_deref()
+    }
+
+    /// The same context acting as `role_arn` (`sts:AssumeRole`, session `session`): the same
+    /// region, endpoint, call log and gate.
+    pub async fn assume_role(&self, role_arn: &str, session: &str) -> Result<Ctx> {
+        let out = self
+            .sts()
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session)
+            .send()
+            .await
+            .context(format!("assuming {role_arn}"))?;
+        let c = out.credentials().ok_or_else(|| {
+            crate::Error::aws(
+                format!("assuming {role_arn}"),
+                "the answer held no credentials",
+            )
+        })?;
+        let creds = aws_sdk_sts::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "ecskit-assume-role",
+        );
+        let sdk = self
+            .sdk
+            .to_builder()
+            .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(creds))
+            .build();
+        let mut ctx = self.clone();
+        ctx.sdk = sdk;
+        ctx.account = Arc::default();
+        Ok(ctx)
+    }
+
     pub fn region(&self) -> Option<&str> {
         self.sdk.region().map(|r| r.as_ref())
     }

@@ -1,20 +1,17 @@
 //! The common flags and the one `main` of every binary.
 //!
-//! A binary is three lines: it names its flags struct and its `run` function, and
-//! [`main`] does the rest: parse flags (usage errors exit 2 through clap), set up logging on
-//! stderr, run the step on a Tokio runtime, print the [`Report`] on stdout in the chosen format,
-//! or print the error with its hint on stderr and exit with the error's code.
+//! A binary is three lines: it names its step, and [`run_step`] does the rest: parse flags
+//! (usage errors exit 2 through clap), set up logging on stderr, check the input, run the step
+//! on a Tokio runtime, print the [`Report`] on stdout in the chosen format, or print the error
+//! with its hint on stderr and exit with the error's code.
 
-use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::aws::Ctx;
 use crate::output::OutputFormat;
-use crate::progress::Progress;
 use crate::step::Step;
 use crate::{Report, Result};
 
@@ -36,11 +33,6 @@ pub struct Common {
     pub quiet: bool,
 }
 
-/// Implemented by every step's flags struct, so [`main`] can find the common flags.
-pub trait StepArgs: Parser {
-    fn common(&self) -> &Common;
-}
-
 /// The `main` of every binary: parse, check (before the AWS configuration is even loaded),
 /// build the context, execute, print. See [`crate::step`].
 pub fn run_step<S: Step>() -> ExitCode {
@@ -60,40 +52,7 @@ pub fn run_step<S: Step>() -> ExitCode {
             return ExitCode::from(ecskit_contract::exit::FAILURE);
         }
     };
-    let result = runtime.block_on(async {
-        let checked = S::check(&args)?;
-        let ctx = Ctx::new(S::aws(&args), common.dry_run)
-            .await
-            .with_progress(Progress::new(common.quiet));
-        S::execute(&ctx, &args, checked).await
-    });
-    finish(result, common.output)
-}
-
-/// The `main` of every binary (the form before [`run_step`]).
-pub fn main<A, F, Fut>(run: F) -> ExitCode
-where
-    A: StepArgs,
-    F: FnOnce(A) -> Fut,
-    Fut: Future<Output = Result<Report>>,
-{
-    if let Some(code) = generate_docs::<A>() {
-        return code;
-    }
-    let args = A::parse();
-    let common = args.common().clone();
-    init_logging(common.verbose, common.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(run(args));
+    let result = runtime.block_on(crate::step::run_from_flags::<S>(&args));
     finish(result, common.output)
 }
 

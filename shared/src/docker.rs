@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as DockerError;
@@ -45,6 +46,77 @@ impl Credentials {
     }
 }
 
+// --- ECR -------------------------------------------------------------------------------------
+
+/// `https://123.dkr.ecr.us-west-2.amazonaws.com` -> `123.dkr.ecr.us-west-2.amazonaws.com`.
+pub fn registry_host(proxy_endpoint: &str) -> String {
+    proxy_endpoint
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The ECR token is base64 of `USER:PASSWORD`. The error never contains the token.
+pub fn decode_token(token: &str) -> Result<(String, Secret), String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| "the ECR authorization token is not base64".to_string())?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| "the ECR authorization token is not text".to_string())?;
+    match text.split_once(':') {
+        Some((user, password)) if !user.is_empty() => {
+            Ok((user.to_string(), Secret::new(password.to_string())))
+        }
+        _ => Err("the ECR authorization token is not of the form USER:PASSWORD".to_string()),
+    }
+}
+
+/// An ECR login: the registry host ECR names, and the credentials its authorization token
+/// holds (kept in a `Secret`; the token itself is dropped at once).
+pub struct EcrLogin {
+    pub host: String,
+    pub username: String,
+    pub password: Secret,
+}
+
+/// `ecr:GetAuthorizationToken`, decoded. `registry_ids` selects another account's registry.
+pub async fn ecr_login(
+    ctx: &crate::aws::Ctx,
+    registry_ids: Option<Vec<String>>,
+) -> Result<EcrLogin> {
+    use crate::error::AwsContext;
+    // `registryIds` is deprecated for permissions, but it still selects the proxy endpoint
+    // (and, on emulators, the credentials) of another account's registry.
+    #[allow(deprecated)]
+    let token = ctx
+        .ecr()
+        .get_authorization_token()
+        .set_registry_ids(registry_ids)
+        .send()
+        .await
+        .context("getting an ECR authorization token")?;
+    let data = token
+        .authorization_data
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Error::aws(
+                "getting an ECR authorization token",
+                "the answer held no authorization data",
+            )
+        })?;
+    let (username, password) = decode_token(data.authorization_token().unwrap_or(""))
+        .map_err(|e| Error::aws("decoding the ECR authorization token", e))?;
+    drop(data.authorization_token);
+    Ok(EcrLogin {
+        host: registry_host(data.proxy_endpoint.as_deref().unwrap_or_default()),
+        username,
+        password,
+    })
+}
+
 const REFUSED_HINT: &str = "the registry refused the credentials: check --registry-id and --registry-endpoint (ECSKIT_REGISTRY_ENDPOINT), and that the caller may call ecr:GetAuthorizationToken and push to the repository";
 
 /// The engine's message without bollard's wrapping.
@@ -66,7 +138,7 @@ pub fn docker_error(context: impl Into<String>, err: &DockerError) -> Error {
 }
 
 pub struct Engine {
-    docker: Docker,
+    pub(crate) docker: Docker,
     pub host: String,
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::aws::{AwsArgs, Ctx};
-use crate::cli::{Common, StepArgs};
+use crate::cli::Common;
 use crate::error::AwsContext;
 use crate::iam::policy::{self, Access, S3Grant};
 use crate::iam::role::{self, DesiredRole};
@@ -73,9 +73,28 @@ pub struct Args {
     pub aws: AwsArgs,
 }
 
-impl StepArgs for Args {
-    fn common(&self) -> &Common {
-        &self.common
+/// The instance-profile step.
+pub struct InstanceProfile;
+
+impl crate::step::Step for InstanceProfile {
+    const STEP: ecskit_contract::Step = ecskit_contract::Step::InstanceProfile;
+    type Args = Args;
+    type Checked = Vec<S3Grant>;
+
+    fn common(args: &Args) -> &Common {
+        &args.common
+    }
+
+    fn aws(args: &Args) -> &crate::aws::AwsArgs {
+        &args.aws
+    }
+
+    fn check(args: &Args) -> Result<Vec<S3Grant>> {
+        plan(args)
+    }
+
+    async fn execute(ctx: &Ctx, args: &Args, grants: Vec<S3Grant>) -> Result<Report> {
+        converge_all(ctx, args, &grants).await
     }
 }
 
@@ -397,18 +416,6 @@ async fn delete_profile(ctx: &Ctx, args: &Args) -> Result<()> {
             .context(format!("deleting instance profile {name}"))?;
     }
     Ok(())
-}
-
-pub async fn run(args: Args) -> Result<Report> {
-    let grants = plan(&args)?;
-    let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
-    converge_all(&ctx, &args, &grants).await
-}
-
-/// The step with its context given (tests pass one whose clients answer from recordings).
-pub async fn run_with(ctx: &Ctx, args: Args) -> Result<Report> {
-    let grants = plan(&args)?;
-    converge_all(ctx, &args, &grants).await
 }
 
 async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Report> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::aws::{AwsArgs, Ctx};
-use crate::cli::{Common, StepArgs};
+use crate::cli::Common;
 use crate::iam::policy::{self, Access, S3Grant};
 use crate::iam::role::{self, DesiredRole};
 use crate::validate;
@@ -103,9 +103,28 @@ pub struct Args {
     pub aws: AwsArgs,
 }
 
-impl StepArgs for Args {
-    fn common(&self) -> &Common {
-        &self.common
+/// The role-create step.
+pub struct RoleCreate;
+
+impl crate::step::Step for RoleCreate {
+    const STEP: ecskit_contract::Step = ecskit_contract::Step::RoleCreate;
+    type Args = Args;
+    type Checked = Plan;
+
+    fn common(args: &Args) -> &Common {
+        &args.common
+    }
+
+    fn aws(args: &Args) -> &AwsArgs {
+        &args.aws
+    }
+
+    fn check(args: &Args) -> Result<Plan> {
+        plan(args)
+    }
+
+    async fn execute(ctx: &Ctx, args: &Args, plan: Plan) -> Result<Report> {
+        converge_all(ctx, args, &plan).await
     }
 }
 
@@ -322,18 +341,6 @@ pub fn desired(
         description: "ECS task execution role (ecskit)".into(),
     };
     (task, execution)
-}
-
-pub async fn run(args: Args) -> Result<Report> {
-    let plan = plan(&args)?;
-    let ctx = Ctx::new(&args.aws, args.common.dry_run).await;
-    converge_all(&ctx, &args, &plan).await
-}
-
-/// The step with its context given (tests pass one whose clients answer from recordings).
-pub async fn run_with(ctx: &Ctx, args: Args) -> Result<Report> {
-    let plan = plan(&args)?;
-    converge_all(ctx, &args, &plan).await
 }
 
 async fn converge_all(ctx: &Ctx, args: &Args, plan: &Plan) -> Result<Report> {

@@ -6,9 +6,9 @@
 //! 2. **build the context** ([`Ctx`]): clients, the call log, the dry-run gate, progress, clock;
 //! 3. **execute** through the gate ([`Ctx::mutate`] / [`Ctx::apply`]): no mutating call in a dry
 //!    run, and every check that can refuse has already run;
-//! 4. **report** ([`crate::Report`]), printed by [`crate::cli::main`] in the chosen format.
+//! 4. **report** ([`crate::Report`]), printed by [`crate::cli::run_step`] in the chosen format.
 //!
-//! [`crate::cli::main`] drives a binary through these moves, and [`run`] is every step's one
+//! [`crate::cli::run_step`] drives a binary through these moves, and [`run`] is every step's one
 //! test entry point: a test builds a context (against the emulator, or around recorded
 //! responses and a virtual clock) and calls `step::run::<RoleCreate>(&ctx, &args)`.
 
@@ -48,4 +48,15 @@ pub trait Step {
 pub async fn run<S: Step>(ctx: &Ctx, args: &S::Args) -> Result<Report> {
     let checked = S::check(args)?;
     S::execute(ctx, args, checked).await
+}
+
+/// Check, then build the context from the flags and execute: what a binary does, for tests that
+/// run a step exactly as its binary would.
+pub async fn run_from_flags<S: Step>(args: &S::Args) -> Result<Report> {
+    let checked = S::check(args)?;
+    let common = S::common(args);
+    let ctx = Ctx::new(S::aws(args), common.dry_run)
+        .await
+        .with_progress(crate::progress::Progress::new(common.quiet));
+    S::execute(&ctx, args, checked).await
 }

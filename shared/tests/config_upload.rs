@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use clap::Parser;
 use ecskit::aws::Ctx;
-use ecskit::config_upload::{Args, run_with};
+use ecskit::config_upload::{Args, ConfigUpload};
+use ecskit::step::run;
 use ecskit_testkit::{LocalStack, local_stack};
 use sha2::{Digest, Sha256};
 
@@ -94,7 +95,9 @@ async fn uploads_into_a_new_locked_down_bucket() {
     let single = tmp.path().join("app.slpropz");
     std::fs::write(&single, [0u8, 1, 2, 3]).unwrap();
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&[s(&dir), s(&single)])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&[s(&dir), s(&single)]))
+        .await
+        .unwrap();
 
     assert!(report.changed);
     assert_eq!(report.get_str("CONFIG_BUCKET").unwrap(), BUCKET);
@@ -203,11 +206,15 @@ async fn a_second_run_uploads_nothing() {
     let stack = local_stack();
     let (_tmp, dir) = config_dir();
     let first = stack.ctx(false).await;
-    run_with(&first, args(&[s(&dir)])).await.unwrap();
+    run::<ConfigUpload>(&first, &args(&[s(&dir)]))
+        .await
+        .unwrap();
     assert!(ops(&first).iter().filter(|o| *o == "PutObject").count() == 3);
 
     let second = stack.ctx(false).await;
-    let report = run_with(&second, args(&[s(&dir)])).await.unwrap();
+    let report = run::<ConfigUpload>(&second, &args(&[s(&dir)]))
+        .await
+        .unwrap();
     assert!(!report.changed);
     assert!(report.actions.is_empty());
     assert_eq!(ops(&second), Vec::<String>::new());
@@ -221,13 +228,13 @@ async fn a_second_run_uploads_nothing() {
 async fn one_changed_file_is_one_upload() {
     let stack = local_stack();
     let (_tmp, dir) = config_dir();
-    run_with(&stack.ctx(false).await, args(&[s(&dir)]))
+    run::<ConfigUpload>(&stack.ctx(false).await, &args(&[s(&dir)]))
         .await
         .unwrap();
 
     std::fs::write(dir.join("global.properties"), "jcc.count=3\n").unwrap();
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&[s(&dir)])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&[s(&dir)])).await.unwrap();
     assert!(report.changed);
     assert_eq!(ops(&ctx), ["PutObject"]);
     assert_eq!(strings(&report, "uploaded"), ["prod/global.properties"]);
@@ -246,7 +253,7 @@ async fn delete_removes_only_our_objects_without_a_local_file() {
     let stack = local_stack();
     let (_tmp, dir) = config_dir();
     let ctx = stack.ctx(false).await;
-    run_with(&ctx, args(&[s(&dir)])).await.unwrap();
+    run::<ConfigUpload>(&ctx, &args(&[s(&dir)])).await.unwrap();
     // Someone else's object under the prefix (untagged), and one outside the prefix.
     for key in ["prod/theirs.txt", "other/keep.txt"] {
         ctx.s3()
@@ -262,12 +269,14 @@ async fn delete_removes_only_our_objects_without_a_local_file() {
 
     // Without --delete, nothing is removed.
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&[s(&dir)])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&[s(&dir)])).await.unwrap();
     assert!(!report.changed);
     assert!(ops(&ctx).is_empty());
 
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&["--delete", s(&dir)])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&["--delete", s(&dir)]))
+        .await
+        .unwrap();
     assert!(report.changed);
     assert_eq!(strings(&report, "deleted"), ["prod/extra/flags.json"]);
     assert_eq!(ops(&ctx), ["DeleteObjects"]);
@@ -285,7 +294,9 @@ async fn delete_removes_only_our_objects_without_a_local_file() {
 
     // Converged: nothing more to delete.
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&["--delete", s(&dir)])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&["--delete", s(&dir)]))
+        .await
+        .unwrap();
     assert!(!report.changed);
     assert!(ops(&ctx).is_empty());
 }
@@ -309,7 +320,7 @@ async fn a_large_file_goes_up_in_parts() {
     ];
 
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&flags)).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&flags)).await.unwrap();
     assert_eq!(strings(&report, "uploaded"), ["prod/bundle.slpropz"]);
     let after_bucket: Vec<String> = ops(&ctx)
         .into_iter()
@@ -345,7 +356,7 @@ async fn a_large_file_goes_up_in_parts() {
 
     // The multipart object compares by its metadata: a second run uploads nothing.
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&flags)).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&flags)).await.unwrap();
     assert!(!report.changed);
     assert!(ops(&ctx).is_empty());
 }
@@ -356,7 +367,7 @@ async fn a_missing_file_exits_2_before_any_call() {
     let (tmp, dir) = config_dir();
     let missing = tmp.path().join("keys-prod.properties");
     let ctx = stack.ctx(false).await;
-    let err = run_with(&ctx, args(&[s(&dir), s(&missing)]))
+    let err = run::<ConfigUpload>(&ctx, &args(&[s(&dir), s(&missing)]))
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
@@ -368,7 +379,7 @@ async fn a_missing_file_exits_2_before_any_call() {
     // A bad bucket name and a missing file are both reported at once.
     let err =
         Args::try_parse_from(["config-upload", "--bucket", "Bad_Bucket", s(&missing)]).unwrap();
-    let err = run_with(&ctx, err).await.unwrap_err();
+    let err = run::<ConfigUpload>(&ctx, &err).await.unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().starts_with("2 problems"), "{err}");
     assert!(ctx.calls().calls().is_empty());
@@ -379,7 +390,9 @@ async fn dry_run_lists_the_plan_and_changes_nothing() {
     let stack = local_stack();
     let (_tmp, dir) = config_dir();
     let ctx = stack.ctx(true).await;
-    let report = run_with(&ctx, args(&["--dry-run", s(&dir)])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&["--dry-run", s(&dir)]))
+        .await
+        .unwrap();
     assert!(report.changed && report.dry_run);
     assert!(ops(&ctx).is_empty(), "{:?}", ops(&ctx));
     assert!(
@@ -425,7 +438,7 @@ async fn an_unprotected_existing_bucket_warns_and_strict_refuses() {
         .unwrap();
 
     let ctx = stack.ctx(false).await;
-    let err = run_with(&ctx, args(&["--strict", s(&dir)]))
+    let err = run::<ConfigUpload>(&ctx, &args(&["--strict", s(&dir)]))
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
@@ -440,7 +453,7 @@ async fn an_unprotected_existing_bucket_warns_and_strict_refuses() {
 
     // Without --strict the findings are warnings, and the files go up (encrypted per object).
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&[s(&dir)])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&[s(&dir)])).await.unwrap();
     assert_eq!(strings(&report, "uploaded").len(), 3);
     assert_eq!(ops(&ctx), ["PutObject", "PutObject", "PutObject"]);
 }
@@ -450,25 +463,29 @@ async fn delete_bucket_removes_only_a_managed_bucket() {
     let stack = local_stack();
     let (_tmp, dir) = config_dir();
     let ctx = stack.ctx(false).await;
-    run_with(&ctx, args(&["--versioning", s(&dir)]))
+    run::<ConfigUpload>(&ctx, &args(&["--versioning", s(&dir)]))
         .await
         .unwrap();
     assert!(ops(&ctx).contains(&"PutBucketVersioning".to_string()));
     // A second version of one object: all versions must go for the bucket to be deletable.
     std::fs::write(dir.join("keys.properties"), "api.key=k-5678\n").unwrap();
-    run_with(&stack.ctx(false).await, args(&[s(&dir)]))
+    run::<ConfigUpload>(&stack.ctx(false).await, &args(&[s(&dir)]))
         .await
         .unwrap();
 
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&["--delete-bucket"])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&["--delete-bucket"]))
+        .await
+        .unwrap();
     assert!(report.changed);
     assert_eq!(strings(&report, "deleted").len(), 3);
     assert!(!bucket_exists(&stack, BUCKET).await);
 
     // Gone already: nothing to do.
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&["--delete-bucket"])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&["--delete-bucket"]))
+        .await
+        .unwrap();
     assert!(!report.changed);
 
     // Not ours: refused. (Another name: moto keeps the tags of a deleted bucket for a new
@@ -488,7 +505,7 @@ async fn delete_bucket_removes_only_a_managed_bucket() {
     let ctx = stack.ctx(false).await;
     let theirs_args =
         Args::try_parse_from(["config-upload", "--bucket", theirs, "--delete-bucket"]).unwrap();
-    let err = run_with(&ctx, theirs_args).await.unwrap_err();
+    let err = run::<ConfigUpload>(&ctx, &theirs_args).await.unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("not tagged managed-by=ecskit"));
     assert!(ops(&ctx).is_empty());
@@ -511,7 +528,9 @@ async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
     let admin = stack.ctx(false).await;
     let only_a = tmp.path().join("a.properties");
     std::fs::write(&only_a, "a=0\n").unwrap();
-    run_with(&admin, args(&[s(&only_a)])).await.unwrap();
+    run::<ConfigUpload>(&admin, &args(&[s(&only_a)]))
+        .await
+        .unwrap();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -523,7 +542,9 @@ async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
     });
     let limited = stack.ctx_as_user_with_policy("uploader", &policy).await;
     stack.enforce_iam();
-    let err = run_with(&limited, args(&[s(&dir)])).await.unwrap_err();
+    let err = run::<ConfigUpload>(&limited, &args(&[s(&dir)]))
+        .await
+        .unwrap_err();
     // Enforcement off again, so the admin can look and re-run.
     stack.stop_enforcing_iam();
     assert_eq!(err.exit_code(), 1);
@@ -540,7 +561,7 @@ async fn a_failure_part_way_reports_progress_and_a_rerun_finishes() {
     );
 
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&[s(&dir)])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&[s(&dir)])).await.unwrap();
     assert_eq!(strings(&report, "uploaded"), ["prod/b.properties"]);
     assert_eq!(strings(&report, "unchanged"), ["prod/a.properties"]);
     assert_eq!(ops(&ctx), ["PutObject"]);
@@ -553,7 +574,7 @@ async fn delete_bucket_keeps_other_prefixes_and_the_bucket_that_holds_them() {
     let stack = local_stack();
     let (_tmp, dir) = config_dir();
     let ctx = stack.ctx(false).await;
-    run_with(&ctx, args(&[s(&dir)])).await.unwrap();
+    run::<ConfigUpload>(&ctx, &args(&[s(&dir)])).await.unwrap();
     for key in ["staging/global.properties", "notes.txt"] {
         ctx.s3()
             .put_object()
@@ -565,7 +586,9 @@ async fn delete_bucket_keeps_other_prefixes_and_the_bucket_that_holds_them() {
             .unwrap();
     }
     let ctx = stack.ctx(false).await;
-    let report = run_with(&ctx, args(&["--delete-bucket"])).await.unwrap();
+    let report = run::<ConfigUpload>(&ctx, &args(&["--delete-bucket"]))
+        .await
+        .unwrap();
     assert_eq!(
         strings(&report, "deleted"),
         [

@@ -3,7 +3,12 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use clap::Parser;
-use ecskit::role_create::{Args, run};
+use ecskit::role_create::{Args, RoleCreate};
+
+/// The step as its binary runs it.
+async fn run(a: ecskit::role_create::Args) -> ecskit::Result<ecskit::Report> {
+    ecskit::step::run_from_flags::<RoleCreate>(&a).await
+}
 
 #[tokio::test]
 async fn task_role_policy_reads_the_prefix_and_nothing_else() {

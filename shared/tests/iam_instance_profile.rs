@@ -2,7 +2,12 @@
 //! bad input, delete.
 
 use ecskit::iam::policy;
-use ecskit::instance_profile::{Args, run};
+use ecskit::instance_profile::{Args, InstanceProfile};
+
+/// The step as its binary runs it.
+async fn run(a: Args) -> ecskit::Result<ecskit::Report> {
+    ecskit::step::run_from_flags::<InstanceProfile>(&a).await
+}
 use ecskit_testkit::LocalStack;
 
 fn args(stack: &LocalStack, extra: &[&str]) -> Args {
@@ -313,7 +318,7 @@ async fn deleting_beside_an_untagged_role_changes_nothing() {
     let ctx = stack.ctx(false).await;
     let mut a = args(&stack, &[]);
     a.delete = true;
-    let err = ecskit::instance_profile::run_with(&ctx, a)
+    let err = ecskit::step::run::<ecskit::instance_profile::InstanceProfile>(&ctx, &a)
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");

@@ -8,7 +8,7 @@
 //! answers each request with the next recorded response (IAM's query-protocol XML, as IAM sends
 //! it, policy documents URL-encoded) and checks that the request is the one expected. A "lost"
 //! answer is a connector timeout, which the SDK's standard retry sends again. The whole step runs
-//! through `run_with`, STS GetCallerIdentity included.
+//! through `step::run`, STS GetCallerIdentity included.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -329,7 +329,9 @@ async fn role_create_converges_when_a_lost_create_meets_entity_already_exists() 
         attached_policies("app-execution", &[exec_policy]),
     ]);
     let ctx = ctx(&replay);
-    let report = role_create::run_with(&ctx, args).await.unwrap();
+    let report = ecskit::step::run::<ecskit::role_create::RoleCreate>(&ctx, &args)
+        .await
+        .unwrap();
 
     assert!(replay.left().is_empty(), "unplayed: {:?}", replay.left());
     assert!(report.changed);
@@ -379,7 +381,9 @@ async fn role_create_still_fails_on_an_error_that_is_not_entity_already_exists()
         ),
     ]);
     let ctx = ctx(&replay);
-    let err = role_create::run_with(&ctx, args).await.unwrap_err();
+    let err = ecskit::step::run::<ecskit::role_create::RoleCreate>(&ctx, &args)
+        .await
+        .unwrap_err();
     assert!(replay.left().is_empty(), "unplayed: {:?}", replay.left());
     assert_eq!(err.exit_code(), 1);
     assert!(err.to_string().contains("RolesPerAccount"), "{err}");
@@ -503,9 +507,10 @@ async fn instance_profile_converges_when_a_lost_create_meets_entity_already_exis
     ]);
     let replay = Replay::new(script);
     let ctx = ctx(&replay);
-    let report = instance_profile::run_with(&ctx, profile_args())
-        .await
-        .unwrap();
+    let report =
+        ecskit::step::run::<ecskit::instance_profile::InstanceProfile>(&ctx, &profile_args())
+            .await
+            .unwrap();
     assert!(replay.left().is_empty(), "unplayed: {:?}", replay.left());
     assert_profile_converged(&report, &ctx);
     let creates = replay
@@ -545,9 +550,10 @@ async fn instance_profile_waits_for_a_new_profile_before_adding_the_role() {
     ]);
     let replay = Replay::new(script);
     let ctx = ctx(&replay);
-    let report = instance_profile::run_with(&ctx, profile_args())
-        .await
-        .unwrap();
+    let report =
+        ecskit::step::run::<ecskit::instance_profile::InstanceProfile>(&ctx, &profile_args())
+            .await
+            .unwrap();
     assert!(replay.left().is_empty(), "unplayed: {:?}", replay.left());
     assert_profile_converged(&report, &ctx);
 }

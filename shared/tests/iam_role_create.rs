@@ -3,7 +3,12 @@
 
 use aws_sdk_iam::types::Tag;
 use ecskit::iam::policy;
-use ecskit::role_create::{Args, run};
+use ecskit::role_create::{Args, RoleCreate};
+
+/// The step as its binary runs it.
+async fn run(a: Args) -> ecskit::Result<ecskit::Report> {
+    ecskit::step::run_from_flags::<RoleCreate>(&a).await
+}
 use ecskit_testkit::LocalStack;
 
 fn args(stack: &LocalStack, extra: &[&str]) -> Args {
@@ -510,7 +515,9 @@ async fn a_refusal_of_the_second_role_changes_nothing() {
     let ctx = stack.ctx(false).await;
     let mut a = args(&stack, &["--name", "web"]);
     a.delete = true;
-    let err = ecskit::role_create::run_with(&ctx, a).await.unwrap_err();
+    let err = ecskit::step::run::<ecskit::role_create::RoleCreate>(&ctx, &a)
+        .await
+        .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(
         err.to_string()
@@ -541,9 +548,12 @@ async fn a_path_mismatch_of_the_second_role_changes_nothing() {
         .await
         .unwrap();
     let ctx = stack.ctx(false).await;
-    let err = ecskit::role_create::run_with(&ctx, args(&stack, &["--name", "web"]))
-        .await
-        .unwrap_err();
+    let err = ecskit::step::run::<ecskit::role_create::RoleCreate>(
+        &ctx,
+        &args(&stack, &["--name", "web"]),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(
         err.to_string()

@@ -3,7 +3,12 @@
 //! produces events, rollbacks or stopped reasons.)
 
 use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
-use ecskit::service_run::{Args, run};
+use ecskit::service_run::{Args, ServiceRun};
+
+/// The step as its binary runs it.
+async fn run(a: ecskit::service_run::Args) -> ecskit::Result<ecskit::Report> {
+    ecskit::step::run_from_flags::<ServiceRun>(&a).await
+}
 
 async fn register(stack: &ecskit_testkit::LocalStack, family: &str, image: &str) -> String {
     let ecs = stack.ctx(false).await.ecs();

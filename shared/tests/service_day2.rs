@@ -9,7 +9,12 @@ use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, LogConfiguration, LogDriver, NetworkMode,
 };
 use ecskit::progress::Progress;
-use ecskit::service_run::{Deps, Timing, run, run_with};
+use ecskit::service_run::{Deps, ServiceRun, Timing, run_with};
+
+/// The step as its binary runs it.
+async fn run(a: ecskit::service_run::Args) -> ecskit::Result<ecskit::Report> {
+    ecskit::step::run_from_flags::<ServiceRun>(&a).await
+}
 use ecskit_testkit::LocalStack;
 
 async fn register(stack: &LocalStack, image: &str) -> String {

@@ -29,8 +29,8 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::error::ErrorMetadata;
 use ecskit::aws::Ctx;
 use ecskit::progress::Progress;
-use ecskit::service_run::deploy::TaskDef;
 use ecskit::service_run::task::{TaskSpec, run_task};
+use ecskit::service_run::taskdef::TaskDef;
 use ecskit::service_run::watch::{Target, follow};
 use ecskit::service_run::{Clock, Deps, Timing, run_with};
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-use crate::deploy::{self, Format, Runner, Summary};
+use crate::chain::{self, Format, Runner, Summary};
 use crate::local::{self, State};
 use crate::util::{self, Result};
 
@@ -104,7 +104,7 @@ fn demo(args: &Args) -> Result<u8> {
         .stack
         .clone()
         .unwrap_or_else(|| util::workspace_root().join("examples/ecskit.toml"));
-    let stack = deploy::load_stack(&path).map_err(|(e, _)| e)?;
+    let stack = chain::load_stack(&path).map_err(|(e, _)| e)?;
     let (state, _) = local::up()?;
     if stack.region != local::REGION {
         return Err(format!(
@@ -123,21 +123,21 @@ fn demo(args: &Args) -> Result<u8> {
         eprintln!("building {} from scratch", stack.image_source);
         build_image(&state, &stack.image_source, "1\n")?;
     }
-    let steps = deploy::stack_steps(&stack);
+    let steps = chain::stack_steps(&stack);
     let mut runner = Runner::new(&steps, &stack.region, false)?;
     local_runner(&mut runner, &state);
     let mut env = Default::default();
     let start = Instant::now();
-    let results = deploy::run_chain(&runner, &stack, &steps, &mut env);
+    let results = chain::run_chain(&runner, &stack, &steps, &mut env);
     let time = start.elapsed();
     let _ = std::fs::remove_dir_all(&runner.log_dir);
-    let saved = deploy::outputs_file(&stack);
+    let saved = chain::outputs_file(&stack);
     let outputs = results
         .iter()
         .filter(|r| r.code == 0)
         .flat_map(|r| r.outputs.iter().cloned())
         .collect();
-    if let Err(e) = deploy::save_outputs(&saved, &outputs) {
+    if let Err(e) = chain::save_outputs(&saved, &outputs) {
         eprintln!("xtask demo: warning: could not save the outputs: {e}");
     }
     let summary = Summary {
@@ -149,7 +149,7 @@ fn demo(args: &Args) -> Result<u8> {
         dry_run: false,
     };
     print!("{}", summary.render(args.output));
-    let code = deploy::exit_code(&results);
+    let code = chain::exit_code(&results);
     if code == 0 && args.output == Format::Text {
         print!("{}", guide(&stack, &state, &saved, &runner.bin_dir));
     }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::deploy::{self, Format, Mode, Runner, Step, Summary};
+use crate::chain::{self, Format, Mode, Runner, Step, Summary};
 use crate::stack::Stack;
 
 #[derive(clap::Args, Debug)]
@@ -32,7 +32,7 @@ pub struct Args {
 /// The steps in the order they are undone: the service before the task definition it runs,
 /// the task definition before the roles and image it names.
 pub fn order(stack: &Stack) -> Vec<Step> {
-    let mut steps = deploy::stack_steps(stack);
+    let mut steps = chain::stack_steps(stack);
     steps.reverse();
     steps
 }
@@ -70,7 +70,7 @@ pub fn plan(stack: &Stack) -> Vec<String> {
                     format!("ECR repository {} and its images", stack.repository)
                 }
             };
-            format!("{:<17} {what}", step.name())
+            format!("{:<17} {what}", step.binary())
         })
         .collect()
 }
@@ -85,7 +85,7 @@ pub fn confirmed(input: &mut dyn BufRead) -> bool {
 }
 
 pub fn main(args: Args) -> ExitCode {
-    let stack = match deploy::load_stack(&args.stack) {
+    let stack = match chain::load_stack(&args.stack) {
         Ok(s) => s,
         Err((msg, code)) => {
             eprintln!("xtask destroy: error: {msg}");
@@ -144,7 +144,7 @@ pub fn destroy(
     let mut results = Vec::new();
     let env = BTreeMap::new();
     for step in &steps {
-        let r = runner.run(*step, &deploy::step_args(*step, stack, Mode::Delete), &env);
+        let r = runner.run(*step, &chain::step_args(*step, stack, Mode::Delete), &env);
         let failed = r.code != 0;
         results.push(r);
         if failed {
@@ -152,9 +152,9 @@ pub fn destroy(
         }
     }
     let _ = std::fs::remove_dir_all(&runner.log_dir);
-    let code = deploy::exit_code(&results);
+    let code = chain::exit_code(&results);
     if !dry_run && code == 0 {
-        let _ = std::fs::remove_file(deploy::outputs_file(stack));
+        let _ = std::fs::remove_file(chain::outputs_file(stack));
     }
     let summary = Summary {
         title: "destroy",

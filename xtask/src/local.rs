@@ -238,20 +238,19 @@ fn status() -> Result<()> {
 
 // --- moto ---------------------------------------------------------------------------------
 
+/// Where moto and the aws CLI are installed.
+pub fn moto_venv() -> PathBuf {
+    // The extras are part of the name: a venv made with fewer services is not reused.
+    util::cache_dir().join(format!(
+        "venv-moto-{MOTO_VERSION}-{}",
+        MOTO_EXTRAS.replace(',', "-")
+    ))
+}
+
 /// The venv lives in the user's cache, keyed by the moto version, so clones and worktrees
 /// share one install; a marker file is written only after pip succeeded.
 fn ensure_venv() -> Result<PathBuf> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    let venv = cache
-        .join("ecskit")
-        // The extras are part of the name: a venv made with fewer services is not reused.
-        .join(format!(
-            "venv-moto-{MOTO_VERSION}-{}",
-            MOTO_EXTRAS.replace(',', "-")
-        ));
+    let venv = moto_venv();
     let marker = venv.join(".ecskit-installed");
     if marker.exists() {
         return Ok(venv);
@@ -455,7 +454,7 @@ fn docker_engine(dir: &Path) -> Result<(String, Option<u32>)> {
 
 // --- installing ---------------------------------------------------------------------------
 
-/// docker-registry and htpasswd always; dockerd only when no engine answers.
+/// docker-registry, htpasswd and busybox always; dockerd only when no engine answers.
 fn ensure_debian_packages() -> Result<()> {
     let mut missing = Vec::new();
     if util::which("docker-registry").is_none() {
@@ -463,6 +462,10 @@ fn ensure_debian_packages() -> Result<()> {
     }
     if util::which("htpasswd").is_none() {
         missing.push("apache2-utils");
+    }
+    // A static busybox: the from-scratch images the local-run tests start hold it.
+    if !Path::new("/bin/busybox").exists() {
+        missing.push("busybox-static");
     }
     let engine_running = std::env::var("DOCKER_HOST")
         .ok()

@@ -5,6 +5,7 @@
 //! are the first things run there.
 
 mod bench;
+mod chain;
 mod ci;
 mod demo;
 mod deploy;

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::deploy::{self, Step};
+use crate::chain::{self, Step};
 use crate::util::{self, Result};
 
 /// The cargo-dist version the release workflow pins (dist-workspace.toml's
@@ -27,21 +27,21 @@ pub enum Action {
 /// (completions/ and man/), as the release archives include them.
 pub fn man(out: Option<PathBuf>) -> Result<()> {
     let out = out.unwrap_or_else(default_out);
-    deploy::build(&Step::ALL)?;
-    let bin_dir = deploy::target_dir().join("debug");
+    chain::build(&Step::ALL)?;
+    let bin_dir = chain::target_dir().join("debug");
     generate(&bin_dir, &out)?;
     eprintln!("completions and man pages in {}", out.display());
     Ok(())
 }
 
 fn default_out() -> PathBuf {
-    deploy::target_dir().join("dist-extra")
+    chain::target_dir().join("dist-extra")
 }
 
 /// Runs every binary of `bin_dir` with `ECSKIT_GENERATE_DOCS=out`.
 pub fn generate(bin_dir: &Path, out: &Path) -> Result<()> {
     for step in Step::ALL {
-        util::run(Command::new(bin_dir.join(step.name())).env("ECSKIT_GENERATE_DOCS", out))?;
+        util::run(Command::new(bin_dir.join(step.binary())).env("ECSKIT_GENERATE_DOCS", out))?;
     }
     Ok(())
 }

@@ -125,7 +125,7 @@ fn env_output_chains_and_a_second_run_is_unchanged() {
     // stdout has the results only; the actions were logged on stderr.
     assert_eq!(
         stdout,
-        "ECSKIT_CONFIG_BUCKET=cli-config\nECSKIT_CONFIG_PREFIX=prod/app\nECSKIT_CONFIG_URI='s3://cli-config/prod/app/'\nECSKIT_CHANGED=true\n\
+        "ECSKIT_CONFIG_BUCKET=cli-config\nECSKIT_CONFIG_PREFIX=prod/app\nECSKIT_CONFIG_URI=s3://cli-config/prod/app/\nECSKIT_CHANGED=true\n\
          export ECSKIT_CONFIG_BUCKET ECSKIT_CONFIG_PREFIX ECSKIT_CONFIG_URI ECSKIT_CHANGED\n"
     );
     assert!(

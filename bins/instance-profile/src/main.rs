@@ -1,4 +1,4 @@
 //! instance-profile: create or converge the ECS container-instance role and its instance profile.
 fn main() -> std::process::ExitCode {
-    ecskit::cli::main(ecskit::instance_profile::run)
+    ecskit::cli::run_step::<ecskit::instance_profile::InstanceProfile>()
 }

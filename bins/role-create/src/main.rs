@@ -1,4 +1,4 @@
 //! role-create: create or converge the ECS task role and execution role.
 fn main() -> std::process::ExitCode {
-    ecskit::cli::main(ecskit::role_create::run)
+    ecskit::cli::run_step::<ecskit::role_create::RoleCreate>()
 }

@@ -38,9 +38,9 @@ fn env_output_chains_and_a_rerun_is_unchanged() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         stdout,
-        "ECSKIT_TASK_ROLE_ARN='arn:aws:iam::123456789012:role/web-task'\n\
+        "ECSKIT_TASK_ROLE_ARN=arn:aws:iam::123456789012:role/web-task\n\
          ECSKIT_TASK_ROLE_NAME=web-task\n\
-         ECSKIT_EXECUTION_ROLE_ARN='arn:aws:iam::123456789012:role/web-execution'\n\
+         ECSKIT_EXECUTION_ROLE_ARN=arn:aws:iam::123456789012:role/web-execution\n\
          ECSKIT_EXECUTION_ROLE_NAME=web-execution\n\
          ECSKIT_CHANGED=true\n\
          export ECSKIT_TASK_ROLE_ARN ECSKIT_TASK_ROLE_NAME ECSKIT_EXECUTION_ROLE_ARN ECSKIT_EXECUTION_ROLE_NAME ECSKIT_CHANGED\n"

@@ -1,4 +1,4 @@
 //! service-run: create or update an ECS service (or run a one-off task) and watch it until it is stable or has failed.
 fn main() -> std::process::ExitCode {
-    ecskit::cli::main(ecskit::service_run::run)
+    ecskit::cli::run_step::<ecskit::service_run::ServiceRun>()
 }

@@ -5,7 +5,7 @@ use super::{Args, Plan, reference, repository};
 use crate::Report;
 use crate::aws::Ctx;
 use crate::docker::{Credentials, Engine};
-use crate::error::{AwsContext, Error, Result};
+use crate::error::{Error, Result};
 use ecskit_contract::outputs;
 
 pub async fn push(ctx: &Ctx, engine: &Engine, args: &Args, plan: Plan) -> Result<Report> {
@@ -157,31 +157,8 @@ pub async fn push(ctx: &Ctx, engine: &Engine, args: &Args, plan: Plan) -> Result
 /// The host to push to, the host ECR named, and the registry credentials decoded from ECR's
 /// authorization token (kept in a `Secret`; the token itself is dropped at once).
 async fn registry_credentials(ctx: &Ctx, args: &Args) -> Result<(String, String, Credentials)> {
-    // `registryIds` is deprecated for permissions, but it still selects the proxy endpoint
-    // (and, on emulators, the credentials) of another account's registry.
-    #[allow(deprecated)]
-    let token = ctx
-        .ecr()
-        .get_authorization_token()
-        .set_registry_ids(args.registry_id.clone().map(|id| vec![id]))
-        .send()
-        .await
-        .context("getting an ECR authorization token")?;
-    let data = token
-        .authorization_data
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            Error::aws(
-                "getting an ECR authorization token",
-                "the answer held no authorization data",
-            )
-        })?;
-    let (username, password) = reference::decode_token(data.authorization_token().unwrap_or(""))
-        .map_err(|e| Error::aws("decoding the ECR authorization token", e))?;
-    drop(data.authorization_token);
-    let ecr_host = reference::registry_host(data.proxy_endpoint.as_deref().unwrap_or_default());
+    let login = crate::docker::ecr_login(ctx, args.registry_id.clone().map(|id| vec![id])).await?;
+    let (ecr_host, username, password) = (login.host, login.username, login.password);
     let push_host = args
         .registry_endpoint
         .clone()

@@ -2,10 +2,6 @@
 //! the URIs the step prints. Nothing here talks to AWS or the engine, so it is unit-tested.
 //! (Repository names and tags are the contract's: `ecskit_contract::validate`.)
 
-use base64::Engine as _;
-
-use crate::secret::Secret;
-
 use crate::docker::tag_of;
 
 /// `HOST:PORT` (or `HOST`) without a scheme or a path.
@@ -57,29 +53,7 @@ pub fn default_tags(source: &str) -> Vec<String> {
     }
 }
 
-/// `https://123.dkr.ecr.us-west-2.amazonaws.com` -> `123.dkr.ecr.us-west-2.amazonaws.com`.
-pub fn registry_host(proxy_endpoint: &str) -> String {
-    proxy_endpoint
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// The ECR token is base64 of `USER:PASSWORD`. The error never contains the token.
-pub fn decode_token(token: &str) -> Result<(String, Secret), String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(token.trim())
-        .map_err(|_| "the ECR authorization token is not base64".to_string())?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| "the ECR authorization token is not text".to_string())?;
-    match text.split_once(':') {
-        Some((user, password)) if !user.is_empty() => {
-            Ok((user.to_string(), Secret::new(password.to_string())))
-        }
-        _ => Err("the ECR authorization token is not of the form USER:PASSWORD".to_string()),
-    }
-}
+pub use crate::docker::{decode_token, registry_host};
 
 /// The `IMAGE_URI` the step prints: by digest (`REPO@sha256:...`), which pins the image. In a
 /// dry run before the first push the digest is not known yet, and the URI by tag
@@ -104,6 +78,7 @@ pub fn repo_digest(repo_digests: &[String], repository: &str) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn endpoints() {

@@ -155,7 +155,7 @@ pub async fn rollback(deps: &Deps, args: &Args) -> Result<Report> {
         "rolling back to {}: {}",
         choice.task_definition, choice.why
     ));
-    let td = super::deploy::resolve_task_definition(deps, &choice.task_definition).await?;
+    let td = super::taskdef::resolve_task_definition(deps, &choice.task_definition).await?;
     let report = super::deploy::deploy(deps, args, &td).await?;
     Ok(report
         .detail("rollback_from", current)

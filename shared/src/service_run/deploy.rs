@@ -1,74 +1,18 @@
 //! The service itself: what the flags ask for, the difference from what exists, create or
-//! update (only when something differs), delete, and the IAM-propagation retry.
-
-use std::future::Future;
-use std::time::Duration;
+//! update (only when something differs) and delete. The IAM-propagation retry is in
+//! [`super::retry`], the task definition's lookup in [`super::taskdef`].
 
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType,
-    NetworkConfiguration, NetworkMode, PropagateTags, Service,
+    NetworkConfiguration, PropagateTags, Service,
 };
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use sha2::{Digest, Sha256};
 
 use super::network::{self, NetworkFlags};
-use super::{Args, Deps, cluster, describe_service, error_message, is_role_not_assumable, watch};
+use super::retry::{client_token, with_iam_retry};
+use super::taskdef::TaskDef;
+use super::{Args, Deps, cluster, describe_service, watch};
 use crate::Report;
-use crate::error::{AwsContext, Error, Result, from_sdk};
-
-/// How long "ECS cannot assume the role" is retried on CreateService and RunTask.
-pub const IAM_RETRY_LIMIT: Duration = Duration::from_secs(120);
-
-/// A resolved task definition: what the service and the watcher need from it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TaskDef {
-    pub arn: String,
-    pub family: String,
-    pub revision: i32,
-    pub awsvpc: bool,
-    /// Names of the essential containers (ECS's default: essential unless said otherwise).
-    pub essentials: Vec<String>,
-    /// Where each container logs (awslogs), for the failure report.
-    pub logs: std::collections::BTreeMap<String, Option<super::logs::AwsLogs>>,
-}
-
-/// `arn:aws:ecs:...:task-definition/family:N`, `family` or `family:N`.
-pub fn check_task_definition_ref(td: &str) -> std::result::Result<(), String> {
-    let family_ok = |f: &str| {
-        !f.is_empty()
-            && f.len() <= 255
-            && f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    if td.starts_with("arn:") {
-        crate::validate::arn(td, Some("ecs"), Some("task-definition/"))?;
-        let rest = td.rsplit('/').next().unwrap_or_default();
-        return match rest.split_once(':') {
-            Some((f, r)) if family_ok(f) && r.parse::<u32>().is_ok() => Ok(()),
-            _ => Err(format!(
-                "'{td}' does not end in task-definition/FAMILY:REVISION"
-            )),
-        };
-    }
-    let (family, revision) = match td.split_once(':') {
-        Some((f, r)) => (f, Some(r)),
-        None => (td, None),
-    };
-    if !family_ok(family) {
-        return Err(format!(
-            "'{td}' is not a task definition: use an ARN, `family` (letters, digits, '-', '_') or `family:revision`"
-        ));
-    }
-    if let Some(r) = revision
-        && r.parse::<u32>().map(|n| n == 0).unwrap_or(true)
-    {
-        return Err(format!(
-            "'{td}' has '{r}' where a revision number (1, 2, ...) belongs"
-        ));
-    }
-    Ok(())
-}
+use crate::error::{AwsContext, Error, Result};
 
 /// `PROVIDER:WEIGHT[:BASE]`.
 pub fn parse_strategy_item(
@@ -97,53 +41,6 @@ pub fn parse_strategy_item(
         .base(base)
         .build()
         .map_err(|e| e.to_string())
-}
-
-/// Looks the task definition up; an unknown one is bad input (exit 2, nothing changed).
-pub async fn resolve_task_definition(deps: &Deps, td: &str) -> Result<TaskDef> {
-    let out = deps
-        .ecs
-        .describe_task_definition()
-        .task_definition(td)
-        .send()
-        .await;
-    let out = match out {
-        Ok(o) => o,
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ClientException") => {
-            return Err(Error::input(format!(
-                "--task-definition '{td}' does not exist in this account and region ({})",
-                error_message(&e)
-            ))
-            .hint("register it first (taskdef-register), or check the family, the revision and --region"));
-        }
-        Err(e) => return Err(e).context(format!("describing task definition {td}")),
-    };
-    let def = out.task_definition.ok_or_else(|| {
-        Error::aws(
-            format!("describing task definition {td}"),
-            "no task definition in the answer",
-        )
-    })?;
-    if def.status().map(|s| s.as_str()) == Some("INACTIVE") {
-        return Err(Error::input(format!(
-            "--task-definition '{td}' is INACTIVE (deregistered)"
-        ))
-        .hint("register a new revision or name an ACTIVE one"));
-    }
-    let essentials = def
-        .container_definitions()
-        .iter()
-        .filter(|c| c.essential().unwrap_or(true))
-        .filter_map(|c| c.name().map(str::to_string))
-        .collect();
-    Ok(TaskDef {
-        arn: def.task_definition_arn().unwrap_or(td).to_string(),
-        family: def.family().unwrap_or_default().to_string(),
-        revision: def.revision(),
-        awsvpc: def.network_mode() == Some(&NetworkMode::Awsvpc),
-        essentials,
-        logs: super::logs::destinations(&def),
-    })
 }
 
 /// What the flags ask of the service. `None` means "not given": a create uses the default, an
@@ -317,54 +214,6 @@ pub fn plan_update(existing: &Service, want: &Want, td: &TaskDef) -> Result<Plan
             .push(format!("execute command {}", if e { "on" } else { "off" }));
     }
     Ok(plan)
-}
-
-/// A client token derived from the create request: a retried create (by the SDK, or a re-run
-/// that has not seen the first create yet) is the same request to ECS, never a second service.
-pub fn client_token(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(h.finalize())[..32].to_string()
-}
-
-/// Runs `call` again while ECS answers that it cannot assume a role, with backoff, for up to
-/// [`IAM_RETRY_LIMIT`]: a role made seconds ago is not yet visible everywhere.
-pub async fn with_iam_retry<T, E, R, F, Fut>(deps: &Deps, what: &str, mut call: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let start = deps.clock.elapsed();
-    let mut delay = Duration::from_secs(5);
-    loop {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                let message = error_message(&e);
-                let waited = deps.clock.elapsed() - start;
-                if !is_role_not_assumable(&message) || waited + delay > IAM_RETRY_LIMIT {
-                    let err = from_sdk(what.to_string(), e);
-                    return Err(if is_role_not_assumable(&message) {
-                        err.hint("the role is still not assumable after 2 minutes: check its trust policy (ecs-tasks.amazonaws.com) and that the caller may iam:PassRole it")
-                    } else {
-                        err
-                    });
-                }
-                deps.progress.println(format!(
-                    "ECS cannot assume the role yet (IAM propagation, {}s so far): retrying {what} in {}s ({message})",
-                    waited.as_secs(),
-                    delay.as_secs()
-                ));
-                deps.clock.sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
 }
 
 /// Create or update, then (unless --no-wait or a dry run) watch this run's deployment.
@@ -612,26 +461,6 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn task_definition_refs() {
-        for good in [
-            "web",
-            "web:3",
-            "arn:aws:ecs:us-west-2:123456789012:task-definition/web:3",
-        ] {
-            assert_eq!(check_task_definition_ref(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "",
-            "web:0",
-            "web:x",
-            "w b",
-            "arn:aws:ecs:us-west-2:123456789012:service/web",
-        ] {
-            assert!(check_task_definition_ref(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn strategy_items() {

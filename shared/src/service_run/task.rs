@@ -4,7 +4,8 @@
 
 use aws_sdk_ecs::types::{ContainerOverride, KeyValuePair, LaunchType, TaskOverride};
 
-use super::deploy::{self, TaskDef};
+use super::deploy;
+use super::taskdef::TaskDef;
 use super::watch::{describe_stopped, essential_exit, stopped_reason};
 use super::{Args, Deps, cluster, network};
 use crate::Report;
@@ -147,7 +148,7 @@ pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Option<Finished>> 
     }
     // One token for every retry of this run: a retried RunTask never starts a second task.
     let token = uuid::Uuid::new_v4().to_string();
-    let out = deploy::with_iam_retry(deps, &format!("running a task of {}", td.arn), || {
+    let out = super::retry::with_iam_retry(deps, &format!("running a task of {}", td.arn), || {
         let mut req = deps
             .ecs
             .run_task()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskStopCode};
 
-use super::{Args, Deps, deploy, describe_service, is_role_not_assumable};
+use super::{Args, Deps, describe_service, is_role_not_assumable};
 use crate::Report;
 use crate::error::{AwsContext, Error, Result};
 
@@ -122,7 +122,7 @@ pub async fn attach(deps: &Deps, args: &Args) -> Result<Report> {
         .or(svc.task_definition())
     {
         Some(td) => {
-            let td = deploy::resolve_task_definition(deps, td).await?;
+            let td = super::taskdef::resolve_task_definition(deps, td).await?;
             (td.essentials, td.logs)
         }
         None => Default::default(),

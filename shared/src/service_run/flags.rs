@@ -1,0 +1,314 @@
+//! service-run's flags, and the check of all of them before any call (exit 2, nothing changed).
+
+use std::time::Duration;
+
+use super::{day2, deploy, task, taskdef};
+use crate::cli::{Common, key_value};
+use crate::error::{Error, Result};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaunchTypeArg {
+    #[value(name = "FARGATE", alias = "fargate")]
+    Fargate,
+    #[value(name = "EC2", alias = "ec2")]
+    Ec2,
+}
+
+impl LaunchTypeArg {
+    pub fn sdk(self) -> aws_sdk_ecs::types::LaunchType {
+        match self {
+            LaunchTypeArg::Fargate => aws_sdk_ecs::types::LaunchType::Fargate,
+            LaunchTypeArg::Ec2 => aws_sdk_ecs::types::LaunchType::Ec2,
+        }
+    }
+}
+
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "service-run",
+    next_help_heading = "service-run",
+    version,
+    about = "Create or update an ECS service (or run a one-off task) and watch it until it is stable or has failed.",
+    after_help = "Examples:\n  \
+service-run --cluster app --service web --task-definition web:7\n  \
+service-run --cluster app --service web --task-definition web --desired-count 2 --capacity-provider-strategy FARGATE_SPOT:3,FARGATE:1:1\n  \
+service-run --cluster app --service web --watch\n  \
+service-run --cluster app --task-definition migrate --run-task --command 'bin/migrate --up' --env MODE=once\n  \
+service-run --cluster app --service web --delete --delete-cluster\n\n\
+Reads: ECSKIT_CLUSTER, ECSKIT_SERVICE, ECSKIT_TASK_DEFINITION_ARN\n\
+Prints: ECSKIT_CLUSTER_ARN, ECSKIT_SERVICE_ARN, ECSKIT_DEPLOYMENT_ID, ECSKIT_ROLLOUT_STATE, \
+ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_TASK_ARN (--run-task), ECSKIT_EXIT_CODE (--run-task), ECSKIT_CHANGED\n\n\
+Exit codes: 0 success, 1 AWS failure, 2 bad input (nothing changed), 3 the deployment or task ran but failed"
+)]
+pub struct Args {
+    /// The ECS cluster (created with FARGATE and FARGATE_SPOT capacity providers when missing).
+    /// Not needed with --local.
+    #[arg(
+        long,
+        env = "ECSKIT_CLUSTER",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub cluster: String,
+    /// The service name. Not needed with --run-task or --local.
+    #[arg(long, env = "ECSKIT_SERVICE")]
+    pub service: Option<String>,
+    /// The task definition: an ARN, `family` (latest ACTIVE revision) or `family:revision`.
+    #[arg(long, env = "ECSKIT_TASK_DEFINITION_ARN")]
+    pub task_definition: Option<String>,
+
+    /// Tasks to keep running (default 1 on create; an update keeps the current count unless given).
+    #[arg(long, help_heading = "Service")]
+    pub desired_count: Option<i32>,
+    /// Launch type (default FARGATE when no capacity provider strategy is given).
+    #[arg(
+        long,
+        value_enum,
+        conflicts_with = "capacity_provider_strategy",
+        help_heading = "Service"
+    )]
+    pub launch_type: Option<LaunchTypeArg>,
+    /// Capacity provider strategy instead of a launch type: PROVIDER:WEIGHT[:BASE],... (e.g. FARGATE_SPOT:3,FARGATE:1:1).
+    #[arg(long, value_delimiter = ',', help_heading = "Service")]
+    pub capacity_provider_strategy: Vec<String>,
+    /// Turn Container Insights on for a cluster this step creates.
+    #[arg(long, help_heading = "Service")]
+    pub container_insights: bool,
+
+    /// awsvpc subnets (default: the default VPC's default subnets).
+    #[arg(long, value_delimiter = ',', help_heading = "Network")]
+    pub subnets: Vec<String>,
+    /// awsvpc security groups (default: the default VPC's `default` group).
+    #[arg(long, value_delimiter = ',', help_heading = "Network")]
+    pub security_groups: Vec<String>,
+    /// Give tasks a public IP (`--assign-public-ip` or `--assign-public-ip=false`; default: on
+    /// with the default VPC, off with your own subnets).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Network")]
+    pub assign_public_ip: Option<bool>,
+
+    /// Turn the deployment circuit breaker (with rollback) off. It is on by default.
+    #[arg(long, help_heading = "Deployment")]
+    pub no_circuit_breaker: bool,
+    /// Lower limit of running tasks during a deployment, in percent of the desired count.
+    #[arg(long, help_heading = "Deployment")]
+    pub min_healthy_percent: Option<i32>,
+    /// Upper limit of running and pending tasks during a deployment, in percent.
+    #[arg(long, help_heading = "Deployment")]
+    pub max_percent: Option<i32>,
+    /// Allow `aws ecs execute-command` into the tasks (`--enable-execute-command[=false]`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Deployment")]
+    pub enable_execute_command: Option<bool>,
+
+    /// Check before deploying that what the task definition names exists and fits (roles,
+    /// images, secrets, env files, log groups, permissions) and that the subnets and security
+    /// groups exist in one VPC; a failed check is exit 2 with nothing changed.
+    #[arg(long, env = "ECSKIT_VERIFY", help_heading = "Deployment")]
+    pub verify: bool,
+
+    /// Do not wait for the deployment (or task) to finish.
+    #[arg(long, help_heading = "Watching")]
+    pub no_wait: bool,
+    /// Only attach to the existing service and report until it is stable; change nothing.
+    #[arg(long, conflicts_with_all = ["no_wait", "run_task", "delete", "delete_cluster"], help_heading = "Watching")]
+    pub watch: bool,
+    /// Give up waiting after this long (90s, 15m, 1h).
+    #[arg(long, default_value = "30m", value_parser = parse_duration, help_heading = "Watching")]
+    pub timeout: Duration,
+    /// Give up when nothing has changed for this long.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, help_heading = "Watching")]
+    pub no_progress_timeout: Duration,
+    /// Time between two polls.
+    #[arg(long, default_value = "6s", value_parser = parse_duration, hide = true)]
+    pub poll_interval: Duration,
+
+    /// Run one task of the task definition and wait until it stops, instead of a service.
+    #[arg(long, conflicts_with_all = ["delete", "delete_cluster"], help_heading = "One-off task")]
+    pub run_task: bool,
+    /// Command override (--run-task, --local): a JSON array (`'["sh","-c","echo hi"]'`) or
+    /// words split on spaces.
+    #[arg(long, help_heading = "One-off task")]
+    pub command: Option<String>,
+    /// Environment override KEY=VALUE (repeatable; --run-task, --local).
+    #[arg(long = "env", value_parser = key_value, help_heading = "One-off task")]
+    pub env: Vec<(String, String)>,
+    /// The container the overrides apply to (default: the first essential container); with
+    /// --logs, the one container whose lines are shown.
+    #[arg(long, help_heading = "One-off task")]
+    pub container: Option<String>,
+    /// Task role for this one task only (--run-task, --local).
+    #[arg(long, help_heading = "One-off task")]
+    pub task_role_arn: Option<String>,
+
+    /// Run one task of the task definition on the local Docker Engine (DOCKER_HOST) as ECS
+    /// would: its containers, volumes, dependsOn order, secrets and env files, and the task
+    /// role's credentials at 169.254.170.2. Exit 3 when an essential container exits non-zero.
+    #[arg(long, conflicts_with_all = ["run_task", "delete", "delete_cluster", "watch"], help_heading = "Local run")]
+    pub local: bool,
+    /// The image that holds the local task's network namespace (ECS's pause container).
+    #[arg(long, env = "ECSKIT_LOCAL_PAUSE_IMAGE", default_value = super::local::DEFAULT_PAUSE_IMAGE, help_heading = "Local run")]
+    pub pause_image: String,
+
+    /// Scale the service to zero, delete it and wait until it is inactive (only if tagged managed-by=ecskit).
+    #[arg(long, help_heading = "Delete")]
+    pub delete: bool,
+    /// Also delete the cluster when it is empty and tagged managed-by=ecskit.
+    #[arg(long, help_heading = "Delete")]
+    pub delete_cluster: bool,
+    // The shared flags come last, under their own headings (Output, AWS): flattened first,
+    // their headings would swallow the step's own flags.
+    #[command(flatten)]
+    pub day2: day2::Day2Args,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub aws: crate::aws::AwsArgs,
+}
+
+/// `90`, `90s`, `15m`, `1h`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration: use 90s, 15m or 1h"))?;
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(format!("'{s}' is not a duration: use 90s, 15m or 1h")),
+    };
+    // Checked: a huge value is bad input (exit 2), not an overflow.
+    n.checked_mul(per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is too long a duration: use at most a few days, like 72h"))
+}
+
+/// Checks every flag before anything is called; all problems at once.
+pub fn validate(args: &Args) -> Result<()> {
+    let mut problems = Vec::new();
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 255
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if args.cluster.is_empty() {
+        if !args.local {
+            problems
+                .push("--cluster is missing: name the cluster (or set ECSKIT_CLUSTER)".to_string());
+        }
+    } else if !name_ok(&args.cluster) && !args.cluster.starts_with("arn:") {
+        problems.push(format!(
+            "--cluster '{}' is not a cluster name: use up to 255 letters, digits, '-' and '_'",
+            args.cluster
+        ));
+    }
+    let service_needed = !args.run_task && !args.local && (!args.delete_cluster || args.delete);
+    let one_task = args.run_task || args.local;
+    for (given, flag) in [
+        (args.command.is_some(), "--command"),
+        (!args.env.is_empty(), "--env"),
+        (args.task_role_arn.is_some(), "--task-role-arn"),
+    ] {
+        if given && !one_task {
+            problems.push(format!(
+                "{flag} overrides one task: it applies to --run-task or --local"
+            ));
+        }
+    }
+    match &args.service {
+        None if service_needed => problems
+            .push("--service is missing: name the service (or set ECSKIT_SERVICE)".to_string()),
+        Some(s) if !name_ok(s) => problems.push(format!(
+            "--service '{s}' is not a service name: use up to 255 letters, digits, '-' and '_'"
+        )),
+        _ => {}
+    }
+    if args.container.is_some() && !one_task && !args.day2.logs {
+        problems.push(
+            "--container applies to --run-task or --local (the overrides' container) or --logs (whose lines to show)"
+                .to_string(),
+        );
+    }
+    let td_needed = !args.watch
+        && !args.delete
+        && !args.delete_cluster
+        && !args.day2.logs
+        && !args.day2.rollback;
+    match &args.task_definition {
+        None if td_needed => problems.push(
+            "--task-definition is missing: pass an ARN, `family` or `family:revision` (or set ECSKIT_TASK_DEFINITION_ARN)"
+                .to_string(),
+        ),
+        Some(td) => {
+            if let Err(e) = taskdef::check_task_definition_ref(td) {
+                problems.push(format!("--task-definition {e}"));
+            }
+        }
+        None => {}
+    }
+    if let Some(n) = args.desired_count
+        && n < 0
+    {
+        problems.push(format!("--desired-count {n} is negative: use 0 or more"));
+    }
+    for item in &args.capacity_provider_strategy {
+        if let Err(e) = deploy::parse_strategy_item(item) {
+            problems.push(format!("--capacity-provider-strategy {e}"));
+        }
+    }
+    for s in &args.subnets {
+        if !s.starts_with("subnet-") {
+            problems.push(format!("--subnets '{s}' is not a subnet id (subnet-...)"));
+        }
+    }
+    for s in &args.security_groups {
+        if !s.starts_with("sg-") {
+            problems.push(format!(
+                "--security-groups '{s}' is not a security group id (sg-...)"
+            ));
+        }
+    }
+    if let Some(p) = args.min_healthy_percent
+        && !(0..=100).contains(&p)
+    {
+        problems.push(format!(
+            "--min-healthy-percent {p} is not between 0 and 100"
+        ));
+    }
+    if let Some(p) = args.max_percent
+        && !(100..=200).contains(&p)
+    {
+        problems.push(format!("--max-percent {p} is not between 100 and 200"));
+    }
+    if let Some(arn) = &args.task_role_arn
+        && let Err(e) = crate::validate::role_arn(arn)
+    {
+        problems.push(format!("--task-role-arn {e}"));
+    }
+    if let Some(c) = &args.command
+        && let Err(e) = task::parse_command(c)
+    {
+        problems.push(format!("--command {e}"));
+    }
+    for (name, d) in [
+        ("--timeout", args.timeout),
+        ("--no-progress-timeout", args.no_progress_timeout),
+        ("--poll-interval", args.poll_interval),
+    ] {
+        if d.is_zero() {
+            problems.push(format!(
+                "{name} is zero: give a positive duration such as 90s"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::inputs(problems))
+    }
+}

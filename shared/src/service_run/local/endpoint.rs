@@ -1,0 +1,307 @@
+//! The task's side of the host, as ECS gives it: the credentials endpoint that hands each
+//! container its task role's credentials, and (against a local emulator) a way to reach the
+//! AWS endpoint from inside the task's network.
+//!
+//! ECS serves credentials at `169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`. The local
+//! run makes the task's bridge network with the gateway at 169.254.170.2, so the engine's host
+//! holds that address, and this process listens on it:
+//! - on port 80 when it may bind it: containers get `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`,
+//!   and the seeds' `curl 169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` works as on ECS;
+//! - otherwise on a free port: containers get `AWS_CONTAINER_CREDENTIALS_FULL_URI` with
+//!   `AWS_CONTAINER_AUTHORIZATION_TOKEN`, a form every AWS SDK accepts for this host.
+//!
+//! The credentials come from `sts:AssumeRole` of the task role (session name: the task id),
+//! and are assumed again five minutes before they expire. They are never logged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+
+use crate::aws::Ctx;
+use crate::error::{AwsContext, Error, Result};
+use crate::secret::Secret;
+
+/// The address ECS serves task credentials at, which the local task network's gateway takes.
+pub const CREDENTIALS_HOST: &str = "169.254.170.2";
+/// The task network's subnet (link-local, as ECS's).
+pub const SUBNET: &str = "169.254.170.0/24";
+
+/// Credentials of the task role, as the endpoint answers them.
+#[derive(Clone)]
+struct Held {
+    body: Secret,
+    expires: SystemTime,
+}
+
+struct Role {
+    ctx: Ctx,
+    role_arn: String,
+    session: String,
+    held: Mutex<Option<Held>>,
+}
+
+impl Role {
+    /// The JSON answer; assumed again when it would expire within five minutes.
+    async fn answer(&self) -> Result<Secret> {
+        let mut held = self.held.lock().await;
+        if let Some(h) = held.as_ref()
+            && h.expires > SystemTime::now() + Duration::from_secs(300)
+        {
+            return Ok(h.body.clone());
+        }
+        let out = self
+            .ctx
+            .sts()
+            .assume_role()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session)
+            .send()
+            .await
+            .context(format!("assuming the task role {}", self.role_arn))?;
+        let c = out.credentials().ok_or_else(|| {
+            Error::aws(
+                format!("assuming the task role {}", self.role_arn),
+                "the answer held no credentials",
+            )
+        })?;
+        let expires = SystemTime::try_from(*c.expiration())
+            .unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(900));
+        let expiration = c
+            .expiration()
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default();
+        let body = serde_json::json!({
+            "RoleArn": self.role_arn,
+            "AccessKeyId": c.access_key_id(),
+            "SecretAccessKey": c.secret_access_key(),
+            "Token": c.session_token(),
+            "Expiration": expiration,
+        });
+        let h = Held {
+            body: Secret::new(body.to_string()),
+            expires,
+        };
+        *held = Some(h.clone());
+        Ok(h.body)
+    }
+}
+
+/// The running credentials endpoint.
+pub struct CredentialsEndpoint {
+    /// The variables each container gets (values that are tokens are in the `Secret`).
+    pub env: Vec<(String, Secret)>,
+    /// How the containers find it, for the log line.
+    pub how: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CredentialsEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the endpoint on [`CREDENTIALS_HOST`] (the task network must exist, so the host has
+/// the address). `role_arn` is the task role; the path is random, as ECS's is.
+pub async fn serve_credentials(
+    ctx: &Ctx,
+    role_arn: &str,
+    session: &str,
+) -> Result<CredentialsEndpoint> {
+    let path = format!("/v2/credentials/{}", uuid::Uuid::new_v4());
+    let (listener, relative) = match TcpListener::bind((CREDENTIALS_HOST, 80)).await {
+        Ok(l) => (l, true),
+        Err(_) => (
+            TcpListener::bind((CREDENTIALS_HOST, 0)).await.map_err(|e| {
+                Error::docker(
+                    format!("listening on {CREDENTIALS_HOST} for the task's credentials"),
+                    e.to_string(),
+                )
+                .hint("the local run needs the Docker Engine's networks on this host (Linux); with Docker Desktop, run it inside the VM or a Linux host")
+            })?,
+            false,
+        ),
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let token = Secret::new(uuid::Uuid::new_v4().simple().to_string());
+    let (env, how) = if relative {
+        (
+            vec![(
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI".to_string(),
+                Secret::new(path.clone()),
+            )],
+            format!("http://{CREDENTIALS_HOST}$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+        )
+    } else {
+        (
+            vec![
+                (
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI".to_string(),
+                    Secret::new(format!("http://{CREDENTIALS_HOST}:{port}{path}")),
+                ),
+                (
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN".to_string(),
+                    token.clone(),
+                ),
+            ],
+            format!(
+                "$AWS_CONTAINER_CREDENTIALS_FULL_URI (port 80 of {CREDENTIALS_HOST} could not be bound) with an authorization token"
+            ),
+        )
+    };
+    let role = Arc::new(Role {
+        ctx: ctx.clone(),
+        role_arn: role_arn.to_string(),
+        session: session.to_string(),
+        held: Mutex::new(None),
+    });
+    let want_token = (!relative).then_some(token);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let role = role.clone();
+            let path = path.clone();
+            let want_token = want_token.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let role = role.clone();
+                    let path = path.clone();
+                    let want_token = want_token.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            answer(&role, &path, want_token.as_ref(), &req).await,
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(CredentialsEndpoint { env, how, task })
+}
+
+async fn answer(
+    role: &Role,
+    path: &str,
+    want_token: Option<&Secret>,
+    req: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        r
+    };
+    if req.uri().path() != path {
+        return reply(StatusCode::NOT_FOUND, r#"{"code":"NotFound"}"#.into());
+    }
+    if let Some(token) = want_token {
+        let given = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if given != Some(token.expose()) {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                r#"{"code":"AccessDenied"}"#.into(),
+            );
+        }
+    }
+    match role.answer().await {
+        Ok(body) => reply(StatusCode::OK, body.expose().to_string()),
+        Err(e) => {
+            tracing::warn!("the task asked for its credentials: {e}");
+            reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"code": "AssumeRoleFailed", "message": e.to_string()})
+                    .to_string(),
+            )
+        }
+    }
+}
+
+/// Forwards TCP from the task network's gateway to an endpoint on this host's loopback (a
+/// local emulator), so that containers reach it as `http://169.254.170.2:PORT`.
+pub struct Forwarder {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The loopback `host:port` of an endpoint URL, when it is one.
+pub fn loopback_target(endpoint_url: &str) -> Option<SocketAddr> {
+    let rest = endpoint_url.strip_prefix("http://")?;
+    let hostport = rest.split('/').next()?;
+    let (host, port) = hostport.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let ip: std::net::IpAddr = match host {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        h => h.parse().ok()?,
+    };
+    ip.is_loopback().then(|| SocketAddr::new(ip, port))
+}
+
+pub async fn forward(target: SocketAddr) -> Result<Forwarder> {
+    let listener = TcpListener::bind((CREDENTIALS_HOST, 0))
+        .await
+        .map_err(|e| {
+            Error::docker(
+                format!("listening on {CREDENTIALS_HOST} to forward to {target}"),
+                e.to_string(),
+            )
+        })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    Ok(Forwarder {
+        url: format!("http://{CREDENTIALS_HOST}:{port}"),
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_endpoints_are_forwarded() {
+        assert_eq!(
+            loopback_target("http://127.0.0.1:4566"),
+            Some("127.0.0.1:4566".parse().unwrap())
+        );
+        assert_eq!(
+            loopback_target("http://localhost:5000/"),
+            Some("127.0.0.1:5000".parse().unwrap())
+        );
+        assert_eq!(loopback_target("https://s3.amazonaws.com"), None);
+        assert_eq!(loopback_target("http://10.0.0.1:80"), None);
+    }
+}

@@ -1,0 +1,342 @@
+//! `service-run --local`: run a registered task definition on the local Docker Engine the way
+//! ECS would run it, against real AWS or the local stack.
+//!
+//! The order of work:
+//! 1. the task definition is read from ECS and checked ([`plan::check`]): a field a local
+//!    engine cannot honour (a Windows platform, a GPU, an EFS volume) is exit 2, and nothing
+//!    has started;
+//! 2. env files and secrets are resolved ([`resolve`]), with the execution role when the caller
+//!    may assume it, as ECS's agent does;
+//! 3. the task's network: a bridge network whose gateway is 169.254.170.2, and a pause
+//!    container that holds the task's network namespace, as ECS's awsvpc mode does: every
+//!    container joins it, so they reach each other on localhost, and the ports they map are
+//!    published on 127.0.0.1;
+//! 4. the task role's credentials endpoint ([`endpoint`]);
+//! 5. images pulled (ECR through its token, in memory), volumes made, containers created and
+//!    started in `dependsOn` order ([`plan::judge`]); their output goes to stderr, each line
+//!    prefixed with the container's name;
+//! 6. the task stops when an essential container stops (or on Ctrl-C): SIGTERM, `stopTimeout`,
+//!    SIGKILL; then everything made for it is removed.
+//!
+//! Every resource is labelled with the run's id and pid: a run that was killed outright leaves
+//! them behind, and the next run removes them before it starts.
+
+pub mod endpoint;
+mod engine;
+pub mod plan;
+pub mod resolve;
+
+use std::collections::HashMap;
+
+use super::{Args, Deps, task};
+use crate::Report;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+use plan::{LocalTask, Next, State};
+
+/// The pause image when `--pause-image` names none: the one Kubernetes uses, multi-arch.
+pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
+
+/// `--local`: check, plan, run, clean up.
+pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
+    let td_ref = args.task_definition.as_deref().unwrap_or_default();
+    let def = super::taskdef::describe(deps, td_ref).await?;
+    let mut task = plan::check(&def).map_err(|problems| {
+        Error::inputs(
+            problems
+                .into_iter()
+                .map(|p| format!("task definition {td_ref}: {p}"))
+                .collect(),
+        )
+        .hint("these fields exist only on ECS; run the task there, or register a revision without them")
+    })?;
+    apply_overrides(&mut task, args)?;
+    let order = plan::start_order(&task.containers).unwrap_or_default();
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let task_arn = format!("local/{}/{id}", task.family);
+    let ctx = &deps.ctx;
+    let p = &deps.progress;
+    p.println(format!(
+        "local task {task_arn} of {}:{}: {} container(s), started in the order {}",
+        task.family,
+        task.revision,
+        task.containers.len(),
+        order.join(", ")
+    ));
+    if ctx.dry_run {
+        for c in &task.containers {
+            p.println(format!(
+                "would start {} ({}){}",
+                c.name,
+                c.image,
+                if c.essential { ", essential" } else { "" }
+            ));
+        }
+        return Ok(ctx
+            .report()
+            .output("TASK_ARN", task_arn)
+            .note("dry run: nothing was pulled, created or started"));
+    }
+
+    let engine = crate::docker::Engine::connect().await?;
+    engine::clear_leftovers(&engine).await?;
+    let session = format!("ecskit-local-{id}");
+    // Secrets and env files are resolved before anything is created: a missing one fails the
+    // run with nothing to clean up.
+    let (exec_ctx, how) =
+        resolve::execution_ctx(ctx, task.execution_role_arn.as_deref(), &session).await;
+    let mut resolved: HashMap<String, Vec<(String, Secret)>> = HashMap::new();
+    let needs_exec = task
+        .containers
+        .iter()
+        .any(|c| !c.secrets.is_empty() || !c.env_files.is_empty());
+    if needs_exec {
+        p.println(format!("secrets and environment files are read with {how}"));
+    }
+    for c in &task.containers {
+        // ECS's order of precedence: env files, then `environment`, then secrets.
+        let mut env = resolve::env_files(&exec_ctx, &c.env_files).await?;
+        env.extend(
+            c.environment
+                .iter()
+                .map(|(k, v)| (k.clone(), Secret::new(v.clone()))),
+        );
+        for (name, value_from) in &c.secrets {
+            env.push((name.clone(), resolve::secret(&exec_ctx, value_from).await?));
+        }
+        resolved.insert(c.name.clone(), env);
+    }
+
+    let mut made = engine::Made::new(&id);
+    let outcome = run_task(deps, &engine, &task, &id, &mut made, &mut resolved, args).await;
+    engine::clean_up(&engine, &made, p).await;
+    let ended = outcome?;
+
+    let mut report = ctx.report().output("TASK_ARN", task_arn.clone());
+    let containers: Vec<serde_json::Value> = task
+        .containers
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name,
+                "essential": c.essential,
+                "exit_code": ended.codes.get(&c.name).copied().flatten(),
+            })
+        })
+        .collect();
+    let failed = task
+        .containers
+        .iter()
+        .filter(|c| c.essential)
+        .find_map(|c| match ended.codes.get(&c.name).copied().flatten() {
+            Some(0) => None,
+            code => Some((c.name.clone(), code)),
+        });
+    let exit_code = failed.as_ref().map(|(_, c)| c.unwrap_or(-1)).unwrap_or(0);
+    report = report
+        .output("EXIT_CODE", exit_code)
+        .detail("containers", serde_json::Value::Array(containers.clone()));
+    if ended.dependency || failed.is_some() {
+        let why = match &failed {
+            Some((name, Some(code))) => {
+                format!("essential container {name} exited with code {code}")
+            }
+            Some((name, None)) => format!("essential container {name} did not run to an exit code"),
+            None => ended.reason.clone(),
+        };
+        return Err(Error::deployment(format!("local task {task_arn} failed: {why}"))
+            .hint(if ended.dependency {
+                "a container the others depend on did not reach its condition; its lines above say why"
+            } else {
+                "the container's own lines above say why"
+            })
+            .with_details(serde_json::json!({
+                "task_arn": task_arn,
+                "exit_code": exit_code,
+                "containers": containers,
+            })));
+    }
+    Ok(report.changed(false))
+}
+
+/// `--container`, `--command`, `--env` and `--task-role-arn`, as ECS's run-task overrides.
+fn apply_overrides(task: &mut LocalTask, args: &Args) -> Result<()> {
+    if let Some(role) = &args.task_role_arn {
+        task.task_role_arn = Some(role.clone());
+    }
+    if args.command.is_none() && args.env.is_empty() {
+        return Ok(());
+    }
+    let target = match &args.container {
+        Some(name) => task
+            .containers
+            .iter_mut()
+            .find(|c| &c.name == name)
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "--container '{name}' is not a container of the task definition"
+                ))
+            })?,
+        None => task
+            .containers
+            .iter_mut()
+            .find(|c| c.essential)
+            .ok_or_else(|| Error::input("the task definition has no essential container"))?,
+    };
+    if let Some(cmd) = &args.command {
+        target.command =
+            Some(task::parse_command(cmd).map_err(|e| Error::input(format!("--command {e}")))?);
+    }
+    for (k, v) in &args.env {
+        target.environment.retain(|(name, _)| name != k);
+        target.environment.push((k.clone(), v.clone()));
+    }
+    Ok(())
+}
+
+/// How the task ended.
+struct Ended {
+    reason: String,
+    dependency: bool,
+    codes: HashMap<String, Option<i64>>,
+}
+
+async fn run_task(
+    deps: &Deps,
+    engine: &crate::docker::Engine,
+    task: &LocalTask,
+    id: &str,
+    made: &mut engine::Made,
+    resolved: &mut HashMap<String, Vec<(String, Secret)>>,
+    args: &Args,
+) -> Result<Ended> {
+    let ctx = &deps.ctx;
+    let p = &deps.progress;
+    engine::create_network(engine, made).await?;
+    // The endpoints live as long as this function: dropping them stops them.
+    let credentials = match &task.task_role_arn {
+        Some(role) => {
+            let e = endpoint::serve_credentials(ctx, role, &format!("ecskit-local-{id}")).await?;
+            p.println(format!(
+                "task role {role}: credentials served at {} (sts:AssumeRole, refreshed before they expire)",
+                e.how
+            ));
+            Some(e)
+        }
+        None => {
+            p.println(
+                "the task definition names no task role: the containers get no AWS credentials",
+            );
+            None
+        }
+    };
+    let forwarder = match ctx.endpoint_url().and_then(endpoint::loopback_target) {
+        Some(target) => {
+            let f = endpoint::forward(target).await?;
+            p.println(format!(
+                "the AWS endpoint {target} is reached from the task as {}",
+                f.url
+            ));
+            Some(f)
+        }
+        None => None,
+    };
+    let region = ctx.region().unwrap_or_default().to_string();
+    let mut common: Vec<(String, Secret)> = vec![
+        ("AWS_REGION".into(), Secret::new(region.clone())),
+        ("AWS_DEFAULT_REGION".into(), Secret::new(region)),
+        ("AWS_EXECUTION_ENV".into(), Secret::new("ecskit_local")),
+    ];
+    if let Some(c) = &credentials {
+        common.extend(c.env.iter().cloned());
+    }
+    if let Some(f) = &forwarder {
+        common.push(("AWS_ENDPOINT_URL".into(), Secret::new(f.url.clone())));
+    }
+
+    engine::pull_images(deps, engine, task).await?;
+    let pause = engine::start_pause(engine, deps, task, made, &args.pause_image).await?;
+    engine::create_volumes(engine, task, made).await?;
+    for c in &task.containers {
+        let mut env = common.clone();
+        env.extend(resolved.remove(&c.name).unwrap_or_default());
+        engine::create_container(engine, task, c, &pause, env, made).await?;
+    }
+
+    let mut states: HashMap<String, State> = task
+        .containers
+        .iter()
+        .map(|c| (c.name.clone(), State::NotStarted))
+        .collect();
+    let mut interrupted = std::pin::pin!(interrupt());
+    let (reason, dependency) = loop {
+        match plan::judge(&task.containers, &states) {
+            Next::Start(names) => {
+                for name in names {
+                    engine::start(engine, made, &name, p).await?;
+                    states.insert(name, State::Running { healthy: None });
+                }
+                continue;
+            }
+            Next::Stop { reason, dependency } => break (reason, dependency),
+            Next::Wait => {}
+        }
+        tokio::select! {
+            _ = &mut interrupted => {
+                p.println("interrupted: stopping the task (SIGTERM, then SIGKILL after each container's stopTimeout)");
+                break ("interrupted".to_string(), false);
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+        }
+        for c in &task.containers {
+            if states.get(&c.name) != Some(&State::NotStarted) {
+                states.insert(c.name.clone(), engine::state(engine, made, &c.name).await?);
+            }
+        }
+    };
+    if reason != "interrupted" {
+        p.println(format!("stopping the task: {reason}"));
+    }
+    engine::stop_all(engine, task, made).await;
+    let mut codes = HashMap::new();
+    for c in &task.containers {
+        let code = match engine::state(engine, made, &c.name).await? {
+            State::Exited(code) if states.get(&c.name) != Some(&State::NotStarted) => Some(code),
+            _ => None,
+        };
+        codes.insert(c.name.clone(), code);
+    }
+    // The log streams end with their containers; give them a moment to print the last lines.
+    made.finish_logs().await;
+    drop(credentials);
+    drop(forwarder);
+    Ok(Ended {
+        reason,
+        dependency,
+        codes,
+    })
+}
+
+/// Ctrl-C, or SIGTERM (a CI job cancelled).
+async fn interrupt() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,255 @@
+//! THE mapping from the stack file to each binary's flags, for deploying and for deleting.
+
+use crate::stack::Stack;
+
+use super::Step;
+
+/// Whether the step deploys or removes what it deployed (`--delete`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Deploy,
+    Delete,
+}
+
+/// THE mapping from the stack file to each binary's flags, for deploying and for deleting.
+///
+/// Values that another step produces are not here: they travel as `ECSKIT_*` variables (the
+/// image URI and role ARNs into taskdef-register, the task definition ARN into service-run).
+/// `--output` and `--dry-run` are added by the runner.
+pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    fn kv(a: &mut Vec<String>, flag: &str, value: &str) {
+        a.push(flag.to_string());
+        a.push(value.to_string());
+    }
+    match step {
+        Step::ImagePush => {
+            // image-push SOURCE --repository NAME [--tag T]... [--pull]; the registry endpoint
+            // comes from ECSKIT_REGISTRY_ENDPOINT when the environment sets it (local stack).
+            kv(&mut a, "--repository", &s.repository);
+            match mode {
+                Mode::Deploy => {
+                    for t in &s.tags {
+                        kv(&mut a, "--tag", t);
+                    }
+                    a.insert(0, s.image_source.clone());
+                    if s.image_pull {
+                        a.push("--pull".into());
+                    }
+                }
+                // --force: the repository still holds the images this stack pushed.
+                Mode::Delete => a.extend(["--delete".into(), "--force".into()]),
+            }
+        }
+        Step::RoleCreate => {
+            kv(&mut a, "--name", &s.app);
+            kv(&mut a, "--bucket", &s.bucket);
+            kv(&mut a, "--prefix", &s.prefix);
+            kv(&mut a, "--access", &s.access);
+            if let Some(n) = &s.task_role_name {
+                kv(&mut a, "--task-role-name", n);
+            }
+            if let Some(n) = &s.execution_role_name {
+                kv(&mut a, "--execution-role-name", n);
+            }
+            if mode == Mode::Delete {
+                a.push("--delete".into());
+            }
+        }
+        Step::InstanceProfile => {
+            let p = s.instance_profile.clone().unwrap_or_default();
+            if let Some(n) = &p.role_name {
+                kv(&mut a, "--role-name", n);
+            }
+            if let Some(n) = &p.profile_name {
+                kv(&mut a, "--profile-name", n);
+            }
+            match mode {
+                Mode::Deploy => {
+                    if p.s3_read {
+                        kv(&mut a, "--s3-read", &format!("{}/{}", s.bucket, s.prefix));
+                    }
+                    if p.cloudwatch_logs {
+                        a.push("--cloudwatch-logs".into());
+                    }
+                }
+                Mode::Delete => a.push("--delete".into()),
+            }
+        }
+        Step::ConfigUpload => {
+            kv(&mut a, "--bucket", &s.bucket);
+            kv(&mut a, "--prefix", &s.prefix);
+            match mode {
+                Mode::Deploy => {
+                    if s.config_delete_stale {
+                        a.push("--delete".into());
+                    }
+                    a.extend(s.config_files.iter().map(|p| p.display().to_string()));
+                }
+                // --delete-bucket removes the bucket (tagged managed-by=ecskit) and its objects.
+                Mode::Delete => a.push("--delete-bucket".into()),
+            }
+        }
+        Step::TaskdefRegister => match mode {
+            // --image, --task-role-arn and --execution-role-arn read ECSKIT_IMAGE_URI,
+            // ECSKIT_TASK_ROLE_ARN and ECSKIT_EXECUTION_ROLE_ARN from the environment.
+            Mode::Deploy => {
+                kv(&mut a, "--file", &s.taskdef_file.display().to_string());
+                kv(&mut a, "--family", &s.family);
+            }
+            // Deregisters every revision of the family (no --keep).
+            Mode::Delete => {
+                kv(&mut a, "--family", &s.family);
+                a.push("--delete".into());
+            }
+        },
+        Step::ServiceRun => {
+            // --task-definition reads ECSKIT_TASK_DEFINITION_ARN.
+            kv(&mut a, "--cluster", &s.cluster);
+            kv(&mut a, "--service", &s.service);
+            match mode {
+                Mode::Deploy => {
+                    kv(&mut a, "--desired-count", &s.count.to_string());
+                    kv(&mut a, "--launch-type", &s.launch_type);
+                    for subnet in &s.network.subnets {
+                        kv(&mut a, "--subnets", subnet);
+                    }
+                    for sg in &s.network.security_groups {
+                        kv(&mut a, "--security-groups", sg);
+                    }
+                    // Passed both ways: service-run's default depends on whether it uses the
+                    // default VPC, and the stack file's `false` must win over it.
+                    if let Some(public) = s.network.assign_public_ip {
+                        a.push(format!("--assign-public-ip={public}"));
+                    }
+                    if !s.wait {
+                        a.push("--no-wait".into());
+                    }
+                    if let Some(t) = s.timeout {
+                        kv(&mut a, "--timeout", &t.to_string());
+                    }
+                }
+                Mode::Delete => a.extend(["--delete".into(), "--delete-cluster".into()]),
+            }
+        }
+    }
+    a
+}
+
+/// The steps a stack has, in chain order: instance-profile only when configured, config-upload
+/// only when there are config files.
+pub fn stack_steps(s: &Stack) -> Vec<Step> {
+    Step::ALL
+        .into_iter()
+        .filter(|step| match step {
+            Step::InstanceProfile => s.instance_profile.is_some(),
+            Step::ConfigUpload => !s.config_files.is_empty(),
+            _ => true,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::tests::stack;
+
+    #[test]
+    fn args_map_the_stack_file_to_flags() {
+        let s = stack();
+        assert_eq!(
+            step_args(Step::ImagePush, &s, Mode::Deploy),
+            [
+                "web:1",
+                "--repository",
+                "web",
+                "--tag",
+                "1",
+                "--tag",
+                "latest"
+            ]
+        );
+        assert_eq!(
+            step_args(Step::RoleCreate, &s, Mode::Deploy),
+            [
+                "--name",
+                "web",
+                "--bucket",
+                "web-config",
+                "--prefix",
+                "web",
+                "--access",
+                "read"
+            ]
+        );
+        let cfg = step_args(Step::ConfigUpload, &s, Mode::Deploy);
+        assert_eq!(&cfg[..4], ["--bucket", "web-config", "--prefix", "web"]);
+        assert!(cfg[4].ends_with("a.properties"), "{cfg:?}");
+        assert_eq!(
+            step_args(Step::ServiceRun, &s, Mode::Deploy),
+            [
+                "--cluster",
+                "web",
+                "--service",
+                "web",
+                "--desired-count",
+                "1",
+                "--launch-type",
+                "FARGATE",
+                "--subnets",
+                "subnet-a",
+                "--subnets",
+                "subnet-b",
+                "--assign-public-ip=true",
+                "--no-wait"
+            ]
+        );
+    }
+
+    #[test]
+    fn delete_args_name_the_same_resources() {
+        let s = stack();
+        for step in Step::ALL {
+            let a = step_args(step, &s, Mode::Delete);
+            assert!(
+                a.iter().any(|f| f.starts_with("--delete")),
+                "{}: {a:?}",
+                step.binary()
+            );
+        }
+        assert_eq!(
+            step_args(Step::TaskdefRegister, &s, Mode::Delete),
+            ["--family", "web", "--delete"]
+        );
+        assert_eq!(
+            step_args(Step::ServiceRun, &s, Mode::Delete),
+            [
+                "--cluster",
+                "web",
+                "--service",
+                "web",
+                "--delete",
+                "--delete-cluster"
+            ]
+        );
+    }
+
+    #[test]
+    fn steps_follow_the_stack_file() {
+        let mut s = stack();
+        assert_eq!(
+            stack_steps(&s),
+            [
+                Step::ImagePush,
+                Step::RoleCreate,
+                Step::ConfigUpload,
+                Step::TaskdefRegister,
+                Step::ServiceRun
+            ]
+        );
+        s.config_files.clear();
+        s.instance_profile = Some(Default::default());
+        assert!(stack_steps(&s).contains(&Step::InstanceProfile));
+        assert!(!stack_steps(&s).contains(&Step::ConfigUpload));
+    }
+}

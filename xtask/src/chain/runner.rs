@@ -1,0 +1,354 @@
+//! Running the binaries as processes: one per step, each with its own call log, the steps of a
+//! stage at the same time.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::stack::Stack;
+use crate::util::{self, Result};
+
+use super::outputs::parse_env_lines;
+use super::{Mode, Step, stages, step_args};
+
+/// AWS calls counted from a call log file (`Service.Operation` per line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Calls {
+    pub total: usize,
+    pub mutating: usize,
+}
+
+impl std::ops::Add for Calls {
+    type Output = Calls;
+    fn add(self, o: Calls) -> Calls {
+        Calls {
+            total: self.total + o.total,
+            mutating: self.mutating + o.mutating,
+        }
+    }
+}
+
+/// The calls of a call-log file, counted by the contract's mutating-call rule.
+pub fn count_calls(log: &str) -> Calls {
+    let c = ecskit_contract::calls::count(log);
+    Calls {
+        total: c.total,
+        mutating: c.mutating,
+    }
+}
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepResult {
+    pub step: Step,
+    /// The process's exit code (1 when it could not start or was killed).
+    pub code: u8,
+    pub changed: Option<bool>,
+    /// `ECSKIT_*` outputs without `ECSKIT_CHANGED`, in printed order.
+    pub outputs: Vec<(String, String)>,
+    pub calls: Calls,
+    pub time: Duration,
+    /// The last lines of stderr when the step failed.
+    pub error: Option<String>,
+}
+
+/// Runs binaries of the chain as processes.
+pub struct Runner {
+    pub bin_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub region: String,
+    pub dry_run: bool,
+    /// Do not pass the steps' stderr through (the benchmark).
+    pub quiet: bool,
+    /// Pass --verify to taskdef-register.
+    pub verify: bool,
+    /// Added to every step's environment (the local stack's endpoints for the demo).
+    pub base_env: Vec<(String, String)>,
+    /// Removed from every step's environment (credentials that would mix into a local run).
+    pub remove_env: Vec<String>,
+}
+
+impl Runner {
+    /// Builds the binaries of `steps` (once) unless `ECSKIT_BIN_DIR` names prebuilt ones.
+    pub fn new(steps: &[Step], region: &str, dry_run: bool) -> Result<Runner> {
+        let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                build(steps)?;
+                target_dir().join("debug")
+            }
+        };
+        let log_dir =
+            std::env::temp_dir().join(format!("ecskit-deploy-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+        Ok(Runner {
+            bin_dir,
+            log_dir,
+            region: region.to_string(),
+            dry_run,
+            quiet: false,
+            verify: false,
+            base_env: Vec::new(),
+            remove_env: Vec::new(),
+        })
+    }
+
+    /// Runs one step with `env` added to the inherited environment.
+    pub fn run(&self, step: Step, args: &[String], env: &BTreeMap<String, String>) -> StepResult {
+        let start = Instant::now();
+        let log = self
+            .log_dir
+            .join(format!("{}-{}.calls", step.binary(), nanos()));
+        let mut cmd = Command::new(self.bin_dir.join(step.binary()));
+        for var in &self.remove_env {
+            cmd.env_remove(var);
+        }
+        cmd.args(args)
+            .args(["--output", "env"])
+            .envs(self.base_env.iter().map(|(k, v)| (k, v)))
+            .envs(env)
+            .env("AWS_REGION", &self.region)
+            .env("ECSKIT_CALL_LOG", &log)
+            .env_remove("ECSKIT_OUTPUT")
+            .env_remove("ECSKIT_DRY_RUN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if self.dry_run {
+            cmd.arg("--dry-run");
+        }
+        if !self.quiet {
+            eprintln!("[{}] $ {}", step.binary(), util::show(&cmd));
+        }
+        let failed = |code: u8, error: String| StepResult {
+            step,
+            code,
+            changed: None,
+            outputs: Vec::new(),
+            calls: Calls::default(),
+            time: start.elapsed(),
+            error: Some(error),
+        };
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                return failed(
+                    1,
+                    format!(
+                        "could not run {}: {e}",
+                        self.bin_dir.join(step.binary()).display()
+                    ),
+                );
+            }
+        };
+        let stderr = child.stderr.take();
+        let name = step.binary();
+        let quiet = self.quiet;
+        let tail = std::thread::spawn(move || {
+            let mut tail: Vec<String> = Vec::new();
+            if let Some(err) = stderr {
+                for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
+                    if !quiet {
+                        eprintln!("[{name}] {line}");
+                    }
+                    tail.push(line);
+                    if tail.len() > 12 {
+                        tail.remove(0);
+                    }
+                }
+            }
+            tail
+        });
+        let mut stdout = String::new();
+        if let Some(mut out) = child.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        let status = child.wait();
+        let tail = tail.join().unwrap_or_default();
+        let calls = count_calls(&std::fs::read_to_string(&log).unwrap_or_default());
+        let code = match status {
+            Ok(s) => s.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1),
+            Err(_) => 1,
+        };
+        if code != 0 {
+            let mut r = failed(code, tail.join("\n"));
+            r.calls = calls;
+            return r;
+        }
+        match parse_env_lines(&stdout) {
+            Ok(pairs) => {
+                let mut changed = None;
+                let mut outputs = Vec::new();
+                for (k, v) in pairs {
+                    if k == "ECSKIT_CHANGED" {
+                        changed = Some(v == "true");
+                    } else {
+                        outputs.push((k, v));
+                    }
+                }
+                StepResult {
+                    step,
+                    code,
+                    changed,
+                    outputs,
+                    calls,
+                    time: start.elapsed(),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                let mut r = failed(1, format!("its --output env could not be read: {e}"));
+                r.calls = calls;
+                r
+            }
+        }
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| util::workspace_root().join("target"))
+}
+
+/// `cargo build -p image-push -p role-create ...`: one build for all the binaries.
+pub fn build(steps: &[Step]) -> Result<()> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(util::workspace_root()).arg("build");
+    if steps.is_empty() {
+        return Ok(());
+    }
+    for s in steps {
+        cmd.args(["-p", s.binary()]);
+    }
+    util::run(&mut cmd)
+}
+
+/// Runs `steps` stage by stage, the steps of a stage at the same time. `env` starts with the
+/// outputs known before the run and gains each step's outputs. Stops after the first stage
+/// with a failing step; the steps after it are returned as not run.
+pub fn run_chain(
+    runner: &Runner,
+    stack: &Stack,
+    steps: &[Step],
+    env: &mut BTreeMap<String, String>,
+) -> Vec<StepResult> {
+    let mut results: Vec<StepResult> = Vec::new();
+    for stage in stages(steps) {
+        let mut env_now = env.clone();
+        // Without taskdef-register in this run and no output from an earlier one, service-run
+        // takes the family's latest ACTIVE revision; an exported ECSKIT_TASK_DEFINITION_ARN
+        // (the processes inherit it) wins over both.
+        if std::env::var_os("ECSKIT_TASK_DEFINITION_ARN").is_none() {
+            env_now
+                .entry("ECSKIT_TASK_DEFINITION_ARN".into())
+                .or_insert_with(|| stack.family.clone());
+        }
+        let stage_results: Vec<StepResult> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stage
+                .iter()
+                .map(|step| {
+                    let mut args = step_args(*step, stack, Mode::Deploy);
+                    // verify runs where the task definition is about to be registered: its
+                    // roles, image, secrets and log groups exist by then (stage 0 made them).
+                    if *step == Step::TaskdefRegister && runner.verify {
+                        args.push("--verify".into());
+                    }
+                    let env_now = &env_now;
+                    scope.spawn(move || runner.run(*step, &args, env_now))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(&stage)
+                .map(|(h, step)| {
+                    h.join().unwrap_or_else(|_| StepResult {
+                        step: *step,
+                        code: 1,
+                        changed: None,
+                        outputs: Vec::new(),
+                        calls: Calls::default(),
+                        time: Duration::ZERO,
+                        error: Some("the thread running it panicked".into()),
+                    })
+                })
+                .collect()
+        });
+        let failed = stage_results.iter().any(|r| r.code != 0);
+        for r in &stage_results {
+            for (k, v) in &r.outputs {
+                env.insert(k.clone(), v.clone());
+            }
+        }
+        results.extend(stage_results);
+        if failed {
+            break;
+        }
+    }
+    results
+}
+
+/// The exit code of a chain: that of the first failing step in chain order, else 0.
+pub fn exit_code(results: &[StepResult]) -> u8 {
+    results
+        .iter()
+        .find(|r| r.code != 0)
+        .map(|r| r.code)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn result(step: Step, code: u8, changed: Option<bool>, ms: u64) -> StepResult {
+        StepResult {
+            step,
+            code,
+            changed,
+            outputs: vec![(
+                "ECSKIT_IMAGE_URI".into(),
+                "127.0.0.1:5000/web@sha256:ab".into(),
+            )],
+            calls: Calls {
+                total: 4,
+                mutating: if changed == Some(true) { 2 } else { 0 },
+            },
+            time: Duration::from_millis(ms),
+            error: (code != 0).then(|| "error: no such image web:1".to_string()),
+        }
+    }
+
+    #[test]
+    fn calls_are_counted_by_operation_verb() {
+        let log = "IAM.GetRole\nIAM.CreateRole\nS3.HeadBucket\nS3.PutObject\nECS.DescribeServices\n\
+                   ECR.BatchGetImage\nECR.BatchDeleteImage\nSTS.GetCallerIdentity\n\n";
+        assert_eq!(
+            count_calls(log),
+            Calls {
+                total: 8,
+                mutating: 3
+            }
+        );
+    }
+
+    #[test]
+    fn the_exit_code_is_the_first_failing_step_in_chain_order() {
+        let rs = vec![
+            result(Step::ImagePush, 0, Some(true), 10),
+            result(Step::RoleCreate, 2, None, 10),
+            result(Step::ConfigUpload, 1, None, 10),
+        ];
+        assert_eq!(exit_code(&rs), 2);
+        assert_eq!(exit_code(&rs[..1]), 0);
+    }
+}
