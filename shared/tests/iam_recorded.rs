@@ -300,7 +300,9 @@ async fn role_create_converges_when_a_lost_create_meets_entity_already_exists() 
 
     let replay = Replay::new(vec![
         caller(),
+        // Both roles are read before the first mutating call.
         no_role("app-task"),
+        role_exists("app-execution", &execution.trust),
         // The first CreateRole made the role, but its answer was lost; the SDK sends it again.
         ex("CreateRole", &["RoleName=app-task"], Answer::Lost),
         ex(
@@ -323,8 +325,7 @@ async fn role_create_converges_when_a_lost_create_meets_entity_already_exists() 
             done("PutRolePolicy"),
         ),
         attached_policies("app-task", &[]),
-        // The execution role already exists as wanted.
-        role_exists("app-execution", &execution.trust),
+        // The execution role already exists as wanted (read above).
         inline_policies("app-execution", &[]),
         attached_policies("app-execution", &[exec_policy]),
     ]);
@@ -370,6 +371,7 @@ async fn role_create_still_fails_on_an_error_that_is_not_entity_already_exists()
     let replay = Replay::new(vec![
         caller(),
         no_role("app-task"),
+        no_role("app-execution"),
         ex(
             "CreateRole",
             &["RoleName=app-task"],

@@ -34,10 +34,12 @@ service-run --cluster app --service web --task-definition web:7\n  \
 service-run --cluster app --service web --task-definition web --desired-count 2 --capacity-provider-strategy FARGATE_SPOT:3,FARGATE:1:1\n  \
 service-run --cluster app --service web --watch\n  \
 service-run --cluster app --task-definition migrate --run-task --command 'bin/migrate --up' --env MODE=once\n  \
-service-run --cluster app --service web --delete --delete-cluster\n\n\
+service-run --cluster app --service web --delete --delete-cluster\n  \
+service-run --local --task-definition web:7 --env LOG_LEVEL=debug\n\n\
 Reads: ECSKIT_CLUSTER, ECSKIT_SERVICE, ECSKIT_TASK_DEFINITION_ARN\n\
 Prints: ECSKIT_CLUSTER_ARN, ECSKIT_SERVICE_ARN, ECSKIT_DEPLOYMENT_ID, ECSKIT_ROLLOUT_STATE, \
-ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_TASK_ARN (--run-task), ECSKIT_EXIT_CODE (--run-task), ECSKIT_CHANGED\n\n\
+ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_TASK_ARN (--run-task, --local), ECSKIT_EXIT_CODE (--run-task, --local), \
+ECSKIT_EXIT_CODE_<CONTAINER> (--local), ECSKIT_CHANGED\n\n\
 Exit codes: 0 success, 1 AWS failure, 2 bad input (nothing changed), 3 the deployment or task ran but failed"
 )]
 pub struct Args {

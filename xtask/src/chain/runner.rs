@@ -73,10 +73,16 @@ pub struct Runner {
 impl Runner {
     /// Builds the binaries of `steps` (once) unless `ECSKIT_BIN_DIR` names prebuilt ones.
     pub fn new(steps: &[Step], region: &str, dry_run: bool) -> Result<Runner> {
+        Runner::new_with(steps, &[], region, dry_run)
+    }
+
+    /// [`Runner::new`], building `extra` packages in the same `cargo build` (one feature
+    /// resolution, so the SDK is built once).
+    pub fn new_with(steps: &[Step], extra: &[&str], region: &str, dry_run: bool) -> Result<Runner> {
         let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
             None => {
-                build(steps)?;
+                build(steps, extra)?;
                 target_dir().join("debug")
             }
         };
@@ -220,15 +226,20 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| util::workspace_root().join("target"))
 }
 
-/// `cargo build -p image-push -p role-create ...`: one build for all the binaries.
-pub fn build(steps: &[Step]) -> Result<()> {
+/// `cargo build -p image-push -p role-create ...`: one build for all the binaries (and the
+/// `extra` packages).
+pub fn build(steps: &[Step], extra: &[&str]) -> Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(util::workspace_root()).arg("build");
-    if steps.is_empty() {
+    if steps.is_empty() && extra.is_empty() {
         return Ok(());
     }
-    for s in steps {
-        cmd.args(["-p", s.binary()]);
+    for p in steps
+        .iter()
+        .map(|s| s.binary())
+        .chain(extra.iter().copied())
+    {
+        cmd.args(["-p", p]);
     }
     util::run(&mut cmd)
 }

@@ -82,6 +82,13 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     let engine = crate::docker::Engine::connect().await?;
     engine::clear_leftovers(&engine).await?;
     let session = format!("ecskit-local-{id}");
+    // The task role is assumed once before anything is created: a role the caller may not
+    // assume fails the run here, not in the container's first AWS call.
+    if let Some(role) = &task.task_role_arn {
+        ctx.assume_role(role, &session).await.map_err(|e| {
+            e.hint("the local run assumes the task role as you (ECS assumes it as ecs-tasks.amazonaws.com): its trust policy must also allow your principal, or pass --task-role-arn of a role that does")
+        })?;
+    }
     // Secrets and env files are resolved before anything is created: a missing one fails the
     // run with nothing to clean up.
     let (exec_ctx, how) =
@@ -134,9 +141,25 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
             code => Some((c.name.clone(), code)),
         });
     let exit_code = failed.as_ref().map(|(_, c)| c.unwrap_or(-1)).unwrap_or(0);
-    report = report
-        .output("EXIT_CODE", exit_code)
-        .detail("containers", serde_json::Value::Array(containers.clone()));
+    report = report.output("EXIT_CODE", exit_code);
+    // Each essential container's code, as ECSKIT_EXIT_CODE_<NAME> (upper snake case).
+    for c in task.containers.iter().filter(|c| c.essential) {
+        let name: String = c
+            .name
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() {
+                    ch.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if let Some(code) = ended.codes.get(&c.name).copied().flatten() {
+            report = report.output(&format!("EXIT_CODE_{name}"), code);
+        }
+    }
+    report = report.detail("containers", serde_json::Value::Array(containers.clone()));
     if ended.dependency || failed.is_some() {
         let why = match &failed {
             Some((name, Some(code))) => {

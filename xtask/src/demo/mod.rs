@@ -1,10 +1,13 @@
 //! `cargo xtask demo`: the README's first command.
 //!
-//! It brings the local stack up (moto, a registry, a Docker Engine), builds a small image from
-//! scratch (a tarball made here and `docker import`ed: nothing comes from the internet), deploys
-//! `examples/ecskit.toml` to the stack (a Fargate service whose task role reads its config
-//! files from its own S3 prefix) and shows how to look at what it created. The image is built
-//! only when it is missing, so a second run finds every step unchanged.
+//! It brings the local stack up (moto, a registry, a Docker Engine), builds an image from
+//! scratch that holds a real program (`examples/demo-app`, see [`run_local`]: nothing comes from
+//! the internet), deploys `examples/ecskit.toml` to the stack (a Fargate service whose task role
+//! reads its config files from its own S3 prefix), then runs the deployed task definition on the
+//! local engine with the emulator's IAM enforcement on, and shows the container's own lines.
+//! The image is built only when it is missing, so a second run finds every step unchanged.
+
+pub mod run_local;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -114,17 +117,27 @@ fn demo(args: &Args) -> Result<u8> {
             local::REGION
         ));
     }
+    let steps = chain::stack_steps(&stack);
+    // The steps and the demo's program in one build.
+    let mut runner = Runner::new_with(
+        &chain::Step::ALL,
+        &[run_local::APP_PACKAGE],
+        &stack.region,
+        false,
+    )?;
     if image_exists(&state, &stack.image_source) {
         eprintln!(
             "image {} is there (kept, so the deploy below is a no-op when nothing else changed)",
             stack.image_source
         );
     } else {
-        eprintln!("building {} from scratch", stack.image_source);
-        build_image(&state, &stack.image_source, "1\n")?;
+        eprintln!(
+            "building {} from scratch around the demo program",
+            stack.image_source
+        );
+        run_local::build_app_image(&state, &stack.image_source, "1\n")?;
     }
-    let steps = chain::stack_steps(&stack);
-    let mut runner = Runner::new(&steps, &stack.region, false)?;
+    run_local::build_pause_image(&state)?;
     local_runner(&mut runner, &state);
     let mut env = Default::default();
     let start = Instant::now();
@@ -150,10 +163,48 @@ fn demo(args: &Args) -> Result<u8> {
     };
     print!("{}", summary.render(args.output));
     let code = chain::exit_code(&results);
-    if code == 0 && args.output == Format::Text {
+    if code != 0 {
+        return Ok(code);
+    }
+    let task_definition = results
+        .iter()
+        .flat_map(|r| r.outputs.iter())
+        .find(|(k, _)| k == "ECSKIT_TASK_DEFINITION_ARN")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| stack.family.clone());
+    eprintln!(
+        "\nrunning {task_definition} on the local Docker Engine with IAM enforcement on (service-run --local):"
+    );
+    let lines = run_local::run_task(
+        &state,
+        &runner.bin_dir,
+        &task_definition,
+        &format!("{}-task", stack.app),
+    )?;
+    if args.output == Format::Text {
+        print!("{}", observed(&lines));
         print!("{}", guide(&stack, &state, &saved, &runner.bin_dir));
     }
-    Ok(code)
+    let served = lines.iter().any(|l| l.contains("[app] serving on port"));
+    Ok(if served { 0 } else { 3 })
+}
+
+/// The container's own lines of the local run: the seeds' story, observed.
+fn observed(lines: &[String]) -> String {
+    let app: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("[app] "))
+        .collect();
+    let mut out = String::from(
+        "\nThe deployed task, run on the local Docker Engine (the container's own lines):\n",
+    );
+    for l in &app {
+        out.push_str(&format!("  {l}\n"));
+    }
+    if app.is_empty() {
+        out.push_str("  (the container printed nothing: see the lines above)\n");
+    }
+    out
 }
 
 /// How to look at what the demo created, with the binaries and with the aws CLI.
