@@ -344,3 +344,117 @@ async fn delete_scales_down_deletes_and_removes_the_empty_cluster() {
     assert!(!again.changed);
     assert_eq!(again.calls.mutating, 0);
 }
+
+#[tokio::test]
+async fn the_ec2_launch_type_gets_a_network_ecs_accepts() {
+    let stack = ecskit_testkit::local_stack();
+    register(&stack, "web", "nginx:1").await;
+    // A public IP on EC2 is refused before any call.
+    let ctx = stack.ctx(false).await;
+    let a = args(
+        &stack,
+        &[
+            "--cluster",
+            "app",
+            "--service",
+            "web",
+            "--task-definition",
+            "web:1",
+            "--launch-type",
+            "EC2",
+            "--assign-public-ip",
+        ],
+    );
+    let err = ecskit::step::run::<ServiceRun>(&ctx, &a).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("--assign-public-ip with --launch-type EC2"),
+        "{err}"
+    );
+    assert!(ctx.calls().calls().is_empty(), "{:?}", ctx.calls().calls());
+
+    // With the default VPC, the EC2 service's request says DISABLED.
+    let a = args(
+        &stack,
+        &[
+            "--cluster",
+            "app",
+            "--service",
+            "web",
+            "--task-definition",
+            "web:1",
+            "--launch-type",
+            "EC2",
+            "--no-wait",
+        ],
+    );
+    let ctx = stack.ctx(false).await;
+    ecskit::step::run::<ServiceRun>(&ctx, &a).await.unwrap();
+    let svc = describe(&stack).await;
+    let net = svc
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .unwrap();
+    assert_eq!(
+        net.assign_public_ip(),
+        Some(&aws_sdk_ecs::types::AssignPublicIp::Disabled)
+    );
+    assert!(!net.subnets().is_empty());
+    // The cluster had no EC2 capacity: it was looked at (and a warning printed).
+    let ops: Vec<String> = ctx
+        .calls()
+        .calls()
+        .iter()
+        .map(|c| c.operation.clone())
+        .collect();
+    assert!(
+        ops.contains(&"ListContainerInstances".to_string()),
+        "{ops:?}"
+    );
+}
+
+#[tokio::test]
+async fn fargate_with_a_bridge_task_definition_is_refused_before_the_cluster_is_made() {
+    let stack = ecskit_testkit::local_stack();
+    stack
+        .ctx(false)
+        .await
+        .ecs()
+        .register_task_definition()
+        .family("bridged")
+        .network_mode(NetworkMode::Bridge)
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image("nginx")
+                .memory(64)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let a = args(
+        &stack,
+        &[
+            "--cluster",
+            "fresh",
+            "--service",
+            "web",
+            "--task-definition",
+            "bridged:1",
+        ],
+    );
+    let ctx = stack.ctx(false).await;
+    let err = ecskit::step::run::<ServiceRun>(&ctx, &a).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("Fargate runs only awsvpc tasks"),
+        "{err}"
+    );
+    assert!(
+        ctx.calls().mutating().is_empty(),
+        "{:?}",
+        ctx.calls().mutating()
+    );
+}

@@ -4,6 +4,8 @@
 //! environment. [`local_stack`] reads them, takes a process-wide lock (tests that share the
 //! emulator run one at a time) and resets the emulator's state, so every test starts clean.
 
+pub mod fault_proxy;
+
 use std::io::{Read, Write};
 use std::sync::{Mutex, MutexGuard};
 

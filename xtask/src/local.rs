@@ -50,6 +50,9 @@ pub struct State {
     pub docker_host: String,
     /// Set when `up` started its own dockerd.
     pub dockerd_pid: Option<u32>,
+    /// Its private runtime directory (socket, pid file), removed by `down`.
+    #[serde(default)]
+    pub docker_run_dir: Option<PathBuf>,
 }
 
 impl State {
@@ -150,7 +153,7 @@ pub fn up() -> Result<(State, bool)> {
         let (user, password) = ecr_credentials(&venv, moto_port)?;
         let (registry_pid, registry_port) = start_registry(&dir, &user, &password)?;
         started.push(registry_pid);
-        let (docker_host, dockerd_pid) = docker_engine(&dir)?;
+        let (docker_host, dockerd_pid, docker_run_dir) = docker_engine(&dir)?;
         Ok(State {
             moto_pid,
             moto_port,
@@ -158,6 +161,7 @@ pub fn up() -> Result<(State, bool)> {
             registry_port,
             docker_host,
             dockerd_pid,
+            docker_run_dir,
         })
     })();
     let state = match result {
@@ -201,6 +205,9 @@ pub fn down() -> Result<()> {
 fn stop(state: &State) {
     if let Some(pid) = state.dockerd_pid {
         util::stop_pid(pid, Duration::from_secs(15));
+    }
+    if let Some(run) = &state.docker_run_dir {
+        let _ = fs::remove_dir_all(run);
     }
     util::stop_pid(state.registry_pid, Duration::from_secs(5));
     util::stop_pid(state.moto_pid, Duration::from_secs(5));
@@ -395,25 +402,26 @@ fn docker_answers(host: &str) -> bool {
 
 /// The engine to use: the user's (DOCKER_HOST, then the default socket) when it answers,
 /// otherwise a private dockerd.
-fn docker_engine(dir: &Path) -> Result<(String, Option<u32>)> {
+fn docker_engine(dir: &Path) -> Result<(String, Option<u32>, Option<PathBuf>)> {
     if let Ok(host) = std::env::var("DOCKER_HOST")
         && !host.is_empty()
         && docker_answers(&host)
     {
-        return Ok((host, None));
+        return Ok((host, None, None));
     }
     let default = "unix:///var/run/docker.sock";
     if docker_answers(default) {
-        return Ok((default.to_string(), None));
+        return Ok((default.to_string(), None, None));
     }
     // Unix socket paths are limited to 108 bytes, and containerd's sockets live below the exec
-    // root: keep the runtime directory short, in /tmp, named after the stack directory.
-    let key: u32 = dir
-        .to_string_lossy()
-        .bytes()
-        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
-    let run = PathBuf::from(format!("/tmp/ecskit-dk-{key:08x}"));
-    fs::create_dir_all(&run).map_err(|e| e.to_string())?;
+    // root: keep the runtime directory short, in /tmp. It is made private (0700, a random name,
+    // created by us), so no other user can have put a socket or pid file there first; `down`
+    // removes it.
+    let run = tempfile::Builder::new()
+        .prefix("ecskit-dk-")
+        .tempdir_in("/tmp")
+        .map_err(|e| format!("a private directory in /tmp for dockerd: {e}"))?
+        .keep();
     let socket = run.join("docker.sock");
     let host = format!("unix://{}", socket.display());
     let data = dir.join("docker-data");
@@ -449,7 +457,7 @@ fn docker_engine(dir: &Path) -> Result<(String, Option<u32>)> {
             dir.join("dockerd.log").display()
         ));
     }
-    Ok((host, Some(pid)))
+    Ok((host, Some(pid), Some(run)))
 }
 
 // --- installing ---------------------------------------------------------------------------

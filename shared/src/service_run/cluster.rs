@@ -154,3 +154,33 @@ pub async fn delete_if_empty(deps: &Deps, name: &str) -> Result<Option<String>> 
     }
     Ok(Some(arn))
 }
+
+/// Whether EC2 tasks can be placed in the cluster: a container instance has joined it, or it
+/// has a capacity provider that is not Fargate's.
+pub async fn has_ec2_capacity(deps: &Deps, cluster: &str) -> Result<bool> {
+    let instances = deps
+        .ecs
+        .list_container_instances()
+        .cluster(cluster)
+        .max_results(1)
+        .send()
+        .await
+        .context(format!(
+            "listing the container instances of cluster {cluster}"
+        ))?;
+    if !instances.container_instance_arns().is_empty() {
+        return Ok(true);
+    }
+    let out = deps
+        .ecs
+        .describe_clusters()
+        .clusters(cluster)
+        .send()
+        .await
+        .context(format!("describing cluster {cluster}"))?;
+    Ok(out
+        .clusters()
+        .iter()
+        .flat_map(|c| c.capacity_providers())
+        .any(|p| !p.starts_with("FARGATE")))
+}

@@ -52,7 +52,9 @@ pub struct Want {
     pub launch_type: Option<LaunchType>,
     pub strategy: Vec<CapacityProviderStrategyItem>,
     pub network: NetworkFlags,
-    pub circuit_breaker: bool,
+    /// `Some` when a flag asked (`--circuit-breaker` / `--no-circuit-breaker`): a create turns it
+    /// on unless told otherwise, an update keeps the service's own setting.
+    pub circuit_breaker: Option<bool>,
     pub min_healthy_percent: Option<i32>,
     pub max_percent: Option<i32>,
     pub enable_execute_command: Option<bool>,
@@ -70,10 +72,28 @@ impl Want {
                 .filter_map(|s| parse_strategy_item(s).ok())
                 .collect(),
             network: network_flags(args),
-            circuit_breaker: !args.no_circuit_breaker,
+            circuit_breaker: match (args.circuit_breaker, args.no_circuit_breaker) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
             min_healthy_percent: args.min_healthy_percent,
             max_percent: args.max_percent,
             enable_execute_command: args.enable_execute_command,
+        }
+    }
+
+    /// Whether the tasks run on Fargate: the launch type, or a strategy of Fargate providers
+    /// only (the default when neither is given).
+    pub fn fargate(&self) -> bool {
+        if self.strategy.is_empty() {
+            self.launch_type
+                .as_ref()
+                .is_none_or(|l| *l == LaunchType::Fargate)
+        } else {
+            self.strategy
+                .iter()
+                .all(|s| s.capacity_provider().starts_with("FARGATE"))
         }
     }
 
@@ -81,11 +101,15 @@ impl Want {
         &self,
         existing: Option<&DeploymentConfiguration>,
     ) -> DeploymentConfiguration {
+        let existing_cb = existing
+            .and_then(|d| d.deployment_circuit_breaker())
+            .map(|c| c.enable() && c.rollback());
+        let cb = self.circuit_breaker.or(existing_cb).unwrap_or(true);
         DeploymentConfiguration::builder()
             .deployment_circuit_breaker(
                 DeploymentCircuitBreaker::builder()
-                    .enable(self.circuit_breaker)
-                    .rollback(self.circuit_breaker)
+                    .enable(cb)
+                    .rollback(cb)
                     .build(),
             )
             .set_minimum_healthy_percent(
@@ -190,10 +214,12 @@ pub fn plan_update(existing: &Service, want: &Want, td: &TaskDef) -> Result<Plan
             .deployment_circuit_breaker()
             .map(|c| (c.enable(), c.rollback()))
             .unwrap_or((false, false));
-        if cb != (want.circuit_breaker, want.circuit_breaker) {
+        if let Some(on) = want.circuit_breaker
+            && cb != (on, on)
+        {
             plan.changes.push(format!(
                 "circuit breaker with rollback {}",
-                if want.circuit_breaker { "on" } else { "off" }
+                if on { "on" } else { "off" }
             ));
         }
         if let Some(p) = want.min_healthy_percent
@@ -228,10 +254,31 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         ))
         .hint("drop the network flags, or register the task definition with networkMode awsvpc"));
     }
-    let cluster_arn = cluster::ensure(deps, cluster_name, args.container_insights).await?;
+    // Everything that can refuse (the default-VPC lookup of a new service) runs before the
+    // cluster is created: exit 2 means nothing was changed.
     let existing = describe_service(deps, cluster_name, &service_name).await?;
+    let network = match &existing {
+        None if td.awsvpc => Some(network::resolve(deps, &want.network, want.fargate()).await?),
+        _ => None,
+    };
+    if want.fargate() && !td.awsvpc {
+        return Err(Error::input(format!(
+            "{} is not an awsvpc task definition, and Fargate runs only awsvpc tasks",
+            td.arn
+        ))
+        .hint("register it with networkMode awsvpc, or pass --launch-type EC2"));
+    }
+    let cluster_arn = cluster::ensure(deps, cluster_name, args.container_insights).await?;
+    if !want.fargate()
+        && !deps.ctx.dry_run
+        && !cluster::has_ec2_capacity(deps, cluster_name).await?
+    {
+        deps.progress.println(format!(
+            "warning: cluster {cluster_name} has no EC2 capacity: no container instance has joined it and it has no EC2 capacity provider, so EC2 tasks will stay PENDING until instances join (instance-profile makes their role)"
+        ));
+    }
     let service = match &existing {
-        None => create(deps, cluster_name, &service_name, &want, td).await?,
+        None => create(deps, cluster_name, &service_name, &want, td, network).await?,
         Some(svc) => update(deps, cluster_name, svc, &want, td).await?,
     };
     let service_arn = service
@@ -277,12 +324,8 @@ async fn create(
     name: &str,
     want: &Want,
     td: &TaskDef,
+    network: Option<NetworkConfiguration>,
 ) -> Result<Option<Service>> {
-    let network = if td.awsvpc {
-        Some(network::resolve(deps, &want.network).await?)
-    } else {
-        None
-    };
     let desired = want.desired_count.unwrap_or(1);
     let launch = if want.strategy.is_empty() {
         format!(
@@ -302,7 +345,7 @@ async fn create(
     if !deps.ctx.apply(format!(
         "create service {name} in cluster {cluster} ({}, {desired} task(s), {launch}, circuit breaker {})",
         td.arn,
-        if want.circuit_breaker { "on" } else { "off" }
+        if want.circuit_breaker.unwrap_or(true) { "on" } else { "off" }
     )) {
         return Ok(None);
     }
@@ -495,7 +538,7 @@ mod tests {
             ))
             .deployment_configuration(
                 Want {
-                    circuit_breaker: true,
+                    circuit_breaker: Some(true),
                     ..Default::default()
                 }
                 .deployment_configuration(None),
@@ -515,7 +558,7 @@ mod tests {
     fn same_inputs_plan_nothing() {
         let want = Want {
             task_definition: td().arn,
-            circuit_breaker: true,
+            circuit_breaker: Some(true),
             ..Default::default()
         };
         let plan = plan_update(&service(), &want, &td()).unwrap();
@@ -531,7 +574,7 @@ mod tests {
                 assign_public_ip: Some(false),
                 ..Default::default()
             },
-            circuit_breaker: false,
+            circuit_breaker: Some(false),
             max_percent: Some(150),
             enable_execute_command: Some(true),
             ..Default::default()
@@ -548,6 +591,39 @@ mod tests {
                 .exit_code(),
             2
         );
+    }
+
+    #[test]
+    fn a_circuit_breaker_not_asked_for_keeps_the_services_setting() {
+        let off = Service::builder()
+            .deployment_configuration(
+                Want {
+                    circuit_breaker: Some(false),
+                    ..Default::default()
+                }
+                .deployment_configuration(None),
+            )
+            .task_definition(td().arn)
+            .build();
+        let not_given = Want {
+            task_definition: td().arn,
+            ..Default::default()
+        };
+        let plan = plan_update(&off, &not_given, &td()).unwrap();
+        assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+        // The update request keeps it off too.
+        let sent = not_given.deployment_configuration(off.deployment_configuration());
+        let cb = sent.deployment_circuit_breaker().unwrap();
+        assert_eq!((cb.enable(), cb.rollback()), (false, false));
+        let on = Want {
+            circuit_breaker: Some(true),
+            ..not_given
+        };
+        let plan = plan_update(&off, &on, &td()).unwrap();
+        assert_eq!(plan.changes, ["circuit breaker with rollback on"]);
+        // A new service gets it on.
+        let fresh = Want::default().deployment_configuration(None);
+        assert!(fresh.deployment_circuit_breaker().unwrap().enable());
     }
 
     #[test]

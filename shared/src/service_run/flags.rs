@@ -88,9 +88,14 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Network")]
     pub assign_public_ip: Option<bool>,
 
-    /// Turn the deployment circuit breaker (with rollback) off. It is on by default.
-    #[arg(long, help_heading = "Deployment")]
+    /// Turn the deployment circuit breaker (with rollback) off. A new service has it on; an
+    /// existing one keeps its setting unless this or --circuit-breaker is given.
+    #[arg(long, conflicts_with = "circuit_breaker", help_heading = "Deployment")]
     pub no_circuit_breaker: bool,
+    /// Turn the deployment circuit breaker (with rollback) on for an existing service that has
+    /// it off.
+    #[arg(long, help_heading = "Deployment")]
+    pub circuit_breaker: bool,
     /// Lower limit of running tasks during a deployment, in percent of the desired count.
     #[arg(long, help_heading = "Deployment")]
     pub min_healthy_percent: Option<i32>,
@@ -274,6 +279,12 @@ pub fn validate(args: &Args) -> Result<()> {
                 "--security-groups '{s}' is not a security group id (sg-...)"
             ));
         }
+    }
+    if args.launch_type == Some(LaunchTypeArg::Ec2) && args.assign_public_ip == Some(true) {
+        problems.push(
+            "--assign-public-ip with --launch-type EC2: ECS gives EC2 tasks in awsvpc mode no public IP; drop the flag (the instances' network, a NAT or VPC endpoints reach the registry)"
+                .to_string(),
+        );
     }
     if let Some(p) = args.min_healthy_percent
         && !(0..=100).contains(&p)

@@ -24,9 +24,15 @@ impl NetworkFlags {
 }
 
 /// The network for a new service or task: the flags, with the gaps filled from the default VPC.
-/// With the default VPC a public IP is on unless `--assign-public-ip=false`: its subnets have no
-/// NAT, and a Fargate task without one cannot pull its image.
-pub async fn resolve(deps: &Deps, flags: &NetworkFlags) -> Result<NetworkConfiguration> {
+/// With the default VPC a Fargate task gets a public IP unless `--assign-public-ip=false`: its
+/// subnets have no NAT, and a Fargate task without one cannot pull its image. An EC2 task never
+/// gets one: ECS refuses `assignPublicIp=ENABLED` for the EC2 launch type (the instance's
+/// network reaches the registry).
+pub async fn resolve(
+    deps: &Deps,
+    flags: &NetworkFlags,
+    fargate: bool,
+) -> Result<NetworkConfiguration> {
     let mut subnets = flags.subnets.clone();
     let mut groups = flags.security_groups.clone();
     let mut public = flags.assign_public_ip;
@@ -34,7 +40,7 @@ pub async fn resolve(deps: &Deps, flags: &NetworkFlags) -> Result<NetworkConfigu
         let vpc = default_vpc(deps).await?;
         if subnets.is_empty() {
             subnets = default_subnets(deps, &vpc).await?;
-            public.get_or_insert(true);
+            public.get_or_insert(fargate);
             deps.progress.println(format!(
                 "no --subnets given: using the default VPC {vpc}'s subnets {}",
                 subnets.join(",")

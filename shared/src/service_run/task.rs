@@ -63,12 +63,31 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
             td.arn
         );
     }
-    let cluster_arn = cluster::ensure(deps, &args.cluster, args.container_insights).await?;
+    // Every check that can refuse runs before the cluster is created.
+    if (args.command.is_some() || !args.env.is_empty())
+        && args.container.is_none()
+        && td.essentials.is_empty()
+    {
+        return Err(Error::input(format!(
+            "--command/--env need a container, and {} names none",
+            td.arn
+        ))
+        .hint("pass --container NAME"));
+    }
+    let fargate = deploy::Want::from_args(args, td).fargate();
+    if fargate && !td.awsvpc {
+        return Err(Error::input(format!(
+            "{} is not an awsvpc task definition, and Fargate runs only awsvpc tasks",
+            td.arn
+        ))
+        .hint("register it with networkMode awsvpc, or pass --launch-type EC2"));
+    }
     let network = if td.awsvpc {
-        Some(network::resolve(deps, &flags).await?)
+        Some(network::resolve(deps, &flags, fargate).await?)
     } else {
         None
     };
+    let cluster_arn = cluster::ensure(deps, &args.cluster, args.container_insights).await?;
     let spec = TaskSpec {
         cluster: args.cluster.clone(),
         task_definition: td.clone(),

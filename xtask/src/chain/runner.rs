@@ -86,9 +86,12 @@ impl Runner {
                 target_dir().join("debug")
             }
         };
-        let log_dir =
-            std::env::temp_dir().join(format!("ecskit-deploy-{}-{}", std::process::id(), nanos()));
-        std::fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+        // Private (random name, 0700); removed by the caller when the run is over.
+        let log_dir = tempfile::Builder::new()
+            .prefix("ecskit-deploy-")
+            .tempdir()
+            .map_err(|e| format!("a private temporary directory for the call logs: {e}"))?
+            .keep();
         Ok(Runner {
             bin_dir,
             log_dir,

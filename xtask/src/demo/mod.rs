@@ -57,39 +57,16 @@ pub fn image_exists(state: &State, image: &str) -> bool {
 /// `docker import`. The same content gives the same layer; the import time still makes a new
 /// image id, so callers build only when they mean to change the image.
 pub fn build_image(state: &State, image: &str, content: &str) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("ecskit-image-{}", std::process::id()));
+    let dir = run_local::tempfile_dir("ecskit-image")?;
     let root = dir.join("rootfs");
     std::fs::create_dir_all(root.join("etc/app")).map_err(|e| e.to_string())?;
     std::fs::write(root.join("etc/app/version"), content).map_err(|e| e.to_string())?;
     std::fs::write(
         root.join("README"),
-        "A from-scratch image made by `cargo xtask demo`: it runs nowhere but on the local stack.\n",
+        "A from-scratch image made by `cargo xtask bench`: it holds no program.\n",
     )
     .map_err(|e| e.to_string())?;
-    let tarball = dir.join("rootfs.tar");
-    util::run(
-        Command::new("tar")
-            .args([
-                "--sort=name",
-                "--mtime=@0",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "-cf",
-            ])
-            .arg(&tarball)
-            .arg("-C")
-            .arg(&root)
-            .arg("."),
-    )?;
-    let result = util::run(
-        docker(state)
-            .args(["import", "--change", "CMD [\"/app\"]"])
-            .arg(&tarball)
-            .arg(image),
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    run_local::import(state, &dir, &root, image, &["CMD [\"/app\"]"])
 }
 
 pub fn main(args: Args) -> ExitCode {

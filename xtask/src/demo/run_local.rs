@@ -77,22 +77,24 @@ pub fn build_pause_image(state: &State) -> Result<()> {
     )
 }
 
-/// A private directory for an image's files (created, not guessed: no other user can plant
-/// files in it first).
-fn tempfile_dir(prefix: &str) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(dir)
+/// A private directory for an image's files (a random name, 0700: no other user can plant
+/// files in it first); [`import`] removes it.
+pub(crate) fn tempfile_dir(prefix: &str) -> Result<PathBuf> {
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}-"))
+        .tempdir()
+        .map(|d| d.keep())
+        .map_err(|e| format!("a private temporary directory: {e}"))
 }
 
-fn import(state: &State, dir: &Path, root: &Path, image: &str, changes: &[&str]) -> Result<()> {
+/// Tars `root` and imports it as `image` with these Dockerfile `changes`; removes `dir`.
+pub(crate) fn import(
+    state: &State,
+    dir: &Path,
+    root: &Path,
+    image: &str,
+    changes: &[&str],
+) -> Result<()> {
     let tarball = dir.join("rootfs.tar");
     let result = util::run(
         Command::new("tar")

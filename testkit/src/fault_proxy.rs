@@ -1,0 +1,244 @@
+//! A fault-injecting HTTP proxy on 127.0.0.1 in front of the emulator: the network as it breaks
+//! in production, for tests that run the real binaries through it (`AWS_ENDPOINT_URL` = its URL).
+//!
+//! - [`Faults::FirstAttemptUnavailable`]: every distinct request first fails with a 503 and is
+//!   not forwarded; its retry goes through.
+//! - [`Faults::LostAnswers`]: a share of the mutating requests is forwarded and applied, and its
+//!   answer replaced by a 500, as when a connection drops after the server acted. The retry of
+//!   the same request goes through.
+//!
+//! "The same request" is the method, the path and query, the operation header and the body:
+//! what an SDK retry repeats (the signature and date headers change between attempts). Which
+//! mutating requests lose their answer is decided by a hash of that key, so a run is repeatable.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use sha2::{Digest, Sha256};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Faults {
+    FirstAttemptUnavailable,
+    /// This percentage of the mutating requests is applied and answered with a 500.
+    LostAnswers {
+        percent: u64,
+    },
+}
+
+/// The running proxy; it stops when dropped.
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    injected: Arc<AtomicUsize>,
+    forwarded: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Faults injected so far.
+    pub fn injected(&self) -> usize {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    /// Requests forwarded so far (including those whose answer was then lost).
+    pub fn forwarded(&self) -> usize {
+        self.forwarded.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Shared {
+    upstream: String,
+    faults: Faults,
+    seen: Mutex<HashSet<String>>,
+    injected: Arc<AtomicUsize>,
+    forwarded: Arc<AtomicUsize>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// Starts the proxy in front of `upstream` (`http://127.0.0.1:PORT`).
+pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port on 127.0.0.1");
+    std_listener.set_nonblocking(true).unwrap();
+    let addr: SocketAddr = std_listener.local_addr().unwrap();
+    let injected = Arc::new(AtomicUsize::new(0));
+    let forwarded = Arc::new(AtomicUsize::new(0));
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let upstream = upstream.trim_end_matches('/').to_string();
+    let (inj, fwd) = (injected.clone(), forwarded.clone());
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            let shared = Arc::new(Shared {
+                upstream,
+                faults,
+                seen: Mutex::new(HashSet::new()),
+                injected: inj,
+                forwarded: fwd,
+                client: Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build(HttpConnector::new()),
+            });
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let shared = shared.clone();
+                        tokio::spawn(async move {
+                            let service = hyper::service::service_fn(move |req| {
+                                let shared = shared.clone();
+                                async move { Ok::<_, std::convert::Infallible>(handle(&shared, req).await) }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                }
+            }
+        });
+    });
+    FaultProxy {
+        url: format!("http://{addr}"),
+        injected,
+        forwarded,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    }
+}
+
+/// The operation a request calls: `X-Amz-Target` (JSON protocols), `Action=` (query
+/// protocols), or the S3 REST method.
+fn operation(req: &hyper::http::request::Parts, body: &[u8]) -> String {
+    if let Some(t) = req
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
+        return t.rsplit('.').next().unwrap_or(t).to_string();
+    }
+    let text = String::from_utf8_lossy(body);
+    if let Some(action) = text.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        return action.to_string();
+    }
+    format!("S3 {}", req.method)
+}
+
+fn is_mutating(op: &str) -> bool {
+    match op.strip_prefix("S3 ") {
+        Some(method) => !matches!(method, "GET" | "HEAD"),
+        None => ecskit_contract::calls::is_mutating(op),
+    }
+}
+
+fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return reply(StatusCode::BAD_REQUEST, "unreadable body");
+    };
+    let op = operation(&parts, &body);
+    let mut h = Sha256::new();
+    h.update(parts.method.as_str());
+    h.update(
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
+    );
+    h.update(op.as_bytes());
+    h.update(&body);
+    let key = hex::encode(h.finalize());
+    let first = shared.seen.lock().unwrap().insert(key.clone());
+    match shared.faults {
+        Faults::FirstAttemptUnavailable if first => {
+            shared.injected.fetch_add(1, Ordering::SeqCst);
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"__type":"ServiceUnavailableException","message":"injected by the fault proxy"}"#,
+            );
+        }
+        Faults::LostAnswers { percent }
+            if first
+                && is_mutating(&op)
+                && u64::from_str_radix(&key[..8], 16).unwrap_or(0) % 100 < percent =>
+        {
+            let _ = forward(shared, &parts, body).await;
+            shared.injected.fetch_add(1, Ordering::SeqCst);
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"__type":"InternalFailure","message":"the answer was lost (fault proxy)"}"#,
+            );
+        }
+        _ => {}
+    }
+    forward(shared, &parts, body).await.unwrap_or_else(|e| {
+        let mut r = Response::new(Full::new(Bytes::from(format!("proxy: {e}"))));
+        *r.status_mut() = StatusCode::BAD_GATEWAY;
+        r
+    })
+}
+
+async fn forward(
+    shared: &Shared,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+) -> Result<Response<Full<Bytes>>, String> {
+    shared.forwarded.fetch_add(1, Ordering::SeqCst);
+    let uri = format!(
+        "{}{}",
+        shared.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut builder = Request::builder().method(parts.method.clone()).uri(uri);
+    for (k, v) in &parts.headers {
+        if k != hyper::header::CONTENT_LENGTH && k != hyper::header::TRANSFER_ENCODING {
+            builder = builder.header(k, v);
+        }
+    }
+    let req = builder.body(Full::new(body)).map_err(|e| e.to_string())?;
+    let resp = shared
+        .client
+        .request(req)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let mut out = Response::from_parts(parts, Full::new(bytes));
+    out.headers_mut().remove(hyper::header::TRANSFER_ENCODING);
+    out.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    Ok(out)
+}
