@@ -7,6 +7,9 @@
 //!   answer replaced by a 500, as when a connection drops after the server acted. The retry of
 //!   the same request goes through.
 //!
+//! With [`Faults::None`] it only counts: the mutating requests that reached it, whatever client
+//! sent them (a binary's own call log could miss one).
+//!
 //! "The same request" is the method, the path and query, the operation header and the body:
 //! what an SDK retry repeats (the signature and date headers change between attempts). Which
 //! mutating requests lose their answer is decided by a hash of that key, so a run is repeatable.
@@ -25,6 +28,8 @@ use sha2::{Digest, Sha256};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Faults {
+    /// None: the proxy only counts (see [`FaultProxy::mutating`]).
+    None,
     FirstAttemptUnavailable,
     /// This percentage of the mutating requests is applied and answered with a 500.
     LostAnswers {
@@ -38,6 +43,7 @@ pub struct FaultProxy {
     pub url: String,
     injected: Arc<AtomicUsize>,
     forwarded: Arc<AtomicUsize>,
+    mutating: Arc<Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -51,6 +57,11 @@ impl FaultProxy {
     /// Requests forwarded so far (including those whose answer was then lost).
     pub fn forwarded(&self) -> usize {
         self.forwarded.load(Ordering::SeqCst)
+    }
+
+    /// The mutating operations that reached the proxy so far, in order.
+    pub fn mutating(&self) -> Vec<String> {
+        self.mutating.lock().unwrap().clone()
     }
 }
 
@@ -71,6 +82,7 @@ struct Shared {
     seen: Mutex<HashSet<String>>,
     injected: Arc<AtomicUsize>,
     forwarded: Arc<AtomicUsize>,
+    mutating: Arc<Mutex<Vec<String>>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -81,9 +93,10 @@ pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
     let addr: SocketAddr = std_listener.local_addr().unwrap();
     let injected = Arc::new(AtomicUsize::new(0));
     let forwarded = Arc::new(AtomicUsize::new(0));
+    let mutating = Arc::new(Mutex::new(Vec::new()));
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let upstream = upstream.trim_end_matches('/').to_string();
-    let (inj, fwd) = (injected.clone(), forwarded.clone());
+    let (inj, fwd, mutd) = (injected.clone(), forwarded.clone(), mutating.clone());
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -98,6 +111,7 @@ pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
                 seen: Mutex::new(HashSet::new()),
                 injected: inj,
                 forwarded: fwd,
+                mutating: mutd,
                 client: Client::builder(hyper_util::rt::TokioExecutor::new())
                     .build(HttpConnector::new()),
             });
@@ -125,6 +139,7 @@ pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
         url: format!("http://{addr}"),
         injected,
         forwarded,
+        mutating,
         stop: Some(stop_tx),
         thread: Some(thread),
     }
@@ -179,6 +194,9 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     h.update(&body);
     let key = hex::encode(h.finalize());
     let first = shared.seen.lock().unwrap().insert(key.clone());
+    if is_mutating(&op) {
+        shared.mutating.lock().unwrap().push(op.clone());
+    }
     match shared.faults {
         Faults::FirstAttemptUnavailable if first => {
             shared.injected.fetch_add(1, Ordering::SeqCst);
