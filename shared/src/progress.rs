@@ -10,6 +10,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Clone)]
 pub struct Progress {
     multi: Option<MultiProgress>,
+    /// Lines printed with [`Progress::println`], kept for tests that assert what a user reads.
+    captured: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl std::fmt::Debug for Progress {
@@ -26,12 +28,33 @@ impl Progress {
         let draw = !quiet && std::io::stderr().is_terminal();
         Progress {
             multi: draw.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            captured: None,
         }
     }
 
     /// Plain lines only, whatever stderr is (tests).
     pub fn plain() -> Self {
-        Progress { multi: None }
+        Progress {
+            multi: None,
+            captured: None,
+        }
+    }
+
+    /// Plain lines, also kept: [`Progress::lines`] returns what [`Progress::println`] printed
+    /// (tests pin the exact lines a user reads).
+    pub fn capturing() -> Self {
+        Progress {
+            multi: None,
+            captured: Some(Default::default()),
+        }
+    }
+
+    /// The lines printed so far by a [`Progress::capturing`] helper (empty otherwise).
+    pub fn lines(&self) -> Vec<String> {
+        self.captured
+            .as_ref()
+            .map(|c| c.lock().map(|l| l.clone()).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     pub fn is_drawing(&self) -> bool {
@@ -83,6 +106,11 @@ impl Progress {
 
     /// A line that must not be torn by a bar being drawn.
     pub fn println(&self, line: impl AsRef<str>) {
+        if let Some(c) = &self.captured
+            && let Ok(mut lines) = c.lock()
+        {
+            lines.push(line.as_ref().to_string());
+        }
         match &self.multi {
             Some(multi) => {
                 let _ = multi.println(line.as_ref());

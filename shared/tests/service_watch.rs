@@ -67,7 +67,7 @@ fn deps(rules: &[Rule]) -> Deps {
         ec2: ctx.ec2(),
         ctx,
         clock: Clock::virtual_clock(),
-        progress: Progress::plain(),
+        progress: Progress::capturing(),
         timing: Timing {
             poll: Duration::from_secs(6),
             timeout: Duration::from_secs(30 * 60),
@@ -193,6 +193,14 @@ async fn success_is_completed_with_running_equal_to_desired() {
         Duration::from_secs(12),
         "two polls of 6s"
     );
+    // Each new event once, oldest first; the event older than the deployment is not printed.
+    assert_eq!(
+        d.progress.lines(),
+        [
+            "event: (service web) has started 1 tasks",
+            "event: (service web) has reached a steady state.",
+        ]
+    );
 }
 
 #[tokio::test]
@@ -230,6 +238,22 @@ async fn circuit_breaker_rollback_fails_with_exit_3_and_the_reason() {
     assert!(
         text.contains("circuit breaker: tasks failed to start"),
         "{text}"
+    );
+    // What the user read: the stopped task with its container's exit code, then the event.
+    let short = TASK.rsplit('/').next().unwrap();
+    let lines = d.progress.lines();
+    assert_eq!(
+        lines[..2],
+        [
+            format!("task {short} stopped: Essential container in task exited"),
+            "  container app: exit code 1".to_string(),
+        ],
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("event: (service web) rolling back to deployment ecs-svc/0000."),
+        "{lines:#?}"
     );
 }
 
@@ -507,9 +531,9 @@ async fn create_service_is_retried_while_the_role_is_not_assumable_then_succeeds
         mock!(Client::describe_task_definition)
             .match_requests(|r| r.task_definition() == Some("web:3"))
             .then_output(move || td.clone()),
-        mock!(Client::describe_clusters).then_output(move || cluster.clone()),
-        // No service yet.
+        // No service yet (read before the cluster is looked at: every refusal comes first).
         mock!(Client::describe_services).then_output(|| DescribeServicesOutput::builder().build()),
+        mock!(Client::describe_clusters).then_output(move || cluster.clone()),
         create_not_assumable(&token),
         create_not_assumable(&token),
         mock!(Client::create_service)
