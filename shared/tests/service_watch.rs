@@ -686,3 +686,130 @@ async fn a_rollback_report_carries_the_failing_containers_last_log_lines() {
         }])
     );
 }
+
+#[tokio::test]
+async fn a_superseded_deployment_ends_the_wait_with_exit_3() {
+    let d = deps(&[
+        service(
+            vec![
+                deployment("ecs-svc/9999", "PRIMARY", InProgress, 0, 1),
+                deployment(DEP, "ACTIVE", InProgress, 1, 0),
+            ],
+            vec![],
+        ),
+        stopped_list(&[]),
+    ]);
+    let err = follow(&d, &target()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert_eq!(
+        err.to_string(),
+        format!("deployment {DEP} of service web was superseded by deployment ecs-svc/9999")
+    );
+    assert!(err.hint_text().unwrap().contains("--watch"));
+}
+
+#[tokio::test]
+async fn resource_initialization_error_fails_fast_naming_the_execution_role() {
+    let reason = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: AccessDeniedException";
+    let d = deps(&[
+        service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]),
+        stopped_list(&[TASK]),
+        described(task("STOPPED", Some(reason), &[("app", None)])),
+    ]);
+    let err = follow(&d, &target()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.to_string()
+            .contains("cannot start tasks: ResourceInitializationError"),
+        "{err}"
+    );
+    assert!(err.hint_text().unwrap().contains("execution role"));
+    assert_eq!(
+        d.clock.elapsed(),
+        Duration::ZERO,
+        "no waiting for the timeout"
+    );
+}
+
+#[tokio::test]
+async fn the_timeout_ends_a_wait_that_keeps_moving() {
+    // The running count changes on every poll (so the no-progress limit never trips), and the
+    // deployment never completes: --timeout ends it.
+    let mut rules = Vec::new();
+    for i in 0..12 {
+        rules.push(service(
+            vec![deployment(DEP, "PRIMARY", InProgress, i % 2, 1)],
+            vec![],
+        ));
+        rules.push(stopped_list(&[]));
+    }
+    let mut d = deps(&rules);
+    d.timing.timeout = Duration::from_secs(30);
+    let err = follow(&d, &target()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert_eq!(
+        err.to_string(),
+        format!("deployment {DEP} of service web did not finish within 30s")
+    );
+    assert_eq!(d.clock.elapsed(), Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn watch_attaches_to_the_current_deployment_and_reports_it() {
+    let td = DescribeTaskDefinitionOutput::builder()
+        .task_definition(
+            TaskDefinition::builder()
+                .task_definition_arn(WEB_TD)
+                .family("web")
+                .revision(3)
+                .container_definitions(ContainerDefinition::builder().name("app").build())
+                .build(),
+        )
+        .build();
+    let svc = Service::builder()
+        .service_name("web")
+        .service_arn(WEB_SVC)
+        .cluster_arn("arn:aws:ecs:us-west-2:123456789012:cluster/app")
+        .status("ACTIVE")
+        .task_definition(WEB_TD)
+        .deployments(
+            Deployment::builder()
+                .id(DEP)
+                .status("PRIMARY")
+                .task_definition(WEB_TD)
+                .desired_count(1)
+                .running_count(1)
+                .pending_count(0)
+                .rollout_state(Completed)
+                .created_at(DateTime::from_secs(1_000))
+                .build(),
+        )
+        .build();
+    let first = DescribeServicesOutput::builder().services(svc).build();
+    let d = deps(&[
+        mock!(Client::describe_services).then_output(move || first.clone()),
+        mock!(Client::describe_task_definition)
+            .match_requests(|r| r.task_definition() == Some(WEB_TD))
+            .then_output(move || td.clone()),
+        service(vec![deployment(DEP, "PRIMARY", Completed, 1, 0)], vec![]),
+    ]);
+    let args = ecskit::service_run::Args::try_parse_from([
+        "service-run",
+        "--region",
+        "us-west-2",
+        "--cluster",
+        "app",
+        "--service",
+        "web",
+        "--watch",
+    ])
+    .unwrap();
+    let report = run_with(&d, &args).await.unwrap();
+    assert_eq!(report.get_str("SERVICE_ARN").as_deref(), Some(WEB_SVC));
+    assert_eq!(report.get_str("DEPLOYMENT_ID").as_deref(), Some(DEP));
+    assert_eq!(
+        report.get_str("ROLLOUT_STATE").as_deref(),
+        Some("COMPLETED")
+    );
+    assert!(!report.changed, "--watch changes nothing");
+}

@@ -21,7 +21,10 @@ fn run(proxy: &fault_proxy::FaultProxy, bin: &str, args: &[&str]) -> (i32, Strin
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("DOCKER_HOST", local_env("DOCKER_HOST"))
-        .env("ECSKIT_REGISTRY_ENDPOINT", local_env("ECSKIT_REGISTRY_ENDPOINT"))
+        .env(
+            "ECSKIT_REGISTRY_ENDPOINT",
+            local_env("ECSKIT_REGISTRY_ENDPOINT"),
+        )
         .env_remove("ECSKIT_TASK_DEFINITION_ARN")
         .env_remove("ECSKIT_IMAGE_URI")
         .env_remove("ECSKIT_CLUSTER")
@@ -120,7 +123,12 @@ fn every_exit_2_leaves_everything_as_it_was() {
         ),
         (
             "image-push",
-            vec!["--repository".into(), "app".into(), "--delete".into(), "app:1".into()],
+            vec![
+                "--repository".into(),
+                "app".into(),
+                "--delete".into(),
+                "app:1".into(),
+            ],
             "",
         ),
         (
@@ -160,9 +168,21 @@ fn every_exit_2_leaves_everything_as_it_was() {
             vec!["--bucket".into(), "Bad_Bucket".into(), template.clone()],
             "--bucket",
         ),
-        ("taskdef-register", vec!["--file".into(), template], "IMAGE_NOT_SET"),
-        ("taskdef-register", vec!["--file".into(), raw_newline], "line"),
-        ("taskdef-register", vec!["--file".into(), plaintext], "DB_PASSWORD"),
+        (
+            "taskdef-register",
+            vec!["--file".into(), template],
+            "IMAGE_NOT_SET",
+        ),
+        (
+            "taskdef-register",
+            vec!["--file".into(), raw_newline],
+            "line",
+        ),
+        (
+            "taskdef-register",
+            vec!["--file".into(), plaintext],
+            "DB_PASSWORD",
+        ),
         (
             "service-run",
             vec!["--cluster".into(), app.clone(), "--desired-count=-2".into()],
@@ -212,7 +232,10 @@ fn every_exit_2_leaves_everything_as_it_was() {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, err) = run(&proxy, bin, &argv);
         assert_eq!(code, 2, "{bin} {args:?} should exit 2:\n{err}");
-        assert!(err.contains(says), "{bin} {args:?} should name {says:?}:\n{err}");
+        assert!(
+            err.contains(says),
+            "{bin} {args:?} should name {says:?}:\n{err}"
+        );
         let after = proxy.mutating();
         assert_eq!(
             after.len(),
@@ -223,5 +246,13 @@ fn every_exit_2_leaves_everything_as_it_was() {
     }
     // The task role that ecskit made is still there: role-create refused before deleting it.
     assert!(aws(&["iam", "get-role", "--role-name", &format!("{app}-task")]).is_ok());
-    assert!(aws(&["iam", "get-instance-profile", "--instance-profile-name", &profile]).is_ok());
+    assert!(
+        aws(&[
+            "iam",
+            "get-instance-profile",
+            "--instance-profile-name",
+            &profile
+        ])
+        .is_ok()
+    );
 }
