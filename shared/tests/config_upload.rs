@@ -677,3 +677,53 @@ async fn a_retried_create_bucket_meeting_our_own_bucket_converges() {
         tags.tag_set().iter().map(|t| (t.key(), t.value()))
     ));
 }
+
+#[tokio::test]
+async fn kms_key_encrypts_each_object_and_a_new_key_reuploads() {
+    let stack = local_stack();
+    let (_tmp, dir) = config_dir();
+    let key1 = "arn:aws:kms:us-west-2:123456789012:key/11111111-2222-3333-4444-555555555555";
+    let key2 = "arn:aws:kms:us-west-2:123456789012:key/66666666-7777-8888-9999-000000000000";
+    let ctx = stack.ctx(false).await;
+    run::<ConfigUpload>(&ctx, &args(&["--kms-key", key1, s(&dir)]))
+        .await
+        .unwrap();
+    let head = ctx
+        .s3()
+        .head_object()
+        .bucket(BUCKET)
+        .key("prod/global.properties")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+    );
+    assert_eq!(head.ssekms_key_id(), Some(key1));
+
+    // The same key again: nothing to do.
+    let ctx = stack.ctx(false).await;
+    let again = run::<ConfigUpload>(&ctx, &args(&["--kms-key", key1, s(&dir)]))
+        .await
+        .unwrap();
+    assert!(!again.changed, "{:?}", again.actions);
+    assert!(ops(&ctx).is_empty(), "{:?}", ops(&ctx));
+
+    // Another key: every object is uploaded again under it (same content, other encryption).
+    let ctx = stack.ctx(false).await;
+    let rekeyed = run::<ConfigUpload>(&ctx, &args(&["--kms-key", key2, s(&dir)]))
+        .await
+        .unwrap();
+    assert!(rekeyed.changed);
+    assert_eq!(strings(&rekeyed, "uploaded").len(), 3, "{rekeyed:?}");
+    let head = ctx
+        .s3()
+        .head_object()
+        .bucket(BUCKET)
+        .key("prod/global.properties")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.ssekms_key_id(), Some(key2));
+}
