@@ -299,14 +299,32 @@ async fn converge_profile(
     if !profile.roles.contains(role_name)
         && ctx.apply(format!("add role {role_name} to instance profile {name}"))
     {
-        iam.add_role_to_instance_profile()
+        let added = iam
+            .add_role_to_instance_profile()
             .instance_profile_name(name)
             .role_name(role_name)
             .send()
             .await
             .context(format!(
                 "adding role {role_name} to instance profile {name}"
-            ))?;
+            ));
+        match added {
+            Ok(_) => {}
+            // A retried add whose first answer was lost: the profile (which holds one role at
+            // most) already holds it. Anything else in it is an error.
+            Err(e) if e.is_aws(&["LimitExceeded"]) => {
+                let holds = get_profile(ctx, name)
+                    .await?
+                    .is_some_and(|p| p.roles.iter().any(|r| r == role_name));
+                if !holds {
+                    return Err(e);
+                }
+                tracing::info!(
+                    "instance profile {name} already holds role {role_name} (a retried add)"
+                );
+            }
+            Err(e) => return Err(e),
+        }
     }
     let wrong: BTreeMap<String, String> = tags
         .iter()

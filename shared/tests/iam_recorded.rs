@@ -559,3 +559,64 @@ async fn instance_profile_waits_for_a_new_profile_before_adding_the_role() {
     assert!(replay.left().is_empty(), "unplayed: {:?}", replay.left());
     assert_profile_converged(&report, &ctx);
 }
+
+/// AddRoleToInstanceProfile applied, its answer lost: the SDK's retry meets LimitExceeded (a
+/// profile holds one role), the profile is read, holds the role, and the step converges.
+#[tokio::test]
+async fn instance_profile_converges_when_a_lost_add_role_meets_limit_exceeded() {
+    let mut script = role_ready_profile_missing();
+    script.extend([
+        ex(
+            "CreateInstanceProfile",
+            &[&format!("InstanceProfileName={PROFILE}")],
+            wrap(
+                "CreateInstanceProfile",
+                &format!(
+                    "<InstanceProfile><Path>/</Path><InstanceProfileName>{PROFILE}</InstanceProfileName>\
+                     <InstanceProfileId>AIPAEXAMPLE</InstanceProfileId>\
+                     <Arn>arn:aws:iam::{ACCOUNT}:instance-profile/{PROFILE}</Arn>\
+                     <CreateDate>2025-01-02T03:04:05Z</CreateDate><Roles></Roles></InstanceProfile>"
+                ),
+            ),
+        ),
+        profile(&[]),
+        profile(&[]),
+        ex(
+            "AddRoleToInstanceProfile",
+            &[
+                &format!("InstanceProfileName={PROFILE}"),
+                &format!("RoleName={ROLE}"),
+            ],
+            Answer::Lost,
+        ),
+        ex(
+            "AddRoleToInstanceProfile",
+            &[
+                &format!("InstanceProfileName={PROFILE}"),
+                &format!("RoleName={ROLE}"),
+            ],
+            Answer::Error(
+                409,
+                "LimitExceeded",
+                "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1".into(),
+            ),
+        ),
+        // The read that decides: the lost add made it.
+        profile(&[ROLE]),
+        profile(&[ROLE]),
+    ]);
+    let replay = Replay::new(script);
+    let ctx = ctx(&replay);
+    let report =
+        ecskit::step::run::<ecskit::instance_profile::InstanceProfile>(&ctx, &profile_args())
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(replay.left().is_empty(), "unplayed: {:?}", replay.left());
+    assert_profile_converged(&report, &ctx);
+    let adds = replay
+        .sent()
+        .iter()
+        .filter(|a| *a == "AddRoleToInstanceProfile")
+        .count();
+    assert_eq!(adds, 2, "{:?}", replay.sent());
+}
