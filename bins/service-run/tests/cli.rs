@@ -112,3 +112,145 @@ fn help_lists_the_steps_own_flags_first() {
     assert!(at("\nservice-run:\n") < at("\nOutput:\n"));
     assert!(at("\nAWS:\n") < at("--region <REGION>"));
 }
+
+/// `--logs --follow` as a user runs it: the lines so far on stdout, then a line put after it
+/// started, within a bounded wait; Ctrl-C ends it.
+#[test]
+fn logs_follow_picks_up_a_line_put_after_it_started() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    use std::io::BufRead;
+
+    let stack = ecskit_testkit::local_stack();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let (cw, stream) = rt.block_on(async {
+        let ctx = stack.ctx(false).await;
+        ctx.ecs()
+            .register_task_definition()
+            .family("web")
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("app")
+                    .image("nginx")
+                    .memory(512)
+                    .log_configuration(
+                        aws_sdk_ecs::types::LogConfiguration::builder()
+                            .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+                            .options("awslogs-group", "/ecs/web")
+                            .options("awslogs-stream-prefix", "ecs")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        for extra in [
+            &["--service", "web", "--no-wait"][..],
+            &["--run-task", "--no-wait"][..],
+        ] {
+            let mut argv = vec!["--cluster", "app", "--task-definition", "web:1"];
+            argv.extend_from_slice(extra);
+            let a: ecskit::service_run::Args = stack.parse("service-run", &argv);
+            ecskit::step::run::<ecskit::service_run::ServiceRun>(&ctx, &a)
+                .await
+                .unwrap();
+        }
+        // moto starts no task for a service and lists the cluster's tasks for a service name:
+        // the one-off task stands in for the service's task.
+        let task = ctx
+            .ecs()
+            .list_tasks()
+            .cluster("app")
+            .service_name("web")
+            .send()
+            .await
+            .unwrap()
+            .task_arns()[0]
+            .clone();
+        let stream = format!("ecs/app/{}", task.rsplit('/').next().unwrap());
+        let cw = ctx.logs();
+        cw.create_log_group()
+            .log_group_name("/ecs/web")
+            .send()
+            .await
+            .unwrap();
+        cw.create_log_stream()
+            .log_group_name("/ecs/web")
+            .log_stream_name(&stream)
+            .send()
+            .await
+            .unwrap();
+        (cw, stream)
+    });
+    let put = |message: &str| {
+        rt.block_on(
+            cw.put_log_events()
+                .log_group_name("/ecs/web")
+                .log_stream_name(&stream)
+                .log_events(
+                    InputLogEvent::builder()
+                        .timestamp(now_ms())
+                        .message(message)
+                        .build()
+                        .unwrap(),
+                )
+                .send(),
+        )
+        .unwrap();
+    };
+    put("before the follow");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_service-run"))
+        .args(["--cluster", "app", "--service", "web", "--logs", "--follow"])
+        .env("AWS_ENDPOINT_URL", &stack.moto_url)
+        .env("AWS_REGION", "us-west-2")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // The test's bound: whatever happens, the follow is stopped after 60 s.
+    let watchdog = {
+        let pid = pid.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+        })
+    };
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("before the follow") {
+            put("after the follow started");
+        }
+        let done = line.contains("after the follow started");
+        lines.push(line);
+        if done {
+            Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        }
+    }
+    let status = child.wait().unwrap();
+    drop(watchdog);
+    // The log lines, then the step's own report.
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert_eq!(lines[2..], ["changed: false", "lines: 2"], "{lines:#?}");
+    assert!(lines[0].ends_with("app] before the follow"), "{lines:#?}");
+    assert!(
+        lines[1].ends_with("app] after the follow started"),
+        "{lines:#?}"
+    );
+    assert!(
+        status.success(),
+        "Ctrl-C ends --follow as success: {status:?}"
+    );
+}
