@@ -38,7 +38,10 @@ case "$name" in
       [ "$(ls "$FAKE_DIR" | grep -c '^started-')" -ge 3 ] || { echo "error: $name ran alone" >&2; exit 1; }
     fi ;;
 esac
-if [ "${FAKE_FAIL:-}" = "$name" ]; then echo "error: $name failed on purpose" >&2; exit 3; fi
+if [ "${FAKE_FAIL:-}" = "$name" ]; then
+  [ -n "${FAKE_STDERR:-}" ] && cat "$FAKE_STDERR" >&2
+  echo "error: $name failed on purpose" >&2; exit 3
+fi
 changed=false
 if [ ! -e "$FAKE_DIR/done-$name" ]; then
   changed=true; touch "$FAKE_DIR/done-$name"; echo "Fake.Create${name//-/}" >> "$ECSKIT_CALL_LOG"
@@ -364,4 +367,44 @@ fn destroy_asks_and_a_closed_stdin_is_a_no() {
     for l in log.lines().filter(|l| l.contains(" args: ")) {
         assert!(l.contains("--delete"), "{l}");
     }
+}
+
+#[test]
+fn a_failed_deploys_log_lines_are_in_the_summary() {
+    let f = Fixture::new();
+    let stack = f.stack();
+    // What service-run prints when a deployment fails: progress, then the failure report with
+    // the failing container's last log lines.
+    let mut report: Vec<String> = (1..=30)
+        .map(|i| format!("waiting for deployment ({i})"))
+        .collect();
+    report.extend(
+        [
+            "task 0f3c9a1e stopped: Essential container in task exited",
+            "  container app: exit code 1",
+            "  last 2 log lines of app:",
+            "    | starting snaplex jcc",
+            "    | FATAL: cannot read s3://cfg/app/global.properties: AccessDenied",
+        ]
+        .map(String::from),
+    );
+    let file = f.dir.join("service-run.stderr");
+    std::fs::write(&file, report.join("\n") + "\n").unwrap();
+    let out = f
+        .xtask(&["deploy", "--stack", &stack])
+        .env("FAKE_FAIL", "service-run")
+        .env("FAKE_STDERR", &file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "      | task 0f3c9a1e stopped: Essential container in task exited",
+        "      |   container app: exit code 1",
+        "      |     | FATAL: cannot read s3://cfg/app/global.properties: AccessDenied",
+        "      | error: service-run failed on purpose",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("waiting for deployment (30)"), "{text}");
 }

@@ -54,6 +54,22 @@ pub struct StepResult {
     pub error: Option<String>,
 }
 
+/// The stderr lines kept of a running step, for its failure's excerpt.
+const KEPT_STDERR_LINES: usize = 60;
+
+/// What the summary shows of a failed step's stderr: service-run's failure report from the last
+/// stopped task on (its containers' exit codes and their last log lines, then the error), or
+/// else the last 12 lines.
+pub fn failure_excerpt(stderr: &[String]) -> &[String] {
+    let report = stderr
+        .iter()
+        .rposition(|l| l.starts_with("task ") && l.contains(" stopped: "));
+    match report {
+        Some(i) => &stderr[i..],
+        None => &stderr[stderr.len().saturating_sub(12)..],
+    }
+}
+
 /// Runs binaries of the chain as processes.
 pub struct Runner {
     pub bin_dir: PathBuf,
@@ -163,7 +179,7 @@ impl Runner {
                         eprintln!("[{name}] {line}");
                     }
                     tail.push(line);
-                    if tail.len() > 12 {
+                    if tail.len() > KEPT_STDERR_LINES {
                         tail.remove(0);
                     }
                 }
@@ -182,7 +198,7 @@ impl Runner {
             Err(_) => 1,
         };
         if code != 0 {
-            let mut r = failed(code, tail.join("\n"));
+            let mut r = failed(code, failure_excerpt(&tail).join("\n"));
             r.calls = calls;
             return r;
         }
@@ -353,6 +369,25 @@ pub(crate) mod tests {
                 mutating: 3
             }
         );
+    }
+
+    #[test]
+    fn a_failed_deploys_report_with_its_log_lines_is_what_the_summary_shows() {
+        let mut stderr: Vec<String> = (1..=30).map(|i| format!("waiting {i}")).collect();
+        let report = [
+            "task 0f3c9a1e stopped: Essential container in task exited",
+            "  container app: exit code 1",
+            "  last 2 log lines of app:",
+            "    | starting snaplex jcc",
+            "    | FATAL: cannot read s3://cfg/app/global.properties: AccessDenied",
+            "error: deployment ecs-svc/1234 of service web failed and was rolled back",
+            "  hint: the stopped tasks and events above say why",
+        ];
+        stderr.extend(report.iter().map(|l| l.to_string()));
+        assert_eq!(failure_excerpt(&stderr), report);
+        // Without a failure report: the last 12 lines.
+        let plain: Vec<String> = (1..=20).map(|i| format!("line {i}")).collect();
+        assert_eq!(failure_excerpt(&plain), &plain[8..]);
     }
 
     #[test]
