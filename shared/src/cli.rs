@@ -40,7 +40,7 @@ pub fn run_step<S: Step>() -> ExitCode {
         return code;
     }
     let args = S::Args::parse();
-    let common = S::common(&args).clone();
+    let common = crate::step::Flags::common(&args).clone();
     init_logging(common.verbose, common.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

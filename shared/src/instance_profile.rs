@@ -73,6 +73,8 @@ pub struct Args {
     pub aws: AwsArgs,
 }
 
+crate::step_flags!(Args);
+
 /// The instance-profile step.
 pub struct InstanceProfile;
 
@@ -80,14 +82,6 @@ impl crate::step::Step for InstanceProfile {
     const STEP: ecskit_contract::Step = ecskit_contract::Step::InstanceProfile;
     type Args = Args;
     type Checked = Vec<S3Grant>;
-
-    fn common(args: &Args) -> &Common {
-        &args.common
-    }
-
-    fn aws(args: &Args) -> &crate::aws::AwsArgs {
-        &args.aws
-    }
 
     fn check(args: &Args) -> Result<Vec<S3Grant>> {
         plan(args)

@@ -103,6 +103,8 @@ pub struct Args {
     pub aws: AwsArgs,
 }
 
+crate::step_flags!(Args);
+
 /// The role-create step.
 pub struct RoleCreate;
 
@@ -110,14 +112,6 @@ impl crate::step::Step for RoleCreate {
     const STEP: ecskit_contract::Step = ecskit_contract::Step::RoleCreate;
     type Args = Args;
     type Checked = Plan;
-
-    fn common(args: &Args) -> &Common {
-        &args.common
-    }
-
-    fn aws(args: &Args) -> &AwsArgs {
-        &args.aws
-    }
 
     fn check(args: &Args) -> Result<Plan> {
         plan(args)

@@ -18,19 +18,36 @@ use crate::aws::{AwsArgs, Ctx};
 use crate::cli::Common;
 use crate::{Report, Result};
 
+/// The flags every step's flags struct holds (flattened last, so their headings come last):
+/// `common` (Output) and `aws` (AWS). [`crate::step_flags!`] implements it.
+pub trait Flags {
+    fn common(&self) -> &Common;
+    fn aws(&self) -> &AwsArgs;
+}
+
+/// Implements [`Flags`] for a flags struct with `common` and `aws` fields.
+#[macro_export]
+macro_rules! step_flags {
+    ($args:ty) => {
+        impl $crate::step::Flags for $args {
+            fn common(&self) -> &$crate::cli::Common {
+                &self.common
+            }
+            fn aws(&self) -> &$crate::aws::AwsArgs {
+                &self.aws
+            }
+        }
+    };
+}
+
 /// A step of the chain: one binary, one module named after it.
 pub trait Step {
     /// The binary, as the contract names it.
     const STEP: ecskit_contract::Step;
     /// The flags, as clap parses them (each also reads its `ECSKIT_*` variable).
-    type Args: clap::Parser;
+    type Args: clap::Parser + Flags;
     /// What [`Step::check`] learned from the input (resolved names, parsed files ...).
     type Checked;
-
-    /// The flags every binary shares.
-    fn common(args: &Self::Args) -> &Common;
-    /// The AWS flags.
-    fn aws(args: &Self::Args) -> &AwsArgs;
 
     /// Checks all input without any call. Every problem is reported at once, as exit 2.
     fn check(args: &Self::Args) -> Result<Self::Checked>;
@@ -54,8 +71,8 @@ pub async fn run<S: Step>(ctx: &Ctx, args: &S::Args) -> Result<Report> {
 /// run a step exactly as its binary would.
 pub async fn run_from_flags<S: Step>(args: &S::Args) -> Result<Report> {
     let checked = S::check(args)?;
-    let common = S::common(args);
-    let ctx = Ctx::new(S::aws(args), common.dry_run)
+    let common = args.common();
+    let ctx = Ctx::new(args.aws(), common.dry_run)
         .await
         .with_progress(crate::progress::Progress::new(common.quiet));
     S::execute(&ctx, args, checked).await

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ecskit_contract::validate;
 use serde::Deserialize;
 
 /// The whole stack file, as written.
@@ -201,16 +202,13 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
         }
     };
     let app = f.app.name.clone();
-    if !valid_name(&app, 64) {
+    if let Err(e) = validate::ecs_name(&app, 64) {
         problems.push(format!(
-            "app.name: '{app}' must be 1-64 letters, digits, '-' or '_' (it names roles, the repository and the service)"
+            "app.name: {e} (it names roles, the repository and the service)"
         ));
     }
-    if !valid_region(&f.app.region) {
-        problems.push(format!(
-            "app.region: '{}' is not a region name such as us-west-2",
-            f.app.region
-        ));
+    if let Err(e) = validate::region(&f.app.region) {
+        problems.push(format!("app.region: {e}"));
     }
     if f.image.source.trim().is_empty() {
         problems.push("image.source: give the local image, e.g. \"myapp:latest\"".into());
@@ -222,15 +220,12 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
         f.image.tags.clone()
     };
     for (i, t) in tags.iter().enumerate() {
-        if t.is_empty() || t.len() > 128 || t.contains(['/', ':', '@', ' ']) {
-            problems.push(format!("image.tags[{i}]: '{t}' is not a valid image tag"));
+        if let Err(e) = validate::image_tag(t) {
+            problems.push(format!("image.tags[{i}]: {e}"));
         }
     }
-    if !valid_bucket(&f.roles.bucket) {
-        problems.push(format!(
-            "roles.bucket: '{}' is not a valid S3 bucket name (3-63 lower-case letters, digits, '-' and '.')",
-            f.roles.bucket
-        ));
+    if let Err(e) = validate::bucket_name(&f.roles.bucket) {
+        problems.push(format!("roles.bucket: {e}"));
     }
     let prefix = f
         .roles
@@ -287,10 +282,8 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
     let cluster = f.service.cluster.clone().unwrap_or_else(|| app.clone());
     let service = f.service.name.clone().unwrap_or_else(|| app.clone());
     for (field, v) in [("service.cluster", &cluster), ("service.name", &service)] {
-        if !valid_name(v, 255) {
-            problems.push(format!(
-                "{field}: '{v}' must be 1-255 letters, digits, '-' or '_'"
-            ));
+        if let Err(e) = validate::ecs_name(v, 255) {
+            problems.push(format!("{field}: {e}"));
         }
     }
     if launch_type == "EC2" && f.instance_profile.is_none() {
@@ -350,36 +343,6 @@ pub fn read_family(path: &Path) -> Result<String, String> {
             path.display()
         )),
     }
-}
-
-fn valid_name(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn valid_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
-}
-
-fn valid_bucket(s: &str) -> bool {
-    let b = s.as_bytes();
-    (3..=63).contains(&b.len())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && !s.contains("..")
 }
 
 #[cfg(test)]

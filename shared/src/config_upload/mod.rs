@@ -94,6 +94,8 @@ pub struct Args {
     pub aws: crate::aws::AwsArgs,
 }
 
+crate::step_flags!(Args);
+
 /// The config-upload step.
 pub struct ConfigUpload;
 
@@ -101,14 +103,6 @@ impl crate::step::Step for ConfigUpload {
     const STEP: ecskit_contract::Step = ecskit_contract::Step::ConfigUpload;
     type Args = Args;
     type Checked = Checked;
-
-    fn common(args: &Args) -> &Common {
-        &args.common
-    }
-
-    fn aws(args: &Args) -> &crate::aws::AwsArgs {
-        &args.aws
-    }
 
     // Everything the user gave is checked before the first AWS call (and before the AWS
     // configuration is even loaded).

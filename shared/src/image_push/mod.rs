@@ -97,6 +97,8 @@ pub struct Args {
     pub aws: AwsArgs,
 }
 
+crate::step_flags!(Args);
+
 /// The image-push step.
 pub struct ImagePush;
 
@@ -104,14 +106,6 @@ impl Step for ImagePush {
     const STEP: ecskit_contract::Step = ecskit_contract::Step::ImagePush;
     type Args = Args;
     type Checked = Plan;
-
-    fn common(args: &Args) -> &Common {
-        &args.common
-    }
-
-    fn aws(args: &Args) -> &AwsArgs {
-        &args.aws
-    }
 
     fn check(args: &Args) -> Result<Plan> {
         check(args)

@@ -83,20 +83,7 @@ async fn service_tasks(deps: &Deps, args: &Args) -> Result<(String, Vec<String>)
 pub async fn show_logs(deps: &Deps, args: &Args) -> Result<Report> {
     let d2 = &args.day2;
     let (td_arn, mut tasks) = service_tasks(deps, args).await?;
-    let td = deps
-        .ecs
-        .describe_task_definition()
-        .task_definition(&td_arn)
-        .send()
-        .await
-        .context(format!("reading task definition {td_arn}"))?
-        .task_definition
-        .ok_or_else(|| {
-            Error::aws(
-                "reading the task definition",
-                "no task definition in the answer",
-            )
-        })?;
+    let td = super::taskdef::describe(deps, &td_arn).await?;
     let mut since = now_ms() - d2.since.as_millis() as i64;
     let mut seen = HashSet::new();
     let mut printed = 0usize;

@@ -36,13 +36,14 @@ use std::time::Duration;
 
 use crate::Report;
 use crate::aws::Ctx;
-use crate::cli::Common;
-use crate::error::{AwsContext, Error, Result};
+use crate::error::{AwsContext, Result};
 use crate::progress::Progress;
 
 pub use crate::aws::MANAGED_BY;
 pub use flags::{Args, LaunchTypeArg, parse_duration, validate};
 pub use retry::is_role_not_assumable;
+
+crate::step_flags!(Args);
 
 /// The service-run step.
 pub struct ServiceRun;
@@ -51,14 +52,6 @@ impl crate::step::Step for ServiceRun {
     const STEP: ecskit_contract::Step = ecskit_contract::Step::ServiceRun;
     type Args = Args;
     type Checked = ();
-
-    fn common(args: &Args) -> &Common {
-        &args.common
-    }
-
-    fn aws(args: &Args) -> &crate::aws::AwsArgs {
-        &args.aws
-    }
 
     fn check(args: &Args) -> Result<()> {
         validate(args)
@@ -175,20 +168,7 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
 /// `--verify`: the registered task definition's resources, and the network flags' subnets and
 /// security groups (the default VPC's are looked up, and so exist, when none are given).
 async fn verify(deps: &Deps, args: &Args, td: &taskdef::TaskDef) -> Result<crate::verify::Checks> {
-    let def = deps
-        .ecs
-        .describe_task_definition()
-        .task_definition(&td.arn)
-        .send()
-        .await
-        .context(format!("reading task definition {}", td.arn))?
-        .task_definition
-        .ok_or_else(|| {
-            Error::aws(
-                "reading the task definition",
-                "no task definition in the answer",
-            )
-        })?;
+    let def = taskdef::describe(deps, &td.arn).await?;
     let network = (!args.subnets.is_empty()).then(|| crate::verify::Network {
         subnets: args.subnets.clone(),
         security_groups: args.security_groups.clone(),

@@ -92,6 +92,8 @@ pub struct Args {
     pub aws: AwsArgs,
 }
 
+crate::step_flags!(Args);
+
 /// The taskdef-register step.
 pub struct TaskdefRegister;
 
@@ -105,14 +107,6 @@ impl Step for TaskdefRegister {
     const STEP: ecskit_contract::Step = ecskit_contract::Step::TaskdefRegister;
     type Args = Args;
     type Checked = Checked;
-
-    fn common(args: &Args) -> &Common {
-        &args.common
-    }
-
-    fn aws(args: &Args) -> &AwsArgs {
-        &args.aws
-    }
 
     fn check(args: &Args) -> Result<Checked> {
         if args.delete {

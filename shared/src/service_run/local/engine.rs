@@ -267,14 +267,7 @@ pub async fn start_pause(
         }),
         ..Default::default()
     };
-    engine
-        .docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
-        )
-        .await
-        .map_err(|e| docker_error("creating the task's pause container", &e))?;
+    create(engine, &name, body, "the task's pause container").await?;
     made.pause = Some(name.clone());
     engine
         .docker
@@ -337,6 +330,19 @@ fn volume_source(task: &LocalTask, made: &Made, volume: &str) -> (MountType, Str
         Some(VolumeKind::Docker { shared: true, .. }) => (MountType::VOLUME, volume.to_string()),
         _ => (MountType::VOLUME, made.name(&format!("vol-{volume}"))),
     }
+}
+
+/// One engine container, named.
+async fn create(engine: &Engine, name: &str, body: ContainerCreateBody, what: &str) -> Result<()> {
+    engine
+        .docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(name).build()),
+            body,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| docker_error(format!("creating {what}"), &e))
 }
 
 /// Docker takes durations in nanoseconds.
@@ -413,14 +419,7 @@ pub async fn create_container(
         }),
         ..Default::default()
     };
-    engine
-        .docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
-        )
-        .await
-        .map_err(|e| docker_error(format!("creating the container {}", c.name), &e))?;
+    create(engine, &name, body, &format!("the container {}", c.name)).await?;
     made.containers.insert(c.name.clone(), name);
     Ok(())
 }
