@@ -32,6 +32,7 @@ pub const DIFF: &str = "DIFF";
 pub const CLUSTER_ARN: &str = "CLUSTER_ARN";
 pub const SERVICE_ARN: &str = "SERVICE_ARN";
 pub const DEPLOYMENT_ID: &str = "DEPLOYMENT_ID";
+pub const ROLLOUT_STATE: &str = "ROLLOUT_STATE";
 pub const DESIRED_COUNT: &str = "DESIRED_COUNT";
 pub const RUNNING_COUNT: &str = "RUNNING_COUNT";
 pub const TASK_ARN: &str = "TASK_ARN";

@@ -462,8 +462,14 @@ async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Repo
     };
     Ok(ctx
         .report()
-        .output("INSTANCE_ROLE_ARN", role_arn)
-        .output("INSTANCE_ROLE_NAME", args.role_name.clone())
-        .output("INSTANCE_PROFILE_ARN", profile_arn)
-        .output("INSTANCE_PROFILE_NAME", args.profile_name.clone()))
+        .output(ecskit_contract::outputs::INSTANCE_ROLE_ARN, role_arn)
+        .output(
+            ecskit_contract::outputs::INSTANCE_ROLE_NAME,
+            args.role_name.clone(),
+        )
+        .output(ecskit_contract::outputs::INSTANCE_PROFILE_ARN, profile_arn)
+        .output(
+            ecskit_contract::outputs::INSTANCE_PROFILE_NAME,
+            args.profile_name.clone(),
+        ))
 }

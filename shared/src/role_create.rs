@@ -366,8 +366,11 @@ async fn converge_all(ctx: &Ctx, args: &Args, plan: &Plan) -> Result<Report> {
     };
     Ok(ctx
         .report()
-        .output("TASK_ROLE_ARN", task_arn)
-        .output("TASK_ROLE_NAME", task.name)
-        .output("EXECUTION_ROLE_ARN", exec_arn)
-        .output("EXECUTION_ROLE_NAME", execution.name))
+        .output(ecskit_contract::outputs::TASK_ROLE_ARN, task_arn)
+        .output(ecskit_contract::outputs::TASK_ROLE_NAME, task.name)
+        .output(ecskit_contract::outputs::EXECUTION_ROLE_ARN, exec_arn)
+        .output(
+            ecskit_contract::outputs::EXECUTION_ROLE_NAME,
+            execution.name,
+        ))
 }

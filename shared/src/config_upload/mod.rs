@@ -200,7 +200,7 @@ async fn execute(ctx: &Ctx, args: &Args, checked: Checked) -> Result<Report> {
         };
         let mut report = ctx
             .report()
-            .output("CONFIG_BUCKET", bucket)
+            .output(ecskit_contract::outputs::CONFIG_BUCKET, bucket)
             .detail("deleted", deleted.keys);
         if let Some(why) = deleted.kept {
             report = report.detail("kept", why);
@@ -315,9 +315,9 @@ async fn execute(ctx: &Ctx, args: &Args, checked: Checked) -> Result<Report> {
         .collect();
     Ok(ctx
         .report()
-        .output("CONFIG_BUCKET", bucket)
-        .output("CONFIG_PREFIX", prefix.as_str())
-        .output("CONFIG_URI", uri)
+        .output(ecskit_contract::outputs::CONFIG_BUCKET, bucket)
+        .output(ecskit_contract::outputs::CONFIG_PREFIX, prefix.as_str())
+        .output(ecskit_contract::outputs::CONFIG_URI, uri)
         .detail("uploaded", uploaded)
         .detail("unchanged", unchanged)
         .detail("deleted", deleted))

@@ -1,6 +1,9 @@
 //! The service itself: what the flags ask for, the difference from what exists, create or
 //! update (only when something differs) and delete. The IAM-propagation retry is in
 //! [`super::retry`], the task definition's lookup in [`super::taskdef`].
+//!
+//! Its size: about 500 lines of code (the wanted state, the comparison and the two calls share
+//! one vocabulary), then the unit tests of the comparison.
 
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType,
@@ -303,9 +306,12 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     let mut report = deps
         .ctx
         .report()
-        .output("CLUSTER_ARN", cluster_arn)
-        .output("SERVICE_ARN", service_arn)
-        .output("TASK_DEFINITION_ARN", td.arn.clone());
+        .output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn)
+        .output(ecskit_contract::outputs::SERVICE_ARN, service_arn)
+        .output(
+            ecskit_contract::outputs::TASK_DEFINITION_ARN,
+            td.arn.clone(),
+        );
     report = report_state.add_to(report);
     Ok(report)
 }
@@ -491,12 +497,12 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
             .and_then(|c| c.cluster_arn().map(str::to_string))
     };
     // The report is taken after the actions so that `changed` counts them.
-    let mut report = deps
-        .ctx
-        .report()
-        .output("CLUSTER_ARN", cluster_arn.unwrap_or_default());
+    let mut report = deps.ctx.report().output(
+        ecskit_contract::outputs::CLUSTER_ARN,
+        cluster_arn.unwrap_or_default(),
+    );
     if let Some(arn) = service_arn {
-        report = report.output("SERVICE_ARN", arn);
+        report = report.output(ecskit_contract::outputs::SERVICE_ARN, arn);
     }
     Ok(report)
 }

@@ -113,12 +113,15 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     let mut report = deps
         .ctx
         .report()
-        .output("CLUSTER_ARN", cluster_arn)
-        .output("TASK_DEFINITION_ARN", td.arn.clone());
+        .output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn)
+        .output(
+            ecskit_contract::outputs::TASK_DEFINITION_ARN,
+            td.arn.clone(),
+        );
     if let Some(f) = finished {
-        report = report.output("TASK_ARN", f.task_arn);
+        report = report.output(ecskit_contract::outputs::TASK_ARN, f.task_arn);
         if let Some(code) = f.exit_code {
-            report = report.output("EXIT_CODE", code);
+            report = report.output(ecskit_contract::outputs::EXIT_CODE, code);
         }
     }
     Ok(report)

@@ -65,15 +65,15 @@ impl Outcome {
     pub fn add_to(&self, report: Report) -> Report {
         report
             .output(
-                "DEPLOYMENT_ID",
+                ecskit_contract::outputs::DEPLOYMENT_ID,
                 self.deployment_id.clone().unwrap_or_default(),
             )
             .output(
-                "ROLLOUT_STATE",
+                ecskit_contract::outputs::ROLLOUT_STATE,
                 self.rollout_state.clone().unwrap_or_default(),
             )
-            .output("RUNNING_COUNT", self.running)
-            .output("DESIRED_COUNT", self.desired)
+            .output(ecskit_contract::outputs::RUNNING_COUNT, self.running)
+            .output(ecskit_contract::outputs::DESIRED_COUNT, self.desired)
     }
 
     fn status_line(&self, service: &str) -> String {

@@ -1,5 +1,7 @@
 //! That what a task definition names exists and fits: the roles and their trust, the images
 //! and their CPU architecture, the secrets, the env files and the log groups.
+//!
+//! Its size: about 450 lines of code, one section per kind of resource, then unit tests.
 
 use serde_json::Value;
 

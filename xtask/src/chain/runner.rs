@@ -278,9 +278,9 @@ pub fn run_chain(
         // Without taskdef-register in this run and no output from an earlier one, service-run
         // takes the family's latest ACTIVE revision; an exported ECSKIT_TASK_DEFINITION_ARN
         // (the processes inherit it) wins over both.
-        if std::env::var_os("ECSKIT_TASK_DEFINITION_ARN").is_none() {
+        if std::env::var_os(ecskit_contract::outputs::env::TASK_DEFINITION_ARN).is_none() {
             env_now
-                .entry("ECSKIT_TASK_DEFINITION_ARN".into())
+                .entry(ecskit_contract::outputs::env::TASK_DEFINITION_ARN.into())
                 .or_insert_with(|| stack.family.clone());
         }
         let stage_results: Vec<StepResult> = std::thread::scope(|scope| {

@@ -146,7 +146,7 @@ fn demo(args: &Args) -> Result<u8> {
     let task_definition = results
         .iter()
         .flat_map(|r| r.outputs.iter())
-        .find(|(k, _)| k == "ECSKIT_TASK_DEFINITION_ARN")
+        .find(|(k, _)| k == ecskit_contract::outputs::env::TASK_DEFINITION_ARN)
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| stack.family.clone());
     eprintln!(

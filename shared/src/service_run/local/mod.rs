@@ -21,6 +21,7 @@
 //! Every resource is labelled with the run's id and pid: a run that was killed outright leaves
 //! them behind, and the next run removes them before it starts.
 
+mod cleanup;
 pub mod endpoint;
 mod engine;
 pub mod plan;
@@ -75,12 +76,12 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
         }
         return Ok(ctx
             .report()
-            .output("TASK_ARN", task_arn)
+            .output(ecskit_contract::outputs::TASK_ARN, task_arn)
             .note("dry run: nothing was pulled, created or started"));
     }
 
     let engine = crate::docker::Engine::connect().await?;
-    engine::clear_leftovers(&engine).await?;
+    cleanup::clear_leftovers(&engine).await?;
     let session = format!("ecskit-local-{id}");
     // The task role is assumed once before anything is created: a role the caller may not
     // assume fails the run here, not in the container's first AWS call.
@@ -117,10 +118,12 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
 
     let mut made = engine::Made::new(&id);
     let outcome = run_task(deps, &engine, &task, &id, &mut made, &mut resolved, args).await;
-    engine::clean_up(&engine, &made, p).await;
+    cleanup::clean_up(&engine, &made, p).await;
     let ended = outcome?;
 
-    let mut report = ctx.report().output("TASK_ARN", task_arn.clone());
+    let mut report = ctx
+        .report()
+        .output(ecskit_contract::outputs::TASK_ARN, task_arn.clone());
     let containers: Vec<serde_json::Value> = task
         .containers
         .iter()
@@ -141,7 +144,7 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
             code => Some((c.name.clone(), code)),
         });
     let exit_code = failed.as_ref().map(|(_, c)| c.unwrap_or(-1)).unwrap_or(0);
-    report = report.output("EXIT_CODE", exit_code);
+    report = report.output(ecskit_contract::outputs::EXIT_CODE, exit_code);
     // Each essential container's code, as ECSKIT_EXIT_CODE_<NAME> (upper snake case).
     for c in task.containers.iter().filter(|c| c.essential) {
         let name: String = c

@@ -2,6 +2,9 @@
 //! started (pure, no call): the containers with their own settings, the task's volumes and
 //! published ports, and the order `dependsOn` gives. A field that cannot run locally is
 //! refused with its path in the task definition (exit 2, nothing started).
+//!
+//! Its size: about 470 lines of code (one function per part of the task definition, and
+//! [`judge`]), then the unit tests that drive `judge` through the dependsOn conditions.
 
 use std::collections::{BTreeMap, HashMap};
 
