@@ -204,7 +204,7 @@ async fn get_profile(ctx: &Ctx, name: &str) -> Result<Option<Profile>> {
                     .collect(),
             }))
         }
-        Err(e) if e.aws_code() == Some("NoSuchEntity") => Ok(None),
+        Err(e) if e.is_aws(&["NoSuchEntity"]) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -244,7 +244,7 @@ async fn converge_profile(
             .context(format!("creating instance profile {name}"))
         {
             Ok(_) => {}
-            Err(e) if e.aws_code() == Some("EntityAlreadyExists") => {
+            Err(e) if e.is_aws(&["EntityAlreadyExists"]) => {
                 tracing::info!(
                     "instance profile {name} already exists (a retried create): converging it"
                 );

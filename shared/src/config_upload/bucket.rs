@@ -9,7 +9,6 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
     VersioningConfiguration,
 };
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::Ctx;
 use crate::error::{AwsContext, Error, Result, from_sdk};
@@ -233,9 +232,9 @@ pub async fn findings(s3: &Client, bucket: &str) -> Vec<String> {
                 ));
             }
         }
-        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => out.push(format!(
-            "bucket {bucket} has no Block Public Access configuration"
-        )),
+        Err(e) if crate::error::sdk_is(&e, &["NoSuchPublicAccessBlockConfiguration"]) => out.push(
+            format!("bucket {bucket} has no Block Public Access configuration"),
+        ),
         Err(e) => out.push(format!(
             "could not read Block Public Access of bucket {bucket}: {}",
             crate::error::flatten(&e)
@@ -250,7 +249,7 @@ pub async fn findings(s3: &Client, bucket: &str) -> Vec<String> {
                     ));
                 }
             }
-            Err(e) if e.code() == Some("NoSuchBucketPolicy") => {}
+            Err(e) if crate::error::sdk_is(&e, &["NoSuchBucketPolicy"]) => {}
             Err(e) => out.push(format!(
                 "could not read the policy status of bucket {bucket}: {}",
                 crate::error::flatten(&e)
@@ -278,7 +277,7 @@ pub async fn findings(s3: &Client, bucket: &str) -> Vec<String> {
     }
     match s3.get_bucket_encryption().bucket(bucket).send().await {
         Ok(_) => {}
-        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+        Err(e) if crate::error::sdk_is(&e, &["ServerSideEncryptionConfigurationNotFoundError"]) => {
             out.push(format!("bucket {bucket} has no default encryption"))
         }
         Err(e) => out.push(format!(

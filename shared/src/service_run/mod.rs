@@ -201,7 +201,7 @@ pub async fn describe_service(
     let out = match out {
         Ok(o) => o,
         // A missing cluster has no services.
-        Err(e) if retry::error_message(&e).starts_with("ClusterNotFoundException") => {
+        Err(e) if crate::error::sdk_is(&e, &["ClusterNotFoundException"]) => {
             return Ok(None);
         }
         Err(e) => {

@@ -3,8 +3,6 @@
 
 use aws_sdk_ecs::types::NetworkMode;
 
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-
 use super::Deps;
 use super::retry::error_message;
 use crate::error::{AwsContext, Error, Result};
@@ -70,7 +68,7 @@ pub async fn describe(deps: &Deps, td: &str) -> Result<aws_sdk_ecs::types::TaskD
         .await;
     let out = match out {
         Ok(o) => o,
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ClientException") => {
+        Err(e) if crate::error::sdk_is(&e, &["ClientException"]) => {
             return Err(Error::input(format!(
                 "--task-definition '{td}' does not exist in this account and region ({})",
                 error_message(&e)
