@@ -813,3 +813,133 @@ async fn watch_attaches_to_the_current_deployment_and_reports_it() {
     );
     assert!(!report.changed, "--watch changes nothing");
 }
+
+/// CloudWatch Logs as recorded for FilterLogEvents: each call answers the next page of
+/// `answers` (the last one again when they run out); the requests are kept.
+#[derive(Clone, Debug, Default)]
+struct RecordedFilter {
+    answers: Vec<&'static str>,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for RecordedFilter {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
+        let mut asked = self.asked.lock().unwrap();
+        asked.push(body);
+        let answer = self
+            .answers
+            .get(asked.len() - 1)
+            .or(self.answers.last())
+            .copied()
+            .unwrap_or("{}");
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                aws_smithy_types::body::SdkBody::from(answer),
+            ),
+        ))
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for RecordedFilter {
+    fn http_connector(
+        &self,
+        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+    }
+}
+
+/// `--run-task --logs`: the one-off task's lines are printed while it runs, each once, before
+/// the stopped report; the exit code contract is kept (a failing essential container is exit 3).
+#[tokio::test]
+async fn run_task_logs_streams_the_tasks_lines_while_it_runs() {
+    let stream = format!("ecs/app/{}", TASK.rsplit('/').next().unwrap());
+    let first: &'static str = Box::leak(
+        format!(
+            r#"{{"events":[{{"logStreamName":"{stream}","timestamp":10,"message":"migrating 1/2","eventId":"e1"}}],"searchedLogStreams":[]}}"#
+        )
+        .into_boxed_str(),
+    );
+    let second: &'static str = Box::leak(
+        format!(
+            r#"{{"events":[{{"logStreamName":"{stream}","timestamp":10,"message":"migrating 1/2","eventId":"e1"}},{{"logStreamName":"{stream}","timestamp":20,"message":"FATAL: table locked","eventId":"e2"}}],"searchedLogStreams":[]}}"#
+        )
+        .into_boxed_str(),
+    );
+    let recorded = RecordedFilter {
+        answers: vec![first, second],
+        ..Default::default()
+    };
+    let mut d = deps(&[
+        run_ok(),
+        described(task("RUNNING", None, &[("app", None)])),
+        described(task(
+            "STOPPED",
+            Some("Essential container in task exited"),
+            &[("app", Some(1))],
+        )),
+    ]);
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+            aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"),
+        ))
+        .http_client(recorded.clone())
+        .build();
+    d.ctx = Ctx::from_sdk_config(sdk, None, false);
+    let mut s = spec();
+    s.logs = true;
+    s.task_definition.logs.insert(
+        "app".into(),
+        Some(ecskit::service_run::logs::AwsLogs {
+            group: "/ecs/migrate".into(),
+            stream_prefix: Some("ecs".into()),
+            region: None,
+        }),
+    );
+    let err = run_task(&d, &s).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let short = TASK.rsplit('/').next().unwrap();
+    let short = &short[..8.min(short.len())];
+    let lines = d.progress.lines();
+    let streamed: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("migrating") || l.contains("FATAL"))
+        .collect();
+    assert!(
+        streamed.len() >= 2 && streamed[0].contains(&format!("{short} app] migrating 1/2")),
+        "{lines:#?}"
+    );
+    // Each line once, though the polls overlap (the failure report's tail below is apart).
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.ends_with("app] migrating 1/2"))
+            .count(),
+        1,
+        "{lines:#?}"
+    );
+    let fatal = lines
+        .iter()
+        .position(|l| l.ends_with("app] FATAL: table locked"))
+        .expect("the last line");
+    let stopped = lines
+        .iter()
+        .position(|l| l.contains("stopped: Essential container"))
+        .unwrap();
+    assert!(
+        fatal < stopped,
+        "the lines come before the stopped report: {lines:#?}"
+    );
+    let asked = recorded.asked.lock().unwrap().clone();
+    let first_request: serde_json::Value = serde_json::from_str(&asked[0]).unwrap();
+    assert_eq!(first_request["logGroupName"], "/ecs/migrate");
+    assert_eq!(first_request["logStreamNames"], serde_json::json!([stream]));
+}

@@ -23,8 +23,9 @@ const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
 #[command(next_help_heading = "Logs and rollback")]
 pub struct Day2Args {
     /// Print the service's container logs (CloudWatch Logs, awslogs driver), merged in time
-    /// order, each line prefixed with the task's short id and the container name.
-    #[arg(long, requires = "service", conflicts_with_all = ["run_task", "delete", "watch", "rollback"])]
+    /// order, each line prefixed with the task's short id and the container name. With
+    /// --run-task: stream the one-off task's lines to stderr while it runs.
+    #[arg(long, conflicts_with_all = ["delete", "watch", "rollback", "local"])]
     pub logs: bool,
     /// With --logs: keep reading new lines until Ctrl-C.
     #[arg(long, requires = "logs")]

@@ -244,7 +244,7 @@ pub fn validate(args: &Args) -> Result<()> {
     let td_needed = !args.watch
         && !args.delete
         && !args.delete_cluster
-        && !args.day2.logs
+        && (!args.day2.logs || args.run_task)
         && !args.day2.rollback;
     match &args.task_definition {
         None if td_needed => problems.push(

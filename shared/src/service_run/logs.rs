@@ -234,17 +234,24 @@ pub fn sources(
     task_arns: &[String],
     container: Option<&str>,
 ) -> (Vec<Source>, Vec<String>) {
+    sources_of(&destinations(td), task_arns, container)
+}
+
+/// [`sources`] from the destinations already read ([`destinations`], or a resolved task
+/// definition's `logs`).
+pub fn sources_of(
+    destinations: &BTreeMap<String, Option<AwsLogs>>,
+    task_arns: &[String],
+    container: Option<&str>,
+) -> (Vec<Source>, Vec<String>) {
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for (name, logs) in destinations(td) {
+    for (name, logs) in destinations {
         if container.is_some_and(|c| c != name) {
             continue;
         }
         for task in task_arns {
-            match logs
-                .as_ref()
-                .and_then(|l| Some((l, l.stream(&name, task)?)))
-            {
+            match logs.as_ref().and_then(|l| Some((l, l.stream(name, task)?))) {
                 Some((l, stream)) => found.push(Source {
                     group: l.group.clone(),
                     stream,

@@ -139,7 +139,7 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     if args.watch {
         return watch::attach(deps, args).await;
     }
-    if args.day2.logs {
+    if args.day2.logs && !args.run_task {
         return day2::show_logs(deps, args).await;
     }
     if args.day2.rollback {

@@ -38,6 +38,8 @@ pub struct TaskSpec {
     pub strategy: Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem>,
     pub network: Option<aws_sdk_ecs::types::NetworkConfiguration>,
     pub wait: bool,
+    /// `--logs`: stream the task's container lines (CloudWatch Logs) to stderr while it runs.
+    pub logs: bool,
 }
 
 /// The result of a finished task.
@@ -108,6 +110,7 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
             .collect(),
         network,
         wait: !args.no_wait,
+        logs: args.day2.logs,
     };
     let finished = run_task(deps, &spec).await?;
     let mut report = deps
@@ -221,10 +224,63 @@ pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Option<Finished>> 
     wait_stopped(deps, spec, &task_arn).await.map(Some)
 }
 
+/// `--run-task --logs`: the task's container lines, each printed once on stderr as it polls
+/// (stdout keeps the step's results), `[short-id container] line`.
+struct LogStream {
+    sources: Vec<super::logs::Source>,
+    since: i64,
+    seen: std::collections::HashSet<String>,
+}
+
+impl LogStream {
+    fn new(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> LogStream {
+        let (sources, missing) = if spec.logs {
+            super::logs::sources_of(
+                &spec.task_definition.logs,
+                &[task_arn.to_string()],
+                spec.container.as_deref(),
+            )
+        } else {
+            Default::default()
+        };
+        for name in missing {
+            deps.progress.println(format!(
+                "container {name} has no awslogs configuration with a stream prefix: its lines cannot be shown"
+            ));
+        }
+        LogStream {
+            sources,
+            since: 0,
+            seen: Default::default(),
+        }
+    }
+
+    async fn print_new(&mut self, deps: &Deps) {
+        if self.sources.is_empty() {
+            return;
+        }
+        match super::logs::read_since(&deps.ctx, &self.sources, self.since).await {
+            Ok(lines) => {
+                for line in super::logs::unseen(lines, &mut self.seen) {
+                    self.since = self.since.max(line.timestamp);
+                    deps.progress.println(line.render());
+                }
+            }
+            Err(e) => {
+                // Reading logs is a help, not the task: say why once and stop trying.
+                deps.progress
+                    .println(format!("the task's log lines cannot be read: {e}"));
+                self.sources.clear();
+            }
+        }
+    }
+}
+
 /// Polls the task until it is STOPPED; an essential container with a non-zero (or no) exit
 /// code is a failed run (exit 3).
 pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Result<Finished> {
     let start = deps.clock.elapsed();
+    let mut stream = LogStream::new(deps, spec, task_arn);
     let mut last_status = String::new();
     let mut last_change = start;
     let spinner = deps
@@ -246,6 +302,8 @@ pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Resul
             )
         })?;
         let status = task.last_status().unwrap_or("UNKNOWN").to_string();
+        // The lines so far, before the stopped report (the last ones included).
+        stream.print_new(deps).await;
         let now = deps.clock.elapsed();
         if status != last_status {
             spinner.set_message(format!("task {task_arn}: {status}"));
