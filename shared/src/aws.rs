@@ -294,20 +294,7 @@ impl Ctx {
     /// The same context acting as `role_arn` (`sts:AssumeRole`, session `session`): the same
     /// region, endpoint, call log and gate.
     pub async fn assume_role(&self, role_arn: &str, session: &str) -> Result<Ctx> {
-        let out = self
-            .sts()
-            .assume_role()
-            .role_arn(role_arn)
-            .role_session_name(session)
-            .send()
-            .await
-            .context(format!("assuming {role_arn}"))?;
-        let c = out.credentials().ok_or_else(|| {
-            crate::Error::aws(
-                format!("assuming {role_arn}"),
-                "the answer held no credentials",
-            )
-        })?;
+        let c = self.assume_role_credentials(role_arn, session).await?;
         let creds = aws_sdk_sts::config::Credentials::new(
             c.access_key_id(),
             c.secret_access_key(),
@@ -324,6 +311,28 @@ impl Ctx {
         ctx.sdk = sdk;
         ctx.account = Arc::default();
         Ok(ctx)
+    }
+
+    /// `sts:AssumeRole` of `role_arn` (session `session`): the temporary credentials.
+    pub async fn assume_role_credentials(
+        &self,
+        role_arn: &str,
+        session: &str,
+    ) -> Result<aws_sdk_sts::types::Credentials> {
+        let out = self
+            .sts()
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session)
+            .send()
+            .await
+            .context(format!("assuming {role_arn}"))?;
+        out.credentials.ok_or_else(|| {
+            crate::Error::aws(
+                format!("assuming {role_arn}"),
+                "the answer held no credentials",
+            )
+        })
     }
 
     pub fn region(&self) -> Option<&str> {

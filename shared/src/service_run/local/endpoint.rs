@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
 use crate::aws::Ctx;
-use crate::error::{AwsContext, Error, Result};
+use crate::error::{Error, Result};
 use crate::secret::Secret;
 
 /// The address ECS serves task credentials at, which the local task network's gateway takes.
@@ -39,37 +39,37 @@ struct Held {
     expires: SystemTime,
 }
 
-struct Role {
+/// The task role, as the endpoint hands it out: assumed on first use and again when its
+/// credentials would expire within five minutes.
+pub struct TaskRole {
     ctx: Ctx,
-    role_arn: String,
+    pub role_arn: String,
     session: String,
     held: Mutex<Option<Held>>,
 }
 
-impl Role {
-    /// The JSON answer; assumed again when it would expire within five minutes.
-    async fn answer(&self) -> Result<Secret> {
+impl TaskRole {
+    pub fn new(ctx: &Ctx, role_arn: &str, session: &str) -> Arc<TaskRole> {
+        Arc::new(TaskRole {
+            ctx: ctx.clone(),
+            role_arn: role_arn.to_string(),
+            session: session.to_string(),
+            held: Mutex::new(None),
+        })
+    }
+
+    /// The endpoint's JSON answer.
+    pub async fn answer(&self) -> Result<Secret> {
         let mut held = self.held.lock().await;
         if let Some(h) = held.as_ref()
             && h.expires > SystemTime::now() + Duration::from_secs(300)
         {
             return Ok(h.body.clone());
         }
-        let out = self
+        let c = self
             .ctx
-            .sts()
-            .assume_role()
-            .role_arn(&self.role_arn)
-            .role_session_name(&self.session)
-            .send()
-            .await
-            .context(format!("assuming the task role {}", self.role_arn))?;
-        let c = out.credentials().ok_or_else(|| {
-            Error::aws(
-                format!("assuming the task role {}", self.role_arn),
-                "the answer held no credentials",
-            )
-        })?;
+            .assume_role_credentials(&self.role_arn, &self.session)
+            .await?;
         let expires = SystemTime::try_from(*c.expiration())
             .unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(900));
         let expiration = c
@@ -108,12 +108,8 @@ impl Drop for CredentialsEndpoint {
 }
 
 /// Starts the endpoint on [`CREDENTIALS_HOST`] (the task network must exist, so the host has
-/// the address). `role_arn` is the task role; the path is random, as ECS's is.
-pub async fn serve_credentials(
-    ctx: &Ctx,
-    role_arn: &str,
-    session: &str,
-) -> Result<CredentialsEndpoint> {
+/// the address), handing out `role`'s credentials; the path is random, as ECS's is.
+pub async fn serve_credentials(role: Arc<TaskRole>) -> Result<CredentialsEndpoint> {
     let path = format!("/v2/credentials/{}", uuid::Uuid::new_v4());
     let (listener, relative) = match TcpListener::bind((CREDENTIALS_HOST, 80)).await {
         Ok(l) => (l, true),
@@ -155,12 +151,6 @@ pub async fn serve_credentials(
             ),
         )
     };
-    let role = Arc::new(Role {
-        ctx: ctx.clone(),
-        role_arn: role_arn.to_string(),
-        session: session.to_string(),
-        held: Mutex::new(None),
-    });
     let want_token = (!relative).then_some(token);
     let task = tokio::spawn(async move {
         loop {
@@ -191,7 +181,7 @@ pub async fn serve_credentials(
 }
 
 async fn answer(
-    role: &Role,
+    role: &TaskRole,
     path: &str,
     want_token: Option<&Secret>,
     req: &Request<Incoming>,

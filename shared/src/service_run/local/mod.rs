@@ -83,25 +83,34 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     let engine = crate::docker::Engine::connect().await?;
     cleanup::clear_leftovers(&engine).await?;
     let session = format!("ecskit-local-{id}");
-    // The task role is assumed once before anything is created: a role the caller may not
-    // assume fails the run here, not in the container's first AWS call.
-    if let Some(role) = &task.task_role_arn {
-        ctx.assume_role(role, &session).await.map_err(|e| {
-            e.hint("the local run assumes the task role as you (ECS assumes it as ecs-tasks.amazonaws.com): its trust policy must also allow your principal, or pass --task-role-arn of a role that does")
-        })?;
-    }
+    // The task role is assumed before anything is created (the endpoint then serves these
+    // credentials): a role the caller may not assume fails the run here, not in the
+    // container's first AWS call.
+    let task_role = match &task.task_role_arn {
+        Some(arn) => {
+            let role = endpoint::TaskRole::new(ctx, arn, &session);
+            role.answer().await.map_err(|e| {
+                e.hint("the local run assumes the task role as you (ECS assumes it as ecs-tasks.amazonaws.com): its trust policy must also allow your principal, or pass --task-role-arn of a role that does")
+            })?;
+            Some(role)
+        }
+        None => None,
+    };
     // Secrets and env files are resolved before anything is created: a missing one fails the
-    // run with nothing to clean up.
-    let (exec_ctx, how) =
-        resolve::execution_ctx(ctx, task.execution_role_arn.as_deref(), &session).await;
-    let mut resolved: HashMap<String, Vec<(String, Secret)>> = HashMap::new();
+    // run with nothing to clean up. The execution role is assumed only when there are some.
     let needs_exec = task
         .containers
         .iter()
         .any(|c| !c.secrets.is_empty() || !c.env_files.is_empty());
-    if needs_exec {
+    let exec_ctx = if needs_exec {
+        let (exec_ctx, how) =
+            resolve::execution_ctx(ctx, task.execution_role_arn.as_deref(), &session).await;
         p.println(format!("secrets and environment files are read with {how}"));
-    }
+        exec_ctx
+    } else {
+        ctx.clone()
+    };
+    let mut resolved: HashMap<String, Vec<(String, Secret)>> = HashMap::new();
     for c in &task.containers {
         // ECS's order of precedence: env files, then `environment`, then secrets.
         let mut env = resolve::env_files(&exec_ctx, &c.env_files).await?;
@@ -117,7 +126,16 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     }
 
     let mut made = engine::Made::new(&id);
-    let outcome = run_task(deps, &engine, &task, &id, &mut made, &mut resolved, args).await;
+    let outcome = run_task(
+        deps,
+        &engine,
+        &task,
+        task_role,
+        &mut made,
+        &mut resolved,
+        args,
+    )
+    .await;
     cleanup::clean_up(&engine, &made, p).await;
     let ended = outcome?;
 
@@ -232,7 +250,7 @@ async fn run_task(
     deps: &Deps,
     engine: &crate::docker::Engine,
     task: &LocalTask,
-    id: &str,
+    task_role: Option<std::sync::Arc<endpoint::TaskRole>>,
     made: &mut engine::Made,
     resolved: &mut HashMap<String, Vec<(String, Secret)>>,
     args: &Args,
@@ -241,11 +259,12 @@ async fn run_task(
     let p = &deps.progress;
     engine::create_network(engine, made).await?;
     // The endpoints live as long as this function: dropping them stops them.
-    let credentials = match &task.task_role_arn {
+    let credentials = match task_role {
         Some(role) => {
-            let e = endpoint::serve_credentials(ctx, role, &format!("ecskit-local-{id}")).await?;
+            let arn = role.role_arn.clone();
+            let e = endpoint::serve_credentials(role).await?;
             p.println(format!(
-                "task role {role}: credentials served at {} (sts:AssumeRole, refreshed before they expire)",
+                "task role {arn}: credentials served at {} (sts:AssumeRole, refreshed before they expire)",
                 e.how
             ));
             Some(e)
