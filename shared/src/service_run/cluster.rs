@@ -25,8 +25,23 @@ pub async fn describe(deps: &Deps, name: &str) -> Result<Option<Cluster>> {
         .find(|c| c.status() == Some("ACTIVE")))
 }
 
-/// The cluster's ARN, creating the cluster when it does not exist.
-pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result<String> {
+/// The cluster a deploy runs in: its ARN, and whether EC2 tasks can be placed in it.
+pub struct Ensured {
+    pub arn: String,
+    pub ec2_capacity: bool,
+}
+
+/// Whether EC2 tasks can be placed in the cluster: a container instance has joined it, or it
+/// has a capacity provider that is not Fargate's (read from the DescribeClusters answer).
+pub fn has_ec2_capacity(c: &Cluster) -> bool {
+    c.registered_container_instances_count() > 0
+        || c.capacity_providers()
+            .iter()
+            .any(|p| !p.starts_with("FARGATE"))
+}
+
+/// The cluster, created when it does not exist (with Fargate capacity only).
+pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result<Ensured> {
     if let Some(c) = describe(deps, name).await? {
         if container_insights {
             let on = c.settings().iter().any(|s| {
@@ -39,7 +54,10 @@ pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result
                 );
             }
         }
-        return Ok(c.cluster_arn().unwrap_or(name).to_string());
+        return Ok(Ensured {
+            arn: c.cluster_arn().unwrap_or(name).to_string(),
+            ec2_capacity: has_ec2_capacity(&c),
+        });
     }
     let mut arn = computed_arn(deps, name).await?;
     if deps.ctx.apply(format!(
@@ -81,7 +99,10 @@ pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result
             arn = a.to_string();
         }
     }
-    Ok(arn)
+    Ok(Ensured {
+        arn,
+        ec2_capacity: false,
+    })
 }
 
 pub fn tag() -> Tag {
@@ -153,34 +174,4 @@ pub async fn delete_if_empty(deps: &Deps, name: &str) -> Result<Option<String>> 
             .context(format!("deleting cluster {name}"))?;
     }
     Ok(Some(arn))
-}
-
-/// Whether EC2 tasks can be placed in the cluster: a container instance has joined it, or it
-/// has a capacity provider that is not Fargate's.
-pub async fn has_ec2_capacity(deps: &Deps, cluster: &str) -> Result<bool> {
-    let instances = deps
-        .ecs
-        .list_container_instances()
-        .cluster(cluster)
-        .max_results(1)
-        .send()
-        .await
-        .context(format!(
-            "listing the container instances of cluster {cluster}"
-        ))?;
-    if !instances.container_instance_arns().is_empty() {
-        return Ok(true);
-    }
-    let out = deps
-        .ecs
-        .describe_clusters()
-        .clusters(cluster)
-        .send()
-        .await
-        .context(format!("describing cluster {cluster}"))?;
-    Ok(out
-        .clusters()
-        .iter()
-        .flat_map(|c| c.capacity_providers())
-        .any(|p| !p.starts_with("FARGATE")))
 }

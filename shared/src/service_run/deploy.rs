@@ -271,11 +271,9 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         ))
         .hint("register it with networkMode awsvpc, or pass --launch-type EC2"));
     }
-    let cluster_arn = cluster::ensure(deps, cluster_name, args.container_insights).await?;
-    if !want.fargate()
-        && !deps.ctx.dry_run
-        && !cluster::has_ec2_capacity(deps, cluster_name).await?
-    {
+    let cluster = cluster::ensure(deps, cluster_name, args.container_insights).await?;
+    let cluster_arn = cluster.arn;
+    if !want.fargate() && !deps.ctx.dry_run && !cluster.ec2_capacity {
         deps.progress.println(format!(
             "warning: cluster {cluster_name} has no EC2 capacity: no container instance has joined it and it has no EC2 capacity provider, so EC2 tasks will stay PENDING until instances join (instance-profile makes their role)"
         ));
