@@ -66,16 +66,11 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         );
     }
     // Every check that can refuse runs before the cluster is created.
-    if (args.command.is_some() || !args.env.is_empty())
-        && args.container.is_none()
-        && td.essentials.is_empty()
-    {
-        return Err(Error::input(format!(
-            "--command/--env need a container, and {} names none",
-            td.arn
-        ))
-        .hint("pass --container NAME"));
-    }
+    override_container(
+        args.container.as_deref(),
+        td,
+        args.command.is_some() || !args.env.is_empty(),
+    )?;
     let fargate = deploy::Want::from_args(args, td).fargate();
     if fargate && !td.awsvpc {
         return Err(Error::input(format!(
@@ -89,7 +84,9 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     } else {
         None
     };
-    let cluster_arn = cluster::ensure(deps, &args.cluster, args.container_insights).await?;
+    let cluster_arn = cluster::ensure(deps, &args.cluster, args.container_insights)
+        .await?
+        .arn;
     let spec = TaskSpec {
         cluster: args.cluster.clone(),
         task_definition: td.clone(),
@@ -130,23 +127,34 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     Ok(report)
 }
 
+/// The container `--command`/`--env` apply to: the one named, else the first essential one.
+/// Overriding with neither is bad input.
+fn override_container(
+    named: Option<&str>,
+    td: &TaskDef,
+    overriding: bool,
+) -> Result<Option<String>> {
+    let container = named
+        .map(str::to_string)
+        .or_else(|| td.essentials.first().cloned());
+    if overriding && container.is_none() {
+        return Err(Error::input(format!(
+            "--command/--env need a container, and {} names none",
+            td.arn
+        ))
+        .hint("pass --container NAME"));
+    }
+    Ok(container)
+}
+
 /// Starts the task (retrying while ECS cannot assume a role yet) and, when asked, waits until
 /// it stops. `None` in a dry run.
 pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Option<Finished>> {
     let td = &spec.task_definition;
-    let container = spec
-        .container
-        .clone()
-        .or_else(|| td.essentials.first().cloned());
+    let overriding = spec.command.is_some() || !spec.env.is_empty();
+    let container = override_container(spec.container.as_deref(), td, overriding)?;
     let mut overrides = TaskOverride::builder().set_task_role_arn(spec.task_role_arn.clone());
-    if spec.command.is_some() || !spec.env.is_empty() {
-        let Some(name) = &container else {
-            return Err(Error::input(format!(
-                "--command/--env need a container, and {} names none",
-                td.arn
-            ))
-            .hint("pass --container NAME"));
-        };
+    if let (true, Some(name)) = (overriding, &container) {
         overrides = overrides.container_overrides(
             ContainerOverride::builder()
                 .name(name)
