@@ -47,15 +47,41 @@ pub struct AwsArgs {
         global = true
     )]
     pub retry_attempts: u32,
+    /// How throttled calls are retried: `standard` (backoff with jitter) or `adaptive` (also a
+    /// client-side rate limit, for a process that runs long).
+    #[arg(
+        long,
+        env = "ECSKIT_RETRY_MODE",
+        value_enum,
+        default_value_t = RetryMode::Standard,
+        global = true
+    )]
+    pub retry_mode: RetryMode,
+}
+
+/// The SDK's two retry modes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RetryMode {
+    #[default]
+    Standard,
+    Adaptive,
 }
 
 /// Loads the one `SdkConfig` from the flags. No API call is made here.
 pub async fn sdk_config(args: &AwsArgs) -> SdkConfig {
-    // Adaptive retry: besides retrying throttled and transient answers with backoff, the client
-    // slows its own request rate after a throttling answer (ECS and IAM `Throttling`, S3
-    // `SlowDown`), so a deploy of many services at once backs off instead of failing.
+    // Throttled answers (ECS and IAM `Throttling`, S3 `SlowDown`) and transient ones are retried
+    // with exponential backoff and jitter, up to --retry-attempts, so a deploy of many services
+    // backs off instead of failing. Standard, not adaptive, by default: adaptive's client-side
+    // limiter sets its rate from the rate it measured, and a step's process is seconds old, so
+    // one throttle drops it to the floor of 0.5 calls a second (a 10-service deploy under 20%
+    // throttling took 170 s adaptive). The orchestrator's --jobs bounds how many processes
+    // call at once, which is the client-side limit that matters across processes.
+    let retry = match args.retry_mode {
+        RetryMode::Standard => RetryConfig::standard(),
+        RetryMode::Adaptive => RetryConfig::adaptive(),
+    };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(args.retry_attempts.max(1)));
+        .retry_config(retry.with_max_attempts(args.retry_attempts.max(1)));
     if let Some(region) = &args.region {
         loader = loader.region(Region::new(region.clone()));
     }

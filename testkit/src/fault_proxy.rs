@@ -7,6 +7,12 @@
 //!   answer replaced by a 500, as when a connection drops after the server acted. The retry of
 //!   the same request goes through.
 //!
+//! - [`Faults::Throttle`]: a share of all requests is answered with the service's own
+//!   throttling error (ECS, ECR and the other JSON services `ThrottlingException`, IAM and STS
+//!   `Throttling`, EC2 `RequestLimitExceeded`, S3 a 503 `SlowDown`) and not forwarded, as AWS
+//!   answers a burst. A retry of the same request draws again, and one request is throttled at
+//!   most twice in a row, as a token bucket refills between backed-off attempts.
+//!
 //! With [`Faults::None`] it only counts: the mutating requests that reached it, whatever client
 //! sent them (a binary's own call log could miss one).
 //!
@@ -33,6 +39,10 @@ pub enum Faults {
     FirstAttemptUnavailable,
     /// This percentage of the mutating requests is applied and answered with a 500.
     LostAnswers {
+        percent: u64,
+    },
+    /// This percentage of all requests is answered with the service's throttling error.
+    Throttle {
         percent: u64,
     },
 }
@@ -80,6 +90,8 @@ struct Shared {
     upstream: String,
     faults: Faults,
     seen: Mutex<HashSet<String>>,
+    /// How many times in a row each request was throttled (by its key).
+    throttled: Mutex<std::collections::HashMap<String, u32>>,
     injected: Arc<AtomicUsize>,
     forwarded: Arc<AtomicUsize>,
     mutating: Arc<Mutex<Vec<String>>>,
@@ -109,6 +121,7 @@ pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
                 upstream,
                 faults,
                 seen: Mutex::new(HashSet::new()),
+                throttled: Mutex::new(Default::default()),
                 injected: inj,
                 forwarded: fwd,
                 mutating: mutd,
@@ -217,6 +230,18 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 r#"{"__type":"InternalFailure","message":"the answer was lost (fault proxy)"}"#,
             );
         }
+        Faults::Throttle { percent } => {
+            let mut throttled = shared.throttled.lock().unwrap();
+            let times = throttled.entry(key.clone()).or_insert(0);
+            let draw = Sha256::digest(format!("{key}/{times}"));
+            if *times < 2 && u64::from(u16::from_be_bytes([draw[0], draw[1]])) % 100 < percent {
+                *times += 1;
+                drop(throttled);
+                shared.injected.fetch_add(1, Ordering::SeqCst);
+                return throttling(&parts);
+            }
+            *times = 0;
+        }
         _ => {}
     }
     forward(shared, &parts, body).await.unwrap_or_else(|e| {
@@ -224,6 +249,47 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         *r.status_mut() = StatusCode::BAD_GATEWAY;
         r
     })
+}
+
+/// The throttling answer of the service a request is for, read from its signature's
+/// credential scope (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`).
+fn throttling(parts: &hyper::http::request::Parts) -> Response<Full<Bytes>> {
+    let service = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("")
+        .to_string();
+    let (status, body, content_type) = match service.as_str() {
+        "s3" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>",
+            "application/xml",
+        ),
+        "iam" | "sts" => (
+            StatusCode::BAD_REQUEST,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
+            "text/xml",
+        ),
+        "ec2" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
+            "text/xml",
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            "application/x-amz-json-1.1",
+        ),
+    };
+    let mut r = reply(status, body);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    r
 }
 
 async fn forward(

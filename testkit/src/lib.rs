@@ -160,6 +160,7 @@ impl LocalStack {
             profile: None,
             endpoint_url: Some(self.moto_url.clone()),
             retry_attempts: 3,
+            retry_mode: Default::default(),
         }
     }
 }

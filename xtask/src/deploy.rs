@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::chain::{
-    Format, Runner, Step, Summary, exit_code, load_outputs, load_stack, outputs_file, run_chain,
-    save_outputs, select, stack_steps,
+    DEFAULT_JOBS, Format, Runner, Selection, Step, StepResult, Summary, exit_code, load_outputs,
+    load_stack, outputs_file, plan, run_chain, save_outputs,
 };
 
 #[derive(clap::Args, Debug)]
@@ -15,13 +15,14 @@ pub struct Args {
     /// The stack file.
     #[arg(long, default_value = "ecskit.toml")]
     pub stack: PathBuf,
-    /// Run only these steps (repeat or separate with commas). Outputs of the others come from
-    /// the environment or from the last run (.ecskit/APP.outputs.env beside the stack file).
+    /// Run only these steps, or these services' steps (a step's name or a `[services.NAME]`;
+    /// repeat or separate with commas: `--only web,service-run`). Outputs of the others come
+    /// from the environment or from the last run (.ecskit/ beside the stack file).
     #[arg(long, value_delimiter = ',', conflicts_with = "from")]
-    pub only: Vec<Step>,
-    /// Run this step and every step after it.
+    pub only: Vec<String>,
+    /// Run this step and every step after it, or this service and the ones after it in the file.
     #[arg(long)]
-    pub from: Option<Step>,
+    pub from: Option<String>,
     /// Show every step's plan; nothing is changed.
     #[arg(long)]
     pub dry_run: bool,
@@ -30,13 +31,18 @@ pub struct Args {
     /// stack skips it too: nothing it would check exists yet.
     #[arg(long)]
     pub no_verify: bool,
+    /// At most this many steps at once (default 8: within AWS's per-account API rate limits;
+    /// see docs/orchestrator.md).
+    #[arg(long, default_value_t = DEFAULT_JOBS as u32, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
     /// How to print the summary on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
 }
 
 /// Exit codes: those of the binaries (0 ok, 1 AWS/Docker failure, 2 bad input, 3 deployment
-/// failed); a bad stack file is 2, a failed build 1.
+/// failed), that of the first failed step in the file's order of services; a bad stack file
+/// is 2, a failed build 1.
 pub fn main(args: Args) -> ExitCode {
     match deploy(&args) {
         Ok((summary_text, code)) => {
@@ -51,41 +57,66 @@ pub fn main(args: Args) -> ExitCode {
 }
 
 fn deploy(args: &Args) -> std::result::Result<(String, u8), (String, u8)> {
-    let stack = load_stack(&args.stack)?;
-    let planned = select(&stack_steps(&stack), &args.only, args.from).map_err(|e| (e, 2))?;
-    let mut runner = Runner::new(&planned, &stack.region, args.dry_run).map_err(|e| (e, 1))?;
+    let stacks = load_stack(&args.stack)?;
+    let sel = Selection::parse(&stacks, &args.only, args.from.as_deref()).map_err(|e| (e, 2))?;
+    let units = plan::deploy(&stacks, &sel);
+    let mut steps: Vec<Step> = units.iter().map(|u| u.step).collect();
+    steps.sort();
+    steps.dedup();
+    let mut runner = Runner::new(&steps, &stacks.region, args.dry_run).map_err(|e| (e, 1))?;
     runner.verify = !args.no_verify && !args.dry_run;
-    let saved = outputs_file(&stack);
-    // Outputs of the steps this run skips: the environment first (as for the binaries), then
-    // what the last run saved.
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    if planned.len() < stack_steps(&stack).len() {
-        for (k, v) in load_outputs(&saved) {
-            if std::env::var_os(&k).is_none() {
-                env.insert(k, v);
+    // Outputs of the steps this run skips, per service: the environment first (as for the
+    // binaries), then what the last run saved.
+    let base: Vec<BTreeMap<String, String>> = stacks
+        .services
+        .iter()
+        .map(|s| {
+            let mut env = BTreeMap::new();
+            if sel.is_partial(s) {
+                for (k, v) in load_outputs(&outputs_file(s)) {
+                    if std::env::var_os(&k).is_none() {
+                        env.insert(k, v);
+                    }
+                }
             }
-        }
-    }
+            env
+        })
+        .collect();
     let start = Instant::now();
-    let results = run_chain(&runner, &stack, &planned, &mut env);
+    let results = run_chain(&runner, &stacks, &units, &base, args.jobs as usize);
     let time = start.elapsed();
     if !args.dry_run {
-        let mut keep = load_outputs(&saved);
-        for r in results.iter().filter(|r| r.code == 0) {
-            keep.extend(r.outputs.iter().cloned());
-        }
-        if let Err(e) = save_outputs(&saved, &keep) {
-            eprintln!("xtask deploy: warning: could not save the outputs: {e}");
+        for (i, s) in stacks.services.iter().enumerate() {
+            let mine: Vec<&StepResult> = units
+                .iter()
+                .zip(&results)
+                .filter(|(u, _)| u.services.contains(&i))
+                .filter_map(|(_, r)| r.as_ref().filter(|r| r.code == 0))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let saved = outputs_file(s);
+            let mut keep = load_outputs(&saved);
+            for r in mine {
+                keep.extend(r.outputs.iter().cloned());
+            }
+            if let Err(e) = save_outputs(&saved, &keep) {
+                eprintln!("xtask deploy: warning: could not save the outputs: {e}");
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&runner.log_dir);
     let summary = Summary {
         title: "deploy",
-        stack: &stack,
-        planned: &planned,
+        stacks: &stacks,
+        units: &units,
         results: &results,
         time,
         dry_run: args.dry_run,
     };
+    for f in summary.failures() {
+        eprintln!("xtask deploy: failed: {f}");
+    }
     Ok((summary.render(args.output), exit_code(&results)))
 }

@@ -1,5 +1,6 @@
-//! `cargo xtask destroy`: removes what the stack created, in the reverse order of the chain,
-//! through each binary's `--delete` (which touches only resources tagged `managed-by=ecskit`).
+//! `cargo xtask destroy`: removes what the stack created (every service of it), in the reverse
+//! order of the chain, through each binary's `--delete` (which touches only resources tagged
+//! `managed-by=ecskit`).
 //!
 //! It asks first. Without `--yes` it reads the answer from stdin, and a closed or empty stdin
 //! (CI) is a refusal: nothing is deleted by accident.
@@ -10,8 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::chain::{self, Format, Mode, Runner, Step, Summary};
-use crate::stack::Stack;
+use crate::chain::{self, DEFAULT_JOBS, Format, Runner, Step, Summary, Unit, plan};
+use crate::stack::Stacks;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -24,54 +25,49 @@ pub struct Args {
     /// Show what each step would delete; nothing is deleted.
     #[arg(long)]
     pub dry_run: bool,
+    /// At most this many removals at once (default 8, as deploy's).
+    #[arg(long, default_value_t = DEFAULT_JOBS as u32, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
     /// How to print the summary on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
 }
 
-/// The steps in the order they are undone: the service before the task definition it runs,
-/// the task definition before the roles and image it names.
-pub fn order(stack: &Stack) -> Vec<Step> {
-    let mut steps = chain::stack_steps(stack);
-    steps.reverse();
-    steps
-}
-
-/// What the stack's steps delete, for the question.
-pub fn plan(stack: &Stack) -> Vec<String> {
-    order(stack)
-        .into_iter()
-        .map(|step| {
-            let what = match step {
-                Step::ServiceRun => format!(
+/// What one removal deletes, for the question.
+fn what(stacks: &Stacks, unit: &Unit) -> String {
+    let stack = &stacks.services[unit.services[0]];
+    match unit.step {
+        Step::ServiceRun => {
+            if unit.args.iter().any(|a| a == "--delete-cluster") {
+                format!(
                     "service {} and cluster {} (if empty)",
                     stack.service, stack.cluster
-                ),
-                Step::TaskdefRegister => {
-                    format!("every revision of task definition family {}", stack.family)
-                }
-                Step::ConfigUpload => format!(
-                    "bucket {} with the config under {}/",
-                    stack.bucket, stack.prefix
-                ),
-                Step::InstanceProfile => "the instance profile and its role".into(),
-                Step::RoleCreate => format!(
-                    "roles {} and {}",
-                    stack
-                        .task_role_name
-                        .clone()
-                        .unwrap_or_else(|| format!("{}-task", stack.app)),
-                    stack
-                        .execution_role_name
-                        .clone()
-                        .unwrap_or_else(|| format!("{}-execution", stack.app))
-                ),
-                Step::ImagePush => {
-                    format!("ECR repository {} and its images", stack.repository)
-                }
-            };
-            format!("{:<17} {what}", step.binary())
-        })
+                )
+            } else {
+                format!("service {} in cluster {}", stack.service, stack.cluster)
+            }
+        }
+        Step::TaskdefRegister => {
+            format!("every revision of task definition family {}", stack.family)
+        }
+        Step::ConfigUpload => format!(
+            "bucket {} with the config under {}/",
+            stack.bucket, stack.prefix
+        ),
+        Step::InstanceProfile => "the instance profile and its role".into(),
+        Step::RoleCreate => {
+            let (task, execution) = stack.role_names();
+            format!("roles {task} and {execution}")
+        }
+        Step::ImagePush => format!("ECR repository {} and its images", stack.repository),
+    }
+}
+
+/// What the stack's removal deletes, in an order it may happen in, for the question.
+pub fn plan(stacks: &Stacks, units: &[Unit]) -> Vec<String> {
+    plan::in_order(units)
+        .into_iter()
+        .map(|u| format!("{:<17} {}", units[u].step.binary(), what(stacks, &units[u])))
         .collect()
 }
 
@@ -85,7 +81,7 @@ pub fn confirmed(input: &mut dyn BufRead) -> bool {
 }
 
 pub fn main(args: Args) -> ExitCode {
-    let stack = match chain::load_stack(&args.stack) {
+    let stacks = match chain::load_stack(&args.stack) {
         Ok(s) => s,
         Err((msg, code)) => {
             eprintln!("xtask destroy: error: {msg}");
@@ -95,10 +91,10 @@ pub fn main(args: Args) -> ExitCode {
     eprintln!(
         "destroy {} (app {} in {}) removes, in this order, what ecskit created and tagged managed-by=ecskit:",
         args.stack.display(),
-        stack.app,
-        stack.region
+        stacks.app,
+        stacks.region
     );
-    for line in plan(&stack) {
+    for line in plan(&stacks, &plan::destroy(&stacks)) {
         eprintln!("  {line}");
     }
     if !args.yes && !args.dry_run {
@@ -114,21 +110,26 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    destroy(&stack, args.dry_run, args.output, None)
+    destroy(&stacks, args.dry_run, args.output, args.jobs as usize, None)
 }
 
-/// Runs every step's `--delete`, one after another. Stops at the first failure: a re-run
-/// carries on where it stopped, because deleting what is gone is not an error for the steps.
-/// Removes the stack's resources. `local` points the steps at the local stack (the benchmark's
+/// Runs every removal (`--delete` of each step), each after what must go before it, up to
+/// `jobs` at once. A removal that fails keeps what waits for it (the roles a failed service
+/// removal still uses); a re-run carries on where it stopped, because deleting what is gone is
+/// not an error for the steps. `local` points the steps at the local stack (the benchmark's
 /// own clean-up); otherwise they run in this process's environment.
 pub fn destroy(
-    stack: &Stack,
+    stacks: &Stacks,
     dry_run: bool,
     output: Format,
+    jobs: usize,
     local: Option<&crate::local::State>,
 ) -> ExitCode {
-    let steps = order(stack);
-    let runner = match Runner::new(&steps, &stack.region, dry_run) {
+    let units = plan::destroy(stacks);
+    let mut steps: Vec<Step> = units.iter().map(|u| u.step).collect();
+    steps.sort();
+    steps.dedup();
+    let runner = match Runner::new(&steps, &stacks.region, dry_run) {
         Ok(mut r) => {
             if let Some(state) = local {
                 crate::demo::local_runner(&mut r, state);
@@ -141,29 +142,25 @@ pub fn destroy(
         }
     };
     let start = Instant::now();
-    let mut results = Vec::new();
-    let env = BTreeMap::new();
-    for step in &steps {
-        let r = runner.run(*step, &chain::step_args(*step, stack, Mode::Delete), &env);
-        let failed = r.code != 0;
-        results.push(r);
-        if failed {
-            break;
-        }
-    }
+    let results = chain::run_units(&runner, &units, jobs, &|_, _| BTreeMap::new());
     let _ = std::fs::remove_dir_all(&runner.log_dir);
     let code = chain::exit_code(&results);
     if !dry_run && code == 0 {
-        let _ = std::fs::remove_file(chain::outputs_file(stack));
+        for s in &stacks.services {
+            let _ = std::fs::remove_file(chain::outputs_file(s));
+        }
     }
     let summary = Summary {
         title: "destroy",
-        stack,
-        planned: &steps,
+        stacks,
+        units: &units,
         results: &results,
         time: start.elapsed(),
         dry_run,
     };
+    for f in summary.failures() {
+        eprintln!("xtask destroy: failed: {f}");
+    }
     print!("{}", summary.render(output));
     ExitCode::from(code)
 }
@@ -185,12 +182,13 @@ mod tests {
     #[test]
     fn the_service_goes_first_and_the_image_last() {
         let path = crate::util::workspace_root().join("examples/ecskit.toml");
-        let stack = crate::stack::load(&path).unwrap();
-        let steps = order(&stack);
-        assert_eq!(steps.first(), Some(&Step::ServiceRun));
-        assert_eq!(steps.last(), Some(&Step::ImagePush));
-        let plan = plan(&stack);
-        assert_eq!(plan.len(), steps.len());
-        assert!(plan[0].contains(&stack.service), "{plan:?}");
+        let stacks = crate::stack::load(&path).unwrap();
+        let units = plan::destroy(&stacks);
+        let order = plan::in_order(&units);
+        assert_eq!(units[order[0]].step, Step::ServiceRun);
+        assert_eq!(units[*order.last().unwrap()].step, Step::ImagePush);
+        let plan = plan(&stacks, &units);
+        assert_eq!(plan.len(), units.len());
+        assert!(plan[0].contains(&stacks.services[0].service), "{plan:?}");
     }
 }

@@ -1,25 +1,53 @@
-//! The stack file (`ecskit.toml`): everything `cargo xtask deploy` needs to run the chain.
+//! The stack file (`ecskit.toml`): everything `cargo xtask deploy` needs to run the chain, for
+//! one service or several.
 //!
 //! The file is read in full and checked before any step runs: an unknown key is reported with
-//! its path (`service.netwrk`), a value of the wrong type with its line, and every other
-//! problem (a missing file, a bad name, an empty list) is collected so that one run shows them
-//! all. Paths in the file are relative to the file's own directory.
+//! its path (`service.netwrk`, `services.web.image.sorce`), a value of the wrong type with its
+//! line, and every other problem (a missing file, a bad name, an empty list, two services
+//! claiming one name) is collected so that one run shows them all. Paths in the file are
+//! relative to the file's own directory.
+//!
+//! ## Several services
+//!
+//! A file with `[services.NAME]` tables describes one service per table. The top-level
+//! `[image]`, `[roles]`, `[config]`, `[task_definition]` and `[service]` are what the services
+//! share; a key under `[services.NAME.SECTION]` overrides the same key of the shared section
+//! (tables merge key by key, lists and values are replaced). What the services share is done
+//! once: two services whose roles (or image, or config) come out the same use one role-create
+//! (or image-push, or config-upload) run. Without `[services]` the file is the one service it
+//! always was.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ecskit_contract::validate;
 use serde::Deserialize;
 
-/// The whole stack file, as written.
+/// The whole stack file, as written. Every section but `[app]` may be left out of the file's
+/// top level when each service has its own.
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 pub struct StackFile {
     pub app: App,
-    pub image: Image,
-    pub roles: Roles,
     pub instance_profile: Option<InstanceProfile>,
+    pub image: Option<Image>,
+    pub roles: Option<Roles>,
     pub config: Option<Config>,
-    pub task_definition: TaskDefinition,
-    pub service: Service,
+    pub task_definition: Option<TaskDefinition>,
+    pub service: Option<Service>,
+    /// The services, in the file's order.
+    #[serde(default)]
+    pub services: Option<indexmap::IndexMap<String, Sections>>,
+}
+
+/// What one service says about itself (a `[services.NAME]` table), or, merged with the
+/// top-level sections, all of it.
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct Sections {
+    pub image: Option<Image>,
+    pub roles: Option<Roles>,
+    pub config: Option<Config>,
+    pub task_definition: Option<TaskDefinition>,
+    pub service: Option<Service>,
 }
 
 #[derive(Deserialize, Debug, Clone, PartialEq)]
@@ -33,7 +61,7 @@ pub struct App {
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 pub struct Image {
     /// The local image (`name:tag` or an id).
-    pub source: String,
+    pub source: Option<String>,
     /// The ECR repository (default: the app name).
     pub repository: Option<String>,
     /// The tags to push (default: `latest`).
@@ -47,7 +75,7 @@ pub struct Image {
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 pub struct Roles {
     /// The bucket the task role may read, and where the config files go.
-    pub bucket: String,
+    pub bucket: Option<String>,
     /// The prefix inside the bucket (default: the app name).
     pub prefix: Option<String>,
     /// `read` (default) or `read-write`.
@@ -70,6 +98,7 @@ pub struct InstanceProfile {
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 pub struct Config {
     /// Files or directories uploaded to `s3://roles.bucket/roles.prefix/`.
+    #[serde(default)]
     pub files: Vec<PathBuf>,
     /// Remove objects under the prefix that have no local file.
     #[serde(default)]
@@ -78,7 +107,7 @@ pub struct Config {
 
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 pub struct TaskDefinition {
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
     /// Overrides the file's `family`.
     pub family: Option<String>,
 }
@@ -87,7 +116,7 @@ pub struct TaskDefinition {
 pub struct Service {
     /// The cluster (default: the app name).
     pub cluster: Option<String>,
-    /// The service (default: the app name).
+    /// The service (default: the app name; in `[services.NAME]`, NAME).
     pub name: Option<String>,
     /// The desired count (default 1).
     pub count: Option<u32>,
@@ -109,22 +138,46 @@ pub struct Network {
     pub assign_public_ip: Option<bool>,
 }
 
-/// A checked stack: defaults filled in, paths made absolute.
+/// A checked stack: one service or several, each with its defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stacks {
+    pub path: PathBuf,
+    pub app: String,
+    pub region: String,
+    /// In the file's order; one for a file without `[services]`.
+    pub services: Vec<Stack>,
+}
+
+impl Stacks {
+    /// Whether the file has `[services]` (the summary then names each service).
+    pub fn is_multi(&self) -> bool {
+        self.services.iter().any(|s| s.key.is_some())
+    }
+}
+
+/// One service's part of a checked stack: defaults filled in, paths made absolute.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
     pub path: PathBuf,
+    /// The `[services.KEY]` this is; `None` in a single-service file.
+    pub key: Option<String>,
     pub app: String,
     pub region: String,
     pub image_source: String,
     pub image_pull: bool,
     pub repository: String,
     pub tags: Vec<String>,
+    /// role-create's `--name`: the app's name, or `APP-KEY` for a service with its own
+    /// `[services.KEY.roles]`.
+    pub role_base: String,
     pub bucket: String,
     pub prefix: String,
     pub access: String,
     pub task_role_name: Option<String>,
     pub execution_role_name: Option<String>,
     pub instance_profile: Option<InstanceProfile>,
+    /// instance-profile's `--s3-read BUCKET/PREFIX`: the shared config prefix.
+    pub instance_s3_read: Option<String>,
     pub config_files: Vec<PathBuf>,
     pub config_delete_stale: bool,
     pub taskdef_file: PathBuf,
@@ -138,8 +191,27 @@ pub struct Stack {
     pub network: Network,
 }
 
+impl Stack {
+    /// How the summary and messages name the service: its key, or the service's name.
+    pub fn label(&self) -> &str {
+        self.key.as_deref().unwrap_or(&self.service)
+    }
+
+    /// The role names role-create makes (or adopts) for this service.
+    pub fn role_names(&self) -> (String, String) {
+        (
+            self.task_role_name
+                .clone()
+                .unwrap_or_else(|| format!("{}-task", self.role_base)),
+            self.execution_role_name
+                .clone()
+                .unwrap_or_else(|| format!("{}-execution", self.role_base)),
+        )
+    }
+}
+
 /// Reads and checks a stack file. Every problem is in the error, one per line.
-pub fn load(path: &Path) -> Result<Stack, Vec<String>> {
+pub fn load(path: &Path) -> Result<Stacks, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![format!(
             "{}: {e} (give the stack file with --stack FILE)",
@@ -155,6 +227,9 @@ pub fn load(path: &Path) -> Result<Stack, Vec<String>> {
     parse(&text, base)
         .map(|mut s| {
             s.path = path.to_path_buf();
+            for service in &mut s.services {
+                service.path = path.to_path_buf();
+            }
             s
         })
         .map_err(|problems| {
@@ -166,7 +241,7 @@ pub fn load(path: &Path) -> Result<Stack, Vec<String>> {
 }
 
 /// Parses stack file text; relative paths are taken from `base`.
-pub fn parse(text: &str, base: &Path) -> Result<Stack, Vec<String>> {
+pub fn parse(text: &str, base: &Path) -> Result<Stacks, Vec<String>> {
     let mut unknown = Vec::new();
     let de = toml::Deserializer::new(text);
     let file: Result<StackFile, _> = serde_ignored::deserialize(de, |path| {
@@ -185,22 +260,18 @@ pub fn parse(text: &str, base: &Path) -> Result<Stack, Vec<String>> {
             return Err(problems);
         }
     };
-    let stack = check(file, base, &mut problems);
+    let stacks = check_file(file, text, base, &mut problems);
     if problems.is_empty() {
-        Ok(stack)
+        Ok(stacks)
     } else {
         Err(problems)
     }
 }
 
-fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
-    let abs = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
+/// The sections shared by every service (the file's top level).
+const SHARED: [&str; 5] = ["image", "roles", "config", "task_definition", "service"];
+
+fn check_file(f: StackFile, text: &str, base: &Path, problems: &mut Vec<String>) -> Stacks {
     let app = f.app.name.clone();
     if let Err(e) = validate::ecs_name(&app, 64) {
         problems.push(format!(
@@ -210,37 +281,262 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
     if let Err(e) = validate::region(&f.app.region) {
         problems.push(format!("app.region: {e}"));
     }
-    if f.image.source.trim().is_empty() {
+    let services = match &f.services {
+        None => {
+            let sections = Sections {
+                image: f.image.clone(),
+                roles: f.roles.clone(),
+                config: f.config.clone(),
+                task_definition: f.task_definition.clone(),
+                service: f.service.clone(),
+            };
+            vec![check_service(&f, None, sections, base, problems)]
+        }
+        Some(services) => check_services(&f, services, text, base, problems),
+    };
+    Stacks {
+        path: PathBuf::new(),
+        app,
+        region: f.app.region,
+        services,
+    }
+}
+
+/// Each `[services.NAME]` merged over the shared sections and checked, then what the services
+/// must not share (a name, a family, a tag of one repository, a role with two settings).
+fn check_services(
+    f: &StackFile,
+    services: &indexmap::IndexMap<String, Sections>,
+    text: &str,
+    base: &Path,
+    problems: &mut Vec<String>,
+) -> Vec<Stack> {
+    if services.is_empty() {
+        problems.push("services: name at least one service ([services.NAME]), or leave [services] out for one".into());
+        return Vec::new();
+    }
+    // The file parsed once with its types checked; now as plain tables, to merge.
+    let doc: toml::Table = toml::from_str(text).unwrap_or_default();
+    let shared: toml::Table = SHARED
+        .iter()
+        .filter_map(|k| doc.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    let own_tables = doc
+        .get("services")
+        .and_then(|s| s.as_table())
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for key in services.keys() {
+        if let Err(e) = validate::ecs_name(key, 64) {
+            problems.push(format!("services.{key}: the service's key {e}"));
+        }
+        if ecskit_contract::Step::from_binary(key).is_some() {
+            problems.push(format!(
+                "services.{key}: a service may not be named like a step (--only and --from take both): rename it"
+            ));
+        }
+        let own = own_tables
+            .get(key)
+            .and_then(|t| t.as_table())
+            .cloned()
+            .unwrap_or_default();
+        let mut merged = shared.clone();
+        merge(&mut merged, &own);
+        let sections: Sections = match toml::Value::Table(merged).try_into() {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(format!("services.{key}: {e}"));
+                continue;
+            }
+        };
+        let mut mine = Vec::new();
+        let stack = check_service(f, Some((key, &own)), sections, base, &mut mine);
+        // A problem of a shared key is the same for every service: said once, unprefixed. One
+        // of a key the service gives, or that nobody gives, names the service.
+        for p in mine {
+            let path = p.split(':').next().unwrap_or("");
+            let line = if has_path(&own, path) {
+                format!("services.{key}.{p}")
+            } else if has_path(&shared, path) {
+                p
+            } else {
+                format!("services.{key}: {p}")
+            };
+            if !seen.contains(&line) {
+                seen.push(line.clone());
+                problems.push(line);
+            }
+        }
+        out.push(stack);
+    }
+    conflicts(&out, problems);
+    out
+}
+
+/// Merges `over` into `into`: tables key by key, everything else replaced.
+fn merge(into: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (into.get_mut(k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Whether `table` has the key path `a.b.c` (an index such as `files[1]` names the list).
+fn has_path(table: &toml::Table, path: &str) -> bool {
+    let mut t = table;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let part = part.split('[').next().unwrap_or(part);
+        match t.get(part) {
+            None => return false,
+            Some(toml::Value::Table(inner)) if i + 1 < parts.len() => t = inner,
+            Some(_) => return i + 1 == parts.len(),
+        }
+    }
+    true
+}
+
+/// What two services must not share: their service (cluster and name), their task definition
+/// family, a tag of one repository pushed from two images, or a role with two settings (each
+/// role-create run would undo the other's policy). Roles and images that come out the same
+/// are shared, and done once.
+fn conflicts(services: &[Stack], problems: &mut Vec<String>) {
+    // What is claimed -> the first service claiming it, and with what (None: never shared).
+    let mut owners: BTreeMap<String, (&Stack, Option<String>)> = BTreeMap::new();
+    for s in services {
+        let (task, execution) = s.role_names();
+        let settings = format!("{} {} {}", s.bucket, s.prefix, s.access);
+        let mut claims: Vec<(String, Option<String>, &str)> = vec![(
+            format!("are service {}/{}", s.cluster, s.service),
+            None,
+            "give one of them service.name",
+        )];
+        if !s.family.is_empty() {
+            claims.push((
+                format!("register family {}", s.family),
+                None,
+                "give one of them task_definition.family",
+            ));
+        }
+        for t in &s.tags {
+            claims.push((
+                format!("push {}:{t}", s.repository),
+                Some(s.image_source.clone()),
+                "they push different images there; give one of them image.repository or other image.tags",
+            ));
+        }
+        for role in [task, execution] {
+            claims.push((
+                format!("make role {role}"),
+                Some(settings.clone()),
+                "with different [roles] bucket, prefix or access; give one of them roles.task_role_name and roles.execution_role_name",
+            ));
+        }
+        for (what, value, fix) in claims {
+            match owners.get(&what) {
+                None => {
+                    owners.insert(what, (s, value));
+                }
+                Some((other, theirs)) if value.is_none() || *theirs != value => {
+                    problems.push(format!(
+                        "services.{} and services.{} both {what}: {fix}",
+                        other.label(),
+                        s.label()
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// One service's sections checked, defaults filled in. `service` is `(KEY, its own table)` for
+/// a `[services.KEY]`, whose own image and roles get their own names (`APP-KEY`).
+fn check_service(
+    f: &StackFile,
+    service: Option<(&String, &toml::Table)>,
+    s: Sections,
+    base: &Path,
+    problems: &mut Vec<String>,
+) -> Stack {
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let app = f.app.name.clone();
+    let key = service.map(|(k, _)| k.clone());
+    let owns = |section: &str| service.is_some_and(|(_, own)| own.contains_key(section));
+    let own_base = match &key {
+        Some(k) => format!("{app}-{k}"),
+        None => app.clone(),
+    };
+
+    let image = s.image.unwrap_or(Image {
+        source: None,
+        repository: None,
+        tags: Vec::new(),
+        pull: false,
+    });
+    let image_source = image.source.clone().unwrap_or_default();
+    if image_source.trim().is_empty() {
         problems.push("image.source: give the local image, e.g. \"myapp:latest\"".into());
     }
-    let repository = f.image.repository.clone().unwrap_or_else(|| app.clone());
-    let tags = if f.image.tags.is_empty() {
+    let repository = image.repository.clone().unwrap_or_else(|| {
+        if owns("image") {
+            own_base.clone()
+        } else {
+            app.clone()
+        }
+    });
+    let tags = if image.tags.is_empty() {
         vec!["latest".to_string()]
     } else {
-        f.image.tags.clone()
+        image.tags.clone()
     };
     for (i, t) in tags.iter().enumerate() {
         if let Err(e) = validate::image_tag(t) {
             problems.push(format!("image.tags[{i}]: {e}"));
         }
     }
-    if let Err(e) = validate::bucket_name(&f.roles.bucket) {
+
+    let role_base = if owns("roles") {
+        own_base.clone()
+    } else {
+        app.clone()
+    };
+    let roles = s.roles.unwrap_or(Roles {
+        bucket: None,
+        prefix: None,
+        access: None,
+        task_role_name: None,
+        execution_role_name: None,
+    });
+    let bucket = roles.bucket.clone().unwrap_or_default();
+    if let Err(e) = validate::bucket_name(&bucket) {
         problems.push(format!("roles.bucket: {e}"));
     }
-    let prefix = f
-        .roles
+    let prefix = roles
         .prefix
         .clone()
-        .unwrap_or_else(|| app.clone())
+        .unwrap_or_else(|| role_base.clone())
         .trim_matches('/')
         .to_string();
-    let access = f.roles.access.clone().unwrap_or_else(|| "read".into());
+    let access = roles.access.clone().unwrap_or_else(|| "read".into());
     if access != "read" && access != "read-write" {
         problems.push(format!(
             "roles.access: '{access}' must be \"read\" or \"read-write\""
         ));
     }
-    let (config_files, config_delete_stale) = match &f.config {
+    let (config_files, config_delete_stale) = match &s.config {
         Some(c) => {
             if c.files.is_empty() {
                 problems.push(
@@ -258,9 +554,49 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
         }
         None => (Vec::new(), false),
     };
-    let taskdef_file = abs(&f.task_definition.file);
-    let family = match &f.task_definition.family {
+    // instance-profile runs once for the cluster's instances: its S3 read is the shared prefix.
+    let instance_s3_read = match &f.instance_profile {
+        Some(p) if p.s3_read => match (&key, &f.roles) {
+            (None, _) => Some(format!("{bucket}/{prefix}")),
+            (
+                Some(_),
+                Some(Roles {
+                    bucket: Some(b),
+                    prefix,
+                    ..
+                }),
+            ) => Some(format!(
+                "{b}/{}",
+                prefix
+                    .clone()
+                    .unwrap_or_else(|| app.clone())
+                    .trim_matches('/')
+            )),
+            (Some(_), _) => {
+                problems.push("instance_profile.s3_read: with [services], it reads the shared [roles] bucket and prefix: add a top-level [roles] bucket".into());
+                None
+            }
+        },
+        _ => None,
+    };
+
+    let td = s.task_definition.unwrap_or(TaskDefinition {
+        file: None,
+        family: None,
+    });
+    let taskdef_file = match &td.file {
+        Some(p) => abs(p),
+        None => {
+            problems.push(
+                "task_definition.file: give the task definition file ([task_definition] file = \"taskdef.json\")"
+                    .into(),
+            );
+            PathBuf::new()
+        }
+    };
+    let family = match &td.family {
         Some(fam) => fam.clone(),
+        None if td.file.is_none() => String::new(),
         None => match read_family(&taskdef_file) {
             Ok(fam) => fam,
             Err(e) => {
@@ -269,19 +605,29 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
             }
         },
     };
-    let launch_type = f
-        .service
-        .launch_type
-        .clone()
-        .unwrap_or_else(|| "FARGATE".into());
+
+    let svc = s.service.unwrap_or(Service {
+        cluster: None,
+        name: None,
+        count: None,
+        launch_type: None,
+        wait: None,
+        timeout: None,
+        network: None,
+    });
+    let launch_type = svc.launch_type.clone().unwrap_or_else(|| "FARGATE".into());
     if launch_type != "FARGATE" && launch_type != "EC2" {
         problems.push(format!(
             "service.launch_type: '{launch_type}' must be \"FARGATE\" or \"EC2\""
         ));
     }
-    let cluster = f.service.cluster.clone().unwrap_or_else(|| app.clone());
-    let service = f.service.name.clone().unwrap_or_else(|| app.clone());
-    for (field, v) in [("service.cluster", &cluster), ("service.name", &service)] {
+    let cluster = svc.cluster.clone().unwrap_or_else(|| app.clone());
+    let name = svc
+        .name
+        .clone()
+        .or_else(|| key.clone())
+        .unwrap_or_else(|| app.clone());
+    for (field, v) in [("service.cluster", &cluster), ("service.name", &name)] {
         if let Err(e) = validate::ecs_name(v, 255) {
             problems.push(format!("{field}: {e}"));
         }
@@ -294,29 +640,32 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
     }
     Stack {
         path: PathBuf::new(),
+        key,
         app,
-        region: f.app.region,
-        image_source: f.image.source,
-        image_pull: f.image.pull,
+        region: f.app.region.clone(),
+        image_source,
+        image_pull: image.pull,
         repository,
         tags,
-        bucket: f.roles.bucket,
+        role_base,
+        bucket,
         prefix,
         access,
-        task_role_name: f.roles.task_role_name,
-        execution_role_name: f.roles.execution_role_name,
-        instance_profile: f.instance_profile,
+        task_role_name: roles.task_role_name,
+        execution_role_name: roles.execution_role_name,
+        instance_profile: f.instance_profile.clone(),
+        instance_s3_read,
         config_files,
         config_delete_stale,
         taskdef_file,
         family,
         cluster,
-        service,
-        count: f.service.count.unwrap_or(1),
+        service: name,
+        count: svc.count.unwrap_or(1),
         launch_type,
-        wait: f.service.wait.unwrap_or(true),
-        timeout: f.service.timeout,
-        network: f.service.network.unwrap_or_default(),
+        wait: svc.wait.unwrap_or(true),
+        timeout: svc.timeout,
+        network: svc.network.unwrap_or_default(),
     }
 }
 
@@ -391,7 +740,7 @@ subnets = ["subnet-1", "subnet-2"]
     #[test]
     fn defaults_are_filled_in_and_paths_made_absolute() {
         let d = dir();
-        let s = parse(GOOD, &d).unwrap();
+        let s = parse(GOOD, &d).unwrap().services.remove(0);
         assert_eq!(s.repository, "web");
         assert_eq!(s.tags, vec!["1", "latest"]);
         assert_eq!(s.prefix, "web/config");
@@ -491,7 +840,156 @@ subnets = ["subnet-1", "subnet-2"]
     fn the_example_stack_file_is_valid() {
         let path = crate::util::workspace_root().join("examples/ecskit.toml");
         let s = load(&path).unwrap_or_else(|p| panic!("{}", p.join("\n")));
+        let s = &s.services[0];
         assert_eq!(s.launch_type, "FARGATE");
         assert!(!s.config_files.is_empty());
+    }
+
+    const MANY: &str = r#"
+[app]
+name = "shop"
+region = "us-west-2"
+
+[image]
+source = "shop:1"
+
+[roles]
+bucket = "shop-config"
+
+[config]
+files = ["config"]
+
+[task_definition]
+file = "taskdef.json"
+
+[service]
+cluster = "shop"
+wait = false
+[service.network]
+subnets = ["subnet-1"]
+
+[services.web]
+task_definition = { family = "shop-web" }
+service = { count = 3 }
+
+[services.worker]
+image = { source = "worker:2", tags = ["2"] }
+roles = { bucket = "shop-config", access = "read-write" }
+task_definition = { family = "shop-worker" }
+[services.worker.service.network]
+security_groups = ["sg-1"]
+"#;
+
+    #[test]
+    fn services_merge_over_the_shared_sections_in_the_files_order() {
+        let d = dir();
+        let s = parse(MANY, &d).unwrap_or_else(|p| panic!("{}", p.join("\n")));
+        assert!(s.is_multi());
+        let [web, worker] = &s.services[..] else {
+            panic!("two services: {s:?}")
+        };
+        assert_eq!(web.key.as_deref(), Some("web"));
+        assert_eq!(
+            (web.service.as_str(), web.cluster.as_str()),
+            ("web", "shop")
+        );
+        assert_eq!((web.count, worker.count), (3, 1));
+        assert!(!web.wait && !worker.wait);
+        // Shared: the image, roles and config of the top level, named after the app.
+        assert_eq!(
+            (web.image_source.as_str(), web.repository.as_str()),
+            ("shop:1", "shop")
+        );
+        assert_eq!(
+            (web.role_base.as_str(), web.prefix.as_str()),
+            ("shop", "shop")
+        );
+        assert_eq!(web.family, "shop-web");
+        // Its own image and roles get its own names; tables merge key by key.
+        assert_eq!(
+            (worker.image_source.as_str(), worker.repository.as_str()),
+            ("worker:2", "shop-worker")
+        );
+        assert_eq!(worker.tags, ["2"]);
+        assert_eq!(worker.role_base, "shop-worker");
+        assert_eq!(
+            (
+                worker.bucket.as_str(),
+                worker.prefix.as_str(),
+                worker.access.as_str()
+            ),
+            ("shop-config", "shop-worker", "read-write")
+        );
+        assert_eq!(worker.network.subnets, ["subnet-1"]);
+        assert_eq!(worker.network.security_groups, ["sg-1"]);
+    }
+
+    #[test]
+    fn a_services_problems_name_it_and_shared_ones_are_said_once() {
+        let d = dir();
+        let text = MANY
+            .replace(
+                "source = \"shop:1\"",
+                "source = \"shop:1\"\ntags = [\"bad tag\"]",
+            )
+            .replace(
+                "service = { count = 3 }",
+                "service = { count = 3, launch_type = \"LAMBDA\" }",
+            )
+            .replace(
+                "[services.worker.service.network]",
+                "[services.worker.service.netwrk]",
+            );
+        let problems = parse(&text, &d).unwrap_err();
+        let joined = problems.join("\n");
+        assert!(
+            joined.contains("unknown key `services.worker.service.netwrk`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("services.web.service.launch_type: 'LAMBDA'"),
+            "{joined}"
+        );
+        // The shared tag is web's only (worker has its own tags): said once, unprefixed.
+        assert_eq!(
+            problems
+                .iter()
+                .filter(|p| p.starts_with("image.tags[0]"))
+                .count(),
+            1,
+            "{joined}"
+        );
+    }
+
+    #[test]
+    fn two_services_may_not_claim_one_name_family_tag_or_role() {
+        let d = dir();
+        let text = MANY
+            .replace("task_definition = { family = \"shop-worker\" }", "task_definition = { family = \"shop-web\" }")
+            .replace("[services.worker.service.network]", "[services.worker.service]\nname = \"web\"\n[services.worker.service.network]")
+            .replace("image = { source = \"worker:2\", tags = [\"2\"] }", "image = { source = \"worker:2\", repository = \"shop\" }")
+            .replace("roles = { bucket = \"shop-config\", access = \"read-write\" }", "roles = { bucket = \"shop-config\", access = \"read-write\", task_role_name = \"shop-task\" }");
+        let joined = parse(&text, &d).unwrap_err().join("\n");
+        for needle in [
+            "services.web and services.worker both are service shop/web",
+            "services.web and services.worker both register family shop-web",
+            "services.web and services.worker both push shop:latest",
+            "services.web and services.worker both make role shop-task",
+        ] {
+            assert!(joined.contains(needle), "{needle} missing in:\n{joined}");
+        }
+        // Equal roles and images are shared, not a conflict.
+        assert!(parse(MANY, &d).is_ok());
+    }
+
+    #[test]
+    fn a_service_named_like_a_step_is_refused() {
+        let d = dir();
+        let text = MANY.replace("[services.web]", "[services.service-run]");
+        let joined = parse(&text, &d).unwrap_err().join("\n");
+        assert!(
+            joined.contains("services.service-run: a service may not be named like a step"),
+            "{joined}"
+        );
     }
 }

@@ -25,7 +25,7 @@ use aws_cli::Cli;
 use crate::chain::{self, Calls, Runner, Step, StepResult};
 use crate::demo;
 use crate::local;
-use crate::stack::Stack;
+use crate::stack::Stacks;
 use crate::util::{self, Result};
 
 #[derive(clap::Args, Debug)]
@@ -172,12 +172,12 @@ wait = false
             "\"family\": \"${BENCH_FAMILY}\"",
         );
     std::fs::write(dir.join("taskdef.json"), &taskdef).map_err(|e| e.to_string())?;
-    let stack = chain::load_stack(&stack_path).map_err(|(e, _)| e)?;
+    let stacks = chain::load_stack(&stack_path).map_err(|(e, _)| e)?;
 
     eprintln!("bench: building the image and the binaries");
     demo::build_image(&state, &image, "1\n")?;
-    let steps = chain::stack_steps(&stack);
-    let mut runner = Runner::new(&steps, &stack.region, false)?;
+    let steps = chain::stack_steps(&stacks.services[0]);
+    let mut runner = Runner::new(&steps, &stacks.region, false)?;
     demo::local_runner(&mut runner, &state);
     runner.quiet = true;
     runner
@@ -192,7 +192,7 @@ wait = false
     // Image upload, apart: ecskit's image-push beside aws ecr get-login-password + docker push.
     eprintln!("bench: image upload");
     let mut env = BTreeMap::new();
-    let push = chain(&runner, &stack, &[Step::ImagePush], &mut env)?;
+    let push = chain(&runner, &stacks, &[Step::ImagePush], &mut env)?;
     let cli_repo = cli.create_repository()?;
     let cli_push = cli.push(&image, &cli_repo)?;
 
@@ -202,18 +202,18 @@ wait = false
         .copied()
         .filter(|s| *s != Step::ImagePush)
         .collect();
-    let first = chain(&runner, &stack, &rest, &mut env)?;
+    let first = chain(&runner, &stacks, &rest, &mut env)?;
     let cli_first = cli.first_deploy(&cli_push.1)?;
 
     eprintln!("bench: (b) no-change re-deploy");
     let mut env_b = BTreeMap::new();
-    let no_change = chain(&runner, &stack, &steps, &mut env_b)?;
+    let no_change = chain(&runner, &stacks, &steps, &mut env_b)?;
     let cli_no_change = cli.redeploy(&cli_push.1)?;
 
     eprintln!("bench: (c) re-deploy after a new image");
     demo::build_image(&state, &image, "2\n")?;
     let mut env_c = BTreeMap::new();
-    let new_image = chain(&runner, &stack, &steps, &mut env_c)?;
+    let new_image = chain(&runner, &stacks, &steps, &mut env_c)?;
     let cli_new_image = {
         let start = Instant::now();
         let (m, uri) = cli.push(&image, &cli_repo)?;
@@ -259,7 +259,13 @@ wait = false
     );
     if !args.keep {
         eprintln!("bench: removing the ecskit side");
-        let code = crate::destroy::destroy(&stack, false, chain::Format::Json, Some(&state));
+        let code = crate::destroy::destroy(
+            &stacks,
+            false,
+            chain::Format::Json,
+            chain::DEFAULT_JOBS,
+            Some(&state),
+        );
         if code != ExitCode::SUCCESS {
             eprintln!("bench: warning: destroy failed; the local stack keeps the bench resources");
         } else {
@@ -271,22 +277,33 @@ wait = false
     Ok(checks.iter().all(|(_, ok)| *ok))
 }
 
-/// Runs steps as the deploy does and measures them; a failing step fails the benchmark.
+/// Runs steps as the deploy does and measures them; a failing step fails the benchmark. `env`
+/// gives the steps the outputs of those run before, and gains theirs.
 fn chain(
     runner: &Runner,
-    stack: &Stack,
+    stacks: &Stacks,
     steps: &[Step],
     env: &mut BTreeMap<String, String>,
 ) -> Result<Measure> {
+    let sel = chain::Selection {
+        steps: steps.to_vec(),
+        services: Vec::new(),
+    };
+    let units = chain::plan::deploy(stacks, &sel);
+    let base = vec![env.clone(); stacks.services.len()];
     let start = Instant::now();
-    let results = chain::run_chain(runner, stack, steps, env);
+    let results = chain::run_chain(runner, stacks, &units, &base, chain::DEFAULT_JOBS);
     let time = start.elapsed();
-    if let Some(r) = results.iter().find(|r| r.code != 0) {
+    if let Some(r) = results.iter().flatten().find(|r| r.code != 0) {
         return Err(failure(r));
+    }
+    let ran: Vec<&StepResult> = results.iter().flatten().collect();
+    for r in &ran {
+        env.extend(r.outputs.iter().cloned());
     }
     Ok(Measure {
         time,
-        calls: results.iter().fold(Calls::default(), |a, r| a + r.calls),
+        calls: ran.iter().fold(Calls::default(), |a, r| a + r.calls),
     })
 }
 

@@ -42,7 +42,7 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
             }
         }
         Step::RoleCreate => {
-            kv(&mut a, "--name", &s.app);
+            kv(&mut a, "--name", &s.role_base);
             kv(&mut a, "--bucket", &s.bucket);
             kv(&mut a, "--prefix", &s.prefix);
             kv(&mut a, "--access", &s.access);
@@ -66,8 +66,8 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
             }
             match mode {
                 Mode::Deploy => {
-                    if p.s3_read {
-                        kv(&mut a, "--s3-read", &format!("{}/{}", s.bucket, s.prefix));
+                    if let Some(target) = &s.instance_s3_read {
+                        kv(&mut a, "--s3-read", target);
                     }
                     if p.cloudwatch_logs {
                         a.push("--cloudwatch-logs".into());

@@ -16,13 +16,19 @@ pub fn parse_env_lines(text: &str) -> Result<Vec<(String, String)>> {
 
 /// Where the outputs of the last successful steps are kept, so that `--only` and `--from` can
 /// give the steps they run the outputs of the steps they skip.
+/// Each service of a `[services]` file has its own (`APP.KEY.outputs.env`): outputs of one
+/// service never reach another's steps.
 pub fn outputs_file(stack: &Stack) -> PathBuf {
+    let name = match &stack.key {
+        Some(key) => format!("{}.{key}.outputs.env", stack.app),
+        None => format!("{}.outputs.env", stack.app),
+    };
     stack
         .path
         .parent()
         .unwrap_or(Path::new("."))
         .join(".ecskit")
-        .join(format!("{}.outputs.env", stack.app))
+        .join(name)
 }
 
 pub fn load_outputs(path: &Path) -> BTreeMap<String, String> {

@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::stack::Stack;
+use std::sync::{Condvar, Mutex};
+
+use crate::stack::Stacks;
 use crate::util::{self, Result};
 
+use super::Step;
 use super::outputs::parse_env_lines;
-use super::{Mode, Step, stages, step_args};
+use super::plan::Unit;
 
 /// AWS calls counted from a call log file (`Service.Operation` per line).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -263,74 +266,137 @@ pub fn build(steps: &[Step], extra: &[&str]) -> Result<()> {
     util::run(&mut cmd)
 }
 
-/// Runs `steps` stage by stage, the steps of a stage at the same time. `env` starts with the
-/// outputs known before the run and gains each step's outputs. Stops after the first stage
-/// with a failing step; the steps after it are returned as not run.
+/// A unit's environment when it starts, from the results so far.
+pub type EnvFor<'a> = dyn Fn(usize, &[Option<StepResult>]) -> BTreeMap<String, String> + Sync + 'a;
+
+/// Runs the units, at most `jobs` at a time, each as soon as the units it waits for have ended
+/// well. A unit whose wait ended in a failure is not run (`None`), nor is anything that waits
+/// for it; every other unit runs, so one service's failure leaves the others' steps going.
+/// `env_for(unit, results so far)` gives a unit its environment when it starts.
+pub fn run_units(
+    runner: &Runner,
+    units: &[Unit],
+    jobs: usize,
+    env_for: &EnvFor<'_>,
+) -> Vec<Option<StepResult>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Waiting,
+        Running,
+        Done,
+        NotRun,
+    }
+    struct Board {
+        state: Vec<State>,
+        results: Vec<Option<StepResult>>,
+    }
+    let board = Mutex::new(Board {
+        state: vec![State::Waiting; units.len()],
+        results: vec![None; units.len()],
+    });
+    let turn = Condvar::new();
+    let failed = |b: &Board, u: usize| {
+        b.state[u] == State::NotRun || b.results[u].as_ref().is_some_and(|r| r.code != 0)
+    };
+    let work = || {
+        loop {
+            let (u, env) = {
+                let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    // What waits for a failure is not run (in order, so chains of waits follow).
+                    for (u, unit) in units.iter().enumerate() {
+                        if b.state[u] == State::Waiting && unit.after.iter().any(|a| failed(&b, *a))
+                        {
+                            b.state[u] = State::NotRun;
+                        }
+                    }
+                    let ready = (0..units.len()).find(|&u| {
+                        b.state[u] == State::Waiting
+                            && units[u].after.iter().all(|a| b.state[*a] == State::Done)
+                    });
+                    if let Some(u) = ready {
+                        b.state[u] = State::Running;
+                        break (u, env_for(u, &b.results));
+                    }
+                    if !b.state.contains(&State::Waiting) {
+                        return;
+                    }
+                    b = turn.wait(b).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let unit = &units[u];
+            let mut args = unit.args.clone();
+            // verify runs where the task definition is about to be registered: its roles,
+            // image, secrets and log groups exist by then (the units it waited for made them).
+            if unit.step == Step::TaskdefRegister && runner.verify {
+                args.push("--verify".into());
+            }
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runner.run(unit.step, &args, &env)
+            }))
+            .unwrap_or_else(|_| StepResult {
+                step: unit.step,
+                code: 1,
+                changed: None,
+                outputs: Vec::new(),
+                calls: Calls::default(),
+                time: Duration::ZERO,
+                error: Some("the thread running it panicked".into()),
+            });
+            let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+            b.results[u] = Some(result);
+            b.state[u] = State::Done;
+            turn.notify_all();
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, units.len().max(1)) {
+            scope.spawn(work);
+        }
+    });
+    board
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .results
+}
+
+/// Runs a deploy's units. `base[i]` is service i's environment before the run (the outputs of
+/// its steps this run skips); each unit also gets the outputs of the units before it that
+/// serve its (first) service, and nothing of another service's.
 pub fn run_chain(
     runner: &Runner,
-    stack: &Stack,
-    steps: &[Step],
-    env: &mut BTreeMap<String, String>,
-) -> Vec<StepResult> {
-    let mut results: Vec<StepResult> = Vec::new();
-    for stage in stages(steps) {
-        let mut env_now = env.clone();
+    stacks: &Stacks,
+    units: &[Unit],
+    base: &[BTreeMap<String, String>],
+    jobs: usize,
+) -> Vec<Option<StepResult>> {
+    let env_for = |u: usize, results: &[Option<StepResult>]| {
+        let service = units[u].services[0];
+        let mut env = base.get(service).cloned().unwrap_or_default();
+        for (unit, result) in units.iter().zip(results) {
+            if let Some(r) = result.as_ref().filter(|r| r.code == 0)
+                && unit.services.contains(&service)
+            {
+                env.extend(r.outputs.iter().cloned());
+            }
+        }
         // Without taskdef-register in this run and no output from an earlier one, service-run
         // takes the family's latest ACTIVE revision; an exported ECSKIT_TASK_DEFINITION_ARN
         // (the processes inherit it) wins over both.
         if std::env::var_os(ecskit_contract::outputs::env::TASK_DEFINITION_ARN).is_none() {
-            env_now
-                .entry(ecskit_contract::outputs::env::TASK_DEFINITION_ARN.into())
-                .or_insert_with(|| stack.family.clone());
+            env.entry(ecskit_contract::outputs::env::TASK_DEFINITION_ARN.into())
+                .or_insert_with(|| stacks.services[service].family.clone());
         }
-        let stage_results: Vec<StepResult> = std::thread::scope(|scope| {
-            let handles: Vec<_> = stage
-                .iter()
-                .map(|step| {
-                    let mut args = step_args(*step, stack, Mode::Deploy);
-                    // verify runs where the task definition is about to be registered: its
-                    // roles, image, secrets and log groups exist by then (stage 0 made them).
-                    if *step == Step::TaskdefRegister && runner.verify {
-                        args.push("--verify".into());
-                    }
-                    let env_now = &env_now;
-                    scope.spawn(move || runner.run(*step, &args, env_now))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .zip(&stage)
-                .map(|(h, step)| {
-                    h.join().unwrap_or_else(|_| StepResult {
-                        step: *step,
-                        code: 1,
-                        changed: None,
-                        outputs: Vec::new(),
-                        calls: Calls::default(),
-                        time: Duration::ZERO,
-                        error: Some("the thread running it panicked".into()),
-                    })
-                })
-                .collect()
-        });
-        let failed = stage_results.iter().any(|r| r.code != 0);
-        for r in &stage_results {
-            for (k, v) in &r.outputs {
-                env.insert(k.clone(), v.clone());
-            }
-        }
-        results.extend(stage_results);
-        if failed {
-            break;
-        }
-    }
-    results
+        env
+    };
+    run_units(runner, units, jobs, &env_for)
 }
 
 /// The exit code of a chain: that of the first failing step in chain order, else 0.
-pub fn exit_code(results: &[StepResult]) -> u8 {
+pub fn exit_code(results: &[Option<StepResult>]) -> u8 {
     results
         .iter()
+        .flatten()
         .find(|r| r.code != 0)
         .map(|r| r.code)
         .unwrap_or(0)
@@ -393,9 +459,10 @@ pub(crate) mod tests {
     #[test]
     fn the_exit_code_is_the_first_failing_step_in_chain_order() {
         let rs = vec![
-            result(Step::ImagePush, 0, Some(true), 10),
-            result(Step::RoleCreate, 2, None, 10),
-            result(Step::ConfigUpload, 1, None, 10),
+            Some(result(Step::ImagePush, 0, Some(true), 10)),
+            None,
+            Some(result(Step::RoleCreate, 2, None, 10)),
+            Some(result(Step::ConfigUpload, 1, None, 10)),
         ];
         assert_eq!(exit_code(&rs), 2);
         assert_eq!(exit_code(&rs[..1]), 0);

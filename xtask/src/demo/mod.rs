@@ -84,7 +84,14 @@ fn demo(args: &Args) -> Result<u8> {
         .stack
         .clone()
         .unwrap_or_else(|| util::workspace_root().join("examples/ecskit.toml"));
-    let stack = chain::load_stack(&path).map_err(|(e, _)| e)?;
+    let stacks = chain::load_stack(&path).map_err(|(e, _)| e)?;
+    if stacks.is_multi() {
+        return Err(format!(
+            "{}: the demo runs one service's task; give a stack file without [services]",
+            path.display()
+        ));
+    }
+    let stack = stacks.services[0].clone();
     let (state, _) = local::up()?;
     if stack.region != local::REGION {
         return Err(format!(
@@ -94,7 +101,6 @@ fn demo(args: &Args) -> Result<u8> {
             local::REGION
         ));
     }
-    let steps = chain::stack_steps(&stack);
     // The steps and the demo's program in one build.
     let mut runner = Runner::new_with(
         &chain::Step::ALL,
@@ -116,14 +122,15 @@ fn demo(args: &Args) -> Result<u8> {
     }
     run_local::build_pause_image(&state)?;
     local_runner(&mut runner, &state);
-    let mut env = Default::default();
+    let units = chain::plan::deploy(&stacks, &Default::default());
     let start = Instant::now();
-    let results = chain::run_chain(&runner, &stack, &steps, &mut env);
+    let results = chain::run_chain(&runner, &stacks, &units, &[], chain::DEFAULT_JOBS);
     let time = start.elapsed();
     let _ = std::fs::remove_dir_all(&runner.log_dir);
     let saved = chain::outputs_file(&stack);
     let outputs = results
         .iter()
+        .flatten()
         .filter(|r| r.code == 0)
         .flat_map(|r| r.outputs.iter().cloned())
         .collect();
@@ -132,8 +139,8 @@ fn demo(args: &Args) -> Result<u8> {
     }
     let summary = Summary {
         title: "demo",
-        stack: &stack,
-        planned: &steps,
+        stacks: &stacks,
+        units: &units,
         results: &results,
         time,
         dry_run: false,
@@ -145,6 +152,7 @@ fn demo(args: &Args) -> Result<u8> {
     }
     let task_definition = results
         .iter()
+        .flatten()
         .flat_map(|r| r.outputs.iter())
         .find(|(k, _)| k == ecskit_contract::outputs::env::TASK_DEFINITION_ARN)
         .map(|(_, v)| v.clone())
