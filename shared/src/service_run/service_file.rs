@@ -262,9 +262,22 @@ pub async fn describe_live(
     cluster: &str,
     service: &str,
 ) -> crate::Result<Option<Value>> {
+    Ok(describe_both(&ctx.ecs(), cluster, service)
+        .await?
+        .map(|(_, raw)| raw))
+}
+
+/// One DescribeServices call read two ways: the typed service (for watching the deployment)
+/// and its JSON object with every field ECS sent (for comparing with a file). `None` when the
+/// service or its cluster does not exist, or the service is INACTIVE.
+pub async fn describe_both(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> crate::Result<Option<(aws_sdk_ecs::types::Service, Value)>> {
     use crate::error::AwsContext;
     let raw = crate::aws::RawAnswer::default();
-    ctx.ecs()
+    let out = match ecs
         .describe_services()
         .cluster(cluster)
         .services(service)
@@ -273,16 +286,32 @@ pub async fn describe_live(
         .interceptor(raw.clone())
         .send()
         .await
-        .context(format!("describing service {service} in cluster {cluster}"))?;
-    Ok(raw
+    {
+        Ok(o) => o,
+        Err(e) if crate::error::sdk_is(&e, &["ClusterNotFoundException"]) => return Ok(None),
+        Err(e) => {
+            return Err(e).context(format!("describing service {service} in cluster {cluster}"));
+        }
+    };
+    let Some(typed) = out
+        .services
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.status.as_deref() != Some("INACTIVE"))
+    else {
+        return Ok(None);
+    };
+    let json = raw
         .json()
         .get("services")
         .and_then(Value::as_array)
         .and_then(|l| {
             l.iter()
-                .find(|s| s.get("status").and_then(Value::as_str) != Some("INACTIVE"))
+                .find(|s| s.get("serviceArn").and_then(Value::as_str) == typed.service_arn())
         })
-        .cloned())
+        .cloned()
+        .unwrap_or(Value::Null);
+    Ok(Some((typed, json)))
 }
 
 #[cfg(test)]
