@@ -98,6 +98,8 @@ pub struct Service {
     /// The longest wait, in seconds.
     pub timeout: Option<u64>,
     pub network: Option<Network>,
+    /// A service definition in CreateService's JSON form (`service-run --service-file`).
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Debug, Clone, PartialEq, Default)]
@@ -136,6 +138,7 @@ pub struct Stack {
     pub wait: bool,
     pub timeout: Option<u64>,
     pub network: Network,
+    pub service_file: Option<PathBuf>,
 }
 
 /// Reads and checks a stack file. Every problem is in the error, one per line.
@@ -286,6 +289,12 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
             problems.push(format!("{field}: {e}"));
         }
     }
+    let service_file = f.service.file.as_deref().map(abs);
+    if let Some(p) = &service_file
+        && !p.exists()
+    {
+        problems.push(format!("service.file: {} does not exist", p.display()));
+    }
     if launch_type == "EC2" && f.instance_profile.is_none() {
         // Not an error: the instances may come with their own profile.
         eprintln!(
@@ -317,6 +326,7 @@ fn check(f: StackFile, base: &Path, problems: &mut Vec<String>) -> Stack {
         wait: f.service.wait.unwrap_or(true),
         timeout: f.service.timeout,
         network: f.service.network.unwrap_or_default(),
+        service_file,
     }
 }
 
