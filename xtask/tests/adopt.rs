@@ -235,6 +235,11 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
         &[],
     );
     assert_eq!(code, 0, "deploy failed:\n{summary:#}\n{err}");
+    let service_file = dir.path().join("service.json");
+    assert!(
+        err.contains(&format!("--service-file {}", service_file.display())),
+        "service-run got the stack's service file: {err}"
+    );
     let steps = summary["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
     assert_eq!(
