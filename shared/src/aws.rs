@@ -232,6 +232,29 @@ impl Intercept for RawAnswer {
     }
 }
 
+/// A request hook that makes `doc` the request body, for calls whose input must reach AWS as
+/// written (a task definition, a service file), including fields newer than the SDK's types.
+///
+/// Why this way: the SDK's typed builders drop what they do not know, and its shapes have no
+/// serde support. A request of our own (hand-built HTTP plus SigV4) would duplicate what the
+/// SDK's orchestrator already does right: endpoint resolution, signing, retries, the call log,
+/// error parsing. So the call goes through its typed builder with just enough to build, and
+/// `.customize().mutate_request(json_body(&doc))` swaps the serialized body for the document.
+/// That hook runs in `modify_before_signing`, so SigV4 signs the real body; the serializer set
+/// Content-Length from its own body, so it is set again here. The answer is typed as usual.
+pub fn json_body(
+    doc: &serde_json::Value,
+) -> impl Fn(&mut aws_smithy_runtime_api::client::orchestrator::HttpRequest) + Send + Sync + 'static
+{
+    // A `Value` always serializes.
+    let body = serde_json::to_vec(doc).unwrap_or_default();
+    move |req| {
+        req.headers_mut()
+            .insert("Content-Length", body.len().to_string());
+        *req.body_mut() = aws_smithy_types::body::SdkBody::from(body.clone());
+    }
+}
+
 /// What a step runs with: the SDK config, the call log, and the dry-run switch.
 #[derive(Clone, Debug)]
 pub struct Ctx {

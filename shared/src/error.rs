@@ -16,6 +16,8 @@ pub enum Error {
     Input {
         message: String,
         hint: Option<String>,
+        /// What `--output json` prints beside the error (a failed verify's checks).
+        details: Option<serde_json::Value>,
     },
     /// An AWS call failed. Exit 1.
     #[error("{context}: {detail}")]
@@ -57,6 +59,7 @@ impl Error {
         Error::Input {
             message: message.into(),
             hint: None,
+            details: None,
         }
     }
 
@@ -91,19 +94,19 @@ impl Error {
         }
     }
 
-    /// Attaches what `--output json` shows of a failed deployment (`failures`, ...). Only a
-    /// deployment failure carries details; other errors are returned unchanged.
+    /// Attaches what `--output json` shows of a failed deployment (`failures`, ...) or of bad
+    /// input found by verify (`checks`). Other errors are returned unchanged.
     pub fn with_details(mut self, value: serde_json::Value) -> Self {
-        if let Error::Deployment { details, .. } = &mut self {
+        if let Error::Deployment { details, .. } | Error::Input { details, .. } = &mut self {
             *details = Some(value);
         }
         self
     }
 
-    /// The details of a failed deployment, if any.
+    /// The details of a failed deployment or verify, if any.
     pub fn details(&self) -> Option<&serde_json::Value> {
         match self {
-            Error::Deployment { details, .. } => details.as_ref(),
+            Error::Deployment { details, .. } | Error::Input { details, .. } => details.as_ref(),
             _ => None,
         }
     }

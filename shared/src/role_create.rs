@@ -337,6 +337,26 @@ pub fn desired(
     (task, execution)
 }
 
+/// Converges a role ecskit manages; a role that exists without the `managed-by=ecskit` tag
+/// (named with --task-role-name or --execution-role-name, made by hand) is referenced as it is:
+/// its trust, policies and tags are someone else's, so no mutating call touches it.
+async fn converge_unless_unmanaged(
+    ctx: &Ctx,
+    desired: &DesiredRole,
+    checked: role::Checked,
+    partition: &str,
+    account: &str,
+) -> Result<String> {
+    if let Some(arn) = checked.unmanaged_arn() {
+        tracing::warn!(
+            "role {} is not tagged managed-by=ecskit: ecskit did not create it, so it is used as it is (trust, policies and tags untouched)",
+            desired.name
+        );
+        return Ok(arn.to_string());
+    }
+    role::converge(ctx, desired, checked, partition, account).await
+}
+
 async fn converge_all(ctx: &Ctx, args: &Args, plan: &Plan) -> Result<Report> {
     let region = ctx.require_region()?;
     let partition = policy::partition(&region);
@@ -360,8 +380,8 @@ async fn converge_all(ctx: &Ctx, args: &Args, plan: &Plan) -> Result<Report> {
             role::check_converge(ctx, &execution).await?,
         );
         (
-            role::converge(ctx, &task, checked.0, partition, &account).await?,
-            role::converge(ctx, &execution, checked.1, partition, &account).await?,
+            converge_unless_unmanaged(ctx, &task, checked.0, partition, &account).await?,
+            converge_unless_unmanaged(ctx, &execution, checked.1, partition, &account).await?,
         )
     };
     Ok(ctx

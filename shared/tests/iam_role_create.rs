@@ -544,6 +544,14 @@ async fn a_path_mismatch_of_the_second_role_changes_nothing() {
         .assume_role_policy_document(
             policy::service_trust(&["ecs-tasks.amazonaws.com"]).to_string(),
         )
+        // ecskit's own role, moved: a role it does not manage is only referenced (below).
+        .tags(
+            Tag::builder()
+                .key("managed-by")
+                .value("ecskit")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -565,4 +573,52 @@ async fn a_path_mismatch_of_the_second_role_changes_nothing() {
         !role_exists(&stack, "web-task").await,
         "the task role was not created"
     );
+}
+
+/// A role made by hand (no managed-by tag), named with --task-role-name and
+/// --execution-role-name, is referenced as it is: its ARN is printed, and no call changes it,
+/// though its trust and policies are not what role-create would make.
+#[tokio::test]
+async fn a_role_ecskit_does_not_manage_is_referenced_untouched() {
+    let stack = ecskit_testkit::local_stack();
+    let iam = stack.ctx(false).await.iam();
+    for name in ["console-task", "console-execution"] {
+        iam.create_role()
+            .role_name(name)
+            .path("/service/")
+            .assume_role_policy_document(
+                policy::service_trust(&["ecs-tasks.amazonaws.com"]).to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let ctx = stack.ctx(false).await;
+    let report = ecskit::step::run::<ecskit::role_create::RoleCreate>(
+        &ctx,
+        &args(
+            &stack,
+            &[
+                "--name",
+                "web",
+                "--task-role-name",
+                "console-task",
+                "--execution-role-name",
+                "console-execution",
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ctx.calls().mutating(), vec![]);
+    assert!(!report.changed, "{:?}", report.actions);
+    assert_eq!(
+        report.get_str("TASK_ROLE_ARN").as_deref(),
+        Some("arn:aws:iam::123456789012:role/service/console-task")
+    );
+    assert_eq!(
+        report.get_str("EXECUTION_ROLE_ARN").as_deref(),
+        Some("arn:aws:iam::123456789012:role/service/console-execution")
+    );
+    assert!(attached(&stack, "console-execution").await.is_empty());
 }

@@ -2,7 +2,6 @@
 //! from the emulator as JSON, written out as a service file, and compared with itself: adopting
 //! it needs no change. Then one changed field is one update, and a create-only field is drift.
 
-use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
     LoadBalancer, NetworkConfiguration,
@@ -22,53 +21,15 @@ async fn a_service_made_by_hand_is_adopted_without_a_change() {
         .send()
         .await
         .unwrap();
-    ecs.register_task_definition()
-        .family("snaplex")
-        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
-        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
-        .cpu("512")
-        .memory("1024")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("jcc")
-                .image("123456789012.dkr.ecr.us-west-2.amazonaws.com/snaplex:4.35")
-                .memory(1024)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let ec2 = ctx.ec2();
-    let subnet = ec2
-        .describe_subnets()
-        .filters(
-            Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .subnets()[0]
-        .subnet_id()
-        .unwrap()
-        .to_string();
-    let sg = ec2
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values("default")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .security_groups()[0]
-        .group_id()
-        .unwrap()
-        .to_string();
+    register_fargate(
+        &ctx,
+        "snaplex",
+        "jcc",
+        "123456789012.dkr.ecr.us-west-2.amazonaws.com/snaplex:4.35",
+    )
+    .await;
+    let (subnets, sg) = stack.default_network().await;
+    let subnet = subnets[0].clone();
     let target_group =
         "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/snaplex/0123456789abcdef";
     ecs.create_service()
@@ -155,4 +116,157 @@ async fn a_service_made_by_hand_is_adopted_without_a_change() {
         3,
         "only the setup's calls mutate"
     );
+}
+
+/// `service-run --service-file` as its binary runs it, through a proxy that records what
+/// reached the wire (the emulator answers behind it).
+async fn run_file(
+    proxy: &ecskit_testkit::fault_proxy::FaultProxy,
+    file: &std::path::Path,
+    extra: &[&str],
+) -> ecskit::Result<ecskit::Report> {
+    use clap::Parser;
+    let mut argv = vec![
+        "service-run",
+        "--region",
+        "us-west-2",
+        "--endpoint-url",
+        &proxy.url,
+        "--retry-attempts",
+        "1",
+        "--cluster",
+        "filed",
+        "--no-wait",
+        "--service-file",
+        file.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(extra);
+    let args = ecskit::service_run::Args::try_parse_from(argv).unwrap();
+    ecskit::step::run_from_flags::<ecskit::service_run::ServiceRun>(&args).await
+}
+
+/// A field this tool has never heard of reaches CreateService's body as written; a second run
+/// changes nothing; one changed field is exactly one UpdateService carrying that field; a
+/// field only CreateService takes is refused as drift (exit 2, no call); a dry run plans.
+#[tokio::test]
+async fn a_service_file_is_sent_as_written_and_compared_by_meaning() {
+    use ecskit_testkit::fault_proxy::{self, Faults};
+    let stack = local_stack();
+    let ctx = stack.ctx(false).await;
+    register_fargate(&ctx, "filed", "app", "nginx:1").await;
+    let (subnets, sg) = stack.default_network().await;
+    let subnet = subnets[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("service.json");
+    let mut doc = json!({
+        "serviceName": "web",
+        "taskDefinition": "filed:1",
+        "desiredCount": 1,
+        "launchType": "FARGATE",
+        "networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": [subnet], "securityGroups": [sg], "assignPublicIp": "ENABLED"}},
+        "healthCheckGracePeriodSeconds": 30,
+        "aFieldFromTheFuture": {"enabled": true}
+    });
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let proxy = fault_proxy::start(&stack.moto_url, Faults::None);
+
+    let created = run_file(&proxy, &file, &[]).await.unwrap();
+    assert!(created.changed);
+    let sent = proxy.mutating_bodies();
+    let (_, body) = sent
+        .iter()
+        .find(|(op, _)| op == "CreateService")
+        .expect("a CreateService request");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        body["aFieldFromTheFuture"],
+        json!({"enabled": true}),
+        "{body:#}"
+    );
+    assert_eq!(body["healthCheckGracePeriodSeconds"], json!(30), "{body:#}");
+    assert_eq!(body["cluster"], json!("filed"));
+    assert!(
+        body["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"key": "managed-by", "value": "ecskit"})),
+        "{body:#}"
+    );
+
+    // The emulator keeps neither a field it does not know nor the grace period, so from here
+    // on the file holds the fields it reports back (AWS reports every field it takes; a field
+    // the answer lacks is compared as unset, so that adding one to the file updates it).
+    doc.as_object_mut().unwrap().remove("aFieldFromTheFuture");
+    doc.as_object_mut()
+        .unwrap()
+        .remove("healthCheckGracePeriodSeconds");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let before = proxy.mutating().len();
+    let again = run_file(&proxy, &file, &[]).await.unwrap();
+    assert!(!again.changed, "{:?}", again.actions);
+    assert_eq!(again.calls.mutating, 0);
+    assert_eq!(proxy.mutating().len(), before, "{:?}", proxy.mutating());
+
+    // One changed field: exactly one UpdateService, whose body is that field.
+    doc["desiredCount"] = json!(2);
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let dry = run_file(&proxy, &file, &["--dry-run"]).await.unwrap();
+    assert_eq!(
+        dry.actions,
+        ["update service web in cluster filed: desiredCount 1 -> 2"]
+    );
+    assert_eq!(proxy.mutating().len(), before, "a dry run sends nothing");
+    let updated = run_file(&proxy, &file, &[]).await.unwrap();
+    assert_eq!(updated.actions, dry.actions);
+    let after: Vec<_> = proxy.mutating_bodies()[before..].to_vec();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].0, "UpdateService");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&after[0].1).unwrap(),
+        json!({"desiredCount": 2, "cluster": "filed", "service": "web"})
+    );
+    // A flag wins over the file: --desired-count 2 with the file's 1 is no change now.
+    doc["desiredCount"] = json!(1);
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let flag = run_file(&proxy, &file, &["--desired-count", "2"])
+        .await
+        .unwrap();
+    assert!(!flag.changed, "{:?}", flag.actions);
+
+    // A field only CreateService takes: drift that needs a re-create, refused before any call.
+    doc["desiredCount"] = json!(2);
+    doc["launchType"] = json!("EC2");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let count = proxy.mutating().len();
+    let err = run_file(&proxy, &file, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains(
+            "service web: launchType: \"FARGATE\" -> \"EC2\" (UpdateService cannot change it)"
+        ),
+        "{err}"
+    );
+    assert_eq!(proxy.mutating().len(), count);
+}
+
+/// A Fargate task definition of one container (512 CPU units, 1 GiB).
+async fn register_fargate(ctx: &ecskit::aws::Ctx, family: &str, container: &str, image: &str) {
+    ctx.ecs()
+        .register_task_definition()
+        .family(family)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("512")
+        .memory("1024")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name(container)
+                .image(image)
+                .memory(1024)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }

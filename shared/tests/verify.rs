@@ -3,7 +3,6 @@
 
 mod image_support;
 
-use aws_sdk_ec2::types::Filter;
 use ecskit::verify::{self, Level, Network, TaskSubject};
 use ecskit_testkit::{LocalStack, local_stack};
 use serde_json::{Value, json};
@@ -134,37 +133,10 @@ async fn pushed_image(stack: &LocalStack) -> String {
 }
 
 async fn default_network(stack: &LocalStack) -> Network {
-    let ec2 = stack.ctx(false).await.ec2();
-    let subnets = ec2
-        .describe_subnets()
-        .filters(
-            Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let sg = ec2
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values("default")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (subnets, sg) = stack.default_network().await;
     Network {
-        subnets: subnets
-            .subnets()
-            .iter()
-            .take(2)
-            .map(|s| s.subnet_id().unwrap().to_string())
-            .collect(),
-        security_groups: vec![sg.security_groups()[0].group_id().unwrap().to_string()],
+        subnets: subnets.into_iter().take(2).collect(),
+        security_groups: vec![sg],
         assign_public_ip: true,
         fargate: true,
     }

@@ -54,6 +54,7 @@ pub struct FaultProxy {
     injected: Arc<AtomicUsize>,
     forwarded: Arc<AtomicUsize>,
     mutating: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<(String, String)>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -72,6 +73,12 @@ impl FaultProxy {
     /// The mutating operations that reached the proxy so far, in order.
     pub fn mutating(&self) -> Vec<String> {
         self.mutating.lock().unwrap().clone()
+    }
+
+    /// The mutating requests that reached the proxy so far, as (operation, body as sent): what
+    /// went over the wire, to see that a field the SDK does not know was not dropped.
+    pub fn mutating_bodies(&self) -> Vec<(String, String)> {
+        self.bodies.lock().unwrap().clone()
     }
 }
 
@@ -95,6 +102,7 @@ struct Shared {
     injected: Arc<AtomicUsize>,
     forwarded: Arc<AtomicUsize>,
     mutating: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<(String, String)>>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -106,9 +114,15 @@ pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
     let injected = Arc::new(AtomicUsize::new(0));
     let forwarded = Arc::new(AtomicUsize::new(0));
     let mutating = Arc::new(Mutex::new(Vec::new()));
+    let bodies = Arc::new(Mutex::new(Vec::new()));
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let upstream = upstream.trim_end_matches('/').to_string();
-    let (inj, fwd, mutd) = (injected.clone(), forwarded.clone(), mutating.clone());
+    let (inj, fwd, mutd, bods) = (
+        injected.clone(),
+        forwarded.clone(),
+        mutating.clone(),
+        bodies.clone(),
+    );
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -125,6 +139,7 @@ pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
                 injected: inj,
                 forwarded: fwd,
                 mutating: mutd,
+                bodies: bods,
                 client: Client::builder(hyper_util::rt::TokioExecutor::new())
                     .build(HttpConnector::new()),
             });
@@ -153,6 +168,7 @@ pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
         injected,
         forwarded,
         mutating,
+        bodies,
         stop: Some(stop_tx),
         thread: Some(thread),
     }
@@ -209,6 +225,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     let first = shared.seen.lock().unwrap().insert(key.clone());
     if is_mutating(&op) {
         shared.mutating.lock().unwrap().push(op.clone());
+        shared
+            .bodies
+            .lock()
+            .unwrap()
+            .push((op.clone(), String::from_utf8_lossy(&body).into_owned()));
     }
     match shared.faults {
         Faults::FirstAttemptUnavailable if first => {

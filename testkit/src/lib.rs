@@ -154,6 +154,34 @@ impl LocalStack {
         A::try_parse_from(argv).unwrap_or_else(|e| panic!("{bin} flags {extra:?}: {e}"))
     }
 
+    /// The default VPC's default-for-AZ subnets and its `default` security group: the emulator
+    /// makes them with new ids on every start, so tests look them up.
+    pub async fn default_network(&self) -> (Vec<String>, String) {
+        use aws_sdk_ec2::types::Filter;
+        let ec2 = self.ctx(false).await.ec2();
+        let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
+        let subnets = ec2
+            .describe_subnets()
+            .filters(filter("default-for-az", "true"))
+            .send()
+            .await
+            .unwrap();
+        let groups = ec2
+            .describe_security_groups()
+            .filters(filter("group-name", "default"))
+            .send()
+            .await
+            .unwrap();
+        (
+            subnets
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_id().map(str::to_string))
+                .collect(),
+            groups.security_groups()[0].group_id().unwrap().to_string(),
+        )
+    }
+
     pub fn aws_args(&self) -> ecskit::aws::AwsArgs {
         ecskit::aws::AwsArgs {
             region: Some("us-west-2".into()),

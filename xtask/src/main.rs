@@ -10,10 +10,12 @@ mod ci;
 mod demo;
 mod deploy;
 mod destroy;
+mod init;
 mod local;
 mod release;
 mod stack;
 mod util;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -43,6 +45,12 @@ enum Task {
     /// Deploy the stack file: image-push, role-create, instance-profile and config-upload at
     /// the same time, then taskdef-register, then service-run.
     Deploy(deploy::Args),
+    /// Check the stack before deploying: roles and their trust, images and their architecture,
+    /// secrets, env files, log groups, permissions. No mutating call; a failed check is exit 2.
+    Verify(verify::Args),
+    /// Adopt a live service set up by hand: write ecskit.toml, service.json and taskdef.json
+    /// that reproduce it, so that a deploy right after changes nothing.
+    Init(init::Args),
     /// Remove what the stack file's deploy created, in reverse order (asks unless --yes).
     Destroy(destroy::Args),
     /// The README's first command: local stack up, a small image built from scratch, examples/
@@ -69,6 +77,8 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Deploy(args) => return deploy::main(args),
         Task::Destroy(args) => return destroy::main(args),
+        Task::Verify(args) => return verify::main(args),
+        Task::Init(args) => return init::main(args),
         Task::Demo(args) => return demo::main(args),
         Task::Bench(args) => return bench::main(args),
         Task::Local { action } => local::run(action),

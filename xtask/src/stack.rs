@@ -127,6 +127,8 @@ pub struct Service {
     /// The longest wait, in seconds.
     pub timeout: Option<u64>,
     pub network: Option<Network>,
+    /// A service definition in CreateService's JSON form (`service-run --service-file`).
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Debug, Clone, PartialEq, Default)]
@@ -189,6 +191,7 @@ pub struct Stack {
     pub wait: bool,
     pub timeout: Option<u64>,
     pub network: Network,
+    pub service_file: Option<PathBuf>,
 }
 
 impl Stack {
@@ -614,6 +617,7 @@ fn check_service(
         wait: None,
         timeout: None,
         network: None,
+        file: None,
     });
     let launch_type = svc.launch_type.clone().unwrap_or_else(|| "FARGATE".into());
     if launch_type != "FARGATE" && launch_type != "EC2" {
@@ -631,6 +635,12 @@ fn check_service(
         if let Err(e) = validate::ecs_name(v, 255) {
             problems.push(format!("{field}: {e}"));
         }
+    }
+    let service_file = svc.file.as_deref().map(abs);
+    if let Some(p) = &service_file
+        && !p.exists()
+    {
+        problems.push(format!("service.file: {} does not exist", p.display()));
     }
     if launch_type == "EC2" && f.instance_profile.is_none() {
         // Not an error: the instances may come with their own profile.
@@ -666,6 +676,7 @@ fn check_service(
         wait: svc.wait.unwrap_or(true),
         timeout: svc.timeout,
         network: svc.network.unwrap_or_default(),
+        service_file,
     }
 }
 

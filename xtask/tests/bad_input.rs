@@ -54,6 +54,10 @@ fn every_exit_2_leaves_everything_as_it_was() {
         "newline.json",
         "{\"family\": \"t\", \"containerDefinitions\": [{\"name\": \"app\", \"image\": \"x\",\n \"command\": [\"a\nb\"], \"memory\": 64}]}",
     );
+    let bad_service = d(
+        "service.json",
+        r#"{"serviceName": "web", "taskDefinition": "t:1", "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/t/0", "containerName": "app"}], "aFieldFromTheFuture": true}"#,
+    );
     let plaintext = d(
         "secret.json",
         r#"{"family": "t", "containerDefinitions": [{"name": "app", "image": "x", "memory": 64, "environment": [{"name": "DB_PASSWORD", "value": "hunter2"}]}]}"#,
@@ -226,6 +230,16 @@ fn every_exit_2_leaves_everything_as_it_was() {
                 "--assign-public-ip".into(),
             ],
             "--assign-public-ip",
+        ),
+        (
+            "service-run",
+            vec![
+                "--cluster".into(),
+                app.clone(),
+                "--service-file".into(),
+                bad_service,
+            ],
+            "service.json: loadBalancers[0].containerPort: missing",
         ),
     ];
     for (bin, args, says) in &cases {

@@ -193,13 +193,30 @@ pub struct Checked {
     current: Option<Current>,
 }
 
+impl Checked {
+    /// The ARN of a role that exists and is not tagged `managed-by=ecskit`: someone else made
+    /// it (a console set-up that `cargo xtask init` adopted), so a step references it as it is
+    /// and makes no call that would change it.
+    pub fn unmanaged_arn(&self) -> Option<&str> {
+        self.current
+            .as_ref()
+            .filter(|cur| {
+                !crate::aws::is_managed(cur.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            })
+            .map(|cur| cur.arn.as_str())
+    }
+}
+
 /// Reads the role and refuses what converging cannot do (IAM cannot move a role to another
 /// path). No mutating call.
 pub async fn check_converge(ctx: &Ctx, desired: &DesiredRole) -> Result<Checked> {
     let name = &desired.name;
     let current = get_role(ctx, name).await?;
+    // A role ecskit does not manage is only referenced (see [`Checked::unmanaged_arn`]), so
+    // its path is not ecskit's to refuse.
     if let Some(cur) = &current
         && cur.path != desired.path
+        && crate::aws::is_managed(cur.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     {
         return Err(Error::input(format!(
             "role {name} exists with path {} but --path is {}",

@@ -282,10 +282,24 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         None => create(deps, cluster_name, &service_name, &want, td, network).await?,
         Some(svc) => update(deps, cluster_name, svc, &want, td).await?,
     };
+    watch_and_report(deps, args, td, &cluster_arn, &service_name, service).await
+}
+
+/// After the create or update (`service`: the answer, `None` in a dry run): follows this
+/// run's deployment unless --no-wait or a dry run, and reports. Shared with the service file.
+pub(super) async fn watch_and_report(
+    deps: &Deps,
+    args: &Args,
+    td: &TaskDef,
+    cluster_arn: &str,
+    service_name: &str,
+    service: Option<Service>,
+) -> Result<Report> {
+    let cluster_name = &args.cluster;
     let service_arn = service
         .as_ref()
         .and_then(|s| s.service_arn().map(str::to_string))
-        .unwrap_or_else(|| computed_service_arn(&cluster_arn, &service_name));
+        .unwrap_or_else(|| computed_service_arn(cluster_arn, service_name));
     let deployment = service.as_ref().and_then(watch::primary_deployment);
     let mut report_state = watch::Outcome::from_service(service.as_ref(), deployment.as_deref());
     if !args.no_wait
@@ -294,7 +308,7 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     {
         let target = watch::Target {
             cluster: cluster_name.clone(),
-            service: service_name.clone(),
+            service: service_name.to_string(),
             deployment_id: id.clone(),
             essentials: td.essentials.clone(),
             logs: td.logs.clone(),
@@ -304,7 +318,10 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     let mut report = deps
         .ctx
         .report()
-        .output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn)
+        .output(
+            ecskit_contract::outputs::CLUSTER_ARN,
+            cluster_arn.to_string(),
+        )
         .output(ecskit_contract::outputs::SERVICE_ARN, service_arn)
         .output(
             ecskit_contract::outputs::TASK_DEFINITION_ARN,

@@ -73,6 +73,23 @@ pub struct Args {
     /// Capacity provider strategy instead of a launch type: PROVIDER:WEIGHT[:BASE],... (e.g. FARGATE_SPOT:3,FARGATE:1:1).
     #[arg(long, value_delimiter = ',', help_heading = "Service")]
     pub capacity_provider_strategy: Vec<String>,
+    /// The service in CreateService's JSON form (`aws ecs create-service --generate-cli-skeleton`,
+    /// or what `cargo xtask init` wrote): load balancers, service registries, placement, alarms
+    /// and every other field, sent as written, fields unknown to this tool included. Flags win
+    /// over its fields. A difference in a field UpdateService cannot change is exit 2.
+    #[arg(
+        long,
+        env = "ECSKIT_SERVICE_FILE",
+        value_name = "FILE",
+        conflicts_with_all = ["run_task", "local", "watch", "delete", "delete_cluster", "export"],
+        help_heading = "Service"
+    )]
+    pub service_file: Option<std::path::PathBuf>,
+    /// Print the live service in the --service-file form and its task definition in the
+    /// register form (what `cargo xtask init` writes out), with the task role's config bucket
+    /// and what could not be carried over; changes nothing. Best with --output json.
+    #[arg(long, conflicts_with_all = ["run_task", "local", "watch", "delete", "delete_cluster"], help_heading = "Service")]
+    pub export: bool,
     /// Turn Container Insights on for a cluster this step creates.
     #[arg(long, help_heading = "Service")]
     pub container_insights: bool,
@@ -196,7 +213,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 
 /// Checks every flag before anything is called; all problems at once.
 pub fn validate(args: &Args) -> Result<()> {
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     let name_ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 255
@@ -214,7 +231,26 @@ pub fn validate(args: &Args) -> Result<()> {
             args.cluster
         ));
     }
-    let service_needed = !args.run_task && !args.local && (!args.delete_cluster || args.delete);
+    // The service file is read and checked here too: its problems are bad input like a flag's.
+    let file = args
+        .service_file
+        .as_deref()
+        .map(super::from_file::load)
+        .transpose()
+        .unwrap_or_else(|file_problems| {
+            problems.extend(file_problems);
+            None
+        });
+    let from_file = |key: &str| {
+        file.as_ref()
+            .and_then(|f| f.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let service_needed = !args.run_task
+        && !args.local
+        && (!args.delete_cluster || args.delete)
+        && from_file("serviceName").is_none();
     let one_task = args.run_task || args.local;
     for (given, flag) in [
         (args.command.is_some(), "--command"),
@@ -242,6 +278,8 @@ pub fn validate(args: &Args) -> Result<()> {
         );
     }
     let td_needed = !args.watch
+        && !args.export
+        && from_file("taskDefinition").is_none()
         && !args.delete
         && !args.delete_cluster
         && (!args.day2.logs || args.run_task)
@@ -256,7 +294,16 @@ pub fn validate(args: &Args) -> Result<()> {
                 problems.push(format!("--task-definition {e}"));
             }
         }
-        None => {}
+        None => {
+            if let (Some(td), Some(path)) = (from_file("taskDefinition"), &args.service_file)
+                && let Err(e) = taskdef::check_task_definition_ref(&td)
+            {
+                problems.push(format!(
+                    "--service-file {}: taskDefinition {e}",
+                    path.display()
+                ));
+            }
+        }
     }
     if let Some(n) = args.desired_count
         && n < 0

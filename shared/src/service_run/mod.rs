@@ -13,7 +13,9 @@
 //! - [`task`]: one-off tasks (`--run-task`);
 //! - [`local`]: one task on the local Docker Engine (`--local`);
 //! - [`day2`] and [`rollback`]: `--logs [--follow]` and `--rollback`;
-//! - [`service_file`]: `--service-file`, a service in the CreateService form.
+//! - [`service_file`] and [`from_file`]: `--service-file`, a service in the CreateService form
+//!   (the comparison and update body, then the deploy that sends the document as written);
+//! - [`export`]: `--export`, a live service and its task definition written out for adoption.
 //!
 //! [`ServiceRun`] builds [`Deps`] from the context and the flags and dispatches; tests build
 //! their own [`Deps`] (recorded responses, a virtual clock) and call the pieces.
@@ -21,7 +23,9 @@
 pub mod cluster;
 pub mod day2;
 pub mod deploy;
+pub mod export;
 pub mod flags;
+pub mod from_file;
 pub mod local;
 pub mod logs;
 pub mod network;
@@ -148,8 +152,25 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     if args.local {
         return local::run(deps, args).await;
     }
-    let td_ref = args.task_definition.as_deref().unwrap_or_default();
-    let td = taskdef::resolve_task_definition(deps, td_ref).await?;
+    if args.export {
+        return export::export(deps, args).await;
+    }
+    // Checked by `validate` already; read again here, where it is used.
+    let file = match &args.service_file {
+        Some(path) => Some((path, from_file::load(path).map_err(crate::Error::inputs)?)),
+        None => None,
+    };
+    let td_ref = args
+        .task_definition
+        .clone()
+        .or_else(|| {
+            file.as_ref()
+                .and_then(|(_, doc)| doc.get("taskDefinition"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let td = taskdef::resolve_task_definition(deps, &td_ref).await?;
     let checks = if args.verify {
         Some(verify(deps, args, &td).await?)
     } else {
@@ -158,7 +179,10 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     if args.run_task {
         return task::run(deps, args, &td).await;
     }
-    let report = deploy::deploy(deps, args, &td).await?;
+    let report = match file {
+        Some((path, doc)) => from_file::deploy(deps, args, &td, doc, path).await?,
+        None => deploy::deploy(deps, args, &td).await?,
+    };
     Ok(match checks {
         Some(c) => c.add_to(report),
         None => report,

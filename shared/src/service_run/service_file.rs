@@ -58,6 +58,7 @@ const READ_ONLY: &[&str] = &[
     "currentServiceDeployment",
     "currentServiceRevisions",
     "resourceManagementType",
+    "platformFamily",
 ];
 
 /// Checks the fields this tool knows; unknown fields are passed through (a newer API may know
@@ -142,6 +143,12 @@ fn same(key: &str, wanted: &Value, live: Option<&Value>) -> bool {
     if key == "taskDefinition" {
         return task_definition_key(wanted) == task_definition_key(live);
     }
+    if key == "role"
+        && let (Some(w), Some(l)) = (wanted.as_str(), live.as_str())
+    {
+        // A role by name or by ARN is the same role.
+        return w == l || l.ends_with(&format!("/{w}"));
+    }
     contains(wanted, live)
 }
 
@@ -178,7 +185,11 @@ pub fn plan(doc: &Value, live: &Value) -> Plan {
         if MANAGED.contains(&key.as_str()) {
             continue;
         }
-        let live_value = live.get(key);
+        // DescribeServices reports CreateService's `role` as `roleArn`.
+        let live_value = match key.as_str() {
+            "role" => live.get("roleArn"),
+            _ => live.get(key),
+        };
         if same(key, wanted, live_value) {
             continue;
         }
@@ -214,9 +225,13 @@ pub fn from_described(live: &Value) -> (Value, Vec<String>) {
     };
     for (key, value) in obj {
         if READ_ONLY.contains(&key.as_str()) {
-            if key == "roleArn" && !value.is_null() {
-                // The service-linked role is used unless a role is named; CreateService's
-                // `role` only matters for Classic Load Balancers.
+            // CreateService's `role` only matters for Classic Load Balancers; the service-linked
+            // role (`/aws-service-role/`) that ECS reports otherwise may not be named.
+            if key == "roleArn"
+                && value
+                    .as_str()
+                    .is_some_and(|r| !r.contains(":role/aws-service-role/"))
+            {
                 out.insert("role".into(), value.clone());
             }
             continue;
@@ -262,9 +277,22 @@ pub async fn describe_live(
     cluster: &str,
     service: &str,
 ) -> crate::Result<Option<Value>> {
+    Ok(describe_both(&ctx.ecs(), cluster, service)
+        .await?
+        .map(|(_, raw)| raw))
+}
+
+/// One DescribeServices call read two ways: the typed service (for watching the deployment)
+/// and its JSON object with every field ECS sent (for comparing with a file). `None` when the
+/// service or its cluster does not exist, or the service is INACTIVE.
+pub async fn describe_both(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> crate::Result<Option<(aws_sdk_ecs::types::Service, Value)>> {
     use crate::error::AwsContext;
     let raw = crate::aws::RawAnswer::default();
-    ctx.ecs()
+    let out = match ecs
         .describe_services()
         .cluster(cluster)
         .services(service)
@@ -273,16 +301,32 @@ pub async fn describe_live(
         .interceptor(raw.clone())
         .send()
         .await
-        .context(format!("describing service {service} in cluster {cluster}"))?;
-    Ok(raw
+    {
+        Ok(o) => o,
+        Err(e) if crate::error::sdk_is(&e, &["ClusterNotFoundException"]) => return Ok(None),
+        Err(e) => {
+            return Err(e).context(format!("describing service {service} in cluster {cluster}"));
+        }
+    };
+    let Some(typed) = out
+        .services
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.status.as_deref() != Some("INACTIVE"))
+    else {
+        return Ok(None);
+    };
+    let json = raw
         .json()
         .get("services")
         .and_then(Value::as_array)
         .and_then(|l| {
             l.iter()
-                .find(|s| s.get("status").and_then(Value::as_str) != Some("INACTIVE"))
+                .find(|s| s.get("serviceArn").and_then(Value::as_str) == typed.service_arn())
         })
-        .cloned())
+        .cloned()
+        .unwrap_or(Value::Null);
+    Ok(Some((typed, json)))
 }
 
 #[cfg(test)]
@@ -385,6 +429,23 @@ mod tests {
         );
         // Written out and read back, it is the same service.
         assert_eq!(plan(&doc, &live()), Plan::default());
+        // ECS's service-linked role is not carried as `role` (CreateService refuses it for a
+        // service without a Classic Load Balancer); a role of the user's is, and compares
+        // equal to the `roleArn` it came from.
+        let mut linked = live();
+        linked["roleArn"] =
+            json!("arn:aws:iam::1:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS");
+        linked["platformFamily"] = json!("Linux");
+        let (doc, _) = from_described(&linked);
+        assert_eq!((doc.get("role"), doc.get("platformFamily")), (None, None));
+        let mut clb = live();
+        clb["roleArn"] = json!("arn:aws:iam::1:role/ecsServiceRole");
+        let (doc, _) = from_described(&clb);
+        assert_eq!(doc["role"], json!("arn:aws:iam::1:role/ecsServiceRole"));
+        assert_eq!(plan(&doc, &clb), Plan::default());
+        let mut by_name = doc.clone();
+        by_name["role"] = json!("ecsServiceRole");
+        assert_eq!(plan(&by_name, &clb), Plan::default());
         assert!(is_updatable("loadBalancers") && !is_updatable("launchType"));
     }
 }

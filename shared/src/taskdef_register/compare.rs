@@ -10,7 +10,8 @@
 //! - task `cpu`/`memory` units (`"1 vCPU"` is `"1024"`, `"2 GB"` is `"2048"`);
 //! - the order of `environment`, `secrets` (by name), `tags` (by key) and
 //!   `requiresCompatibilities`;
-//! - the order of keys in objects.
+//! - the order of keys in objects;
+//! - ecskit's own `managed-by=ecskit` tag (who registered it, not what it is).
 
 use serde_json::{Map, Value};
 
@@ -39,6 +40,14 @@ pub fn canonical(doc: &Value) -> Value {
         && let Some(n) = memory_mib(s)
     {
         *s = n.to_string();
+    }
+    // ecskit's ownership tag says who registered a revision, not what it is: a revision made
+    // by hand (adopted with `cargo xtask init`) means the same as the file written from it.
+    if let Some(Value::Array(tags)) = td.get_mut("tags") {
+        tags.retain(|t| {
+            t.get("key").and_then(Value::as_str) != Some(crate::aws::MANAGED_BY.0)
+                || t.get("value").and_then(Value::as_str) != Some(crate::aws::MANAGED_BY.1)
+        });
     }
     sort_list(td.get_mut("tags"), "key");
     if let Some(Value::Array(list)) = td.get_mut("requiresCompatibilities") {

@@ -10,7 +10,6 @@ use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationI
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::RetryConfig;
 use serde_json::Value;
@@ -27,9 +26,8 @@ pub struct Revision {
 }
 
 /// Registers `doc` as it is, in one attempt. The builder gets the family and a one-container
-/// minimum so it builds; `mutate_request` then replaces the serialized body with the
-/// document. That hook runs in `modify_before_signing`, so SigV4 signs the real body; the
-/// serializer set Content-Length from its own body, so it is set again here.
+/// minimum so it builds; [`crate::aws::json_body`] then replaces the serialized body with the
+/// document before the request is signed.
 ///
 /// The SDK's own retry is off for this one call: a register whose answer was lost has made a
 /// revision, and sending it again blindly would make a second, identical one.
@@ -52,8 +50,6 @@ type RegisterResult = std::result::Result<
 >;
 
 async fn send_register(ecs: &aws_sdk_ecs::Client, doc: &Value) -> Result<RegisterResult> {
-    let body = serde_json::to_vec(doc)
-        .map_err(|e| Error::input(format!("serializing the document: {e}")))?;
     let family = doc["family"].as_str().unwrap_or_default().to_string();
     let first = &doc["containerDefinitions"][0];
     let minimum = aws_sdk_ecs::types::ContainerDefinition::builder()
@@ -68,11 +64,7 @@ async fn send_register(ecs: &aws_sdk_ecs::Client, doc: &Value) -> Result<Registe
         .config_override(
             aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled()),
         )
-        .mutate_request(move |req| {
-            req.headers_mut()
-                .insert("Content-Length", body.len().to_string());
-            *req.body_mut() = SdkBody::from(body.clone());
-        })
+        .mutate_request(crate::aws::json_body(doc))
         .send()
         .await)
 }

@@ -140,16 +140,17 @@ impl Checks {
                 .map(|c| format!("verify: {} {}: {}", c.kind, c.resource, c.message))
                 .collect(),
         )
-        .hint("fix what the failed checks name, or pass --no-verify to deploy anyway"))
+        .hint("fix what the failed checks name, or pass --no-verify to deploy anyway")
+        .with_details(serde_json::json!({"checks": self.to_json()})))
     }
 
     /// The checks in a report: `checks` in json, one line each in text.
-    pub fn add_to(&self, mut report: Report) -> Report {
-        report = report.detail(
-            "checks",
-            Value::Array(self.0.iter().map(Check::to_json).collect()),
-        );
-        report
+    pub fn add_to(&self, report: Report) -> Report {
+        report.detail("checks", self.to_json())
+    }
+
+    fn to_json(&self) -> Value {
+        Value::Array(self.0.iter().map(Check::to_json).collect())
     }
 }
 

@@ -109,8 +109,15 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
             kv(&mut a, "--service", &s.service);
             match mode {
                 Mode::Deploy => {
-                    kv(&mut a, "--desired-count", &s.count.to_string());
-                    kv(&mut a, "--launch-type", &s.launch_type);
+                    // With a service file, the count and the launch type (or capacity provider
+                    // strategy) are the file's: the stack's defaults would override them.
+                    match &s.service_file {
+                        Some(f) => kv(&mut a, "--service-file", &f.display().to_string()),
+                        None => {
+                            kv(&mut a, "--desired-count", &s.count.to_string());
+                            kv(&mut a, "--launch-type", &s.launch_type);
+                        }
+                    }
                     for subnet in &s.network.subnets {
                         kv(&mut a, "--subnets", subnet);
                     }

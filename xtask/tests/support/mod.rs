@@ -104,6 +104,15 @@ pub fn xtask(args: &[&str]) -> (i32, Value, String) {
 
 /// [`xtask`] with more environment (`AWS_ENDPOINT_URL` of a proxy, say).
 pub fn xtask_with(args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
+    let (code, stdout, stderr) = xtask_text(args, env);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("stdout is not the JSON summary ({e}):\n{stdout}\nstderr:\n{stderr}")
+    });
+    (code, json, stderr)
+}
+
+/// `cargo xtask ARGS` with the binaries built beside the tests: (exit code, stdout, stderr).
+pub fn xtask_text(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
         .env("ECSKIT_BIN_DIR", bin_dir())
@@ -111,14 +120,11 @@ pub fn xtask_with(args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not the JSON summary ({e}):\n{}\nstderr:\n{stderr}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-    (out.status.code().unwrap_or(-1), json, stderr)
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A stack file in `dir` for `app` (the example task definition and config files), deploying

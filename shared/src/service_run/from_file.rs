@@ -1,0 +1,393 @@
+//! `--service-file FILE`: the service deployed from a document in CreateService's JSON form,
+//! sent as written. [`super::service_file`] is the pure part (the check, the comparison by
+//! meaning, the update body); this is the I/O: read the file, lay the flags over it, compare
+//! with DescribeServices' answer, then create or update with the document itself as the request
+//! body ([`crate::aws::json_body`]), so fields this tool does not know reach ECS.
+//!
+//! Decisions:
+//! - Flags win over the file's fields (`--desired-count`, `--launch-type`,
+//!   `--capacity-provider-strategy`, the network flags, the deployment flags); the task
+//!   definition is `--task-definition` (ECSKIT_TASK_DEFINITION_ARN) when given, else the file's.
+//! - On create, only the request's identity is added: `cluster`, a client token derived from
+//!   the body, and the `managed-by=ecskit` tag beside the file's tags. Nothing else is filled
+//!   in, except the default VPC's subnets and security group for an awsvpc task definition
+//!   when the file has no `networkConfiguration` (announced, as with the flags).
+//! - A difference in a field only CreateService takes (launch type, scheduling strategy, role,
+//!   service name ...) is drift that needs a re-create: exit 2, each field named with the
+//!   service's value and the file's, nothing changed. Deleting a live service behind the user's
+//!   back is not something a deploy should do; `--delete` and a second run is one command away.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use super::service_file;
+use super::taskdef::TaskDef;
+use super::{Args, Deps, LaunchTypeArg, cluster, deploy, network, retry};
+use crate::Report;
+use crate::error::{AwsContext, Error, Result};
+
+/// Reads the file and checks the fields the tool knows. Problems name the file and the field.
+pub fn load(path: &Path) -> std::result::Result<Map<String, Value>, Vec<String>> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("--service-file {shown}: cannot read it: {e}")])?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+        vec![format!(
+            "--service-file {shown}: not JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        )]
+    })?;
+    let problems = service_file::check(&doc);
+    match doc {
+        Value::Object(obj) if problems.is_empty() => Ok(obj),
+        _ => Err(problems
+            .into_iter()
+            .map(|p| format!("--service-file {shown}: {p}"))
+            .collect()),
+    }
+}
+
+/// The file with the flags laid over it: what the flags say wins.
+pub fn overlay(doc: &mut Map<String, Value>, args: &Args, task_definition: &str) {
+    if let Some(name) = &args.service {
+        doc.insert("serviceName".into(), json!(name));
+    }
+    doc.insert("taskDefinition".into(), json!(task_definition));
+    if let Some(n) = args.desired_count {
+        doc.insert("desiredCount".into(), json!(n));
+    }
+    if let Some(lt) = args.launch_type {
+        doc.remove("capacityProviderStrategy");
+        doc.insert("launchType".into(), json!(lt.sdk().as_str()));
+    }
+    if !args.capacity_provider_strategy.is_empty() {
+        let items: Vec<Value> = args
+            .capacity_provider_strategy
+            .iter()
+            .filter_map(|s| deploy::parse_strategy_item(s).ok())
+            .map(|i| {
+                json!({"capacityProvider": i.capacity_provider(), "weight": i.weight(), "base": i.base()})
+            })
+            .collect();
+        doc.remove("launchType");
+        doc.insert("capacityProviderStrategy".into(), Value::Array(items));
+    }
+    let net = deploy::network_flags(args);
+    if net.any() {
+        let vpc = object_at(doc, &["networkConfiguration", "awsvpcConfiguration"]);
+        if !net.subnets.is_empty() {
+            vpc.insert("subnets".into(), json!(net.subnets));
+        }
+        if !net.security_groups.is_empty() {
+            vpc.insert("securityGroups".into(), json!(net.security_groups));
+        }
+        if let Some(public) = net.assign_public_ip {
+            vpc.insert("assignPublicIp".into(), json!(public_ip(public)));
+        }
+    }
+    let breaker = match (args.circuit_breaker, args.no_circuit_breaker) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    if let Some(on) = breaker {
+        object_at(doc, &["deploymentConfiguration"]).insert(
+            "deploymentCircuitBreaker".into(),
+            json!({"enable": on, "rollback": on}),
+        );
+    }
+    for (value, key) in [
+        (args.min_healthy_percent, "minimumHealthyPercent"),
+        (args.max_percent, "maximumPercent"),
+    ] {
+        if let Some(p) = value {
+            object_at(doc, &["deploymentConfiguration"]).insert(key.into(), json!(p));
+        }
+    }
+    if let Some(on) = args.enable_execute_command {
+        doc.insert("enableExecuteCommand".into(), json!(on));
+    }
+}
+
+fn public_ip(on: bool) -> &'static str {
+    if on { "ENABLED" } else { "DISABLED" }
+}
+
+/// The object at `path` inside `doc`, made (or made an object) where missing.
+fn object_at<'a>(doc: &'a mut Map<String, Value>, path: &[&str]) -> &'a mut Map<String, Value> {
+    let mut here = doc;
+    for key in path {
+        let slot = here
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        here = slot.as_object_mut().expect("made an object above");
+    }
+    here
+}
+
+/// Whether the document's tasks run on Fargate: its launch type, or a strategy of Fargate
+/// providers only; with neither, the cluster's default strategy decides, which for a cluster
+/// service-run creates is FARGATE.
+fn fargate(doc: &Map<String, Value>) -> bool {
+    match (doc.get("launchType"), doc.get("capacityProviderStrategy")) {
+        (Some(lt), _) => lt.as_str() == Some(LaunchTypeArg::Fargate.sdk().as_str()),
+        (None, Some(Value::Array(items))) => items.iter().all(|i| {
+            i.get("capacityProvider")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.starts_with("FARGATE"))
+        }),
+        _ => true,
+    }
+}
+
+/// Compares with the live service, then creates it or updates what differs (nothing when the
+/// file means what the service is), then watches like the flags' path.
+pub async fn deploy(
+    deps: &Deps,
+    args: &Args,
+    td: &TaskDef,
+    mut doc: Map<String, Value>,
+    file: &Path,
+) -> Result<Report> {
+    let cluster_name = &args.cluster;
+    overlay(&mut doc, args, &td.arn);
+    let name = doc
+        .get("serviceName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    // Everything that can refuse runs before the cluster is created: exit 2 changes nothing.
+    let live = service_file::describe_both(&deps.ecs, cluster_name, &name).await?;
+    let fargate = fargate(&doc);
+    let mut update = None;
+    match &live {
+        Some((_, live_json)) => {
+            let plan = service_file::plan(&Value::Object(doc.clone()), live_json);
+            if !plan.needs_recreate.is_empty() {
+                return Err(Error::inputs(
+                    plan.needs_recreate
+                        .iter()
+                        .map(|d| format!("service {name}: {d} (UpdateService cannot change it)"))
+                        .collect(),
+                )
+                .hint(format!(
+                    "ECS sets these only when it creates a service: put the service's values back in {}, or delete the service (service-run --delete) and run again to re-create it",
+                    file.display()
+                )));
+            }
+            update = Some(plan.update);
+        }
+        None if td.awsvpc && !doc.contains_key("networkConfiguration") => {
+            let conf = network::resolve(deps, &Default::default(), fargate).await?;
+            if let Some(vpc) = conf.awsvpc_configuration() {
+                doc.insert(
+                    "networkConfiguration".into(),
+                    json!({"awsvpcConfiguration": {
+                        "subnets": vpc.subnets(),
+                        "securityGroups": vpc.security_groups(),
+                        "assignPublicIp": vpc.assign_public_ip().map(|a| a.as_str()),
+                    }}),
+                );
+            }
+        }
+        None => {}
+    }
+    let ensured = cluster::ensure(deps, cluster_name, args.container_insights).await?;
+    if !fargate && !deps.ctx.dry_run && !ensured.ec2_capacity {
+        deps.progress.println(format!(
+            "warning: cluster {cluster_name} has no EC2 capacity: no container instance has joined it and it has no EC2 capacity provider, so EC2 tasks will stay PENDING until instances join (instance-profile makes their role)"
+        ));
+    }
+    let service = match (live, update) {
+        (Some((svc, _)), Some(fields)) if fields.is_empty() => {
+            tracing::info!(
+                "service {name} already is what {} says: no change",
+                file.display()
+            );
+            Some(svc)
+        }
+        (Some((svc, live_json)), Some(fields)) => {
+            send_update(deps, cluster_name, &name, &live_json, fields)
+                .await?
+                .or(Some(svc))
+        }
+        _ => send_create(deps, cluster_name, &name, doc, file).await?,
+    };
+    deploy::watch_and_report(deps, args, td, &ensured.arn, &name, service).await
+}
+
+async fn send_create(
+    deps: &Deps,
+    cluster: &str,
+    name: &str,
+    mut body: Map<String, Value>,
+    file: &Path,
+) -> Result<Option<aws_sdk_ecs::types::Service>> {
+    let mut tags: Vec<Value> = body
+        .remove("tags")
+        .and_then(|t| t.as_array().cloned())
+        .unwrap_or_default();
+    tags.retain(|t| t.get("key").and_then(Value::as_str) != Some(super::MANAGED_BY.0));
+    tags.push(json!({"key": super::MANAGED_BY.0, "value": super::MANAGED_BY.1}));
+    body.insert("tags".into(), Value::Array(tags));
+    body.insert("cluster".into(), json!(cluster));
+    let fields: Vec<&str> = body.keys().map(String::as_str).collect();
+    if !deps.ctx.apply(format!(
+        "create service {name} in cluster {cluster} from {} ({})",
+        file.display(),
+        fields.join(", ")
+    )) {
+        return Ok(None);
+    }
+    // The token is derived from the request, so a retried create is the same request.
+    let token = retry::client_token(&[cluster, name, &Value::Object(body.clone()).to_string()]);
+    body.insert("clientToken".into(), json!(token));
+    let body = Value::Object(body);
+    let out = retry::with_iam_retry(
+        deps,
+        &format!("creating service {name} in cluster {cluster}"),
+        || {
+            deps.ecs
+                .create_service()
+                .service_name(name)
+                .customize()
+                .mutate_request(crate::aws::json_body(&body))
+                .send()
+        },
+    )
+    .await?;
+    Ok(out.service)
+}
+
+async fn send_update(
+    deps: &Deps,
+    cluster: &str,
+    name: &str,
+    live: &Value,
+    fields: Map<String, Value>,
+) -> Result<Option<aws_sdk_ecs::types::Service>> {
+    let changes: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k} {} -> {v}",
+                live.get(k)
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "unset".into())
+            )
+        })
+        .collect();
+    if !deps.ctx.apply(format!(
+        "update service {name} in cluster {cluster}: {}",
+        changes.join("; ")
+    )) {
+        return Ok(None);
+    }
+    let mut body = fields;
+    // ECS moves a service to another capacity provider strategy only with a new deployment.
+    if body.contains_key("capacityProviderStrategy") {
+        body.insert("forceNewDeployment".into(), json!(true));
+    }
+    body.insert("cluster".into(), json!(cluster));
+    body.insert("service".into(), json!(name));
+    let body = Value::Object(body);
+    let out = deps
+        .ecs
+        .update_service()
+        .service(name)
+        .customize()
+        .mutate_request(crate::aws::json_body(&body))
+        .send()
+        .await
+        .context(format!("updating service {name} in cluster {cluster}"))?;
+    Ok(out.service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut all = vec!["service-run", "--cluster", "c"];
+        all.extend_from_slice(extra);
+        Args::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn flags_win_over_the_files_fields_and_the_rest_is_kept() {
+        let mut doc = json!({
+            "serviceName": "web",
+            "taskDefinition": "web:1",
+            "desiredCount": 2,
+            "launchType": "FARGATE",
+            "deploymentConfiguration": {"maximumPercent": 150, "alarms": {"alarmNames": ["a"]}},
+            "futureSetting": {"x": 1}
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        let a = args(&[
+            "--desired-count",
+            "3",
+            "--capacity-provider-strategy",
+            "FARGATE_SPOT:2",
+            "--subnets",
+            "subnet-1",
+            "--assign-public-ip=false",
+            "--min-healthy-percent",
+            "50",
+        ]);
+        overlay(
+            &mut doc,
+            &a,
+            "arn:aws:ecs:us-west-2:1:task-definition/web:2",
+        );
+        assert_eq!(
+            Value::Object(doc),
+            json!({
+                "serviceName": "web",
+                "taskDefinition": "arn:aws:ecs:us-west-2:1:task-definition/web:2",
+                "desiredCount": 3,
+                "deploymentConfiguration": {"maximumPercent": 150, "alarms": {"alarmNames": ["a"]}, "minimumHealthyPercent": 50},
+                "futureSetting": {"x": 1},
+                "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 2, "base": 0}],
+                "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}}
+            })
+        );
+    }
+
+    #[test]
+    fn fargate_follows_the_launch_type_or_the_strategy() {
+        let doc = |v: Value| v.as_object().unwrap().clone();
+        assert!(fargate(&doc(json!({}))));
+        assert!(!fargate(&doc(json!({"launchType": "EC2"}))));
+        assert!(fargate(&doc(
+            json!({"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT"}]})
+        )));
+        assert!(!fargate(&doc(
+            json!({"capacityProviderStrategy": [{"capacityProvider": "my-asg"}]})
+        )));
+    }
+
+    #[test]
+    fn a_bad_file_names_the_file_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("service.json");
+        std::fs::write(&p, r#"{"serviceName": "web", "desiredCount": "two"}"#).unwrap();
+        let problems = load(&p).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .ends_with("service.json: desiredCount: \"two\" is not a count from 0 to 10000"),
+            "{problems:?}"
+        );
+        std::fs::write(&p, "{\"serviceName\": ").unwrap();
+        assert!(load(&p).unwrap_err()[0].contains("not JSON"));
+    }
+}

@@ -1,0 +1,379 @@
+//! `cargo xtask init`: adopt a service that was set up by hand (in the console, say).
+//!
+//! The live service and its task definition are read by `service-run --export` (the xtask
+//! links no AWS SDK, so the reading is the binary's: one read-only run, counted like any
+//! other); this module writes what it answers as the three files a deploy needs:
+//!
+//! - `service.json`: the service in CreateService's form (load balancers, registries, capacity
+//!   provider strategy, deployment configuration and the rest carried over);
+//! - `taskdef.json`: the task definition in the register form (read-only fields dropped,
+//!   unknown fields kept), its image literal, or `${ECSKIT_IMAGE_URI}` with --image-from-step;
+//! - `ecskit.toml`: the stack file naming the existing roles (role-create references a role it
+//!   did not create and changes nothing on it), the config bucket and prefix when the task
+//!   role's policies name exactly one, and the service file.
+//!
+//! What could not be carried over is said on stdout. A deploy right after makes no change to
+//! the task definition or the service.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use serde_json::Value;
+
+use crate::chain::{Step, build, target_dir};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The cluster of the live service.
+    #[arg(long)]
+    pub cluster: String,
+    /// The live service.
+    #[arg(long)]
+    pub service: String,
+    /// Where to write ecskit.toml, service.json and taskdef.json.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Put `${ECSKIT_IMAGE_URI}` in the task definition instead of the live image: the image
+    /// comes from image-push (the stack's image.source, a local image you build).
+    #[arg(long)]
+    pub image_from_step: bool,
+    /// AWS region (default: AWS_REGION or the profile's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Overwrite files that exist already.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Exit codes: 0 written, 2 bad input (a missing service, files in the way), 1 AWS failure.
+pub fn main(args: Args) -> ExitCode {
+    match init(&args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err((msg, code)) => {
+            eprintln!("xtask init: error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+const FILES: [&str; 3] = ["ecskit.toml", "service.json", "taskdef.json"];
+
+fn init(args: &Args) -> Result<String, (String, u8)> {
+    let in_the_way: Vec<String> = FILES
+        .iter()
+        .map(|f| args.dir.join(f))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !in_the_way.is_empty() && !args.force {
+        return Err((
+            format!(
+                "{} exist(s) already: pass --force to overwrite, or another --dir",
+                in_the_way.join(", ")
+            ),
+            2,
+        ));
+    }
+    let exported = export(args)?;
+    let adopted = Adopted::from_export(&exported, args)?;
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| (format!("creating {}: {e}", args.dir.display()), 1))?;
+    for (name, text) in [
+        ("ecskit.toml", adopted.stack.clone()),
+        ("service.json", pretty(&adopted.service)),
+        ("taskdef.json", pretty(&adopted.task_definition)),
+    ] {
+        let path = args.dir.join(name);
+        std::fs::write(&path, text).map_err(|e| (format!("writing {}: {e}", path.display()), 1))?;
+    }
+    Ok(adopted.summary(&args.dir, args.image_from_step))
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+}
+
+/// `service-run --cluster C --service S --export --output json`: its stderr passed through,
+/// its stdout the JSON it answered.
+fn export(args: &Args) -> Result<Value, (String, u8)> {
+    let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            build(&[Step::ServiceRun], &[]).map_err(|e| (e, 1))?;
+            target_dir().join("debug")
+        }
+    };
+    let mut cmd = Command::new(bin_dir.join(Step::ServiceRun.binary()));
+    cmd.args(["--cluster", &args.cluster, "--service", &args.service])
+        .args(["--export", "--output", "json"])
+        .env_remove("ECSKIT_OUTPUT")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(r) = &args.region {
+        cmd.args(["--region", r]);
+    }
+    let out = cmd.output().map_err(|e| {
+        (
+            format!("running {}: {e}", bin_dir.join("service-run").display()),
+            1,
+        )
+    })?;
+    if !out.status.success() {
+        let code = out
+            .status
+            .code()
+            .map(|c| c.clamp(1, 255) as u8)
+            .unwrap_or(1);
+        return Err((
+            "service-run --export failed (its error is above)".into(),
+            code,
+        ));
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| (format!("service-run --export printed no JSON: {e}"), 1))
+}
+
+/// What init writes, computed from the export (no I/O: tested alone).
+#[derive(Debug)]
+pub struct Adopted {
+    pub stack: String,
+    pub service: Value,
+    pub task_definition: Value,
+    pub not_carried: Vec<String>,
+}
+
+impl Adopted {
+    pub fn from_export(e: &Value, args: &Args) -> Result<Adopted, (String, u8)> {
+        let mut task_definition = e["task_definition"].clone();
+        let family = task_definition["family"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut not_carried: Vec<String> = e["not_carried"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let containers = task_definition["containerDefinitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        // The image image-push would push: the first essential container's (ECS's default:
+        // essential unless it says otherwise).
+        let main = containers
+            .iter()
+            .position(|c| c["essential"].as_bool() != Some(false))
+            .unwrap_or(0);
+        let image = containers
+            .get(main)
+            .and_then(|c| c["image"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        if args.image_from_step {
+            task_definition["containerDefinitions"][main]["image"] =
+                Value::String("${ECSKIT_IMAGE_URI}".into());
+            if containers.len() > 1 {
+                not_carried.push(format!(
+                    "--image-from-step: only container {} takes the pushed image; the other containers keep their literal images",
+                    containers[main]["name"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+        let region = e["region"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| args.region.clone())
+            .ok_or((
+                "no region in service-run's answer: pass --region".to_string(),
+                2,
+            ))?;
+        let app = &args.service;
+        let (bucket, prefix) = match (
+            e["config"]["bucket"].as_str(),
+            e["config"]["prefix"].as_str(),
+        ) {
+            (Some(b), p) => (b.to_string(), p.map(str::to_string)),
+            (None, _) => {
+                not_carried.push(format!(
+                    "roles.bucket: no config bucket found, so ecskit.toml names {app}-config; role-create gives it to the task role only if it creates that role"
+                ));
+                (format!("{app}-config"), None)
+            }
+        };
+        let quoted = |s: &str| Value::String(s.to_string()).to_string();
+        let mut stack = format!(
+            "# Written by `cargo xtask init --cluster {cluster} --service {app}` from the live service.\n\
+             # service.json and taskdef.json are what ECS has now; edit them, then `cargo xtask deploy`.\n\n\
+             [app]\nname = {name}\nregion = {region}\n\n",
+            cluster = args.cluster,
+            name = quoted(app),
+            region = quoted(&region),
+        );
+        stack.push_str(&format!(
+            "[image]\n# The local image image-push pushes{}.\nsource = {}\n",
+            if args.image_from_step {
+                " into the repository below (taskdef.json takes its URI)"
+            } else {
+                " (taskdef.json names the live image literally: deploy with --from role-create to keep it)"
+            },
+            quoted(&image)
+        ));
+        if let Some(repo) = ecr_repository(&image) {
+            stack.push_str(&format!("repository = {}\n", quoted(&repo)));
+        }
+        stack.push_str(&format!("\n[roles]\nbucket = {}\n", quoted(&bucket)));
+        if let Some(p) = &prefix {
+            stack.push_str(&format!("prefix = {}\n", quoted(p)));
+        }
+        for (key, name) in [
+            ("task_role_name", &e["task_role_name"]),
+            ("execution_role_name", &e["execution_role_name"]),
+        ] {
+            match name.as_str() {
+                Some(n) => stack.push_str(&format!(
+                    "{key} = {}   # existing: role-create references it and changes nothing on it\n",
+                    quoted(n)
+                )),
+                None => not_carried.push(format!(
+                    "roles.{key}: the task definition names no such role; role-create will create one for {app}"
+                )),
+            }
+        }
+        stack.push_str(&format!(
+            "\n[task_definition]\nfile = \"taskdef.json\"\nfamily = {}\n\n[service]\ncluster = {}\nname = {}\nfile = \"service.json\"   # desired count, launch type or capacity providers, network ...\n",
+            quoted(&family),
+            quoted(&args.cluster),
+            quoted(app),
+        ));
+        Ok(Adopted {
+            stack,
+            service: e["service"].clone(),
+            task_definition,
+            not_carried,
+        })
+    }
+
+    fn summary(&self, dir: &Path, image_from_step: bool) -> String {
+        let mut out = String::new();
+        for f in FILES {
+            out.push_str(&format!("wrote {}\n", dir.join(f).display()));
+        }
+        if self.not_carried.is_empty() {
+            out.push_str("not carried over: nothing\n");
+        } else {
+            out.push_str("not carried over:\n");
+            for n in &self.not_carried {
+                out.push_str(&format!("  - {n}\n"));
+            }
+        }
+        let stack = dir.join("ecskit.toml");
+        out.push_str(&format!(
+            "next:\n  cargo xtask verify --stack {s}\n  cargo xtask deploy --stack {s}{from}\n",
+            s = stack.display(),
+            from = if image_from_step {
+                ""
+            } else {
+                " --from role-create"
+            }
+        ));
+        out
+    }
+}
+
+/// `REPOSITORY` of an ECR image URI (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY[:TAG|@DIGEST]`).
+fn ecr_repository(image: &str) -> Option<String> {
+    let (host, rest) = image.split_once('/')?;
+    if !host.contains(".dkr.ecr.") {
+        return None;
+    }
+    let repo = rest.split('@').next()?;
+    let repo = match repo.rsplit_once(':') {
+        Some((r, _)) => r,
+        None => repo,
+    };
+    Some(repo.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(image_from_step: bool) -> Args {
+        Args {
+            cluster: "console".into(),
+            service: "snaplex".into(),
+            dir: PathBuf::from("."),
+            image_from_step,
+            region: None,
+            force: false,
+        }
+    }
+
+    fn export() -> Value {
+        json!({
+            "service": {"serviceName": "snaplex", "loadBalancers": []},
+            "task_definition": {"family": "snaplex", "containerDefinitions": [
+                {"name": "jcc", "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/snaplex:4.35"},
+                {"name": "log-router", "image": "amazon/aws-for-fluent-bit", "essential": false}
+            ]},
+            "task_role_name": "snaplex-task",
+            "execution_role_name": null,
+            "config": {"bucket": "cfg", "prefix": "snaplex/prod"},
+            "region": "us-west-2",
+            "not_carried": []
+        })
+    }
+
+    #[test]
+    fn the_stack_file_names_what_exists_and_parses() {
+        let a = Adopted::from_export(&export(), &args(true)).unwrap();
+        assert_eq!(
+            a.task_definition["containerDefinitions"][0]["image"],
+            "${ECSKIT_IMAGE_URI}"
+        );
+        assert_eq!(
+            a.task_definition["containerDefinitions"][1]["image"],
+            "amazon/aws-for-fluent-bit"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("taskdef.json"), pretty(&a.task_definition)).unwrap();
+        std::fs::write(dir.path().join("service.json"), pretty(&a.service)).unwrap();
+        let stack = crate::stack::parse(&a.stack, dir.path())
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", a.stack))
+            .services
+            .remove(0);
+        assert_eq!(stack.bucket, "cfg");
+        assert_eq!(stack.prefix, "snaplex/prod");
+        assert_eq!(stack.task_role_name.as_deref(), Some("snaplex-task"));
+        assert_eq!(stack.execution_role_name, None);
+        assert_eq!(stack.repository, "snaplex");
+        assert_eq!(stack.service_file, Some(dir.path().join("service.json")));
+        assert_eq!(stack.family, "snaplex");
+        // What it could not carry over is said.
+        let said = a.not_carried.join("\n");
+        assert!(said.contains("roles.execution_role_name"), "{said}");
+        assert!(
+            said.contains("only container jcc takes the pushed image"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn without_image_from_step_the_image_stays_literal() {
+        let a = Adopted::from_export(&export(), &args(false)).unwrap();
+        assert_eq!(
+            a.task_definition["containerDefinitions"][0]["image"],
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com/snaplex:4.35"
+        );
+        assert_eq!(ecr_repository("nginx:1"), None);
+        assert_eq!(
+            ecr_repository("1.dkr.ecr.us-west-2.amazonaws.com/a/b@sha256:00").as_deref(),
+            Some("a/b")
+        );
+    }
+}
