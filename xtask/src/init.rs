@@ -102,7 +102,7 @@ fn export(args: &Args) -> Result<Value, (String, u8)> {
     let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => {
-            build(&[Step::ServiceRun], &[]).map_err(|e| (e, 1))?;
+            build(&[Step::ServiceRun], &[], false).map_err(|e| (e, 1))?;
             target_dir().join("debug")
         }
     };

@@ -27,7 +27,7 @@ pub enum Action {
 /// (completions/ and man/), as the release archives include them.
 pub fn man(out: Option<PathBuf>) -> Result<()> {
     let out = out.unwrap_or_else(default_out);
-    chain::build(&Step::ALL, &[])?;
+    chain::build(&Step::ALL, &[], false)?;
     let bin_dir = chain::target_dir().join("debug");
     generate(&bin_dir, &out)?;
     eprintln!("completions and man pages in {}", out.display());

@@ -48,7 +48,7 @@ fn verify(args: &Args) -> Result<(String, u8), (String, u8)> {
     let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => {
-            build(&[Step::TaskdefRegister], &[]).map_err(|e| (e, 1))?;
+            build(&[Step::TaskdefRegister], &[], false).map_err(|e| (e, 1))?;
             target_dir().join("debug")
         }
     };

@@ -101,10 +101,15 @@ impl Runner {
         let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
             None => {
-                build(steps, extra)?;
+                build(steps, extra, false)?;
                 target_dir().join("debug")
             }
         };
+        Runner::at(bin_dir, region, dry_run)
+    }
+
+    /// A runner of the binaries in `bin_dir` (built already).
+    pub fn at(bin_dir: PathBuf, region: &str, dry_run: bool) -> Result<Runner> {
         // Private (random name, 0700); removed by the caller when the run is over.
         let log_dir = tempfile::Builder::new()
             .prefix("ecskit-deploy-")
@@ -248,11 +253,14 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| util::workspace_root().join("target"))
 }
 
-/// `cargo build -p image-push -p role-create ...`: one build for all the binaries (and the
-/// `extra` packages).
-pub fn build(steps: &[Step], extra: &[&str]) -> Result<()> {
+/// `cargo build [--release] -p image-push -p role-create ...`: one build for all the binaries
+/// (and the `extra` packages).
+pub fn build(steps: &[Step], extra: &[&str], release: bool) -> Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(util::workspace_root()).arg("build");
+    if release {
+        cmd.arg("--release");
+    }
     if steps.is_empty() && extra.is_empty() {
         return Ok(());
     }
