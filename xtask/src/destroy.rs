@@ -116,22 +116,28 @@ pub fn main(args: Args) -> ExitCode {
 /// Runs every removal (`--delete` of each step), each after what must go before it, up to
 /// `jobs` at once. A removal that fails keeps what waits for it (the roles a failed service
 /// removal still uses); a re-run carries on where it stopped, because deleting what is gone is
-/// not an error for the steps. `local` points the steps at the local stack (the benchmark's
-/// own clean-up); otherwise they run in this process's environment.
+/// not an error for the steps. `local` points the steps at the local stack and runs the
+/// binaries of the directory given (the benchmark's own clean-up, with its release binaries);
+/// otherwise they are built and run in this process's environment.
 pub fn destroy(
     stacks: &Stacks,
     dry_run: bool,
     output: Format,
     jobs: usize,
-    local: Option<&crate::local::State>,
+    local: Option<(&crate::local::State, &std::path::Path)>,
 ) -> ExitCode {
     let units = plan::destroy(stacks);
     let mut steps: Vec<Step> = units.iter().map(|u| u.step).collect();
     steps.sort();
     steps.dedup();
-    let runner = match Runner::new(&steps, &stacks.region, dry_run) {
+    let runner = match local {
+        // The benchmark's own binaries (release), not a debug build of them.
+        Some((_, bin_dir)) => Runner::at(bin_dir.to_path_buf(), &stacks.region, dry_run),
+        None => Runner::new(&steps, &stacks.region, dry_run),
+    };
+    let runner = match runner {
         Ok(mut r) => {
-            if let Some(state) = local {
+            if let Some((state, _)) = local {
                 crate::demo::local_runner(&mut r, state);
             }
             r

@@ -310,7 +310,7 @@ wait = false
             false,
             chain::Format::Json,
             chain::DEFAULT_JOBS,
-            Some(&state),
+            Some((&state, &runner.bin_dir)),
         );
         if code != ExitCode::SUCCESS {
             eprintln!("bench: warning: destroy failed; the local stack keeps the bench resources");

@@ -89,7 +89,7 @@ pub fn measure(
             false,
             chain::Format::Json,
             chain::DEFAULT_JOBS,
-            Some(state),
+            Some((state, &runner.bin_dir)),
         );
         if code != std::process::ExitCode::SUCCESS {
             eprintln!("bench: warning: destroying the {n}-service stack failed");
