@@ -10,8 +10,8 @@
 //! - [`Faults::Throttle`]: a share of all requests is answered with the service's own
 //!   throttling error (ECS, ECR and the other JSON services `ThrottlingException`, IAM and STS
 //!   `Throttling`, EC2 `RequestLimitExceeded`, S3 a 503 `SlowDown`) and not forwarded, as AWS
-//!   answers a burst. A retry of the same request draws again, and one request is throttled at
-//!   most twice in a row, as a token bucket refills between backed-off attempts.
+//!   answers a burst. Every request draws (a retry too), and one request is throttled at most
+//!   twice in a row, as a token bucket refills between backed-off attempts.
 //!
 //! With [`Faults::None`] it only counts: the mutating requests that reached it, whatever client
 //! sent them (a binary's own call log could miss one).
@@ -254,7 +254,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         Faults::Throttle { percent } => {
             let mut throttled = shared.throttled.lock().unwrap();
             let times = throttled.entry(key.clone()).or_insert(0);
-            let draw = Sha256::digest(format!("{key}/{times}"));
+            // Drawn per request, not per key: identical reads (a role every process looks up)
+            // must not all pass or all fail together.
+            let n =
+                shared.forwarded.load(Ordering::SeqCst) + shared.injected.load(Ordering::SeqCst);
+            let draw = Sha256::digest(format!("{key}/{times}/{n}"));
             if *times < 2 && u64::from(u16::from_be_bytes([draw[0], draw[1]])) % 100 < percent {
                 *times += 1;
                 drop(throttled);
