@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::chain::{
-    DEFAULT_JOBS, Format, Runner, Selection, Step, StepResult, Summary, exit_code, load_outputs,
+    DEFAULT_JOBS, Format, Runner, Selection, StepResult, Summary, exit_code, load_outputs,
     load_stack, outputs_file, plan, run_chain, save_outputs,
 };
 
@@ -60,9 +60,7 @@ fn deploy(args: &Args) -> std::result::Result<(String, u8), (String, u8)> {
     let stacks = load_stack(&args.stack)?;
     let sel = Selection::parse(&stacks, &args.only, args.from.as_deref()).map_err(|e| (e, 2))?;
     let units = plan::deploy(&stacks, &sel);
-    let mut steps: Vec<Step> = units.iter().map(|u| u.step).collect();
-    steps.sort();
-    steps.dedup();
+    let steps = plan::steps(&units);
     let mut runner = Runner::new(&steps, &stacks.region, args.dry_run).map_err(|e| (e, 1))?;
     runner.verify = !args.no_verify && !args.dry_run;
     // Outputs of the steps this run skips, per service: the environment first (as for the

@@ -127,9 +127,7 @@ pub fn destroy(
     local: Option<(&crate::local::State, &std::path::Path)>,
 ) -> ExitCode {
     let units = plan::destroy(stacks);
-    let mut steps: Vec<Step> = units.iter().map(|u| u.step).collect();
-    steps.sort();
-    steps.dedup();
+    let steps = plan::steps(&units);
     let runner = match local {
         // The benchmark's own binaries (release), not a debug build of them.
         Some((_, bin_dir)) => Runner::at(bin_dir.to_path_buf(), &stacks.region, dry_run),

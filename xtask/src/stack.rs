@@ -58,7 +58,7 @@ pub struct App {
     pub region: String,
 }
 
-#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Image {
     /// The local image (`name:tag` or an id).
     pub source: Option<String>,
@@ -72,7 +72,7 @@ pub struct Image {
     pub pull: bool,
 }
 
-#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Roles {
     /// The bucket the task role may read, and where the config files go.
     pub bucket: Option<String>,
@@ -105,14 +105,14 @@ pub struct Config {
     pub delete_stale: bool,
 }
 
-#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct TaskDefinition {
     pub file: Option<PathBuf>,
     /// Overrides the file's `family`.
     pub family: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Service {
     /// The cluster (default: the app name).
     pub cluster: Option<String>,
@@ -483,12 +483,7 @@ fn check_service(
         None => app.clone(),
     };
 
-    let image = s.image.unwrap_or(Image {
-        source: None,
-        repository: None,
-        tags: Vec::new(),
-        pull: false,
-    });
+    let image = s.image.unwrap_or_default();
     let image_source = image.source.clone().unwrap_or_default();
     if image_source.trim().is_empty() {
         problems.push("image.source: give the local image, e.g. \"myapp:latest\"".into());
@@ -516,13 +511,7 @@ fn check_service(
     } else {
         app.clone()
     };
-    let roles = s.roles.unwrap_or(Roles {
-        bucket: None,
-        prefix: None,
-        access: None,
-        task_role_name: None,
-        execution_role_name: None,
-    });
+    let roles = s.roles.unwrap_or_default();
     let bucket = roles.bucket.clone().unwrap_or_default();
     if let Err(e) = validate::bucket_name(&bucket) {
         problems.push(format!("roles.bucket: {e}"));
@@ -583,10 +572,7 @@ fn check_service(
         _ => None,
     };
 
-    let td = s.task_definition.unwrap_or(TaskDefinition {
-        file: None,
-        family: None,
-    });
+    let td = s.task_definition.unwrap_or_default();
     let taskdef_file = match &td.file {
         Some(p) => abs(p),
         None => {
@@ -609,16 +595,7 @@ fn check_service(
         },
     };
 
-    let svc = s.service.unwrap_or(Service {
-        cluster: None,
-        name: None,
-        count: None,
-        launch_type: None,
-        wait: None,
-        timeout: None,
-        network: None,
-        file: None,
-    });
+    let svc = s.service.unwrap_or_default();
     let launch_type = svc.launch_type.clone().unwrap_or_else(|| "FARGATE".into());
     if launch_type != "FARGATE" && launch_type != "EC2" {
         problems.push(format!(

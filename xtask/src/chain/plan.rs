@@ -241,7 +241,6 @@ fn must_wait(stacks: &Stacks, u: &Unit, o: &Unit) -> bool {
         }
         (Step::ConfigUpload, Step::ConfigUpload) => {
             stacks.services[u.services[0]].bucket == stacks.services[o.services[0]].bucket
-                && o.step == u.step
                 && units_order(u, o)
         }
         (a, b) => a.stage() == 0 && b.stage() > 0 && shares_service,
@@ -260,6 +259,14 @@ fn last_of_cluster(stacks: &Stacks, i: usize) -> bool {
     !stacks.services[i + 1..]
         .iter()
         .any(|s| &s.cluster == cluster)
+}
+
+/// The steps the units run, once each in chain order (what the runner builds).
+pub fn steps(units: &[Unit]) -> Vec<Step> {
+    let mut steps: Vec<Step> = units.iter().map(|u| u.step).collect();
+    steps.sort();
+    steps.dedup();
+    steps
 }
 
 /// The units in the order they could run one at a time (for a plan shown before a run, and the

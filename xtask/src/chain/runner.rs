@@ -57,6 +57,21 @@ pub struct StepResult {
     pub error: Option<String>,
 }
 
+impl StepResult {
+    /// A step that failed before it could report anything: no outputs, no calls counted.
+    fn failed(step: Step, code: u8, error: String, time: Duration) -> StepResult {
+        StepResult {
+            step,
+            code,
+            changed: None,
+            outputs: Vec::new(),
+            calls: Calls::default(),
+            time,
+            error: Some(error),
+        }
+    }
+}
+
 /// The stderr lines kept of a running step, for its failure's excerpt.
 const KEPT_STDERR_LINES: usize = 60;
 
@@ -155,15 +170,8 @@ impl Runner {
         if !self.quiet {
             eprintln!("[{}] $ {}", step.binary(), util::show(&cmd));
         }
-        let failed = |code: u8, error: String| StepResult {
-            step,
-            code,
-            changed: None,
-            outputs: Vec::new(),
-            calls: Calls::default(),
-            time: start.elapsed(),
-            error: Some(error),
-        };
+        let failed =
+            |code: u8, error: String| StepResult::failed(step, code, error, start.elapsed());
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -342,14 +350,13 @@ pub fn run_units(
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 runner.run(unit.step, &args, &env)
             }))
-            .unwrap_or_else(|_| StepResult {
-                step: unit.step,
-                code: 1,
-                changed: None,
-                outputs: Vec::new(),
-                calls: Calls::default(),
-                time: Duration::ZERO,
-                error: Some("the thread running it panicked".into()),
+            .unwrap_or_else(|_| {
+                StepResult::failed(
+                    unit.step,
+                    1,
+                    "the thread running it panicked".into(),
+                    Duration::ZERO,
+                )
             });
             let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
             b.results[u] = Some(result);
