@@ -18,7 +18,8 @@
 //!
 //! "The same request" is the method, the path and query, the operation header and the body:
 //! what an SDK retry repeats (the signature and date headers change between attempts). Which
-//! mutating requests lose their answer is decided by a hash of that key, so a run is repeatable.
+//! mutating requests lose their answer is decided by their count (the first one, then evenly
+//! spread at the given share), so every run loses at least one and exactly its share.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -97,6 +98,8 @@ struct Shared {
     upstream: String,
     faults: Faults,
     seen: Mutex<HashSet<String>>,
+    /// Distinct mutating requests seen so far (which of them lose their answer).
+    first_mutating: AtomicUsize,
     /// How many times in a row each request was throttled (by its key).
     throttled: Mutex<std::collections::HashMap<String, u32>>,
     injected: Arc<AtomicUsize>,
@@ -135,6 +138,7 @@ pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
                 upstream,
                 faults,
                 seen: Mutex::new(HashSet::new()),
+                first_mutating: AtomicUsize::new(0),
                 throttled: Mutex::new(Default::default()),
                 injected: inj,
                 forwarded: fwd,
@@ -240,9 +244,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             );
         }
         Faults::LostAnswers { percent }
-            if first
-                && is_mutating(&op)
-                && u64::from_str_radix(&key[..8], 16).unwrap_or(0) % 100 < percent =>
+            if first && is_mutating(&op) && {
+                let n = shared.first_mutating.fetch_add(1, Ordering::SeqCst) as u64;
+                (n * percent) % 100 < percent
+            } =>
         {
             let _ = forward(shared, &parts, body).await;
             shared.injected.fetch_add(1, Ordering::SeqCst);
