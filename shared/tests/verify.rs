@@ -142,6 +142,29 @@ async fn default_network(stack: &LocalStack) -> Network {
     }
 }
 
+/// A subnet of a VPC made for it (`PREFIX.0.0/16`): with the default VPC's, two VPCs.
+async fn subnet_in_a_new_vpc(stack: &LocalStack, prefix: &str) -> String {
+    let ec2 = stack.ctx(false).await.ec2();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block(format!("{prefix}.0.0/16"))
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap();
+    ec2.create_subnet()
+        .vpc_id(vpc.vpc_id().unwrap())
+        .cidr_block(format!("{prefix}.1.0/24"))
+        .send()
+        .await
+        .unwrap()
+        .subnet
+        .unwrap()
+        .subnet_id
+        .unwrap()
+}
+
 fn lines(checks: &verify::Checks, level: Level) -> Vec<String> {
     checks
         .0
@@ -212,25 +235,9 @@ async fn each_broken_resource_fails_naming_it() {
     );
     // Subnets from two VPCs.
     let mut network = default_network(&stack).await;
-    let ec2 = ctx.ec2();
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc
-        .unwrap();
-    let other = ec2
-        .create_subnet()
-        .vpc_id(vpc.vpc_id().unwrap())
-        .cidr_block("10.9.1.0/24")
-        .send()
-        .await
-        .unwrap()
-        .subnet
-        .unwrap();
-    network.subnets.push(other.subnet_id().unwrap().to_string());
+    network
+        .subnets
+        .push(subnet_in_a_new_vpc(&stack, "10.9").await);
 
     let ctx = stack.ctx(false).await;
     let checks = verify::verify(&ctx, &TaskSubject::from_json(&doc), Some(&network))
@@ -308,4 +315,135 @@ async fn taskdef_register_verify_refuses_before_registering() {
         listed.task_definition_arns().is_empty(),
         "nothing was registered"
     );
+}
+
+/// `service-run --verify=network` checks the network the deploy would use: the service file's
+/// subnets (two VPCs: exit 2, nothing changed), or for a new service without subnets the
+/// default VPC's. In a dry run, the revision taskdef-register's dry run would register next is
+/// a stand-in, not an error; any other unknown revision still is.
+#[tokio::test]
+async fn service_run_verify_checks_the_network_the_deploy_would_use() {
+    let stack = local_stack();
+    let family = image_support::unique("netverify");
+    let ctx = stack.ctx(false).await;
+    ctx.ecs()
+        .register_task_definition()
+        .family(&family)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("nginx:1")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (subnets, sg) = stack.default_network().await;
+    let other = subnet_in_a_new_vpc(&stack, "10.8").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("service.json");
+    std::fs::write(
+        &file,
+        json!({
+            "serviceName": family, "taskDefinition": family, "desiredCount": 1,
+            "launchType": "FARGATE",
+            "networkConfiguration": {"awsvpcConfiguration": {
+                "subnets": [subnets[0], other],
+                "securityGroups": [sg], "assignPublicIp": "ENABLED"}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let cluster = format!("{family}-cluster");
+    let cluster = cluster.as_str();
+    let run = |extra: Vec<String>, dry_run: bool| {
+        let stack = &stack;
+        async move {
+            let mut argv: Vec<&str> = vec!["--cluster", cluster];
+            argv.extend(extra.iter().map(String::as_str));
+            let args: ecskit::service_run::Args = stack.parse("service-run", &argv);
+            let ctx = stack.ctx(dry_run).await;
+            let result = ecskit::step::run::<ecskit::service_run::ServiceRun>(&ctx, &args).await;
+            (result, ctx.calls().mutating())
+        }
+    };
+
+    let (result, mutating) = run(
+        vec![
+            "--service-file".into(),
+            file.display().to_string(),
+            "--verify=network".into(),
+            "--no-wait".into(),
+        ],
+        false,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("the subnets belong to 2 VPCs"),
+        "{err}"
+    );
+    assert!(
+        mutating.is_empty(),
+        "refused before any change: {mutating:?}"
+    );
+
+    // A new service without subnets: the default VPC's are what the deploy would use.
+    let (result, mutating) = run(
+        vec![
+            "--service".into(),
+            family.clone(),
+            "--task-definition".into(),
+            family.clone(),
+            "--verify=network".into(),
+        ],
+        true,
+    )
+    .await;
+    let report = result.unwrap();
+    let checks = report.get("checks").unwrap().to_string();
+    assert!(
+        checks.contains("the subnets exist in vpc-") && checks.contains(&sg),
+        "{checks}"
+    );
+    assert!(mutating.is_empty(), "{mutating:?}");
+
+    // Dry run: the next revision is a stand-in, another unknown one bad input.
+    let (result, _) = run(
+        vec![
+            "--service".into(),
+            family.clone(),
+            "--task-definition".into(),
+            format!("{family}:2"),
+            "--verify".into(),
+        ],
+        true,
+    )
+    .await;
+    let report = result.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        report
+            .get("checks")
+            .unwrap()
+            .to_string()
+            .contains("not registered yet"),
+        "{:?}",
+        report.get("checks")
+    );
+    let (result, _) = run(
+        vec![
+            "--service".into(),
+            family.clone(),
+            "--task-definition".into(),
+            format!("{family}:7"),
+        ],
+        true,
+    )
+    .await;
+    assert_eq!(result.unwrap_err().exit_code(), 2);
 }

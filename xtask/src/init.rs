@@ -89,7 +89,7 @@ fn init(args: &Args) -> Result<String, (String, u8)> {
         let path = args.dir.join(name);
         std::fs::write(&path, text).map_err(|e| (format!("writing {}: {e}", path.display()), 1))?;
     }
-    Ok(adopted.summary(&args.dir, args.image_from_step))
+    Ok(adopted.summary(&args.dir))
 }
 
 fn pretty(v: &Value) -> String {
@@ -213,17 +213,22 @@ impl Adopted {
             name = quoted(app),
             region = quoted(&region),
         );
-        stack.push_str(&format!(
-            "[image]\n# The local image image-push pushes{}.\nsource = {}\n",
-            if args.image_from_step {
-                " into the repository below (taskdef.json takes its URI)"
-            } else {
-                " (taskdef.json names the live image literally: deploy with --from role-create to keep it)"
-            },
-            quoted(&image)
-        ));
-        if let Some(repo) = ecr_repository(&image) {
-            stack.push_str(&format!("repository = {}\n", quoted(&repo)));
+        if args.image_from_step {
+            stack.push_str(&format!(
+                "[image]\n# The local image image-push pushes into the repository below (taskdef.json takes its URI).\nsource = {}\n",
+                quoted(&image)
+            ));
+            if let Some(repo) = ecr_repository(&image) {
+                stack.push_str(&format!("repository = {}\n", quoted(&repo)));
+            }
+        } else {
+            // No [image]: nothing is pushed, and the deploy right after changes nothing.
+            stack.push_str(&format!(
+                "# No [image]: taskdef.json names the live image ({}) and deploy pushes nothing.\n\
+                 # To build and push your own, add [image] source = \"LOCAL-IMAGE\" and put\n\
+                 # ${{ECSKIT_IMAGE_URI}} in taskdef.json (or run init with --image-from-step).\n",
+                image
+            ));
         }
         stack.push_str(&format!("\n[roles]\nbucket = {}\n", quoted(&bucket)));
         if let Some(p) = &prefix {
@@ -257,7 +262,7 @@ impl Adopted {
         })
     }
 
-    fn summary(&self, dir: &Path, image_from_step: bool) -> String {
+    fn summary(&self, dir: &Path) -> String {
         let mut out = String::new();
         for f in FILES {
             out.push_str(&format!("wrote {}\n", dir.join(f).display()));
@@ -272,13 +277,8 @@ impl Adopted {
         }
         let stack = dir.join("ecskit.toml");
         out.push_str(&format!(
-            "next:\n  cargo xtask verify --stack {s}\n  cargo xtask deploy --stack {s}{from}\n",
+            "next:\n  cargo xtask verify --stack {s}\n  cargo xtask deploy --stack {s}\n",
             s = stack.display(),
-            from = if image_from_step {
-                ""
-            } else {
-                " --from role-create"
-            }
         ));
         out
     }
@@ -329,6 +329,18 @@ mod tests {
         })
     }
 
+    /// The three files written into a new directory, and the stack file parsed from there.
+    fn written(a: &Adopted) -> (tempfile::TempDir, crate::stack::Stack) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("taskdef.json"), pretty(&a.task_definition)).unwrap();
+        std::fs::write(dir.path().join("service.json"), pretty(&a.service)).unwrap();
+        let stack = crate::stack::parse(&a.stack, dir.path())
+            .unwrap_or_else(|p| panic!("{p:?}\n{}", a.stack))
+            .services
+            .remove(0);
+        (dir, stack)
+    }
+
     #[test]
     fn the_stack_file_names_what_exists_and_parses() {
         let a = Adopted::from_export(&export(), &args(true)).unwrap();
@@ -340,17 +352,12 @@ mod tests {
             a.task_definition["containerDefinitions"][1]["image"],
             "amazon/aws-for-fluent-bit"
         );
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("taskdef.json"), pretty(&a.task_definition)).unwrap();
-        std::fs::write(dir.path().join("service.json"), pretty(&a.service)).unwrap();
-        let stack = crate::stack::parse(&a.stack, dir.path())
-            .unwrap_or_else(|p| panic!("{p:?}\n{}", a.stack))
-            .services
-            .remove(0);
+        let (dir, stack) = written(&a);
         assert_eq!(stack.bucket, "cfg");
         assert_eq!(stack.prefix, "snaplex/prod");
         assert_eq!(stack.task_role_name.as_deref(), Some("snaplex-task"));
         assert_eq!(stack.execution_role_name, None);
+        assert!(stack.push_image);
         assert_eq!(stack.repository, "snaplex");
         assert_eq!(stack.service_file, Some(dir.path().join("service.json")));
         assert_eq!(stack.family, "snaplex");
@@ -370,6 +377,10 @@ mod tests {
             a.task_definition["containerDefinitions"][0]["image"],
             "123456789012.dkr.ecr.us-west-2.amazonaws.com/snaplex:4.35"
         );
+        // Nothing to push: the stack has no [image], so the deploy right after changes nothing.
+        assert!(!a.stack.lines().any(|l| l == "[image]"), "{}", a.stack);
+        let (_dir, stack) = written(&a);
+        assert!(!stack.push_image);
         assert_eq!(ecr_repository("nginx:1"), None);
         assert_eq!(
             ecr_repository("1.dkr.ecr.us-west-2.amazonaws.com/a/b@sha256:00").as_deref(),

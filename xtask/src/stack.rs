@@ -165,6 +165,9 @@ pub struct Stack {
     pub key: Option<String>,
     pub app: String,
     pub region: String,
+    /// Whether image-push runs: false for a stack without `[image]`, whose task definition
+    /// names its images itself (an adopted service's, say); then the fields below are unused.
+    pub push_image: bool,
     pub image_source: String,
     pub image_pull: bool,
     pub repository: String,
@@ -427,7 +430,7 @@ fn conflicts(services: &[Stack], problems: &mut Vec<String>) {
                 "give one of them task_definition.family",
             ));
         }
-        for t in &s.tags {
+        for t in s.tags.iter().filter(|_| s.push_image) {
             claims.push((
                 format!("push {}:{t}", s.repository),
                 Some(s.image_source.clone()),
@@ -483,10 +486,12 @@ fn check_service(
         None => app.clone(),
     };
 
+    // Without [image] nothing is pushed: the task definition names its images as they are.
+    let push_image = s.image.is_some();
     let image = s.image.unwrap_or_default();
     let image_source = image.source.clone().unwrap_or_default();
-    if image_source.trim().is_empty() {
-        problems.push("image.source: give the local image, e.g. \"myapp:latest\"".into());
+    if push_image && image_source.trim().is_empty() {
+        problems.push("image.source: give the local image, e.g. \"myapp:latest\" (or leave [image] out when the task definition names its images)".into());
     }
     let repository = image.repository.clone().unwrap_or_else(|| {
         if owns("image") {
@@ -583,6 +588,15 @@ fn check_service(
             PathBuf::new()
         }
     };
+    if !push_image
+        && let Ok(text) = std::fs::read_to_string(&taskdef_file)
+        && text.contains("${ECSKIT_IMAGE_URI")
+    {
+        problems.push(format!(
+            "task_definition.file: {} takes ${{ECSKIT_IMAGE_URI}} from image-push, but the stack has no [image] to push: add [image] source = \"LOCAL-IMAGE\", or write the image into the file",
+            taskdef_file.display()
+        ));
+    }
     let family = match &td.family {
         Some(fam) => fam.clone(),
         None if td.file.is_none() => String::new(),
@@ -630,6 +644,7 @@ fn check_service(
         key,
         app,
         region: f.app.region.clone(),
+        push_image,
         image_source,
         image_pull: image.pull,
         repository,
@@ -743,6 +758,30 @@ subnets = ["subnet-1", "subnet-2"]
         assert_eq!(s.taskdef_file, d.join("taskdef.json"));
         assert_eq!(s.network.subnets, vec!["subnet-1", "subnet-2"]);
         assert!(s.instance_profile.is_none());
+    }
+
+    #[test]
+    fn without_image_nothing_is_pushed_unless_the_task_definition_wants_a_pushed_image() {
+        let d = dir();
+        let text = GOOD.replace(
+            "[image]\nsource = \"web:1\"\ntags = [\"1\", \"latest\"]\n",
+            "",
+        );
+        let s = parse(&text, &d).unwrap().services.remove(0);
+        assert!(!s.push_image);
+        assert!(!crate::chain::stack_steps(&s).contains(&crate::chain::Step::ImagePush));
+        std::fs::write(
+            d.join("taskdef.json"),
+            r#"{"family": "web", "containerDefinitions": [{"name": "app", "image": "${ECSKIT_IMAGE_URI}"}]}"#,
+        )
+        .unwrap();
+        let problems = parse(&text, &d).unwrap_err().join("\n");
+        assert!(
+            problems.contains("task_definition.file: ")
+                && problems.contains("has no [image] to push"),
+            "{problems}"
+        );
+        assert!(parse(GOOD, &d).unwrap().services[0].push_image);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `cargo xtask verify [--stack F]`: the stack's verify checks (roles and their trust, images
-//! and their architecture, secrets, env files, log groups, the roles' permissions) without a
-//! deploy. It runs `taskdef-register --verify --dry-run` on the stack's task definition, with
-//! the outputs of the last deploy (`.ecskit/APP.outputs.env`) where the environment does not
-//! give them, so `${ECSKIT_*}` in the file resolve as they would in a deploy. A dry run makes
-//! no mutating call; the checks only read.
+//! and their architecture, secrets, env files, log groups, the roles' permissions, the
+//! service's network) without a deploy. For each service it runs `taskdef-register --verify
+//! --dry-run` on the task definition, then `service-run --verify=network --dry-run` on the
+//! revision that would be deployed, with the outputs of the last deploy
+//! (`.ecskit/APP.outputs.env`) where the environment does not give them, so `${ECSKIT_*}` in
+//! the files resolve as they would in a deploy. A dry run makes no mutating call; the checks
+//! only read.
 //!
 //! Every check is a line on stdout (`--output json`: `{"ok": ..., "checks": [...]}`); a failed
 //! check is exit 2. The binary's own stderr (the dry run's document) is shown only when it
@@ -15,6 +17,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use serde_json::{Value, json};
 
+use crate::chain::runner::verify_flag;
 use crate::chain::{
     Format, Mode, Step, build, load_outputs, load_stack, outputs_file, step_args, target_dir,
 };
@@ -48,7 +51,7 @@ fn verify(args: &Args) -> Result<(String, u8), (String, u8)> {
     let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => {
-            build(&[Step::TaskdefRegister], &[], false).map_err(|e| (e, 1))?;
+            build(&[Step::TaskdefRegister, Step::ServiceRun], &[], false).map_err(|e| (e, 1))?;
             target_dir().join("debug")
         }
     };
@@ -98,39 +101,65 @@ fn verify(args: &Args) -> Result<(String, u8), (String, u8)> {
     Ok((text, if failed > 0 { 2 } else { code }))
 }
 
-/// One service's checks: taskdef-register --verify --dry-run on its task definition, with the
-/// outputs of its last deploy where the environment does not give them.
+/// One service's checks: taskdef-register --verify --dry-run on its task definition, then
+/// service-run --verify=network --dry-run on the revision that would be deployed (the network
+/// the deploy would use), with the outputs of its last deploy where the environment does not
+/// give them.
 fn service_checks(bin_dir: &Path, stack: &Stack) -> Result<(Vec<Value>, u8), (String, u8)> {
-    let saved: BTreeMap<String, String> = load_outputs(&outputs_file(stack))
+    let mut env: BTreeMap<String, String> = load_outputs(&outputs_file(stack))
         .into_iter()
         .filter(|(k, _)| std::env::var_os(k).is_none())
         .collect();
-    let out = Command::new(bin_dir.join(Step::TaskdefRegister.binary()))
-        .args(step_args(Step::TaskdefRegister, stack, Mode::Deploy))
-        .args(["--verify", "--dry-run", "--output", "json"])
-        .envs(&saved)
+    let (answer, code) = dry_run_checks(bin_dir, stack, Step::TaskdefRegister, &env)?;
+    let mut checks = answer["checks"].as_array().cloned().unwrap_or_default();
+    // The revision taskdef-register would register (or the unchanged one it would keep): a
+    // failed check above leaves none, and the network is still worth checking on the last one.
+    if let Some(arn) = answer["task_definition_arn"].as_str() {
+        env.insert(TASK_DEFINITION_ARN.into(), arn.into());
+    }
+    let (answer, c) = dry_run_checks(bin_dir, stack, Step::ServiceRun, &env)?;
+    checks.extend(answer["checks"].as_array().cloned().unwrap_or_default());
+    Ok((checks, code.max(c)))
+}
+
+const TASK_DEFINITION_ARN: &str = "ECSKIT_TASK_DEFINITION_ARN";
+
+/// One step's `--verify --dry-run --output json` answer and exit code; an error when it failed
+/// before checking (its own stderr says why).
+fn dry_run_checks(
+    bin_dir: &Path,
+    stack: &Stack,
+    step: Step,
+    env: &BTreeMap<String, String>,
+) -> Result<(Value, u8), (String, u8)> {
+    let out = Command::new(bin_dir.join(step.binary()))
+        .args(step_args(step, stack, Mode::Deploy))
+        .args(verify_flag(step))
+        .args(["--dry-run", "--output", "json"])
+        .envs(env)
         .env("AWS_REGION", &stack.region)
         .env_remove("ECSKIT_OUTPUT")
         .env_remove("ECSKIT_DRY_RUN")
+        .env_remove("ECSKIT_VERIFY")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| (format!("running taskdef-register: {e}"), 1))?;
+        .map_err(|e| (format!("running {}: {e}", step.binary()), 1))?;
     let code = out
         .status
         .code()
         .map(|c| c.clamp(0, 255) as u8)
         .unwrap_or(1);
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    let Some(checks) = answer["checks"].as_array().cloned() else {
-        // Failed before any check: its own error says why.
+    if answer["checks"].as_array().is_none() {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         return Err((
             format!(
-                "taskdef-register --verify failed before checking {} (exit {code})",
+                "{} --verify failed before checking {} (exit {code})",
+                step.binary(),
                 stack.label()
             ),
             code.max(1),
         ));
-    };
-    Ok((checks, code))
+    }
+    Ok((answer, code))
 }

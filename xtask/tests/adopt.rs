@@ -16,8 +16,8 @@ mod support;
 use support::{aws, bin_dir, build_image, local_env, xtask_text, xtask_with};
 
 /// The seeds' console procedure, with the aws CLI (the image pushed with image-push, since the
-/// local registry stands in for ECR). Returns the target group's ARN and the image's URI.
-fn console_setup(id: &str, dir: &std::path::Path) -> (String, String) {
+/// local registry stands in for ECR).
+fn console_setup(id: &str, dir: &std::path::Path) -> Console {
     let local = format!("snaplex-{id}:4.35");
     build_image(&local, dir);
     let pushed = Command::new(bin_dir().join("image-push"))
@@ -159,7 +159,20 @@ fn console_setup(id: &str, dir: &std::path::Path) -> (String, String) {
         ),
     ])
     .unwrap();
-    (target_group, image)
+    Console {
+        target_group,
+        image,
+        subnet,
+        sg,
+    }
+}
+
+/// What the console procedure made that the test looks for again.
+struct Console {
+    target_group: String,
+    image: String,
+    subnet: String,
+    sg: String,
 }
 
 #[test]
@@ -173,7 +186,12 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
     }
     let id = format!("adopt{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
-    let (target_group, image) = console_setup(&id, dir.path());
+    let Console {
+        target_group,
+        image,
+        subnet,
+        sg,
+    } = console_setup(&id, dir.path());
     let d = dir.path().to_str().unwrap();
 
     let (code, out, err) = xtask_text(
@@ -218,22 +236,23 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
         assert!(stack.contains(&line), "{line} missing from:\n{stack}");
     }
 
-    // Deploy right after: the roles are referenced, the task definition and the service are
-    // what ECS has, so no step changes anything. (--from role-create: the image stays the
-    // literal one the task definition names, already in ECR.)
+    // Deploy right after, the whole chain: the stack has no [image] (the task definition names
+    // the live image), the roles are referenced, the task definition and the service are what
+    // ECS has, so no step changes anything.
     let stack_path = dir.path().join("ecskit.toml");
-    let (code, summary, err) = xtask_with(
-        &[
-            "deploy",
-            "--stack",
-            stack_path.to_str().unwrap(),
-            "--from",
-            "role-create",
-            "--output",
-            "json",
-        ],
-        &[],
-    );
+    let deploy = || {
+        xtask_with(
+            &[
+                "deploy",
+                "--stack",
+                stack_path.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+            &[],
+        )
+    };
+    let (code, summary, err) = deploy();
     assert_eq!(code, 0, "deploy failed:\n{summary:#}\n{err}");
     let service_file = dir.path().join("service.json");
     assert!(
@@ -290,6 +309,8 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
         ("role", format!("role/snaplex-{id}-task")),
         ("role", format!("role/snaplex-{id}-exec")),
         ("image", format!("snaplex-{id}:4.35")),
+        ("network", subnet.clone()),
+        ("network", sg.clone()),
     ] {
         assert!(
             list.iter().any(|c| c["kind"] == kind
@@ -304,17 +325,20 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
     assert_eq!(counted.mutating, 0, "{log}");
 
     // A role trusted by ec2 instead of ecs-tasks: verify fails naming it, exit 2.
-    aws(&[
-        "iam",
-        "update-assume-role-policy",
-        "--role-name",
-        &format!("snaplex-{id}-task"),
-        "--policy-document",
-        &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-        .to_string(),
-    ])
-    .unwrap();
+    let task_role_trusts = |service: &str| {
+        aws(&[
+            "iam",
+            "update-assume-role-policy",
+            "--role-name",
+            &format!("snaplex-{id}-task"),
+            "--policy-document",
+            &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        ])
+        .unwrap()
+    };
+    task_role_trusts("ec2.amazonaws.com");
     let (code, out, err) = xtask_text(&["verify", "--stack", stack_path.to_str().unwrap()], &[]);
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(
@@ -324,4 +348,51 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
         "{out}"
     );
     assert!(out.ends_with("check(s), 1 failed\n"), "{out}");
+
+    // The service file's subnets from two VPCs: verify fails naming them, and so does the
+    // deploy's verify, before any change.
+    task_role_trusts("ecs-tasks.amazonaws.com");
+    let vpc = aws(&["ec2", "create-vpc", "--cidr-block", "10.7.0.0/16"]).unwrap()["Vpc"]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = aws(&[
+        "ec2",
+        "create-subnet",
+        "--vpc-id",
+        &vpc,
+        "--cidr-block",
+        "10.7.1.0/24",
+    ])
+    .unwrap()["Subnet"]["SubnetId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut service = read("service.json");
+    service["networkConfiguration"]["awsvpcConfiguration"]["subnets"] = json!([subnet, other]);
+    std::fs::write(dir.path().join("service.json"), service.to_string()).unwrap();
+    let (code, out, err) = xtask_text(&["verify", "--stack", stack_path.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("failure")).collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    assert!(
+        failed[0].starts_with(&format!(
+            "failure  network {subnet},{other}: the subnets belong to 2 VPCs"
+        )),
+        "{out}"
+    );
+    let (code, summary, err) = deploy();
+    assert_eq!(code, 2, "{summary:#}\n{err}");
+    assert!(err.contains("the subnets belong to 2 VPCs"), "{err}");
+    for step in summary["steps"].as_array().unwrap() {
+        assert_eq!(
+            step["aws_calls"]["mutating"], 0,
+            "refused before any change: {step:#}"
+        );
+    }
+    let last = summary["steps"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (&last["step"], &last["exit_code"]),
+        (&json!("service-run"), &json!(2))
+    );
 }

@@ -41,6 +41,22 @@ fn deploy_twice_then_destroy_leaves_nothing() {
     build_image(&image, &dir);
     let stack = support::stack_file(&dir, &app, &image);
 
+    // A dry run of the new stack: the whole plan, every step ok (service-run plans with the
+    // revision taskdef-register would register), nothing changed.
+    let (code, planned, stderr) =
+        xtask(&["deploy", "--stack", &stack, "--dry-run", "--output", "json"]);
+    assert_eq!(code, 0, "dry run failed:\n{planned:#}\n{stderr}");
+    for step in planned["steps"].as_array().unwrap() {
+        assert_eq!(step["status"], "ok", "{step:#}");
+    }
+    assert_eq!(planned["aws_calls"]["mutating"], 0, "{planned:#}");
+    assert!(
+        stderr.contains(
+            "is not registered yet (the revision taskdef-register's dry run would register)"
+        ),
+        "{stderr}"
+    );
+
     // First run: everything is created.
     let (code, first, stderr) = xtask(&["deploy", "--stack", &stack, "--output", "json"]);
     assert_eq!(code, 0, "first deploy failed:\n{first:#}\n{stderr}");

@@ -123,11 +123,20 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Deployment")]
     pub enable_execute_command: Option<bool>,
 
-    /// Check before deploying that what the task definition names exists and fits (roles,
-    /// images, secrets, env files, log groups, permissions) and that the subnets and security
-    /// groups exist in one VPC; a failed check is exit 2 with nothing changed.
-    #[arg(long, env = "ECSKIT_VERIFY", help_heading = "Deployment")]
-    pub verify: bool,
+    /// Check before any change that what the task definition names exists and fits (roles,
+    /// images, secrets, env files, log groups, permissions) and that the service's network does
+    /// (subnets and security groups of one VPC, a route to pull the image); `--verify=network`
+    /// checks the network only. A failed check is exit 2 with nothing changed.
+    #[arg(
+        long,
+        env = "ECSKIT_VERIFY",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all",
+        help_heading = "Deployment"
+    )]
+    pub verify: Option<Verify>,
 
     /// Do not wait for the deployment (or task) to finish.
     #[arg(long, help_heading = "Watching")]
@@ -186,6 +195,31 @@ pub struct Args {
     pub common: Common,
     #[command(flatten)]
     pub aws: crate::aws::AwsArgs,
+}
+
+/// What `--verify` checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Verify {
+    /// The task definition's resources and the service's network.
+    #[value(alias = "true", alias = "yes", alias = "on", alias = "1")]
+    All,
+    /// The service's network only (the chain's choice: its taskdef-register --verify has
+    /// checked the task definition).
+    Network,
+    /// Nothing (`ECSKIT_VERIFY=false`).
+    #[value(hide = true, alias = "false", alias = "no", alias = "0")]
+    Off,
+}
+
+impl Args {
+    /// Whether `--verify` (or ECSKIT_VERIFY) asks for the task definition's checks.
+    pub fn verifies_task(&self) -> bool {
+        self.verify == Some(Verify::All)
+    }
+    /// Whether it asks for the network's.
+    pub fn verifies_network(&self) -> bool {
+        matches!(self.verify, Some(Verify::All | Verify::Network))
+    }
 }
 
 /// `90`, `90s`, `15m`, `1h`.

@@ -133,7 +133,7 @@ fn object_at<'a>(doc: &'a mut Map<String, Value>, path: &[&str]) -> &'a mut Map<
 /// Whether the document's tasks run on Fargate: its launch type, or a strategy of Fargate
 /// providers only; with neither, the cluster's default strategy decides, which for a cluster
 /// service-run creates is FARGATE.
-fn fargate(doc: &Map<String, Value>) -> bool {
+pub(super) fn fargate(doc: &Map<String, Value>) -> bool {
     match (doc.get("launchType"), doc.get("capacityProviderStrategy")) {
         (Some(lt), _) => lt.as_str() == Some(LaunchTypeArg::Fargate.sdk().as_str()),
         (None, Some(Value::Array(items))) => items.iter().all(|i| {
@@ -143,6 +143,33 @@ fn fargate(doc: &Map<String, Value>) -> bool {
         }),
         _ => true,
     }
+}
+
+/// The document's awsvpc settings, when it gives subnets.
+pub(super) fn network_of(
+    doc: &Map<String, Value>,
+) -> Option<aws_sdk_ecs::types::NetworkConfiguration> {
+    let vpc = doc
+        .get("networkConfiguration")?
+        .get("awsvpcConfiguration")?;
+    let strings = |key: &str| -> Vec<String> {
+        vpc.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let subnets = strings("subnets");
+    if subnets.is_empty() {
+        return None;
+    }
+    let public = vpc.get("assignPublicIp").and_then(Value::as_str) == Some("ENABLED");
+    Some(network::configuration(
+        subnets,
+        strings("securityGroups"),
+        public,
+    ))
 }
 
 /// Compares with the live service, then creates it or updates what differs (nothing when the

@@ -15,7 +15,8 @@
 //! - [`day2`] and [`rollback`]: `--logs [--follow]` and `--rollback`;
 //! - [`service_file`] and [`from_file`]: `--service-file`, a service in the CreateService form
 //!   (the comparison and update body, then the deploy that sends the document as written);
-//! - [`export`]: `--export`, a live service and its task definition written out for adoption.
+//! - [`export`]: `--export`, a live service and its task definition written out for adoption;
+//! - [`verify`]: `--verify`, the task definition's checks and the network the deploy will use.
 //!
 //! [`ServiceRun`] builds [`Deps`] from the context and the flags and dispatches; tests build
 //! their own [`Deps`] (recorded responses, a virtual clock) and call the pieces.
@@ -34,6 +35,7 @@ pub mod rollback;
 pub mod service_file;
 pub mod task;
 pub mod taskdef;
+pub mod verify;
 pub mod watch;
 
 use std::time::Duration;
@@ -44,7 +46,7 @@ use crate::error::{AwsContext, Result};
 use crate::progress::Progress;
 
 pub use crate::aws::MANAGED_BY;
-pub use flags::{Args, LaunchTypeArg, parse_duration, validate};
+pub use flags::{Args, LaunchTypeArg, Verify, parse_duration, validate};
 pub use retry::is_role_not_assumable;
 
 crate::step_flags!(Args);
@@ -170,9 +172,16 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
                 .map(str::to_string)
         })
         .unwrap_or_default();
-    let td = taskdef::resolve_task_definition(deps, &td_ref).await?;
-    let checks = if args.verify {
-        Some(verify(deps, args, &td).await?)
+    // A dry run may name the revision taskdef-register's dry run would register: without a
+    // network mode to read, a Fargate (or network-flagged) deploy implies awsvpc.
+    let awsvpc_guess = deploy::Want::from_args(args, &Default::default()).fargate()
+        || deploy::network_flags(args).any()
+        || file
+            .as_ref()
+            .is_some_and(|(_, doc)| doc.contains_key("networkConfiguration"));
+    let td = taskdef::resolve_planned(deps, &td_ref, awsvpc_guess).await?;
+    let checks = if args.verify.is_some_and(|v| v != Verify::Off) {
+        Some(verify::checks(deps, args, file.as_ref().map(|(_, doc)| doc), &td).await?)
     } else {
         None
     };
@@ -187,26 +196,6 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
         Some(c) => c.add_to(report),
         None => report,
     })
-}
-
-/// `--verify`: the registered task definition's resources, and the network flags' subnets and
-/// security groups (the default VPC's are looked up, and so exist, when none are given).
-async fn verify(deps: &Deps, args: &Args, td: &taskdef::TaskDef) -> Result<crate::verify::Checks> {
-    let def = taskdef::describe(deps, &td.arn).await?;
-    let network = (!args.subnets.is_empty()).then(|| crate::verify::Network {
-        subnets: args.subnets.clone(),
-        security_groups: args.security_groups.clone(),
-        assign_public_ip: args.assign_public_ip.unwrap_or(false),
-        fargate: !matches!(args.launch_type, Some(LaunchTypeArg::Ec2)),
-    });
-    let checks = crate::verify::verify(
-        &deps.ctx,
-        &crate::verify::TaskSubject::from_ecs(&def),
-        network.as_ref(),
-    )
-    .await?;
-    checks.conclude()?;
-    Ok(checks)
 }
 
 /// Reads one service; `None` when it is missing or INACTIVE.

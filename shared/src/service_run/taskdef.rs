@@ -18,6 +18,9 @@ pub struct TaskDef {
     pub essentials: Vec<String>,
     /// Where each container logs (awslogs), for the failure report.
     pub logs: std::collections::BTreeMap<String, Option<super::logs::AwsLogs>>,
+    /// A dry run's stand-in for the revision taskdef-register's dry run said it would register:
+    /// not in ECS yet, so what is known of it is its name only.
+    pub pending: bool,
 }
 
 /// `arn:aws:ecs:...:task-definition/family:N`, `family` or `family:N`.
@@ -108,6 +111,42 @@ pub async fn resolve_task_definition(deps: &Deps, td: &str) -> Result<TaskDef> {
         awsvpc: def.network_mode() == Some(&NetworkMode::Awsvpc),
         essentials,
         logs: super::logs::destinations(&def),
+        pending: false,
+    })
+}
+
+/// The task definition a run deploys. In a dry run, one that is not registered yet but is the
+/// next revision of its family (`FAMILY:1` of a new family, `FAMILY:N+1` after `N`) is what a
+/// dry run of taskdef-register before this one printed: the plan goes on with a stand-in
+/// (announced on stderr) instead of failing the whole chain's dry run. Any other unknown
+/// revision is still bad input, a typo caught as in a real run.
+pub async fn resolve_planned(deps: &Deps, td: &str, awsvpc_guess: bool) -> Result<TaskDef> {
+    let err = match resolve_task_definition(deps, td).await {
+        Err(e) if deps.ctx.dry_run && e.exit_code() == ecskit_contract::exit::INPUT => e,
+        other => return other,
+    };
+    let (family, Some(revision)) = super::rollback::family_revision(td) else {
+        return Err(err);
+    };
+    let latest = match describe(deps, family).await {
+        Ok(def) => def.revision(),
+        Err(e) if e.exit_code() == ecskit_contract::exit::INPUT => 0,
+        Err(e) => return Err(e),
+    };
+    if revision != latest + 1 {
+        return Err(err);
+    }
+    deps.progress.println(format!(
+        "task definition {family}:{revision} is not registered yet (the revision taskdef-register's dry run would register): the plan assumes {}",
+        if awsvpc_guess { "networkMode awsvpc" } else { "its network mode is not awsvpc" }
+    ));
+    Ok(TaskDef {
+        arn: td.to_string(),
+        family: family.to_string(),
+        revision,
+        awsvpc: awsvpc_guess,
+        pending: true,
+        ..TaskDef::default()
     })
 }
 

@@ -150,6 +150,7 @@ pub fn stack_steps(s: &Stack) -> Vec<Step> {
         .into_iter()
         .filter(|step| match step {
             Step::InstanceProfile => s.instance_profile.is_some(),
+            Step::ImagePush => s.push_image,
             Step::ConfigUpload => !s.config_files.is_empty(),
             _ => true,
         })

@@ -96,7 +96,7 @@ pub struct Runner {
     pub dry_run: bool,
     /// Do not pass the steps' stderr through (the benchmark).
     pub quiet: bool,
-    /// Pass --verify to taskdef-register.
+    /// Pass --verify to taskdef-register and --verify=network to service-run.
     pub verify: bool,
     /// Added to every step's environment (the local stack's endpoints for the demo).
     pub base_env: Vec<(String, String)>,
@@ -344,8 +344,9 @@ pub fn run_units(
             let mut args = unit.args.clone();
             // verify runs where the task definition is about to be registered: its roles,
             // image, secrets and log groups exist by then (the units it waited for made them).
-            if unit.step == Step::TaskdefRegister && runner.verify {
-                args.push("--verify".into());
+            // service-run checks only the network it will use: the task definition was checked.
+            if let Some(flag) = runner.verify.then(|| verify_flag(unit.step)).flatten() {
+                args.push(flag.into());
             }
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 runner.run(unit.step, &args, &env)
@@ -415,6 +416,16 @@ pub fn exit_code(results: &[Option<StepResult>]) -> u8 {
         .find(|r| r.code != 0)
         .map(|r| r.code)
         .unwrap_or(0)
+}
+
+/// The verify flag a step takes in the chain: taskdef-register checks what the task definition
+/// names, service-run the network (`cargo xtask verify` passes the same).
+pub fn verify_flag(step: Step) -> Option<&'static str> {
+    match step {
+        Step::TaskdefRegister => Some("--verify"),
+        Step::ServiceRun => Some("--verify=network"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
