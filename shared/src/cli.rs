@@ -8,7 +8,7 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use tracing_subscriber::EnvFilter;
 
 use crate::output::OutputFormat;
@@ -39,7 +39,10 @@ pub fn run_step<S: Step>() -> ExitCode {
     if let Some(code) = generate_docs::<S::Args>() {
         return code;
     }
-    let args = S::Args::parse();
+    let args = match S::Args::from_arg_matches(&command::<S::Args>().get_matches()) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     let common = crate::step::Flags::common(&args).clone();
     init_logging(common.verbose, common.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -56,6 +59,14 @@ pub fn run_step<S: Step>() -> ExitCode {
     finish(result, common.output)
 }
 
+/// A binary's command line as it parses, helps and documents itself: `--help`, the completions
+/// and the man page name the variable each flag reads but never its value. A value in the
+/// environment may be a secret (the contract says none is ever printed), and help that
+/// changes with the environment could not be pinned by a snapshot.
+pub fn command<A: clap::CommandFactory>() -> clap::Command {
+    A::command().mut_args(|a| a.hide_env_values(true))
+}
+
 /// Writes the binary's shell completions (bash, zsh, fish) and man page into the directory
 /// `ECSKIT_GENERATE_DOCS` names, then exits. `cargo xtask man` runs every binary this way: the
 /// completions and pages come from the very flag definitions the binary parses with, written
@@ -64,7 +75,7 @@ fn generate_docs<A: clap::CommandFactory>() -> Option<ExitCode> {
     let dir = std::env::var_os("ECSKIT_GENERATE_DOCS").filter(|d| !d.is_empty())?;
     let dir = std::path::PathBuf::from(dir);
     let write = || -> std::io::Result<()> {
-        let mut cmd = A::command();
+        let mut cmd = command::<A>();
         let name = cmd.get_name().to_string();
         let completions = dir.join("completions");
         std::fs::create_dir_all(&completions)?;

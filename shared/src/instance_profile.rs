@@ -19,8 +19,8 @@ use crate::{Error, Report, Result};
     version,
     about = "Create or converge the ECS container-instance role and its instance profile.",
     after_help = "Examples:\n  \
-        instance-profile\n  \
-        instance-profile --s3-read my-config/ecs --cloudwatch-logs\n  \
+        instance-profile                     # ecsInstanceRole and its profile, as in AWS's guide\n  \
+        instance-profile --s3-read acme-config/snaplex/prod --cloudwatch-logs --output env\n  \
         instance-profile --role-name ecsAnywhereRole --profile-name ecsAnywhere-profile --ecs-anywhere\n  \
         instance-profile --delete\n\n\
         Reads: ECSKIT_INSTANCE_ROLE_NAME, ECSKIT_INSTANCE_PROFILE_NAME\n\

@@ -30,11 +30,11 @@ pub enum ExecutionPolicy {
     version,
     about = "Create or converge an ECS task role and execution role, least-privilege and idempotent.",
     after_help = "Examples:\n  \
-        role-create --name web --bucket my-config --prefix web/prod\n  \
-        role-create --name web --s3 my-config/web:read --s3 my-data/uploads:read-write\n  \
-        eval \"$(config-upload ... --output env)\"; role-create --name web --output env\n  \
-        role-create --name web --execution-policy inline --secret-arn arn:aws:ssm:us-east-1:123456789012:parameter/web/token\n  \
-        role-create --name web --delete\n\n\
+        role-create --name snaplex --bucket acme-config --prefix snaplex/prod   # reads its 2 files\n  \
+        eval \"$(config-upload --bucket acme-config --prefix snaplex/prod config/ --output env)\"\n  \
+        role-create --name snaplex --output github >> \"$GITHUB_OUTPUT\"   # bucket, prefix: from above\n  \
+        role-create --name snaplex --s3 acme-config/snaplex:read --s3 acme-data/uploads:read-write\n  \
+        role-create --name snaplex --delete\n\n\
         Reads: ECSKIT_NAME, ECSKIT_CONFIG_BUCKET, ECSKIT_CONFIG_PREFIX\n\
         Prints: ECSKIT_TASK_ROLE_ARN, ECSKIT_TASK_ROLE_NAME, ECSKIT_EXECUTION_ROLE_ARN, ECSKIT_EXECUTION_ROLE_NAME, ECSKIT_CHANGED"
 )]

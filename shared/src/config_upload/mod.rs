@@ -33,10 +33,10 @@ use plan::full_key;
     version,
     about = "Upload configuration files to S3: encrypted, checksummed, only what changed.",
     after_help = "Examples:\n  \
-      config-upload --bucket my-app-config --prefix prod global.properties keys.properties\n  \
-      config-upload --bucket my-app-config --prefix prod --delete config/\n  \
-      eval \"$(config-upload --bucket my-app-config --prefix prod config/ --output env)\"\n  \
-      config-upload --bucket my-app-config --delete-bucket\n\n\
+      config-upload --bucket acme-config --prefix snaplex/prod global.properties keys.properties\n  \
+      eval \"$(config-upload --bucket acme-config --prefix snaplex/prod config/ --output env)\"\n  \
+      config-upload --bucket acme-config --prefix snaplex/prod --delete config/   # drop stale keys\n  \
+      config-upload --bucket acme-config --delete-bucket\n\n\
       Reads: ECSKIT_CONFIG_BUCKET, ECSKIT_CONFIG_PREFIX, ECSKIT_CONFIG_KMS_KEY, ECSKIT_CONFIG_MULTIPART_THRESHOLD\n\
       Prints: ECSKIT_CONFIG_BUCKET, ECSKIT_CONFIG_PREFIX, ECSKIT_CONFIG_URI, ECSKIT_CHANGED"
 )]

@@ -30,12 +30,14 @@ impl LaunchTypeArg {
     version,
     about = "Create or update an ECS service (or run a one-off task) and watch it until it is stable or has failed.",
     after_help = "Examples:\n  \
-service-run --cluster app --service web --task-definition web:7\n  \
-service-run --cluster app --service web --task-definition web --desired-count 2 --capacity-provider-strategy FARGATE_SPOT:3,FARGATE:1:1\n  \
-service-run --cluster app --service web --watch\n  \
-service-run --cluster app --task-definition migrate --run-task --command 'bin/migrate --up' --env MODE=once\n  \
-service-run --cluster app --service web --delete --delete-cluster\n  \
-service-run --local --task-definition web:7 --env LOG_LEVEL=debug\n\n\
+eval \"$(taskdef-register --file snaplex.json --output env)\"   # ECSKIT_TASK_DEFINITION_ARN\n  \
+service-run --cluster acme --service snaplex                  # deploys it, waits until stable\n  \
+service-run --cluster acme --service snaplex --task-definition snaplex:7 --verify\n  \
+service-run --cluster acme --service-file service.json --capacity-provider-strategy FARGATE_SPOT:3\n  \
+service-run --cluster acme --service snaplex --logs --follow\n  \
+service-run --cluster acme --task-definition migrate --run-task --command 'bin/migrate --up'\n  \
+service-run --local --task-definition snaplex:7 --env LOG_LEVEL=debug\n  \
+service-run --cluster acme --service snaplex --delete --delete-cluster\n\n\
 Reads: ECSKIT_CLUSTER, ECSKIT_SERVICE, ECSKIT_TASK_DEFINITION_ARN\n\
 Prints: ECSKIT_CLUSTER_ARN, ECSKIT_SERVICE_ARN, ECSKIT_DEPLOYMENT_ID, ECSKIT_ROLLOUT_STATE, \
 ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_TASK_ARN (--run-task, --local), ECSKIT_EXIT_CODE (--run-task, --local), \

@@ -1,0 +1,52 @@
+//! Each binary's `--help` (the long help; `-h` is its summary), pinned: the flags, what each reads from the environment, and the
+//! examples it ends with (the seeds' Snaplex, chained with `--output env`). A change to a flag or
+//! an example shows up here as a diff to review (`cargo insta review`).
+//!
+//! Rendered at 100 columns, what clap uses when stdout is not a terminal. Values in the
+//! environment are never shown (`ecskit::cli::command`), so the test's environment (the local
+//! stack's AWS_ENDPOINT_URL, say) does not leak into the snapshot; that is checked too.
+
+use ecskit::cli::command;
+
+fn help<A: clap::CommandFactory>() -> String {
+    command::<A>()
+        .term_width(100)
+        .render_long_help()
+        .to_string()
+}
+
+#[test]
+fn each_help_is_pinned_and_shows_no_environment_value() {
+    let helps = [
+        ("image-push", help::<ecskit::image_push::Args>()),
+        ("role-create", help::<ecskit::role_create::Args>()),
+        ("instance-profile", help::<ecskit::instance_profile::Args>()),
+        ("config-upload", help::<ecskit::config_upload::Args>()),
+        ("taskdef-register", help::<ecskit::taskdef_register::Args>()),
+        ("service-run", help::<ecskit::service_run::Args>()),
+    ];
+    for (name, text) in &helps {
+        insta::assert_snapshot!(format!("help_{name}"), text);
+        for line in text.lines() {
+            if let Some(env) = line.trim().strip_prefix("[env: ") {
+                assert!(
+                    env.ends_with(']') && !env.contains('='),
+                    "{name}: an environment value in its help: {line}"
+                );
+            }
+        }
+        // The examples are whole command lines: none is wrapped at 100 columns.
+        let examples = text
+            .split("Examples:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: its help has no examples"));
+        for line in examples.lines().take_while(|l| !l.is_empty()) {
+            assert!(
+                ["  eval ", "  aws ", &format!("  {name}")]
+                    .iter()
+                    .any(|start| line.starts_with(start)),
+                "{name}: an example wrapped or not a command: {line}"
+            );
+        }
+    }
+}
