@@ -37,6 +37,10 @@ pub struct Args {
     /// Keep what the benchmark created (default: the ecskit side is destroyed at the end).
     #[arg(long)]
     pub keep: bool,
+    /// Measure without verify (deploy's `--no-verify`); by default the deploys run it, as
+    /// `cargo xtask deploy` does, so its reads count toward every figure.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 /// One measured run of one side.
@@ -217,6 +221,7 @@ wait = false
     let mut runner = Runner::at(bin_dir, &stacks.region, false)?;
     demo::local_runner(&mut runner, &state);
     runner.quiet = true;
+    runner.verify = !args.no_verify;
     runner
         .base_env
         .push(("BENCH_FAMILY".into(), ecskit_app.clone()));
