@@ -1,6 +1,7 @@
 //! `cargo xtask ci` and `cargo xtask test`: the checks CI runs, in the order that fails fastest.
 
 use std::process::Command;
+use std::time::Instant;
 
 use crate::local::{self, State};
 use crate::util::{self, Result};
@@ -11,36 +12,78 @@ fn cargo() -> Command {
     c
 }
 
-/// fmt, clippy, unit tests, then the integration tests against the local stack, which is
-/// started for the run and stopped at the end (even on failure) when this run started it.
+/// `cargo` with clippy as the compiler of the workspace's own crates, warnings denied. This is
+/// what `cargo clippy` does (clippy-driver as RUSTC_WORKSPACE_WRAPPER, its arguments in
+/// CLIPPY_ARGS), with `test --no-run` in place of `check`: one build lints every target and
+/// makes the test binaries, where `cargo clippy` and then `cargo test` would compile every
+/// dependency twice (the SDK crates are most of the time on 2 cores). Dependencies are built
+/// as plain `cargo test` builds them, so a later `cargo test` recompiles only the workspace.
+fn cargo_linting() -> Result<Command> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let beside = std::path::Path::new(&cargo).with_file_name("clippy-driver");
+    let driver = if beside.is_file() {
+        beside
+    } else {
+        util::which("clippy-driver").ok_or("clippy is needed: rustup component add clippy")?
+    };
+    let mut c = self::cargo();
+    c.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
+        "CLIPPY_ARGS",
+        "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+    );
+    Ok(c)
+}
+
+/// fmt, then one build that lints (clippy, warnings denied) and makes every test binary, the
+/// unit tests, the workflows and release plan, then the integration tests against the local
+/// stack, which is started for the run and stopped at the end (even on failure) when this run
+/// started it. What only downloads and installs (moto, the registry and dockerd, the workflow
+/// linters, cargo-dist) runs in the background from the start, while the build keeps both cores
+/// busy; its output is shown only if it fails.
 pub fn ci() -> Result<()> {
-    step("cargo fmt --check")?;
+    let start = Instant::now();
+    let stage = |name: &str| {
+        let t = start.elapsed().as_secs();
+        eprintln!("\n=== {name} (at {}m{:02}s)", t / 60, t % 60);
+    };
+    let stack_installed = std::thread::spawn(|| local::install(util::run_captured));
+    let tools_installed = std::thread::spawn(|| -> Result<()> {
+        tools_venv(util::run_captured)?;
+        crate::release::install_dist(util::run_captured).map(drop)
+    });
+    let joined = |h: std::thread::JoinHandle<Result<()>>| {
+        h.join()
+            .unwrap_or_else(|_| Err("a background install panicked".into()))
+    };
+
+    stage("cargo fmt --check");
     util::run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    step("workflows and action.yml: zizmor, schema")?;
-    workflows()?;
-    step("release plan (cargo-dist, no build)")?;
-    crate::release::run(crate::release::Action::Plan)?;
-    step("clippy, warnings denied")?;
-    util::run(cargo().args([
-        "clippy",
+    stage("build and clippy, warnings denied (every target, test binaries included)");
+    util::run(cargo_linting()?.args([
+        "test",
         "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
+        "--lib",
+        "--bins",
+        "--tests",
+        "--no-run",
     ]))?;
-    step("unit tests")?;
-    util::run(cargo().args(["test", "--workspace", "--lib", "--bins"]))?;
-    step("integration tests against the local stack")?;
-    // Build the test binaries before starting the stack: the build is the slow part.
-    util::run(cargo().args(["test", "--workspace", "--test", "*", "--no-run"]))?;
+    stage("unit tests");
+    util::run(cargo_linting()?.args(["test", "--workspace", "--lib", "--bins"]))?;
+    joined(tools_installed)?;
+    stage("workflows and action.yml: zizmor, schema");
+    workflows()?;
+    stage("release plan (cargo-dist, no build)");
+    crate::release::run(crate::release::Action::Plan)?;
+    joined(stack_installed)?;
+    stage("integration tests against the local stack");
     with_stack(|state| {
         util::run(with_env(
-            cargo().args(["test", "--workspace", "--test", "*"]),
+            cargo_linting()?.args(["test", "--workspace", "--test", "*"]),
             state,
         ))
     })?;
-    eprintln!("\nci: all checks passed");
+    let t = start.elapsed().as_secs();
+    eprintln!("\nci: all checks passed in {}m{:02}s", t / 60, t % 60);
     Ok(())
 }
 
@@ -48,7 +91,7 @@ pub fn ci() -> Result<()> {
 /// role: unpinned actions, persisted credentials and broad permissions are failures, not
 /// warnings) and a schema check against GitHub's own schemas, vendored in check-jsonschema.
 fn workflows() -> Result<()> {
-    let venv = tools_venv()?;
+    let venv = tools_venv(util::run)?;
     let root = util::workspace_root();
     util::run(
         Command::new(venv.join("bin/zizmor"))
@@ -82,7 +125,7 @@ fn workflows() -> Result<()> {
 }
 
 /// zizmor and check-jsonschema in a venv the xtask owns, installed once from PyPI.
-fn tools_venv() -> Result<std::path::PathBuf> {
+fn tools_venv(run: util::Run) -> Result<std::path::PathBuf> {
     const TOOLS: &[&str] = &["zizmor==1.32.0", "check-jsonschema==0.33.2"];
     let venv = util::cache_dir().join(format!("venv-ci-tools-{}", TOOLS.join("-")));
     let marker = venv.join(".ecskit-installed");
@@ -91,16 +134,12 @@ fn tools_venv() -> Result<std::path::PathBuf> {
     }
     let python =
         util::which("python3").ok_or("python3 is needed for zizmor and check-jsonschema")?;
-    util::run(
-        Command::new(python)
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-    )?;
-    util::run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(TOOLS),
-    )?;
+    run(Command::new(python)
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(TOOLS))?;
     std::fs::write(&marker, "").map_err(|e| e.to_string())?;
     Ok(venv)
 }
@@ -130,9 +169,4 @@ pub fn with_env<'a>(cmd: &'a mut Command, state: &State) -> &'a mut Command {
         cmd.env_remove(var);
     }
     cmd.envs(state.env())
-}
-
-fn step(name: &str) -> Result<()> {
-    eprintln!("\n=== {name}");
-    Ok(())
 }

@@ -143,8 +143,8 @@ pub fn up() -> Result<(State, bool)> {
     let dir = stack_dir();
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
 
-    let venv = ensure_venv()?;
-    ensure_debian_packages()?;
+    let venv = ensure_venv(util::run)?;
+    ensure_debian_packages(util::run)?;
 
     let mut started: Vec<u32> = Vec::new();
     let result = (|| -> Result<State> {
@@ -243,6 +243,13 @@ fn status() -> Result<()> {
     Ok(())
 }
 
+/// Installs what the stack runs (moto, the registry, dockerd when no engine answers) without
+/// starting it: CI does this in the background while it compiles.
+pub fn install(run: util::Run) -> Result<()> {
+    ensure_venv(run)?;
+    ensure_debian_packages(run)
+}
+
 // --- moto ---------------------------------------------------------------------------------
 
 /// Where moto and the aws CLI are installed.
@@ -256,7 +263,7 @@ pub fn moto_venv() -> PathBuf {
 
 /// The venv lives in the user's cache, keyed by the moto version, so clones and worktrees
 /// share one install; a marker file is written only after pip succeeded.
-fn ensure_venv() -> Result<PathBuf> {
+fn ensure_venv(run: util::Run) -> Result<PathBuf> {
     let venv = moto_venv();
     let marker = venv.join(".ecskit-installed");
     if marker.exists() {
@@ -266,19 +273,15 @@ fn ensure_venv() -> Result<PathBuf> {
         "python3 is needed for the AWS emulator (moto): install Python 3 (apt-get install python3 python3-venv)",
     )?;
     eprintln!("installing moto {MOTO_VERSION} into {}", venv.display());
-    util::run(
-        Command::new(&python)
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-    )?;
-    util::run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("moto[{MOTO_EXTRAS}]=={MOTO_VERSION}"))
-            // flask is what moto_server serves with; awscli is the reference client of the
-            // benchmark (the seeds' way: one `aws` call per step).
-            .args(["flask", "flask-cors", "awscli"]),
-    )?;
+    run(Command::new(&python)
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("moto[{MOTO_EXTRAS}]=={MOTO_VERSION}"))
+        // flask is what moto_server serves with; awscli is the reference client of the
+        // benchmark (the seeds' way: one `aws` call per step).
+        .args(["flask", "flask-cors", "awscli"]))?;
     fs::write(&marker, MOTO_VERSION).map_err(|e| e.to_string())?;
     Ok(venv)
 }
@@ -463,7 +466,7 @@ fn docker_engine(dir: &Path) -> Result<(String, Option<u32>, Option<PathBuf>)> {
 // --- installing ---------------------------------------------------------------------------
 
 /// docker-registry, htpasswd and busybox always; dockerd only when no engine answers.
-fn ensure_debian_packages() -> Result<()> {
+fn ensure_debian_packages(run: util::Run) -> Result<()> {
     let mut missing = Vec::new();
     if util::which("docker-registry").is_none() {
         missing.push("docker-registry");
@@ -496,11 +499,9 @@ fn ensure_debian_packages() -> Result<()> {
         ));
     }
     eprintln!("installing {}", missing.join(", "));
-    util::run(Command::new("apt-get").args(["update", "-qq"]))?;
-    util::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }

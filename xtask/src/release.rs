@@ -47,7 +47,7 @@ pub fn generate(bin_dir: &Path, out: &Path) -> Result<()> {
 }
 
 pub fn run(action: Action) -> Result<()> {
-    let dist = install_dist()?;
+    let dist = install_dist(util::run)?;
     match action {
         Action::Plan => {
             // The plan names every archive the include paths go into: they must exist.
@@ -73,7 +73,7 @@ pub fn run(action: Action) -> Result<()> {
 
 /// `dist`, installed once with cargo into a directory the xtask owns (the cached tools of the
 /// local stack) when it is not on PATH.
-fn install_dist() -> Result<PathBuf> {
+pub fn install_dist(run: util::Run) -> Result<PathBuf> {
     if let Some(p) = util::which("dist") {
         return Ok(p);
     }
@@ -86,7 +86,7 @@ fn install_dist() -> Result<PathBuf> {
         "installing cargo-dist {DIST_VERSION} into {} (once)",
         root.display()
     );
-    util::run(
+    run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args([
                 "install",

@@ -27,6 +27,30 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     }
 }
 
+/// How a command is run: [`run`] in the foreground, or [`run_captured`] while something else
+/// owns the terminal.
+pub type Run = fn(&mut Command) -> Result<()>;
+
+/// Runs a command with its output held back, for work done in the background (installs while
+/// CI compiles): the output is shown only when it fails, as the end of the error.
+pub fn run_captured(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {} (in the background)", show(cmd));
+    let out = cmd
+        .output()
+        .map_err(|e| format!("could not run {}: {e}", show(cmd)))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+    Err(format!("`{}` failed ({}):\n{tail}", show(cmd), out.status))
+}
+
 /// Runs a command and returns its stdout; stderr is shown only when it fails.
 pub fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd
