@@ -458,3 +458,42 @@ async fn fargate_with_a_bridge_task_definition_is_refused_before_the_cluster_is_
         ctx.calls().mutating()
     );
 }
+
+/// Service-runs of one new cluster started together (as a deploy of many services starts up to
+/// --jobs of them) create it once: the first makes it, the others find it.
+#[tokio::test]
+async fn service_runs_started_together_create_their_new_cluster_once() {
+    let stack = ecskit_testkit::local_stack();
+    register(&stack, "web", "nginx:1").await;
+    let names: Vec<String> = (1..=6).map(|i| format!("web{i}")).collect();
+    let runs = names.iter().map(|n| {
+        run(args(
+            &stack,
+            &[
+                "--cluster",
+                "together",
+                "--service",
+                n,
+                "--task-definition",
+                "web:1",
+                "--no-wait",
+            ],
+        ))
+    });
+    let reports = futures_util::future::join_all(runs).await;
+    let created: Vec<&String> = reports
+        .iter()
+        .flat_map(|r| r.as_ref().unwrap().actions.iter())
+        .filter(|a| a.starts_with("create cluster together"))
+        .collect();
+    assert_eq!(created.len(), 1, "{reports:#?}");
+    for r in &reports {
+        let r = r.as_ref().unwrap();
+        assert!(r.changed);
+        assert!(
+            r.actions.iter().any(|a| a.starts_with("create service")),
+            "{:?}",
+            r.actions
+        );
+    }
+}

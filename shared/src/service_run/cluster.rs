@@ -59,6 +59,21 @@ pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result
             ec2_capacity: has_ec2_capacity(&c),
         });
     }
+    // Several service-runs of one new cluster often start together (a deploy of many services
+    // runs up to --jobs of them at once), and each would find no cluster and create it. They
+    // take turns here, and the ones after the first find it made.
+    let _turn = if deps.ctx.dry_run {
+        None
+    } else {
+        let turn = take_turn(deps, name).await;
+        if let Some(c) = describe(deps, name).await? {
+            return Ok(Ensured {
+                arn: c.cluster_arn().unwrap_or(name).to_string(),
+                ec2_capacity: has_ec2_capacity(&c),
+            });
+        }
+        turn
+    };
     let mut arn = computed_arn(deps, name).await?;
     if deps.ctx.apply(format!(
         "create cluster {name} (FARGATE, FARGATE_SPOT{})",
@@ -103,6 +118,32 @@ pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result
         arn,
         ec2_capacity: false,
     })
+}
+
+/// An exclusive lock on a file named after the region and cluster, held until it is dropped:
+/// the processes creating one cluster on this machine take turns. ECS answers a repeated
+/// CreateCluster with the same settings with the cluster it has, so the turns keep the report
+/// true (one "create cluster", one mutating call) rather than keep anything from breaking;
+/// when the lock cannot be had (a read-only temp dir, another user's file), the run goes on
+/// without it.
+async fn take_turn(deps: &Deps, name: &str) -> Option<std::fs::File> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (deps.ctx.region(), name).hash(&mut h);
+    let path = std::env::temp_dir().join(format!("ecskit-cluster-{:016x}.lock", h.finish()));
+    // Append mode: the file is created when missing and never truncated or written.
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| tracing::debug!("no turn lock at {}: {e}", path.display()))
+        .ok()?;
+    // Waiting blocks a thread: not one of the runtime's workers.
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .ok()?
+        .map_err(|e| tracing::debug!("no turn lock at {}: {e}", path.display()))
+        .ok()
 }
 
 pub fn tag() -> Tag {
