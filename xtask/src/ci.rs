@@ -19,14 +19,13 @@ fn cargo() -> Command {
 /// dependency twice (the SDK crates are most of the time on 2 cores). Dependencies are built
 /// as plain `cargo test` builds them, so a later `cargo test` recompiles only the workspace.
 fn cargo_linting() -> Result<Command> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let beside = std::path::Path::new(&cargo).with_file_name("clippy-driver");
+    let mut c = cargo();
+    let beside = std::path::Path::new(c.get_program()).with_file_name("clippy-driver");
     let driver = if beside.is_file() {
         beside
     } else {
         util::which("clippy-driver").ok_or("clippy is needed: rustup component add clippy")?
     };
-    let mut c = self::cargo();
     c.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
         "CLIPPY_ARGS",
         "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
@@ -42,10 +41,11 @@ fn cargo_linting() -> Result<Command> {
 /// busy; its output is shown only if it fails.
 pub fn ci() -> Result<()> {
     let start = Instant::now();
-    let stage = |name: &str| {
+    let at = || {
         let t = start.elapsed().as_secs();
-        eprintln!("\n=== {name} (at {}m{:02}s)", t / 60, t % 60);
+        format!("{}m{:02}s", t / 60, t % 60)
     };
+    let stage = |name: &str| eprintln!("\n=== {name} (at {})", at());
     let stack_installed = std::thread::spawn(|| local::install(util::run_captured));
     let tools_installed = std::thread::spawn(|| -> Result<()> {
         tools_venv(util::run_captured)?;
@@ -82,8 +82,7 @@ pub fn ci() -> Result<()> {
             state,
         ))
     })?;
-    let t = start.elapsed().as_secs();
-    eprintln!("\nci: all checks passed in {}m{:02}s", t / 60, t % 60);
+    eprintln!("\nci: all checks passed in {}", at());
     Ok(())
 }
 

@@ -31,6 +31,16 @@ pub struct Ensured {
     pub ec2_capacity: bool,
 }
 
+impl Ensured {
+    /// What an existing cluster's DescribeClusters answer says.
+    fn of(c: &Cluster, name: &str) -> Ensured {
+        Ensured {
+            arn: c.cluster_arn().unwrap_or(name).to_string(),
+            ec2_capacity: has_ec2_capacity(c),
+        }
+    }
+}
+
 /// Whether EC2 tasks can be placed in the cluster: a container instance has joined it, or it
 /// has a capacity provider that is not Fargate's (read from the DescribeClusters answer).
 pub fn has_ec2_capacity(c: &Cluster) -> bool {
@@ -54,10 +64,7 @@ pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result
                 );
             }
         }
-        return Ok(Ensured {
-            arn: c.cluster_arn().unwrap_or(name).to_string(),
-            ec2_capacity: has_ec2_capacity(&c),
-        });
+        return Ok(Ensured::of(&c, name));
     }
     // Several service-runs of one new cluster often start together (a deploy of many services
     // runs up to --jobs of them at once), and each would find no cluster and create it. They
@@ -67,10 +74,7 @@ pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result
     } else {
         let turn = take_turn(deps, name).await;
         if let Some(c) = describe(deps, name).await? {
-            return Ok(Ensured {
-                arn: c.cluster_arn().unwrap_or(name).to_string(),
-                ec2_capacity: has_ec2_capacity(&c),
-            });
+            return Ok(Ensured::of(&c, name));
         }
         turn
     };
