@@ -37,8 +37,26 @@ pub const DESIRED_COUNT: &str = "DESIRED_COUNT";
 pub const RUNNING_COUNT: &str = "RUNNING_COUNT";
 pub const TASK_ARN: &str = "TASK_ARN";
 pub const EXIT_CODE: &str = "EXIT_CODE";
+/// A run that ran but failed (exit 3): the reason, beside the outputs known so far.
+pub const FAILURE: &str = "FAILURE";
 /// Every step: whether anything changed (or, in a dry run, would change).
 pub const CHANGED: &str = "CHANGED";
+
+/// A task run: each essential container's exit code, `EXIT_CODE_<CONTAINER>` with the
+/// container's name in upper snake case (`log-router` is `EXIT_CODE_LOG_ROUTER`).
+pub fn exit_code_of(container: &str) -> String {
+    let name: String = container
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{EXIT_CODE}_{name}")
+}
 
 /// The prefix of every variable of the contract.
 pub const PREFIX: &str = "ECSKIT_";

@@ -115,28 +115,54 @@ pub fn finish(result: Result<Report>, format: OutputFormat) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            // A failed deployment still answers a script that asked for JSON: the error, the
-            // exit code and what is known of the failure (stopped tasks, their last log lines).
-            if format == OutputFormat::Json
-                && let Some(details) = err.details()
-            {
-                let mut obj = serde_json::Map::new();
-                obj.insert("error".into(), serde_json::json!(err.to_string()));
-                obj.insert("exit_code".into(), serde_json::json!(err.exit_code()));
-                if let Some(map) = details.as_object() {
-                    obj.extend(map.clone());
-                }
+            if let Some(text) = failure_output(&err, format) {
                 let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(
-                    stdout,
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::Value::Object(obj))
-                        .unwrap_or_default()
-                );
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
             }
             eprintln!("{}", err.render());
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// What stdout says of a failure, in the chosen format: a run that ran but failed (exit 3)
+/// prints its outputs as a success would (task ARN, exit codes, rollout state) with
+/// `FAILURE`, the reason, so that a CI job reading `--output env` or `github` on
+/// `if: failure()` has them; `json` also carries the error, the step's exit status and the details (a
+/// failed verify's checks, stopped tasks and their last lines). Other failures print nothing
+/// on stdout, except json's details when there are some.
+pub fn failure_output(err: &crate::Error, format: OutputFormat) -> Option<String> {
+    let known = err.known().map(|k| {
+        k.clone()
+            .output(ecskit_contract::outputs::FAILURE, err.to_string())
+    });
+    match format {
+        OutputFormat::Json => {
+            if known.is_none() && err.details().is_none() {
+                return None;
+            }
+            let mut obj = serde_json::Map::new();
+            obj.insert("error".into(), serde_json::json!(err.to_string()));
+            obj.insert("exit_code".into(), serde_json::json!(err.exit_code()));
+            if let Some(serde_json::Value::Object(map)) = known
+                .as_ref()
+                .and_then(|k| serde_json::from_str(&k.render(OutputFormat::Json)).ok())
+            {
+                obj.extend(map);
+            }
+            if let Some(serde_json::Value::Object(map)) = err.details() {
+                obj.extend(map.clone());
+            }
+            // `exit_code` is a task's container code when the run had one (as on success);
+            // the step's own exit status is always here.
+            obj.insert("exit_status".into(), serde_json::json!(err.exit_code()));
+            Some(format!(
+                "{}\n",
+                serde_json::to_string_pretty(&serde_json::Value::Object(obj)).unwrap_or_default()
+            ))
+        }
+        _ => known.map(|k| k.render(format)),
     }
 }
 

@@ -50,6 +50,10 @@ pub enum Error {
         hint: Option<String>,
         /// What `--output json` prints beside the error (the stopped tasks, their logs).
         details: Option<serde_json::Value>,
+        /// What is known of the run that failed (its outputs: task ARN, exit codes, rollout
+        /// state; and what it changed), printed in every output format: a CI job that goes
+        /// on `if: failure()` reads them as it reads a success's.
+        known: Option<Box<crate::Report>>,
     },
 }
 
@@ -91,6 +95,53 @@ impl Error {
             message: message.into(),
             hint: None,
             details: None,
+            known: None,
+        }
+    }
+
+    /// An output of the failed run (`TASK_ARN`, `EXIT_CODE` ...), printed as a success's
+    /// outputs are. Only a run that ran but failed (exit 3) has outputs; other errors are
+    /// returned unchanged.
+    pub fn with_output(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        if let Error::Deployment { known, .. } = &mut self {
+            let report = known
+                .take()
+                .map(|b| *b)
+                .unwrap_or_else(|| crate::Report::new(Vec::new(), false, Default::default()));
+            *known = Some(Box::new(report.output(name, value)));
+        }
+        self
+    }
+
+    /// Every output of `report` as [`Error::with_output`] (a report the failed run had built).
+    pub fn with_outputs_of(self, report: &crate::Report) -> Self {
+        report
+            .outputs()
+            .iter()
+            .fold(self, |e, (name, value)| e.with_output(name, value.clone()))
+    }
+
+    /// Puts the failed run's outputs into `report` (the context's: what was done, the calls),
+    /// so that what is printed says what changed before the failure too.
+    pub fn in_report(mut self, report: crate::Report) -> Self {
+        if let Error::Deployment { known, .. } = &mut self {
+            let outputs = known
+                .take()
+                .map(|b| b.outputs().to_vec())
+                .unwrap_or_default();
+            let merged = outputs
+                .into_iter()
+                .fold(report, |r, (name, value)| r.output(&name, value));
+            *known = Some(Box::new(merged));
+        }
+        self
+    }
+
+    /// What is known of a run that ran but failed, when it said.
+    pub fn known(&self) -> Option<&crate::Report> {
+        match self {
+            Error::Deployment { known, .. } => known.as_deref(),
+            _ => None,
         }
     }
 

@@ -26,6 +26,7 @@ pub mod output;
 pub mod progress;
 pub mod secret;
 pub mod step;
+pub mod turns;
 
 /// The name validators of the contract (shared with the xtask's stack file).
 pub use ecskit_contract::validate;

@@ -68,6 +68,11 @@ impl Report {
         self
     }
 
+    /// The named outputs, in insertion order.
+    pub fn outputs(&self) -> &[(String, Value)] {
+        &self.outputs
+    }
+
     /// A detail for `json` (lists of keys, events ...); `text` prints it as `name: value`.
     pub fn detail(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.details.insert(name.to_string(), value.into());

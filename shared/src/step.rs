@@ -62,9 +62,17 @@ pub trait Step {
 
 /// Check, then execute with the given context: what a binary does after building its context,
 /// and the one entry point of every step's tests.
+/// A run that ran but failed keeps what the context knows (what was done, the calls) beside
+/// its own outputs, for the output formats to print.
 pub async fn run<S: Step>(ctx: &Ctx, args: &S::Args) -> Result<Report> {
     let checked = S::check(args)?;
-    S::execute(ctx, args, checked).await
+    execute::<S>(ctx, args, checked).await
+}
+
+async fn execute<S: Step>(ctx: &Ctx, args: &S::Args, checked: S::Checked) -> Result<Report> {
+    S::execute(ctx, args, checked)
+        .await
+        .map_err(|e| e.in_report(ctx.report()))
 }
 
 /// Check, then build the context from the flags and execute: what a binary does, for tests that
@@ -75,5 +83,5 @@ pub async fn run_from_flags<S: Step>(args: &S::Args) -> Result<Report> {
     let ctx = Ctx::new(args.aws(), common.dry_run)
         .await
         .with_progress(crate::progress::Progress::new(common.quiet));
-    S::execute(&ctx, args, checked).await
+    execute::<S>(&ctx, args, checked).await
 }

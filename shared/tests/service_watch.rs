@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
+use ecskit::output::OutputFormat;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::Client;
@@ -255,6 +256,25 @@ async fn circuit_breaker_rollback_fails_with_exit_3_and_the_reason() {
         Some("event: (service web) rolling back to deployment ecs-svc/0000."),
         "{lines:#?}"
     );
+    // A CI job that goes on `if: failure()` reads what is known in the format it asked for.
+    let env = failed_outputs(&err, OutputFormat::Env);
+    assert_eq!(env["ECSKIT_DEPLOYMENT_ID"], DEP, "{env:?}");
+    assert_eq!(env["ECSKIT_ROLLOUT_STATE"], "FAILED", "{env:?}");
+    assert!(env["ECSKIT_FAILURE"].contains("rolled back"), "{env:?}");
+    let github = ecskit::cli::failure_output(&err, OutputFormat::Github).unwrap();
+    assert!(github.contains("rollout_state=FAILED\n"), "{github}");
+}
+
+/// A failure's stdout in `format`, read back as `--output env` pairs.
+fn failed_outputs(
+    err: &ecskit::Error,
+    format: OutputFormat,
+) -> std::collections::HashMap<String, String> {
+    let text = ecskit::cli::failure_output(err, format).expect("a failed run prints its outputs");
+    ecskit_contract::env::parse_lines(&text)
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 #[tokio::test]
@@ -400,6 +420,21 @@ async fn run_task_with_a_failing_essential_container_fails_with_its_exit_code() 
         text.contains("Essential container in task exited"),
         "{text}"
     );
+    let env = failed_outputs(&err, OutputFormat::Env);
+    assert_eq!(env["ECSKIT_TASK_ARN"], TASK, "{env:?}");
+    assert_eq!(env["ECSKIT_EXIT_CODE"], "2", "{env:?}");
+    assert_eq!(env["ECSKIT_EXIT_CODE_APP"], "2", "{env:?}");
+    // Only essential containers have a code output (the sidecar is not essential here).
+    assert!(!env.contains_key("ECSKIT_EXIT_CODE_SIDECAR"), "{env:?}");
+    assert!(
+        env["ECSKIT_FAILURE"].contains("exited with code 2"),
+        "{env:?}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ecskit::cli::failure_output(&err, OutputFormat::Json).unwrap())
+            .unwrap();
+    assert_eq!(json["task_arn"], TASK, "{json:#}");
+    assert_eq!(json["exit_code_app"], 2, "{json:#}");
 }
 
 fn not_assumable() -> Rule {

@@ -72,11 +72,11 @@ pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result
     let _turn = if deps.ctx.dry_run {
         None
     } else {
-        let turn = take_turn(deps, name).await;
+        let turn = take_turn(deps, name).await?;
         if let Some(c) = describe(deps, name).await? {
             return Ok(Ensured::of(&c, name));
         }
-        turn
+        Some(turn)
     };
     let mut arn = computed_arn(deps, name).await?;
     if deps.ctx.apply(format!(
@@ -127,27 +127,19 @@ pub async fn ensure(deps: &Deps, name: &str, container_insights: bool) -> Result
 /// An exclusive lock on a file named after the region and cluster, held until it is dropped:
 /// the processes creating one cluster on this machine take turns. ECS answers a repeated
 /// CreateCluster with the same settings with the cluster it has, so the turns keep the report
-/// true (one "create cluster", one mutating call) rather than keep anything from breaking;
-/// when the lock cannot be had (a read-only temp dir, another user's file), the run goes on
-/// without it.
-async fn take_turn(deps: &Deps, name: &str) -> Option<std::fs::File> {
+/// true (one "create cluster", one mutating call) rather than keep anything from breaking.
+/// The lock lives in this user's private directory ([`crate::turns`]); a turn held past the
+/// bound is an error that names the lock file, not a wait without end.
+async fn take_turn(deps: &Deps, name: &str) -> Result<std::fs::File> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (deps.ctx.region(), name).hash(&mut h);
-    let path = std::env::temp_dir().join(format!("ecskit-cluster-{:016x}.lock", h.finish()));
-    // Append mode: the file is created when missing and never truncated or written.
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| tracing::debug!("no turn lock at {}: {e}", path.display()))
-        .ok()?;
-    // Waiting blocks a thread: not one of the runtime's workers.
-    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-        .await
-        .ok()?
-        .map_err(|e| tracing::debug!("no turn lock at {}: {e}", path.display()))
-        .ok()
+    crate::turns::take(
+        &format!("cluster-{:016x}.lock", h.finish()),
+        &format!("creating cluster {name}"),
+        crate::turns::Patience::DEFAULT,
+    )
+    .await
 }
 
 pub fn tag() -> Tag {

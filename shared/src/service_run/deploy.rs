@@ -313,7 +313,14 @@ pub(super) async fn watch_and_report(
             essentials: td.essentials.clone(),
             logs: td.logs.clone(),
         };
-        report_state = watch::follow(deps, &target).await?;
+        report_state = watch::follow(deps, &target).await.map_err(|e| {
+            e.with_output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn)
+                .with_output(ecskit_contract::outputs::SERVICE_ARN, service_arn.clone())
+                .with_output(
+                    ecskit_contract::outputs::TASK_DEFINITION_ARN,
+                    td.arn.clone(),
+                )
+        })?;
     }
     let mut report = deps
         .ctx

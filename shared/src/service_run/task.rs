@@ -109,7 +109,13 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         wait: !args.no_wait,
         logs: args.day2.logs,
     };
-    let finished = run_task(deps, &spec).await?;
+    let finished = run_task(deps, &spec).await.map_err(|e| {
+        e.with_output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn.clone())
+            .with_output(
+                ecskit_contract::outputs::TASK_DEFINITION_ARN,
+                td.arn.clone(),
+            )
+    })?;
     let mut report = deps
         .ctx
         .report()
@@ -336,12 +342,22 @@ pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Resul
                 let code_text = code
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "none (it did not run)".into());
-                return Err(Error::deployment(format!(
+                let mut err = Error::deployment(format!(
                     "task {task_arn} failed: essential container {name} exited with code {code_text}; stopped reason: {}",
                     stopped_reason(task)
                 ))
                 .hint("the step exits 3 for a task that ran but failed; the container's exit code is in this message")
-                .with_details(serde_json::json!({ "failures": failures })));
+                .with_details(serde_json::json!({ "failures": failures }))
+                .with_output(ecskit_contract::outputs::TASK_ARN, task_arn)
+                .with_output(ecskit_contract::outputs::EXIT_CODE, code.unwrap_or(-1));
+                for c in task.containers() {
+                    if let (Some(n), Some(code)) = (c.name(), c.exit_code())
+                        && (essentials.is_empty() || essentials.iter().any(|e| e == n))
+                    {
+                        err = err.with_output(&ecskit_contract::outputs::exit_code_of(n), code);
+                    }
+                }
+                return Err(err);
             }
             let exit_code = task
                 .containers()

@@ -62,18 +62,27 @@ impl Outcome {
         }
     }
 
+    /// The outputs a deployment has, on success and (as last seen) on failure.
+    pub fn outputs(&self) -> Vec<(&'static str, serde_json::Value)> {
+        use ecskit_contract::outputs::*;
+        vec![
+            (
+                DEPLOYMENT_ID,
+                self.deployment_id.clone().unwrap_or_default().into(),
+            ),
+            (
+                ROLLOUT_STATE,
+                self.rollout_state.clone().unwrap_or_default().into(),
+            ),
+            (RUNNING_COUNT, self.running.into()),
+            (DESIRED_COUNT, self.desired.into()),
+        ]
+    }
+
     pub fn add_to(&self, report: Report) -> Report {
-        report
-            .output(
-                ecskit_contract::outputs::DEPLOYMENT_ID,
-                self.deployment_id.clone().unwrap_or_default(),
-            )
-            .output(
-                ecskit_contract::outputs::ROLLOUT_STATE,
-                self.rollout_state.clone().unwrap_or_default(),
-            )
-            .output(ecskit_contract::outputs::RUNNING_COUNT, self.running)
-            .output(ecskit_contract::outputs::DESIRED_COUNT, self.desired)
+        self.outputs()
+            .into_iter()
+            .fold(report, |r, (name, value)| r.output(name, value))
     }
 
     fn status_line(&self, service: &str) -> String {
@@ -152,17 +161,30 @@ pub async fn attach(deps: &Deps, args: &Args) -> Result<Report> {
 /// Follows the deployment until it succeeds (Ok) or fails (an exit-3 error). A failure carries
 /// the failure report for `--output json`: each failing container of each stopped task, with
 /// the last lines of its log.
+///
+/// A failure also carries the deployment as last seen (its id, rollout state and counts) as
+/// outputs, printed in every output format.
 pub async fn follow(deps: &Deps, target: &Target) -> Result<Outcome> {
     let mut failures = Vec::new();
-    follow_reporting(deps, target, &mut failures)
+    let mut last = Outcome {
+        deployment_id: Some(target.deployment_id.clone()),
+        ..Outcome::default()
+    };
+    follow_reporting(deps, target, &mut failures, &mut last)
         .await
-        .map_err(|e| e.with_details(serde_json::json!({ "failures": failures })))
+        .map_err(|e| {
+            last.outputs().into_iter().fold(
+                e.with_details(serde_json::json!({ "failures": failures })),
+                |e, (name, value)| e.with_output(name, value),
+            )
+        })
 }
 
 async fn follow_reporting(
     deps: &Deps,
     target: &Target,
     failures: &mut Vec<serde_json::Value>,
+    last: &mut Outcome,
 ) -> Result<Outcome> {
     let t = deps.timing;
     let start = deps.clock.elapsed();
@@ -190,6 +212,9 @@ async fn follow_reporting(
             .deployments()
             .iter()
             .find(|d| d.id() == Some(id.as_str()));
+        if deployment.is_some() {
+            *last = Outcome::from_service(Some(&svc), Some(id));
+        }
 
         // Events come newest first; print the new ones oldest first. Events older than this
         // deployment belong to earlier runs.

@@ -139,6 +139,9 @@ impl Step for TaskdefRegister {
                 prepared.stripped.join(", ")
             );
         }
+        for w in &prepared.warnings {
+            tracing::warn!("{source}: {w}");
+        }
         Ok(Checked::Register(prepared))
     }
 
@@ -157,6 +160,8 @@ pub struct Prepared {
     pub family: String,
     /// Read-only fields that were removed.
     pub stripped: Vec<String>,
+    /// What ECS accepts but will not do as meant ([`validate::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 fn read_source(file: &str) -> Result<String> {
@@ -204,12 +209,14 @@ pub fn prepare(
             "fix {source} (or the flags named); nothing was registered"
         )));
     }
+    let warnings = validate::warnings(&doc);
     document::add_managed_tag(&mut doc);
     let family = doc["family"].as_str().unwrap_or_default().to_string();
     Ok(Prepared {
         doc,
         family,
         stripped,
+        warnings,
     })
 }
 

@@ -7,12 +7,14 @@
 mod fields;
 mod logs;
 mod sizes;
+mod warnings;
 
 use serde_json::Value;
 
 use crate::taskdef_register::document::join;
 use fields::*;
 pub use sizes::{cpu_units, fargate_memory_for, memory_mib};
+pub use warnings::warnings;
 
 /// A credential-looking environment variable name.
 pub fn looks_like_credential(name: &str) -> bool {
