@@ -65,7 +65,8 @@ fn init(args: &Args) -> Result<String, (String, u8)> {
     let in_the_way: Vec<String> = FILES
         .iter()
         .map(|f| args.dir.join(f))
-        .filter(|p| p.exists())
+        // symlink_metadata: a link, dangling or not, is in the way too (never followed).
+        .filter(|p| p.symlink_metadata().is_ok())
         .map(|p| p.display().to_string())
         .collect();
     if !in_the_way.is_empty() && !args.force {
@@ -86,10 +87,38 @@ fn init(args: &Args) -> Result<String, (String, u8)> {
         ("service.json", pretty(&adopted.service)),
         ("taskdef.json", pretty(&adopted.task_definition)),
     ] {
-        let path = args.dir.join(name);
-        std::fs::write(&path, text).map_err(|e| (format!("writing {}: {e}", path.display()), 1))?;
+        write_new(&args.dir.join(name), &text, args.force)?;
     }
     Ok(adopted.summary(&args.dir))
+}
+
+/// Writes a whole file or nothing: the text goes to a temporary file beside it, which then
+/// takes the name. Without `--force` the name is taken only if nothing has it (a file made
+/// meanwhile, or a link, dangling or not, is never replaced or followed: exit 2); with it,
+/// whatever has the name is replaced (a link itself, not the file it points to).
+fn write_new(path: &Path, text: &str, force: bool) -> Result<(), (String, u8)> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| (format!("writing {}: {e}", path.display()), 1))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| (format!("writing {}: {e}", path.display()), 1))?;
+    let placed = if force {
+        tmp.persist(path).map(drop)
+    } else {
+        tmp.persist_noclobber(path).map(drop)
+    };
+    placed.map_err(|e| match e.error.kind() {
+        std::io::ErrorKind::AlreadyExists => (
+            format!(
+                "{} appeared while init ran: it was left as it is; pass --force to overwrite, or another --dir",
+                path.display()
+            ),
+            2,
+        ),
+        _ => (format!("writing {}: {}", path.display(), e.error), 1),
+    })
 }
 
 fn pretty(v: &Value) -> String {
@@ -162,6 +191,14 @@ impl Adopted {
             .as_array()
             .cloned()
             .unwrap_or_default();
+        if containers.is_empty() {
+            return Err((
+                format!(
+                    "the live task definition {family} has no containerDefinitions: there is nothing to adopt"
+                ),
+                1,
+            ));
+        }
         // The image image-push would push: the first essential container's (ECS's default:
         // essential unless it says otherwise).
         let main = containers
@@ -248,8 +285,42 @@ impl Adopted {
                 )),
             }
         }
+        let plaintext: Vec<(String, String, String)> = e["plaintext_secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let field = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+                (field("container"), field("name"), field("variable"))
+            })
+            .collect();
+        let allow = if plaintext.is_empty() {
+            String::new()
+        } else {
+            let mut lines = String::from(
+                "# The live task definition has credentials as plaintext environment values.\n\
+                 # taskdef.json holds ${VARIABLE} placeholders, never the values: set each variable\n\
+                 # before a deploy (the live value: the console's task definition shows it):\n",
+            );
+            for (container, name, variable) in &plaintext {
+                lines.push_str(&format!(
+                    "#   {variable}: {name} of container {container}\n"
+                ));
+            }
+            lines.push_str(
+                "# Better: move each into the container's `secrets` (a Secrets Manager or SSM\n\
+                 # parameter ARN as valueFrom) and remove this line.\n\
+                 allow_plaintext_secrets = true\n",
+            );
+            let names: Vec<&str> = plaintext.iter().map(|(_, _, v)| v.as_str()).collect();
+            not_carried.push(format!(
+                "plaintext credentials: taskdef.json names ${{{}}}: set them to the live values before deploying, or move them to secrets (ecskit.toml says how)",
+                names.join("}, ${")
+            ));
+            lines
+        };
         stack.push_str(&format!(
-            "\n[task_definition]\nfile = \"taskdef.json\"\nfamily = {}\n\n[service]\ncluster = {}\nname = {}\nfile = \"service.json\"   # desired count, launch type or capacity providers, network ...\n",
+            "\n[task_definition]\nfile = \"taskdef.json\"\nfamily = {}\n{allow}\n[service]\ncluster = {}\nname = {}\nfile = \"service.json\"   # desired count, launch type or capacity providers, network ...\n",
             quoted(&family),
             quoted(&args.cluster),
             quoted(app),
@@ -368,6 +439,64 @@ mod tests {
             said.contains("only container jcc takes the pushed image"),
             "{said}"
         );
+    }
+
+    #[test]
+    fn a_task_definition_without_containers_is_an_error_not_a_panic() {
+        for tds in [
+            json!({"family": "x"}),
+            json!({"family": "x", "containerDefinitions": []}),
+        ] {
+            let mut e = export();
+            e["task_definition"] = tds;
+            let err = Adopted::from_export(&e, &args(true)).unwrap_err();
+            assert!(err.0.contains("no containerDefinitions"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn plaintext_credentials_are_named_and_allowed_by_the_stack_file() {
+        let mut e = export();
+        e["plaintext_secrets"] =
+            json!([{"container": "jcc", "name": "DB_PASSWORD", "variable": "DB_PASSWORD"}]);
+        let a = Adopted::from_export(&e, &args(false)).unwrap();
+        assert!(
+            a.stack
+                .contains("#   DB_PASSWORD: DB_PASSWORD of container jcc"),
+            "{}",
+            a.stack
+        );
+        let (_dir, stack) = written(&a);
+        assert!(stack.allow_plaintext_secrets);
+        assert!(a.not_carried.iter().any(|n| n.contains("${DB_PASSWORD}")));
+        // Without any, the stack file does not allow them.
+        let (_dir, stack) = written(&Adopted::from_export(&export(), &args(false)).unwrap());
+        assert!(!stack.allow_plaintext_secrets);
+    }
+
+    #[test]
+    fn a_file_made_meanwhile_or_a_link_is_never_replaced_or_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taskdef.json");
+        // A dangling link: following it would create the file it names.
+        let victim = dir.path().join("victim");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let err = write_new(&path, "{}", false).unwrap_err();
+        assert_eq!(err.1, 2, "{err:?}");
+        assert!(!victim.exists(), "the link was followed");
+        // A file that appeared meanwhile keeps its content.
+        let other = dir.path().join("service.json");
+        std::fs::write(&other, "theirs").unwrap();
+        assert_eq!(write_new(&other, "ours", false).unwrap_err().1, 2);
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "theirs");
+        // --force replaces the link itself, not the file it names.
+        write_new(&path, "{}", true).unwrap();
+        assert!(!victim.exists());
+        assert!(!path.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
+        // No temporary file is left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "{left:?}");
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub struct TaskDefinition {
     pub file: Option<PathBuf>,
     /// Overrides the file's `family`.
     pub family: Option<String>,
+    /// taskdef-register's `--allow-plaintext-secrets`: credential-looking environment values
+    /// (filled from `${VAR}`, never written in the file) are registered as they are. `cargo
+    /// xtask init` sets it for a live task definition that has them.
+    pub allow_plaintext_secrets: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Clone, PartialEq, Default)]
@@ -187,6 +191,7 @@ pub struct Stack {
     pub config_delete_stale: bool,
     pub taskdef_file: PathBuf,
     pub family: String,
+    pub allow_plaintext_secrets: bool,
     pub cluster: String,
     pub service: String,
     pub count: u32,
@@ -661,6 +666,7 @@ fn check_service(
         config_delete_stale,
         taskdef_file,
         family,
+        allow_plaintext_secrets: td.allow_plaintext_secrets.unwrap_or(false),
         cluster,
         service: name,
         count: svc.count.unwrap_or(1),

@@ -17,6 +17,9 @@ use support::{aws, bin_dir, build_image, local_env, xtask_text, xtask_with};
 
 /// The seeds' console procedure, with the aws CLI (the image pushed with image-push, since the
 /// local registry stands in for ECR).
+/// The plaintext credential of the hand-made task definition.
+const LIVE_SECRET: &str = "live-s3cr3t-9f2c";
+
 fn console_setup(id: &str, dir: &std::path::Path) -> Console {
     let local = format!("snaplex-{id}:4.35");
     build_image(&local, dir);
@@ -105,7 +108,13 @@ fn console_setup(id: &str, dir: &std::path::Path) -> Console {
             "memory": 1024,
             "essential": true,
             "portMappings": [{"containerPort": 8081, "protocol": "tcp"}],
-            "environment": [{"name": "SL_ORG", "value": "acme"}]
+            // A literal `${...}` (the container's shell expands it, not a deploy) and a
+            // credential written as plaintext by hand: init must neither print nor write it.
+            "command": ["sh", "-c", "exec jcc --org ${SL_ORG}"],
+            "environment": [
+                {"name": "SL_ORG", "value": "acme"},
+                {"name": "DB_PASSWORD", "value": LIVE_SECRET}
+            ]
         }]
     });
     aws(&[
@@ -210,6 +219,16 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
     );
     assert_eq!(code, 0, "init failed:\n{out}\n{err}");
     assert!(out.contains("wrote ") && out.contains("next:"), "{out}");
+    // The plaintext credential is neither printed nor written; its placeholder is named.
+    assert!(
+        !out.contains(LIVE_SECRET) && !err.contains(LIVE_SECRET),
+        "{out}\n{err}"
+    );
+    for f in ["taskdef.json", "service.json", "ecskit.toml"] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(!text.contains(LIVE_SECRET), "{f} holds the secret:\n{text}");
+    }
+    assert!(out.contains("${DB_PASSWORD}"), "{out}");
 
     // The files hold what was clicked together.
     let read = |f: &str| -> Value {
@@ -224,6 +243,14 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
     assert!(service.get("serviceArn").is_none() && service.get("events").is_none());
     let taskdef = read("taskdef.json");
     assert_eq!(taskdef["containerDefinitions"][0]["image"], json!(image));
+    assert_eq!(
+        taskdef["containerDefinitions"][0]["environment"][1]["value"],
+        json!("${DB_PASSWORD}")
+    );
+    assert_eq!(
+        taskdef["containerDefinitions"][0]["command"][2],
+        json!("exec jcc --org $${SL_ORG}")
+    );
     assert!(taskdef.get("revision").is_none() && taskdef.get("status").is_none());
     let stack = std::fs::read_to_string(dir.path().join("ecskit.toml")).unwrap();
     for line in [
@@ -232,6 +259,7 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
         format!("task_role_name = \"snaplex-{id}-task\""),
         format!("execution_role_name = \"snaplex-{id}-exec\""),
         "file = \"service.json\"".to_string(),
+        "allow_plaintext_secrets = true".to_string(),
     ] {
         assert!(stack.contains(&line), "{line} missing from:\n{stack}");
     }
@@ -249,7 +277,7 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
                 "--output",
                 "json",
             ],
-            &[],
+            &[("DB_PASSWORD", LIVE_SECRET)],
         )
     };
     let (code, summary, err) = deploy();
@@ -299,7 +327,10 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
             "--output",
             "json",
         ],
-        &[("ECSKIT_CALL_LOG", calls.to_str().unwrap())],
+        &[
+            ("ECSKIT_CALL_LOG", calls.to_str().unwrap()),
+            ("DB_PASSWORD", LIVE_SECRET),
+        ],
     );
     let checks: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
     assert_eq!(code, 0, "{checks:#}\n{err}");
@@ -339,7 +370,10 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
         .unwrap()
     };
     task_role_trusts("ec2.amazonaws.com");
-    let (code, out, err) = xtask_text(&["verify", "--stack", stack_path.to_str().unwrap()], &[]);
+    let (code, out, err) = xtask_text(
+        &["verify", "--stack", stack_path.to_str().unwrap()],
+        &[("DB_PASSWORD", LIVE_SECRET)],
+    );
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(
         out.lines()
@@ -371,7 +405,10 @@ fn a_service_made_by_hand_is_adopted_and_a_deploy_changes_nothing() {
     let mut service = read("service.json");
     service["networkConfiguration"]["awsvpcConfiguration"]["subnets"] = json!([subnet, other]);
     std::fs::write(dir.path().join("service.json"), service.to_string()).unwrap();
-    let (code, out, err) = xtask_text(&["verify", "--stack", stack_path.to_str().unwrap()], &[]);
+    let (code, out, err) = xtask_text(
+        &["verify", "--stack", stack_path.to_str().unwrap()],
+        &[("DB_PASSWORD", LIVE_SECRET)],
+    );
     assert_eq!(code, 2, "{out}\n{err}");
     let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("failure")).collect();
     assert_eq!(failed.len(), 1, "{out}");

@@ -30,7 +30,7 @@ pub async fn export(deps: &Deps, args: &Args) -> Result<Report> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let task_definition = task_definition(deps, &td_arn).await?;
+    let (task_definition, plaintext) = for_register(task_definition(deps, &td_arn).await?);
     let role_name = |key: &str| {
         task_definition
             .get(key)
@@ -91,8 +91,92 @@ pub async fn export(deps: &Deps, args: &Args) -> Result<Report> {
         .detail("execution_role_name", json!(execution_role))
         .detail("config", config)
         .detail("region", json!(deps.ctx.region()))
-        .detail("not_carried", json!(not_carried));
+        .detail("not_carried", json!(not_carried))
+        .detail("plaintext_secrets", json!(plaintext));
     Ok(report)
+}
+
+/// An environment variable whose name looks like a credential and whose live value is
+/// plaintext: written as `${variable}`, filled in from the environment at deploy time.
+#[derive(serde::Serialize, Debug, PartialEq)]
+pub struct Plaintext {
+    pub container: String,
+    pub name: String,
+    pub variable: String,
+}
+
+/// The live task definition as taskdef-register reads it back to the same document: every
+/// literal `${` escaped (`$${`), so a deploy does not fill it from the deploying shell; and
+/// each credential-looking plaintext environment value replaced by a `${VARIABLE}`
+/// placeholder, so the value is neither printed nor written into a file meant to be
+/// committed. The variable is the environment name when that is a shell name and every
+/// container gives it one value, else `CONTAINER_NAME` in upper snake case.
+pub fn for_register(mut doc: Value) -> (Value, Vec<Plaintext>) {
+    escape_substitutions(&mut doc);
+    let mut found: Vec<(usize, usize, String, String, String)> = Vec::new();
+    let containers = doc
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (ci, c) in containers.iter().enumerate() {
+        let container = c.get("name").and_then(Value::as_str).unwrap_or_default();
+        let env = c.get("environment").and_then(Value::as_array);
+        for (ei, var) in env.into_iter().flatten().enumerate() {
+            if let (Some(name), Some(value)) = (
+                var.get("name").and_then(Value::as_str),
+                var.get("value").and_then(Value::as_str),
+            ) && !value.is_empty()
+                && crate::taskdef_register::validate::looks_like_credential(name)
+            {
+                found.push((ci, ei, container.into(), name.into(), value.into()));
+            }
+        }
+    }
+    let shell_name = |n: &str| {
+        n.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let upper_snake = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (ci, ei, container, name, value) in &found {
+        let one_value = found.iter().filter(|f| &f.3 == name).all(|f| &f.4 == value);
+        let variable = if shell_name(name) && one_value {
+            name.clone()
+        } else {
+            format!("{}_{}", upper_snake(container), upper_snake(name))
+        };
+        doc["containerDefinitions"][*ci]["environment"][*ei]["value"] =
+            Value::String(format!("${{{variable}}}"));
+        out.push(Plaintext {
+            container: container.clone(),
+            name: name.clone(),
+            variable,
+        });
+    }
+    (doc, out)
+}
+
+/// Every `${` of every string as `$${`, taskdef-register's literal form.
+fn escape_substitutions(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains("${") => *s = s.replace("${", "$${"),
+        Value::Array(items) => items.iter_mut().for_each(escape_substitutions),
+        Value::Object(map) => map.values_mut().for_each(escape_substitutions),
+        _ => {}
+    }
 }
 
 /// The task definition in the register form: read-only fields dropped, unknown fields kept,
@@ -224,5 +308,55 @@ mod tests {
             object_locations(&policy),
             [("cfg".to_string(), "app/prod".to_string())]
         );
+    }
+
+    /// What init writes reads back, through taskdef-register's substitution with the
+    /// variables set to the live values, as exactly the live document; and holds no value.
+    #[test]
+    fn the_register_form_holds_no_secret_and_substitutes_back_to_the_live_document() {
+        let live = json!({"family": "app", "containerDefinitions": [
+            {"name": "app", "command": ["sh", "-c", "echo ${HOME} $${X} $"],
+             "environment": [
+                {"name": "DB_PASSWORD", "value": "hunter2"},
+                {"name": "API_TOKEN", "value": "tok-app"},
+                {"name": "MODE", "value": "prod"},
+                {"name": "EMPTY_SECRET", "value": ""}]},
+            {"name": "log-router", "environment": [
+                {"name": "DB_PASSWORD", "value": "hunter2"},
+                {"name": "API_TOKEN", "value": "tok-router"}]}
+        ]});
+        let (doc, plaintext) = for_register(live.clone());
+        let text = doc.to_string();
+        for secret in ["hunter2", "tok-app", "tok-router"] {
+            assert!(!text.contains(secret), "{secret} is in {text}");
+        }
+        let vars: Vec<(&str, &str, &str)> = plaintext
+            .iter()
+            .map(|p| (p.container.as_str(), p.name.as_str(), p.variable.as_str()))
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                ("app", "DB_PASSWORD", "DB_PASSWORD"),
+                ("app", "API_TOKEN", "APP_API_TOKEN"),
+                ("log-router", "DB_PASSWORD", "DB_PASSWORD"),
+                ("log-router", "API_TOKEN", "LOG_ROUTER_API_TOKEN"),
+            ]
+        );
+        let env = |name: &str| {
+            match name {
+                "DB_PASSWORD" => Some("hunter2"),
+                "APP_API_TOKEN" => Some("tok-app"),
+                "LOG_ROUTER_API_TOKEN" => Some("tok-router"),
+                // The deploying shell's own: a literal `${HOME}` must not take it.
+                "HOME" => Some("/root"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let mut back = doc;
+        let problems = crate::taskdef_register::substitute::substitute(&mut back, &env);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(back, live);
     }
 }

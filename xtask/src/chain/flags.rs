@@ -96,6 +96,9 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
             Mode::Deploy => {
                 kv(&mut a, "--file", &s.taskdef_file.display().to_string());
                 kv(&mut a, "--family", &s.family);
+                if s.allow_plaintext_secrets {
+                    a.push("--allow-plaintext-secrets".into());
+                }
             }
             // Deregisters every revision of the family (no --keep).
             Mode::Delete => {
