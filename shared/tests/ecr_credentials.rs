@@ -72,7 +72,8 @@ fn report(outcome: Result<ecskit::Report, ecskit::Error>) {
         Ok(r) => json!({"exit": 0, "checks": r.get("checks")}),
         Err(e) => json!({"exit": e.exit_code(), "error": e.to_string()}),
     };
-    println!("CHILD-RESULT {line}");
+    // On a line of its own: libtest has printed "test NAME ... " without a line end.
+    println!("\nCHILD-RESULT {line}");
 }
 
 // --- verify ----------------------------------------------------------------------------------

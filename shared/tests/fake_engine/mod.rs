@@ -184,7 +184,8 @@ fn answer(method: &str, path: &str, registry: &Registry) -> (u16, String) {
         ("GET", r) if r.starts_with("/images/") => {
             (404, r#"{"message":"No such image"}"#.into())
         }
-        ("GET", "/networks" | "/containers/json" | "/volumes") => (200, "[]".into()),
+        ("GET", "/networks" | "/containers/json") => (200, "[]".into()),
+        ("GET", "/volumes") => (200, r#"{"Volumes":[],"Warnings":[]}"#.into()),
         ("POST", "/networks/create") => (201, r#"{"Id":"fake-network","Warning":""}"#.into()),
         ("POST", "/containers/create") => (
             500,
