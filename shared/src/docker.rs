@@ -232,7 +232,7 @@ impl Engine {
             .inspect_registry_image(reference, Some(credentials.docker()))
             .await
         {
-            Ok(found) => return Ok(RemoteImage::Found(found)),
+            Ok(found) => return Ok(RemoteImage::Found(Box::new(found))),
             Err(e) => e,
         };
         let status = match &e {
@@ -420,7 +420,7 @@ pub fn push_digest(status: &str) -> Option<String> {
 /// What the registry answered about one image.
 #[derive(Debug)]
 pub enum RemoteImage {
-    Found(bollard::models::DistributionInspect),
+    Found(Box<bollard::models::DistributionInspect>),
     /// No such repository, tag or digest (the registry's words).
     Missing(String),
     /// The credentials were refused (the registry's words): on ECR, also what a repository
@@ -522,16 +522,52 @@ mod tests {
         use RegistryAnswer::*;
         for (status, text, want) in [
             (404, "manifest unknown: manifest unknown", Missing),
-            (404, "errors:\nname unknown: repository name not known to registry", Missing),
-            (500, "name unknown: The repository with name 'web' does not exist in the registry with id '123456789012'", Missing),
-            (404, "manifest for 127.0.0.1:5000/web:v9 not found: manifest unknown", Missing),
+            (
+                404,
+                "errors:\nname unknown: repository name not known to registry",
+                Missing,
+            ),
+            (
+                500,
+                "name unknown: The repository with name 'web' does not exist in the registry with id '123456789012'",
+                Missing,
+            ),
+            (
+                404,
+                "manifest for 127.0.0.1:5000/web:v9 not found: manifest unknown",
+                Missing,
+            ),
             (401, "unauthorized: authentication required", Refused),
-            (403, "denied: User: arn:aws:iam::1:user/ci is not authorized to perform: ecr:BatchGetImage", Refused),
-            (500, "Get \"https://x.example/v2/\": dial tcp: lookup x.example on 10.0.0.2:53: no such host", Unavailable),
-            (500, "Get \"http://127.0.0.1:9/v2/\": dial tcp 127.0.0.1:9: connect: connection refused", Unavailable),
-            (500, "Get \"https://r/v2/\": net/http: request canceled (Client.Timeout exceeded while awaiting headers)", Unavailable),
-            (500, "received unexpected HTTP status: 503 Service Unavailable", Unavailable),
-            (404, "toomanyrequests: You have reached your pull rate limit", Unavailable),
+            (
+                403,
+                "denied: User: arn:aws:iam::1:user/ci is not authorized to perform: ecr:BatchGetImage",
+                Refused,
+            ),
+            (
+                500,
+                "Get \"https://x.example/v2/\": dial tcp: lookup x.example on 10.0.0.2:53: no such host",
+                Unavailable,
+            ),
+            (
+                500,
+                "Get \"http://127.0.0.1:9/v2/\": dial tcp 127.0.0.1:9: connect: connection refused",
+                Unavailable,
+            ),
+            (
+                500,
+                "Get \"https://r/v2/\": net/http: request canceled (Client.Timeout exceeded while awaiting headers)",
+                Unavailable,
+            ),
+            (
+                500,
+                "received unexpected HTTP status: 503 Service Unavailable",
+                Unavailable,
+            ),
+            (
+                404,
+                "toomanyrequests: You have reached your pull rate limit",
+                Unavailable,
+            ),
             (500, "something the registry never said before", Unavailable),
         ] {
             assert_eq!(registry_answer(Some(status), text), want, "{status} {text}");

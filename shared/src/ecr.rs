@@ -87,16 +87,19 @@ fn region_label(region: &str) -> bool {
         && parts[0].len() == 2
         && word(parts[0])
         && parts[1..parts.len() - 1].iter().all(|w| word(w))
-        && parts.last().is_some_and(|n| {
-            (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
-        })
+        && parts
+            .last()
+            .is_some_and(|n| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The registry `host` is, when the caller's ECR credentials may go there: one of ECR's hosts,
 /// or exactly the `ECSKIT_REGISTRY_ENDPOINT` the user set.
 pub fn registry(host: &str) -> Option<Registry> {
     let endpoint = std::env::var("ECSKIT_REGISTRY_ENDPOINT").ok();
-    if endpoint.as_deref().is_some_and(|e| !e.is_empty() && e == host) {
+    if endpoint
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && e == host)
+    {
         return Some(Registry::Endpoint(host.to_string()));
     }
     parse_host(host).map(Registry::Ecr)
@@ -123,7 +126,10 @@ mod tests {
     #[test]
     fn ecrs_own_forms_are_parsed() {
         let h = parse_host(REAL).unwrap();
-        assert_eq!((h.account.as_str(), h.region.as_str(), h.fips), ("123456789012", "us-west-2", false));
+        assert_eq!(
+            (h.account.as_str(), h.region.as_str(), h.fips),
+            ("123456789012", "us-west-2", false)
+        );
         assert_eq!(
             h.repository_arn("team/web"),
             "arn:aws:ecr:us-west-2:123456789012:repository/team/web"
@@ -166,7 +172,9 @@ mod tests {
             assert_eq!(parse_host(host), None, "{host}");
             assert!(!is_ecr(host), "{host}");
         }
-        assert!(looks_like_ecr("123456789012.dkr.ecr.us-west-2.amazonaws.com.example.net"));
+        assert!(looks_like_ecr(
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com.example.net"
+        ));
         assert!(!looks_like_ecr(REAL));
         assert!(!looks_like_ecr("ghcr.io"));
     }

@@ -42,7 +42,13 @@ static CHILDREN: Mutex<()> = Mutex::new(());
 fn run_child(child: &str, engine: &FakeEngine, input: Value) -> Vec<Value> {
     let _turn = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([child, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            child,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("DOCKER_HOST", &engine.host)
         .env("ECSKIT_TEST_CHILD_INPUT", input.to_string())
         .output()
@@ -62,8 +68,9 @@ fn run_child(child: &str, engine: &FakeEngine, input: Value) -> Vec<Value> {
 
 /// The child's input; a child run without its parent is a mistake, said at once.
 fn child_input() -> Value {
-    let input = std::env::var("ECSKIT_TEST_CHILD_INPUT")
-        .expect("a child_* test is run by its parent test, which sets DOCKER_HOST to a fake engine");
+    let input = std::env::var("ECSKIT_TEST_CHILD_INPUT").expect(
+        "a child_* test is run by its parent test, which sets DOCKER_HOST to a fake engine",
+    );
     serde_json::from_str(&input).unwrap()
 }
 
@@ -96,7 +103,8 @@ async fn child_taskdef_register_verify() {
                 json!({"name": format!("c{n}"), "image": image, "essential": n == 0, "memory": 128})
             })
             .collect();
-        let doc = json!({"family": format!("ecr-credentials-{i}"), "containerDefinitions": containers});
+        let doc =
+            json!({"family": format!("ecr-credentials-{i}"), "containerDefinitions": containers});
         let file = dir.path().join(format!("taskdef-{i}.json"));
         std::fs::write(&file, doc.to_string()).unwrap();
         let args: ecskit::taskdef_register::Args = stack.parse(
@@ -127,7 +135,10 @@ fn verify_sends_ecr_credentials_to_ecr_hosts_only() {
     assert_eq!(
         sent,
         [
-            (format!("/distribution/{REAL}/web:v1/json"), REAL.to_string()),
+            (
+                format!("/distribution/{REAL}/web:v1/json"),
+                REAL.to_string()
+            ),
             (format!("/distribution/{named}/json"), registry.clone()),
         ],
         "credentials went only to ECR and the named registry; all requests: {:?}",
@@ -142,7 +153,9 @@ fn verify_sends_ecr_credentials_to_ecr_hosts_only() {
     }
     let checks = results[0]["checks"].to_string();
     assert!(
-        checks.contains(&format!("{REAL}.example.net looks like ECR but is not one of ECR's hosts")),
+        checks.contains(&format!(
+            "{REAL}.example.net looks like ECR but is not one of ECR's hosts"
+        )),
         "{checks}"
     );
 }
@@ -163,27 +176,39 @@ fn verify_tells_a_missing_image_from_a_registry_outage() {
             "private" => engine_error(401, "unauthorized: authentication required"),
             "dns" => engine_error(
                 500,
-                &format!("Get \"https://{REAL}/v2/\": dial tcp: lookup {REAL} on 10.0.0.2:53: no such host"),
+                &format!(
+                    "Get \"https://{REAL}/v2/\": dial tcp: lookup {REAL} on 10.0.0.2:53: no such host"
+                ),
             ),
             "refused" => engine_error(
                 500,
-                &format!("Get \"https://{REAL}/v2/\": dial tcp 10.0.0.9:443: connect: connection refused"),
+                &format!(
+                    "Get \"https://{REAL}/v2/\": dial tcp 10.0.0.9:443: connect: connection refused"
+                ),
             ),
             "slow" => engine_error(
                 500,
-                &format!("Get \"https://{REAL}/v2/\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)"),
+                &format!(
+                    "Get \"https://{REAL}/v2/\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)"
+                ),
             ),
-            "broken" => engine_error(500, "received unexpected HTTP status: 503 Service Unavailable"),
-            "busy" => engine_error(
+            "broken" => engine_error(
                 500,
-                "toomanyrequests: Rate exceeded",
+                "received unexpected HTTP status: 503 Service Unavailable",
             ),
+            "busy" => engine_error(500, "toomanyrequests: Rate exceeded"),
             other => panic!("no scenario for {other}"),
         }
     }));
     let image = |repo: &str| json!(format!("{REAL}/{repo}:v1"));
     let outages = ["dns", "refused", "slow", "broken", "busy"];
-    let mut scenarios = vec![json!([image("missing"), image("gone"), image("private")])];
+    // The bad images beside an outage: still exit 2, the unchecked image's line a warning.
+    let mut scenarios = vec![json!([
+        image("missing"),
+        image("gone"),
+        image("private"),
+        image("dns")
+    ])];
     scenarios.extend(outages.iter().map(|o| json!([image("there"), image(o)])));
     let results = run_child(
         "child_taskdef_register_verify",
@@ -196,12 +221,19 @@ fn verify_tells_a_missing_image_from_a_registry_outage() {
     assert_eq!(bad["exit"], 2, "{bad}");
     let text = bad["error"].as_str().unwrap();
     for expected in [
-        format!("verify: image {REAL}/missing:v1: does not exist in the registry (no such tag or digest): manifest unknown"),
-        format!("verify: image {REAL}/gone:v1: does not exist in the registry (no such tag or digest): errors: name unknown"),
-        format!("verify: image {REAL}/private:v1: the registry refused the caller's ECR credentials"),
+        format!(
+            "verify: image {REAL}/missing:v1: does not exist in the registry (no such tag or digest): manifest unknown"
+        ),
+        format!(
+            "verify: image {REAL}/gone:v1: does not exist in the registry (no such tag or digest): errors: name unknown"
+        ),
+        format!(
+            "verify: image {REAL}/private:v1: the registry refused the caller's ECR credentials"
+        ),
     ] {
         assert!(text.contains(&expected), "missing '{expected}' in:\n{text}");
     }
+    assert!(!text.contains("dns:v1"), "{text}");
 
     for (outage, result) in outages.iter().zip(&results[1..]) {
         assert_eq!(result["exit"], 1, "{outage}: {result}");

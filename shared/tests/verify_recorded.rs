@@ -139,6 +139,22 @@ fn allowed() -> SimulatePrincipalPolicyOutput {
         .build()
 }
 
+/// A question the simulator denies, and its answer: the failure that a later error must leave
+/// standing.
+fn denied_question() -> Question {
+    question(
+        "ssm:GetParameters",
+        "arn:aws:ssm:us-west-2:123456789012:parameter/t",
+    )
+}
+
+fn denied() -> Rule {
+    decision(
+        "ssm:GetParameters",
+        PolicyEvaluationDecisionType::ImplicitDeny,
+    )
+}
+
 fn levels(checks: &[ecskit::verify::Check]) -> Vec<Level> {
     checks.iter().map(|c| c.level).collect()
 }
@@ -148,10 +164,7 @@ fn levels(checks: &[ecskit::verify::Check]) -> Vec<Level> {
 #[tokio::test]
 async fn a_question_that_errors_does_not_erase_a_failed_check() {
     let iam = mock_iam_any(&[
-        decision(
-            "ssm:GetParameters",
-            PolicyEvaluationDecisionType::ImplicitDeny,
-        ),
+        denied(),
         mock!(Client::simulate_principal_policy)
             .match_requests(|r| r.action_names() == ["logs:PutLogEvents"])
             .then_error(|| iam_error("InvalidInput")),
@@ -160,9 +173,15 @@ async fn a_question_that_errors_does_not_erase_a_failed_check() {
     let checks = simulate(
         &iam,
         vec![
-            question("ssm:GetParameters", "arn:aws:ssm:us-west-2:123456789012:parameter/t"),
-            question("logs:PutLogEvents", "arn:aws:logs:us-west-2:123456789012:log-group:/x:*"),
-            question("ecr:BatchGetImage", "arn:aws:ecr:us-west-2:123456789012:repository/web"),
+            denied_question(),
+            question(
+                "logs:PutLogEvents",
+                "arn:aws:logs:us-west-2:123456789012:log-group:/x:*",
+            ),
+            question(
+                "ecr:BatchGetImage",
+                "arn:aws:ecr:us-west-2:123456789012:repository/web",
+            ),
         ],
     )
     .await;
@@ -172,7 +191,9 @@ async fn a_question_that_errors_does_not_erase_a_failed_check() {
         "{checks:#?}"
     );
     assert!(
-        checks[1].message.contains("whether web-execution may logs:PutLogEvents on"),
+        checks[1]
+            .message
+            .contains("whether web-execution may logs:PutLogEvents on"),
         "{}",
         checks[1].message
     );
@@ -201,7 +222,10 @@ async fn a_throttled_question_is_retried() {
 async fn a_duplicate_question_is_asked_once() {
     let rule = decision("ecr:BatchGetImage", PolicyEvaluationDecisionType::Allowed);
     let iam = mock_iam_any(std::slice::from_ref(&rule));
-    let q = question("ecr:BatchGetImage", "arn:aws:ecr:us-west-2:123456789012:repository/web");
+    let q = question(
+        "ecr:BatchGetImage",
+        "arn:aws:ecr:us-west-2:123456789012:repository/web",
+    );
     let checks = simulate(&iam, vec![q.clone(), q.clone(), q]).await;
     assert_eq!(levels(&checks), [Level::Ok]);
     assert_eq!(rule.num_calls(), 1);
@@ -220,23 +244,21 @@ async fn an_unavailable_simulator_is_one_warning_beside_the_checks_made() {
         )
         .repeatedly()
         .build();
-    let iam = mock_iam_any(&[
-        decision(
-            "ssm:GetParameters",
-            PolicyEvaluationDecisionType::ImplicitDeny,
-        ),
-        page.clone(),
-    ]);
+    let iam = mock_iam_any(&[denied(), page.clone()]);
     let checks = simulate(
         &iam,
         vec![
-            question("ssm:GetParameters", "arn:aws:ssm:us-west-2:123456789012:parameter/t"),
+            denied_question(),
             question("logs:PutLogEvents", "*"),
             question("ecr:BatchGetImage", "*"),
         ],
     )
     .await;
-    assert_eq!(levels(&checks), [Level::Failure, Level::Warning], "{checks:#?}");
+    assert_eq!(
+        levels(&checks),
+        [Level::Failure, Level::Warning],
+        "{checks:#?}"
+    );
     assert!(
         checks[1]
             .message

@@ -149,8 +149,11 @@ mod tests {
             push_host(Some("127.0.0.1:5000"), ecr).as_deref(),
             Ok("127.0.0.1:5000")
         );
-        let err = push_host(None, "123456789012.dkr.ecr.us-west-2.amazonaws.com.example.net")
-            .unwrap_err();
+        let err = push_host(
+            None,
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com.example.net",
+        )
+        .unwrap_err();
         assert!(err.contains("not an ECR host"), "{err}");
         assert!(push_host(None, "").is_err());
     }

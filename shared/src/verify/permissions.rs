@@ -14,9 +14,9 @@ use aws_smithy_runtime_api::client::retries::classifiers::{
 
 use super::Check;
 use super::resources::{SecretRef, registry_of, s3_object, secret_ref};
-use crate::ecr::{EcrHost, Registry};
 use super::subject::TaskSubject;
 use crate::aws::Ctx;
+use crate::ecr::{EcrHost, Registry};
 use crate::error::sdk_code;
 
 /// One question for the simulator: may `role` do `action` on `resource`?

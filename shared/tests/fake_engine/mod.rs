@@ -117,7 +117,9 @@ fn serve(stream: UnixStream, log: &Mutex<Vec<Request>>, registry: &Registry) {
         let registry_auth = headers.get("x-registry-auth").map(|v| {
             let bytes = base64::engine::general_purpose::URL_SAFE
                 .decode(v.trim_end_matches('='))
-                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')))
+                .or_else(|_| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(v.trim_end_matches('='))
+                })
                 .unwrap_or_default();
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         });
@@ -138,7 +140,10 @@ fn serve(stream: UnixStream, log: &Mutex<Vec<Request>>, registry: &Registry) {
 }
 
 fn read_body(reader: &mut BufReader<UnixStream>, headers: &HashMap<String, String>) {
-    if let Some(n) = headers.get("content-length").and_then(|n| n.parse::<usize>().ok()) {
+    if let Some(n) = headers
+        .get("content-length")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
         let mut body = vec![0; n];
         let _ = reader.read_exact(&mut body);
     } else if headers
@@ -223,5 +228,8 @@ pub fn found() -> (u16, String) {
 
 /// An engine error relaying what the registry or the network said.
 pub fn engine_error(status: u16, message: &str) -> (u16, String) {
-    (status, serde_json::json!({ "message": message }).to_string())
+    (
+        status,
+        serde_json::json!({ "message": message }).to_string(),
+    )
 }
