@@ -217,65 +217,61 @@ impl Engine {
         Ok(())
     }
 
-    /// What the registry holds under `reference` (`HOST/REPO:TAG` or `HOST/REPO@DIGEST`), or
-    /// `None` when it holds nothing there. Refused credentials are an error: a push or a pull
-    /// would be refused too. (A missing repository can look like a refusal on some registries;
-    /// the detail says which one the registry meant.)
-    async fn inspect_remote(
+    /// What the registry answers about `reference` (`HOST/REPO:TAG` or `HOST/REPO@DIGEST`):
+    /// the image, "no such image", or "not with these credentials". Anything else (the
+    /// registry's host unknown or unreachable, a timeout, a 5xx, `toomanyrequests`, an answer
+    /// this does not recognise) is an error saying what happened: it says nothing about the
+    /// image, so it must not read as "the image does not exist".
+    pub async fn remote_image(
         &self,
         reference: &str,
         credentials: &Credentials,
-    ) -> Result<Option<bollard::models::DistributionInspect>> {
-        match self
+    ) -> Result<RemoteImage> {
+        let e = match self
             .docker
             .inspect_registry_image(reference, Some(credentials.docker()))
             .await
         {
-            Ok(found) => Ok(Some(found)),
-            Err(e) => {
-                let text = message(&e);
-                if is_auth_refusal(&text) {
-                    Err(docker_error(
-                        format!("the registry refused the credentials for {reference}"),
-                        &e,
-                    ))
-                } else {
-                    tracing::debug!("the registry holds nothing under {reference}: {text}");
-                    Ok(None)
-                }
-            }
+            Ok(found) => return Ok(RemoteImage::Found(Box::new(found))),
+            Err(e) => e,
+        };
+        let status = match &e {
+            DockerError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+            _ => None,
+        };
+        let text = message(&e);
+        match registry_answer(status, &text) {
+            RegistryAnswer::Missing => Ok(RemoteImage::Missing(one_line(&text))),
+            RegistryAnswer::Refused => Ok(RemoteImage::Refused(one_line(&text))),
+            RegistryAnswer::Unavailable => Err(docker_error(
+                format!("asking the registry about {reference}"),
+                &e,
+            )
+            .hint("the registry did not say whether the image exists: check the registry's host, the network, and its rate limits, then run again")),
         }
     }
 
     /// The digest the registry holds under `repository:tag`, or `None` when it holds nothing
-    /// there.
+    /// there. Refused credentials are an error: the push would be refused too.
     pub async fn registry_digest(
         &self,
         repository: &str,
         tag: &str,
         credentials: &Credentials,
     ) -> Result<Option<String>> {
-        let found = self
-            .inspect_remote(&format!("{repository}:{tag}"), credentials)
-            .await?;
-        Ok(found.and_then(|f| f.descriptor.digest))
-    }
-
-    /// The CPU architectures a registry image is built for (`amd64`, `arm64`; one for a
-    /// single-platform image, several for an index), or `None` when the registry holds no such
-    /// tag or digest.
-    pub async fn registry_platforms(
-        &self,
-        reference: &str,
-        credentials: &Credentials,
-    ) -> Result<Option<Vec<String>>> {
-        let found = self.inspect_remote(reference, credentials).await?;
-        Ok(found.map(|f| {
-            f.platforms
-                .iter()
-                .filter_map(|p| p.architecture.clone())
-                .collect()
-        }))
+        let reference = format!("{repository}:{tag}");
+        match self.remote_image(&reference, credentials).await? {
+            RemoteImage::Found(f) => Ok(f.descriptor.digest),
+            RemoteImage::Missing(why) => {
+                tracing::debug!("the registry holds nothing under {reference}: {why}");
+                Ok(None)
+            }
+            RemoteImage::Refused(why) => Err(Error::docker(
+                format!("the registry refused the credentials for {reference}"),
+                why,
+            )
+            .hint(REFUSED_HINT)),
+        }
     }
 
     /// Tags `source` as `repository:tag`.
@@ -421,6 +417,73 @@ pub fn push_digest(status: &str) -> Option<String> {
     digest.starts_with("sha256:").then(|| digest.to_string())
 }
 
+/// What the registry answered about one image.
+#[derive(Debug)]
+pub enum RemoteImage {
+    Found(Box<bollard::models::DistributionInspect>),
+    /// No such repository, tag or digest (the registry's words).
+    Missing(String),
+    /// The credentials were refused (the registry's words): on ECR, also what a repository
+    /// the caller may not read looks like.
+    Refused(String),
+}
+
+/// How a registry error reads, as far as "does the image exist" goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistryAnswer {
+    /// "manifest unknown", "name unknown", a 404: the registry says there is no such image.
+    Missing,
+    /// The credentials were refused.
+    Refused,
+    /// Anything else: DNS, a refused connection, a timeout, a 5xx, `toomanyrequests`, or an
+    /// answer not recognised. Says nothing about the image.
+    Unavailable,
+}
+
+/// Reads the engine's status and message for a registry question. What the network or the
+/// registry's health says is looked for first: an engine can wrap a rate limit or an outage in
+/// a 404, and an unknown answer is never taken for "no such image".
+pub fn registry_answer(status: Option<u16>, message: &str) -> RegistryAnswer {
+    let m = message.to_ascii_lowercase();
+    let outage = [
+        "toomanyrequests",
+        "too many requests",
+        "rate limit",
+        "no such host",
+        "connection refused",
+        "connection reset",
+        "timeout",
+        "timed out",
+        "deadline exceeded",
+        "unexpected http status: 5",
+        "service unavailable",
+        "bad gateway",
+        "internal server error",
+        "network is unreachable",
+        "tls:",
+        "eof",
+    ];
+    if outage.iter().any(|o| m.contains(o)) {
+        return RegistryAnswer::Unavailable;
+    }
+    if is_auth_refusal(&m) {
+        return RegistryAnswer::Refused;
+    }
+    let missing = m.contains("manifest unknown")
+        || m.contains("name unknown")
+        || m.contains("repository name not known")
+        || (m.contains("manifest for") && m.contains("not found"));
+    if missing || (status == Some(404) && m.contains("not found")) {
+        RegistryAnswer::Missing
+    } else {
+        RegistryAnswer::Unavailable
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Whether an engine or registry message says the credentials were refused.
 pub fn is_auth_refusal(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
@@ -452,6 +515,63 @@ mod tests {
             "denied: requested access to the resource is denied"
         ));
         assert!(!is_auth_refusal("manifest unknown"));
+    }
+
+    #[test]
+    fn registry_answers() {
+        use RegistryAnswer::*;
+        for (status, text, want) in [
+            (404, "manifest unknown: manifest unknown", Missing),
+            (
+                404,
+                "errors:\nname unknown: repository name not known to registry",
+                Missing,
+            ),
+            (
+                500,
+                "name unknown: The repository with name 'web' does not exist in the registry with id '123456789012'",
+                Missing,
+            ),
+            (
+                404,
+                "manifest for 127.0.0.1:5000/web:v9 not found: manifest unknown",
+                Missing,
+            ),
+            (401, "unauthorized: authentication required", Refused),
+            (
+                403,
+                "denied: User: arn:aws:iam::1:user/ci is not authorized to perform: ecr:BatchGetImage",
+                Refused,
+            ),
+            (
+                500,
+                "Get \"https://x.example/v2/\": dial tcp: lookup x.example on 10.0.0.2:53: no such host",
+                Unavailable,
+            ),
+            (
+                500,
+                "Get \"http://127.0.0.1:9/v2/\": dial tcp 127.0.0.1:9: connect: connection refused",
+                Unavailable,
+            ),
+            (
+                500,
+                "Get \"https://r/v2/\": net/http: request canceled (Client.Timeout exceeded while awaiting headers)",
+                Unavailable,
+            ),
+            (
+                500,
+                "received unexpected HTTP status: 503 Service Unavailable",
+                Unavailable,
+            ),
+            (
+                404,
+                "toomanyrequests: You have reached your pull rate limit",
+                Unavailable,
+            ),
+            (500, "something the registry never said before", Unavailable),
+        ] {
+            assert_eq!(registry_answer(Some(status), text), want, "{status} {text}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod docker;
+pub mod ecr;
 pub mod error;
 pub mod output;
 pub mod progress;

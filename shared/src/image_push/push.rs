@@ -159,17 +159,11 @@ pub async fn push(ctx: &Ctx, engine: &Engine, args: &Args, plan: Plan) -> Result
 async fn registry_credentials(ctx: &Ctx, args: &Args) -> Result<(String, String, Credentials)> {
     let login = crate::docker::ecr_login(ctx, args.registry_id.clone().map(|id| vec![id])).await?;
     let (ecr_host, username, password) = (login.host, login.username, login.password);
-    let push_host = args
-        .registry_endpoint
-        .clone()
-        .unwrap_or_else(|| ecr_host.clone());
-    if push_host.is_empty() {
-        return Err(Error::aws(
-            "getting an ECR authorization token",
-            "the answer held no proxy endpoint",
-        )
-        .hint("pass --registry-endpoint HOST:PORT"));
-    }
+    let push_host =
+        reference::push_host(args.registry_endpoint.as_deref(), &ecr_host).map_err(|e| {
+            Error::aws("getting an ECR authorization token", e)
+                .hint("pass --registry-endpoint HOST:PORT to push to another registry")
+        })?;
     if push_host != ecr_host {
         tracing::info!("pushing to {push_host} instead of {ecr_host} (--registry-endpoint)");
     }

@@ -55,6 +55,20 @@ pub fn default_tags(source: &str) -> Vec<String> {
 
 pub use crate::docker::{decode_token, registry_host};
 
+/// Where the push goes, with the ECR credentials: the `--registry-endpoint` the user named, or
+/// else the proxy endpoint ECR's answer named, only when that is one of ECR's own hosts
+/// ([`crate::ecr`]): an answer naming any other host gets no credentials.
+pub fn push_host(registry_endpoint: Option<&str>, ecr_host: &str) -> Result<String, String> {
+    match registry_endpoint {
+        Some(endpoint) => Ok(endpoint.to_string()),
+        None if crate::ecr::parse_host(ecr_host).is_some() => Ok(ecr_host.to_string()),
+        None if ecr_host.is_empty() => Err("the answer held no proxy endpoint".to_string()),
+        None => Err(format!(
+            "the answer names the registry '{ecr_host}', which is not an ECR host (ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]): the credentials are not sent there"
+        )),
+    }
+}
+
 /// The `IMAGE_URI` the step prints: by digest (`REPO@sha256:...`), which pins the image. In a
 /// dry run before the first push the digest is not known yet, and the URI by tag
 /// (`REPO:TAG`) is what the next step's dry run can plan with; a real run never prints an
@@ -125,6 +139,23 @@ mod tests {
         assert!(!err.contains("!!"), "{err}");
         let no_colon = base64::engine::general_purpose::STANDARD.encode("nocolon");
         assert!(decode_token(&no_colon).is_err());
+    }
+
+    #[test]
+    fn the_push_goes_to_the_named_endpoint_or_an_ecr_host_only() {
+        let ecr = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
+        assert_eq!(push_host(None, ecr).as_deref(), Ok(ecr));
+        assert_eq!(
+            push_host(Some("127.0.0.1:5000"), ecr).as_deref(),
+            Ok("127.0.0.1:5000")
+        );
+        let err = push_host(
+            None,
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com.example.net",
+        )
+        .unwrap_err();
+        assert!(err.contains("not an ECR host"), "{err}");
+        assert!(push_host(None, "").is_err());
     }
 
     #[test]

@@ -123,13 +123,7 @@ impl Checks {
 
     /// Prints every line on stderr, then turns failures into exit 2: nothing has been changed.
     pub fn conclude(&self) -> Result<()> {
-        for c in &self.0 {
-            match c.level {
-                Level::Failure => tracing::error!("{}", c.line()),
-                Level::Warning => tracing::warn!("{}", c.line()),
-                Level::Ok => tracing::info!("{}", c.line()),
-            }
-        }
+        self.log();
         let failures = self.failures();
         if failures.is_empty() {
             return Ok(());
@@ -142,6 +136,17 @@ impl Checks {
         )
         .hint("fix what the failed checks name, or pass --no-verify to deploy anyway")
         .with_details(serde_json::json!({"checks": self.to_json()})))
+    }
+
+    /// Every line on stderr.
+    fn log(&self) {
+        for c in &self.0 {
+            match c.level {
+                Level::Failure => tracing::error!("{}", c.line()),
+                Level::Warning => tracing::warn!("{}", c.line()),
+                Level::Ok => tracing::info!("{}", c.line()),
+            }
+        }
     }
 
     /// The checks in a report: `checks` in json, one line each in text.
@@ -159,7 +164,8 @@ pub async fn verify(ctx: &Ctx, task: &TaskSubject, network: Option<&Network>) ->
     let account = ctx.account_id().await?;
     let mut checks = Vec::new();
     checks.extend(resources::roles(ctx, task, &account).await);
-    checks.extend(resources::images(ctx, task).await);
+    let (images, registry_failure) = resources::images(ctx, task).await;
+    checks.extend(images);
     checks.extend(resources::secrets(ctx, task).await);
     checks.extend(resources::env_files(ctx, task).await);
     checks.extend(resources::log_groups(ctx, task).await);
@@ -167,7 +173,16 @@ pub async fn verify(ctx: &Ctx, task: &TaskSubject, network: Option<&Network>) ->
     if let Some(net) = network {
         checks.extend(network::check(ctx, net).await);
     }
-    Ok(Checks(checks))
+    let checks = Checks(checks);
+    // A registry that did not answer is exit 1 (run again later), unless a check failed: that
+    // is bad input whatever the registry says, and stays exit 2.
+    match registry_failure {
+        Some(e) if checks.failures().is_empty() => {
+            checks.log();
+            Err(e)
+        }
+        _ => Ok(checks),
+    }
 }
 
 #[cfg(test)]

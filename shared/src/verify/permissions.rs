@@ -3,14 +3,20 @@
 //! prefix the stack names. Existence checks cannot see a missing permission; the simulator can.
 //!
 //! Where the simulator is not available (emulators, or a caller without
-//! `iam:SimulatePrincipalPolicy`), one warning says so and nothing else is claimed.
+//! `iam:SimulatePrincipalPolicy`), one warning says so and nothing else is claimed; the checks
+//! already made stay, and a question that errors otherwise is a warning of its own.
 
 use aws_sdk_iam::types::PolicyEvaluationDecisionType;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority,
+};
 
 use super::Check;
-use super::resources::{SecretRef, is_ecr, registry_of, s3_object, secret_ref};
+use super::resources::{SecretRef, registry_of, s3_object, secret_ref};
 use super::subject::TaskSubject;
 use crate::aws::Ctx;
+use crate::ecr::{EcrHost, Registry};
 use crate::error::sdk_code;
 
 /// One question for the simulator: may `role` do `action` on `resource`?
@@ -39,18 +45,22 @@ pub fn questions(
         };
         for c in &task.containers {
             if let Some((host, rest)) = registry_of(&c.image)
-                && is_ecr(host)
+                && let Some(registry) = crate::ecr::registry(host)
             {
+                // The repository is in the image's account and region; only the registry the
+                // user named (the local stack's) has none of its own, and stands for the caller's.
+                let ecr = match registry {
+                    Registry::Ecr(ecr) => ecr,
+                    Registry::Endpoint(_) => EcrHost {
+                        account: account.to_string(),
+                        region: region.to_string(),
+                        fips: false,
+                    },
+                };
                 let repo = rest.split(['@', ':']).next().unwrap_or(rest);
                 ask("ecr:GetAuthorizationToken", "*".into());
-                ask(
-                    "ecr:BatchGetImage",
-                    format!("arn:{partition}:ecr:{region}:{account}:repository/{repo}"),
-                );
-                ask(
-                    "ecr:GetDownloadUrlForLayer",
-                    format!("arn:{partition}:ecr:{region}:{account}:repository/{repo}"),
-                );
+                ask("ecr:BatchGetImage", ecr.repository_arn(repo));
+                ask("ecr:GetDownloadUrlForLayer", ecr.repository_arn(repo));
             }
             for (_, value_from) in &c.secrets {
                 match secret_ref(value_from) {
@@ -99,7 +109,6 @@ pub fn questions(
             resource: format!("arn:{partition}:s3:::{bucket}/{key}"),
         });
     }
-    q.dedup();
     q
 }
 
@@ -113,69 +122,156 @@ pub async fn check(ctx: &Ctx, task: &TaskSubject) -> Vec<Check> {
     simulate(&ctx.iam(), questions(task, partition, region, &account)).await
 }
 
-/// Asks IAM's simulator each question (tests pass a client with recorded answers).
+/// Asks IAM's simulator each question once (a question two containers raise is one
+/// question), one check per question. A question that cannot be answered gets its own
+/// warning and never replaces the checks made before it. Only where the simulator cannot be
+/// used at all (an emulator without it, a caller without `iam:SimulatePrincipalPolicy`) does
+/// one warning stand for the questions not asked, beside the checks already made.
+///
+/// Throttling is retried by the SDK's standard retry (its classifier counts IAM's
+/// `Throttling` code among the throttling errors): IAM's rate is low and a deploy runs many
+/// jobs at once, so the simulator gets more attempts than other calls.
 pub async fn simulate(iam: &aws_sdk_iam::Client, questions: Vec<Question>) -> Vec<Check> {
-    let mut checks = Vec::new();
+    let mut unique: Vec<Question> = Vec::new();
     for q in questions {
+        if !unique.contains(&q) {
+            unique.push(q);
+        }
+    }
+    let total = unique.len();
+    let mut checks = Vec::new();
+    for (asked, q) in unique.into_iter().enumerate() {
         let answer = iam
             .simulate_principal_policy()
             .policy_source_arn(&q.role)
             .action_names(q.action)
             .resource_arns(&q.resource)
-            // One attempt: the simulator is advisory, and where it is missing (emulators
-            // answer 500) retries with backoff would only make verify slow.
             .customize()
             .config_override(
                 aws_sdk_iam::config::Builder::default()
-                    .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
+                    .retry_config(
+                        aws_sdk_iam::config::retry::RetryConfig::standard()
+                            .with_max_attempts(SIMULATOR_ATTEMPTS),
+                    )
+                    .retry_classifier(NotThere),
             )
             .send()
             .await;
         let result = match answer {
             Ok(out) => out,
             Err(e) => {
-                let why = match sdk_code(&e) {
-                    Some("AccessDenied") => {
-                        "the caller may not call iam:SimulatePrincipalPolicy".to_string()
-                    }
-                    _ => format!(
-                        "IAM's policy simulator is not available here ({})",
+                if let Some(why) = unavailable(&e) {
+                    checks.push(Check::warning(
+                        "permission",
+                        "iam:SimulatePrincipalPolicy",
+                        format!(
+                            "{why}: the roles' permissions were not checked ({} of {total} questions not asked)",
+                            total - asked
+                        ),
+                    ));
+                    return checks;
+                }
+                checks.push(Check::warning(
+                    "permission",
+                    &q.role,
+                    format!(
+                        "whether {} may {} on {} was not answered: {}",
+                        super::resources::role_name(&q.role),
+                        q.action,
+                        q.resource,
                         crate::error::flatten(&e)
                     ),
-                };
-                return vec![Check::warning(
-                    "permission",
-                    "iam:SimulatePrincipalPolicy",
-                    format!("{why}: the roles' permissions were not checked"),
-                )];
+                ));
+                continue;
             }
         };
         let allowed = result
             .evaluation_results()
             .iter()
             .all(|r| r.eval_decision() == &PolicyEvaluationDecisionType::Allowed);
-        let what = format!(
-            "{} may {} on {}",
-            super::resources::role_name(&q.role),
-            q.action,
-            q.resource
-        );
+        let role = super::resources::role_name(&q.role);
         checks.push(if allowed {
-            Check::ok("permission", &q.role, what)
+            Check::ok(
+                "permission",
+                &q.role,
+                format!("{role} may {} on {}", q.action, q.resource),
+            )
         } else {
             Check::failure(
                 "permission",
                 &q.role,
                 format!(
-                    "{} may not {} on {}: add it to the role's policy",
-                    super::resources::role_name(&q.role),
-                    q.action,
-                    q.resource
+                    "{role} may not {} on {}: add it to the role's policy",
+                    q.action, q.resource
                 ),
             )
         });
     }
     checks
+}
+
+/// Attempts per simulator question (the SDK's default is 3).
+const SIMULATOR_ATTEMPTS: u32 = 5;
+
+/// Why the simulator cannot be used here at all, when that is what an error says: the caller
+/// may not call it, or the endpoint does not implement it (moto answers an HTML page with 500).
+/// Any other error (an AWS error code, a throttle that outlasted the retries) is about one
+/// question, not about the simulator.
+fn unavailable(
+    e: &aws_sdk_iam::error::SdkError<
+        aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyError,
+    >,
+) -> Option<String> {
+    match sdk_code(e) {
+        Some("AccessDenied" | "AccessDeniedException") => {
+            Some("the caller may not call iam:SimulatePrincipalPolicy".to_string())
+        }
+        Some("NotImplemented" | "InvalidAction") => Some(format!(
+            "IAM's policy simulator is not available here ({})",
+            crate::error::flatten(e)
+        )),
+        Some(_) => None,
+        None => {
+            let page = e.raw_response().is_some_and(web_page);
+            page.then(|| {
+                "IAM's policy simulator is not available here (the endpoint answered a web page, not IAM)"
+                    .to_string()
+            })
+        }
+    }
+}
+
+/// Whether an answer is a web page where IAM's XML should be: an endpoint without the
+/// simulator (moto answers its HTML 500 page).
+fn web_page(r: &aws_smithy_runtime_api::http::Response) -> bool {
+    let body = r.body().bytes().unwrap_or_default();
+    let head = String::from_utf8_lossy(&body[..body.len().min(512)]).to_lowercase();
+    matches!(r.status().as_u16(), 500 | 501)
+        && (head.contains("<!doctype html") || head.contains("<html"))
+}
+
+/// Keeps the SDK from retrying a [`web_page`]: it will not change, and retries with backoff
+/// would make every verify against an emulator seconds slower. Throttling and IAM's own
+/// server errors are still retried (this runs after the SDK's classifiers and says nothing
+/// about them).
+#[derive(Debug)]
+struct NotThere;
+
+impl ClassifyRetry for NotThere {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.response() {
+            Some(r) if web_page(r) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "the policy simulator is not there"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
 }
 
 #[cfg(test)]
@@ -225,5 +321,41 @@ mod tests {
             q.last().unwrap().role,
             "arn:aws:iam::123456789012:role/web-task"
         );
+    }
+
+    /// The repository ARN comes from the image's host: another account's, another region's,
+    /// China's partition; a lookalike host raises no ECR question at all.
+    #[test]
+    fn the_repository_arn_is_the_images_not_the_callers() {
+        let image_task = |image: &str| TaskSubject {
+            family: "web".into(),
+            task_role_arn: None,
+            execution_role_arn: Some("arn:aws:iam::123456789012:role/web-execution".into()),
+            cpu_architecture: "X86_64".into(),
+            containers: vec![Container {
+                name: "app".into(),
+                image: image.into(),
+                secrets: vec![],
+                env_files: vec![],
+                awslogs: None,
+            }],
+            s3_reach: None,
+        };
+        let arns = |image: &str| -> Vec<String> {
+            questions(&image_task(image), "aws", "us-west-2", "123456789012")
+                .into_iter()
+                .filter(|q| q.action == "ecr:BatchGetImage")
+                .map(|q| q.resource)
+                .collect()
+        };
+        assert_eq!(
+            arns("999988887777.dkr.ecr.eu-central-1.amazonaws.com/team/web@sha256:ab"),
+            ["arn:aws:ecr:eu-central-1:999988887777:repository/team/web"]
+        );
+        assert_eq!(
+            arns("999988887777.dkr.ecr.cn-north-1.amazonaws.com.cn/web:v1"),
+            ["arn:aws-cn:ecr:cn-north-1:999988887777:repository/web"]
+        );
+        assert!(arns("123456789012.dkr.ecr.us-west-2.amazonaws.com.example.net/web:v1").is_empty());
     }
 }

@@ -155,22 +155,6 @@ pub fn registry_of(image: &str) -> Option<(&str, &str)> {
     (host.contains('.') || host.contains(':') || host == "localhost").then_some((host, rest))
 }
 
-/// Whether a host is an ECR registry (`ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]`), or the
-/// registry endpoint image-push was pointed at (`ECSKIT_REGISTRY_ENDPOINT`, the local stack).
-pub fn is_ecr(host: &str) -> bool {
-    let local = std::env::var("ECSKIT_REGISTRY_ENDPOINT").ok();
-    if local.as_deref() == Some(host) {
-        return true;
-    }
-    let parts: Vec<&str> = host.split('.').collect();
-    parts.len() >= 6
-        && parts[0].len() == 12
-        && parts[0].chars().all(|c| c.is_ascii_digit())
-        && parts[1] == "dkr"
-        && parts[2] == "ecr"
-        && parts[4] == "amazonaws"
-}
-
 /// ECS's CPU architecture in an image platform's words.
 pub fn oci_arch(cpu: &str) -> &'static str {
     match cpu {
@@ -179,29 +163,40 @@ pub fn oci_arch(cpu: &str) -> &'static str {
     }
 }
 
-/// Each ECR image exists in its registry, built for the task's CPU architecture.
-pub async fn images(ctx: &Ctx, task: &TaskSubject) -> Vec<Check> {
-    use crate::docker::{Credentials, Engine};
+/// Each ECR image exists in its registry, built for the task's CPU architecture. The checks,
+/// and the first registry failure that left an image unchecked (DNS, a timeout, a 5xx, a rate
+/// limit): that is not bad input, and [`super::verify`] turns it into exit 1 unless a check
+/// failed anyway.
+pub async fn images(ctx: &Ctx, task: &TaskSubject) -> (Vec<Check>, Option<crate::Error>) {
+    use crate::docker::{Credentials, Engine, RemoteImage};
     let mut checks = Vec::new();
     let ecr_images: Vec<(&str, &str)> = task
         .containers
         .iter()
         .filter_map(|c| {
             let (host, _) = registry_of(&c.image)?;
-            is_ecr(host).then_some((c.image.as_str(), host))
+            crate::ecr::is_ecr(host).then_some((c.image.as_str(), host))
         })
         .collect();
     for c in &task.containers {
-        if !ecr_images.iter().any(|(i, _)| *i == c.image) {
-            checks.push(Check::ok(
+        if ecr_images.iter().any(|(i, _)| *i == c.image) {
+            continue;
+        }
+        match registry_of(&c.image) {
+            Some((host, _)) if crate::ecr::looks_like_ecr(host) => checks.push(Check::warning(
+                "image",
+                &c.image,
+                format!("{host} looks like ECR but is not one of ECR's hosts (ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]): no ECR credentials are sent to it, and its registry is not checked"),
+            )),
+            _ => checks.push(Check::ok(
                 "image",
                 &c.image,
                 "not an ECR image: its registry is not checked",
-            ));
+            )),
         }
     }
     if ecr_images.is_empty() {
-        return checks;
+        return (checks, None);
     }
     // The registry answers through the engine, with the ECR token (as image-push pushes).
     let engine = match Engine::connect().await {
@@ -210,7 +205,7 @@ pub async fn images(ctx: &Ctx, task: &TaskSubject) -> Vec<Check> {
             for (image, _) in &ecr_images {
                 checks.push(Check::warning("image", *image, format!("not checked: {e}")));
             }
-            return checks;
+            return (checks, None);
         }
     };
     #[allow(deprecated)]
@@ -226,37 +221,54 @@ pub async fn images(ctx: &Ctx, task: &TaskSubject) -> Vec<Check> {
                 "not checked: no ECR authorization token (the caller needs ecr:GetAuthorizationToken)",
             ));
         }
-        return checks;
+        return (checks, None);
     };
     let want = oci_arch(&task.cpu_architecture);
+    let mut outage = None;
     for (image, host) in ecr_images {
         let creds = Credentials {
             username: user.clone(),
             password: password.clone(),
             server: host.to_string(),
         };
-        match engine.registry_platforms(image, &creds).await {
-            Ok(None) => checks.push(Check::failure(
+        match engine.remote_image(image, &creds).await {
+            Ok(RemoteImage::Missing(why)) => checks.push(Check::failure(
                 "image",
                 image,
-                "does not exist in the registry (no such tag or digest)",
+                format!("does not exist in the registry (no such tag or digest): {why}"),
             )),
-            Ok(Some(archs)) if archs.is_empty() || archs.iter().any(|a| a == want) => {
-                checks.push(Check::ok("image", image, format!("exists ({want})")))
+            Ok(RemoteImage::Refused(why)) => checks.push(Check::failure(
+                "image",
+                image,
+                format!("the registry refused the caller's ECR credentials ({why}): the repository does not exist, or the caller may not pull from it"),
+            )),
+            Ok(RemoteImage::Found(found)) => {
+                let archs: Vec<String> = found
+                    .platforms
+                    .iter()
+                    .filter_map(|p| p.architecture.clone())
+                    .collect();
+                if archs.is_empty() || archs.iter().any(|a| a == want) {
+                    checks.push(Check::ok("image", image, format!("exists ({want})")))
+                } else {
+                    checks.push(Check::failure(
+                        "image",
+                        image,
+                        format!(
+                            "is built for {} only, but the task definition's runtimePlatform wants {} ({want})",
+                            archs.join(", "),
+                            task.cpu_architecture
+                        ),
+                    ))
+                }
             }
-            Ok(Some(archs)) => checks.push(Check::failure(
-                "image",
-                image,
-                format!(
-                    "is built for {} only, but the task definition's runtimePlatform wants {} ({want})",
-                    archs.join(", "),
-                    task.cpu_architecture
-                ),
-            )),
-            Err(e) => checks.push(Check::warning("image", image, format!("not checked: {e}"))),
+            Err(e) => {
+                checks.push(Check::warning("image", image, format!("not checked: {e}")));
+                outage.get_or_insert(e);
+            }
         }
     }
-    checks
+    (checks, outage)
 }
 
 // --- secrets and env files -------------------------------------------------------------------
@@ -491,8 +503,6 @@ mod tests {
         );
         assert_eq!(registry_of("nginx:latest"), None);
         assert_eq!(registry_of("library/nginx"), None);
-        assert!(is_ecr("123456789012.dkr.ecr.us-west-2.amazonaws.com"));
-        assert!(!is_ecr("ghcr.io"));
         assert_eq!(oci_arch("ARM64"), "arm64");
         assert_eq!(oci_arch("X86_64"), "amd64");
     }

@@ -110,7 +110,7 @@ pub async fn pull_images(deps: &Deps, engine: &Engine, task: &LocalTask) -> Resu
         }
         seen.push(c.image.clone());
         let host = crate::verify::resources::registry_of(&c.image).map(|(h, _)| h);
-        let ecr = host.is_some_and(crate::verify::resources::is_ecr);
+        let ecr = host.is_some_and(crate::ecr::is_ecr);
         if !ecr && engine.local_image(&c.image).await?.is_some() {
             continue;
         }
