@@ -151,7 +151,8 @@ fn label_filter(label: &str) -> HashMap<String, Vec<String>> {
 /// The resources of local runs, by run id.
 #[derive(Default)]
 struct Run {
-    labels: HashMap<String, String>,
+    /// Each resource's labels (they agree unless someone changed them).
+    labels: Vec<HashMap<String, String>>,
     containers: Vec<String>,
     networks: Vec<String>,
     volumes: Vec<String>,
@@ -188,15 +189,28 @@ impl Run {
     }
 }
 
-/// The run a resource with these labels belongs to (the first resource's labels stand for it).
+/// The run a resource with these labels belongs to.
 fn add(runs: &mut BTreeMap<String, Run>, labels: Option<HashMap<String, String>>) -> &mut Run {
     let labels = labels.unwrap_or_default();
     let id = labels.get(TASK_LABEL).cloned().unwrap_or_default();
     let run = runs.entry(id).or_default();
-    if run.labels.is_empty() {
-        run.labels = labels;
-    }
+    run.labels.push(labels);
     run
+}
+
+/// A run is dead when every one of its resources says so: a live or unprovable label on any
+/// of them keeps all of it.
+fn judge_run(this: &Owner, run: &Run) -> Verdict {
+    let verdicts: Vec<Verdict> = run
+        .labels
+        .iter()
+        .map(|l| judge(this, l, start_time))
+        .collect();
+    let first = |f: fn(&Verdict) -> bool| verdicts.iter().find(|v| f(v)).cloned();
+    first(|v| matches!(v, Verdict::Live(_)))
+        .or_else(|| first(|v| matches!(v, Verdict::Unprovable(_))))
+        .or_else(|| verdicts.first().cloned())
+        .unwrap_or_else(|| Verdict::Unprovable("it has no labels".into()))
 }
 
 /// Every resource labelled with [`TASK_LABEL`] (or with `TASK_LABEL=id`), grouped by run.
@@ -290,7 +304,7 @@ pub async fn clear_leftovers(engine: &Engine, this: &Owner, p: &Progress) -> Res
     let runs = runs(engine, TASK_LABEL).await?;
     let mut in_the_way = Vec::new();
     for (id, run) in &runs {
-        match judge(this, &run.labels, start_time) {
+        match judge_run(this, run) {
             Verdict::Live(pid) => {
                 return Err(Error::docker(
                     "starting a local task",

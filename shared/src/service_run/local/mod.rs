@@ -21,7 +21,7 @@
 //! Every resource is labelled with the run's id and pid: a run that was killed outright leaves
 //! them behind, and the next run removes them before it starts.
 
-mod cleanup;
+pub mod cleanup;
 pub mod endpoint;
 mod engine;
 pub mod plan;
