@@ -109,6 +109,22 @@ async fn register(stack: &ecskit_testkit::LocalStack, doc: serde_json::Value) ->
     report.get_str("TASK_DEFINITION_ARN").unwrap()
 }
 
+/// A role ECS tasks may assume (the local run assumes it as the caller: moto checks no trust).
+async fn task_role(ctx: &ecskit::aws::Ctx, name: &str) -> String {
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    ctx.iam()
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn
+}
+
 fn service_run(stack: &ecskit_testkit::LocalStack) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_service-run"));
     cmd.env("AWS_ENDPOINT_URL", &stack.moto_url)
@@ -139,23 +155,10 @@ fn a_task_runs_with_its_role_secrets_volume_and_order_and_exit_3_names_the_conta
     let td = rt.block_on(async {
         busybox_image().await;
         let ctx = stack.ctx(false).await;
-        let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-        let mut roles = Vec::new();
-        for name in ["local-task", "local-exec"] {
-            let arn = ctx
-                .iam()
-                .create_role()
-                .role_name(name)
-                .assume_role_policy_document(trust.to_string())
-                .send()
-                .await
-                .unwrap()
-                .role
-                .unwrap()
-                .arn;
-            roles.push(arn);
-        }
+        let roles = [
+            task_role(&ctx, "local-task").await,
+            task_role(&ctx, "local-exec").await,
+        ];
         ctx.ssm()
             .put_parameter()
             .name("/local/db-password")
@@ -236,7 +239,10 @@ fn a_task_runs_with_its_role_secrets_volume_and_order_and_exit_3_names_the_conta
         stderr.contains("credentials served through AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, on port 80 of 169.254.170.2 (--credentials-uri relative)"),
         "{stderr}"
     );
-    assert!(stderr.contains("[app] wget: server returned error: HTTP/1.1 404 Not Found"), "{stderr}");
+    assert!(
+        stderr.contains("[app] wget: server returned error: HTTP/1.1 404 Not Found"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("secrets and environment files are read with the execution role arn:aws:iam::123456789012:role/local-exec"),
         "{stderr}"
@@ -520,10 +526,7 @@ async fn run_printed_commands(stderr: &str) -> usize {
                     .unwrap(),
                 "network" => docker.remove_network(name).await.unwrap(),
                 _ => docker
-                    .remove_volume(
-                        name,
-                        None::<bollard::query_parameters::RemoveVolumeOptions>,
-                    )
+                    .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
                     .await
                     .unwrap(),
             }
@@ -695,7 +698,8 @@ fn from_the_host(port: &str) -> String {
     let mut conn = std::net::TcpStream::connect(format!("169.254.170.2:{port}")).unwrap();
     conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
-    let _ = conn.write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 169.254.170.2\r\nConnection: close\r\n\r\n");
+    let _ = conn
+        .write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 169.254.170.2\r\nConnection: close\r\n\r\n");
     let mut answer = Vec::new();
     let _ = conn.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer)
@@ -712,19 +716,7 @@ fn the_full_uri_needs_its_token_and_only_the_task_is_answered() {
     let td = rt.block_on(async {
         busybox_image().await;
         let ctx = stack.ctx(false).await;
-        let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-        let role = ctx
-            .iam()
-            .create_role()
-            .role_name("local-full-uri")
-            .assume_role_policy_document(trust.to_string())
-            .send()
-            .await
-            .unwrap()
-            .role
-            .unwrap()
-            .arn;
+        let role = task_role(&ctx, "local-full-uri").await;
         // Each answer's status line, then the two ports for the test to knock on from the host;
         // the task lives on a few seconds meanwhile.
         let script = r#"w() { /bin/busybox wget -q -O - "$@" 2>&1 | /bin/busybox head -c 120; echo; }
@@ -774,10 +766,19 @@ echo "ports $(port "$u") $(port "$AWS_ENDPOINT_URL")"
         "{text}"
     );
     assert!(text.contains("(--credentials-uri full)"), "{text}");
-    assert!(text.contains("[app] no token: wget: server returned error: HTTP/1.1 401 Unauthorized"), "{text}");
-    assert!(text.contains("[app] wrong token: wget: server returned error: HTTP/1.1 401 Unauthorized"), "{text}");
+    assert!(
+        text.contains("[app] no token: wget: server returned error: HTTP/1.1 401 Unauthorized"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[app] wrong token: wget: server returned error: HTTP/1.1 401 Unauthorized"),
+        "{text}"
+    );
     assert!(text.contains("[app] with token: RoleArn"), "{text}");
-    assert!(text.contains("[app] wrong path: wget: server returned error: HTTP/1.1 404 Not Found"), "{text}");
+    assert!(
+        text.contains("[app] wrong path: wget: server returned error: HTTP/1.1 404 Not Found"),
+        "{text}"
+    );
     // This host is not the task: the endpoint refuses it, the forwarder to moto closes on it.
     assert_eq!(
         from_host,
@@ -802,19 +803,7 @@ fn a_secret_stored_as_binary_is_refused_by_name_before_anything_is_made() {
     let td = rt.block_on(async {
         busybox_image().await;
         let ctx = stack.ctx(false).await;
-        let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-        let exec_role = ctx
-            .iam()
-            .create_role()
-            .role_name("local-binary-exec")
-            .assume_role_policy_document(trust.to_string())
-            .send()
-            .await
-            .unwrap()
-            .role
-            .unwrap()
-            .arn;
+        let exec_role = task_role(&ctx, "local-binary-exec").await;
         let arn = ctx
             .secrets_manager()
             .create_secret()

@@ -266,7 +266,9 @@ pub async fn remove_run(engine: &Engine, id: &str, p: &Progress) {
     let runs = match runs(engine, &format!("{TASK_LABEL}={id}")).await {
         Ok(r) => r,
         Err(e) => {
-            p.println(format!("warning: could not list what the local run {id} made: {e}"));
+            p.println(format!(
+                "warning: could not list what the local run {id} made: {e}"
+            ));
             return;
         }
     };
@@ -442,18 +444,43 @@ mod tests {
     fn only_a_provably_dead_owner_is_dead() {
         let t = this();
         let v = |l| judge(&t, &l, alive);
-        assert_eq!(v(labels("host-a", "boot-1", "200", "50")), Verdict::Live(200));
-        assert!(matches!(v(labels("host-a", "boot-1", "201", "50")), Verdict::Dead(w) if w.contains("201 has ended")));
-        assert!(matches!(v(labels("host-a", "boot-1", "200", "49")), Verdict::Dead(w) if w.contains("another process")));
-        assert!(matches!(v(labels("host-a", "boot-0", "200", "50")), Verdict::Dead(w) if w.contains("last boot")));
-        assert!(matches!(v(labels("host-b", "boot-1", "201", "50")), Verdict::Unprovable(w) if w.contains("another host (host-b)")));
-        assert!(matches!(v(labels("host-a", "boot-1", "", "50")), Verdict::Unprovable(w) if w.contains("pid label is empty")));
-        assert!(matches!(v(labels("host-a", "boot-1", "201", "")), Verdict::Unprovable(_)));
-        assert!(matches!(v(labels("", "boot-1", "201", "50")), Verdict::Unprovable(_)));
+        assert_eq!(
+            v(labels("host-a", "boot-1", "200", "50")),
+            Verdict::Live(200)
+        );
+        assert!(
+            matches!(v(labels("host-a", "boot-1", "201", "50")), Verdict::Dead(w) if w.contains("201 has ended"))
+        );
+        assert!(
+            matches!(v(labels("host-a", "boot-1", "200", "49")), Verdict::Dead(w) if w.contains("another process"))
+        );
+        assert!(
+            matches!(v(labels("host-a", "boot-0", "200", "50")), Verdict::Dead(w) if w.contains("last boot"))
+        );
+        assert!(
+            matches!(v(labels("host-b", "boot-1", "201", "50")), Verdict::Unprovable(w) if w.contains("another host (host-b)"))
+        );
+        assert!(
+            matches!(v(labels("host-a", "boot-1", "", "50")), Verdict::Unprovable(w) if w.contains("pid label is empty"))
+        );
+        assert!(matches!(
+            v(labels("host-a", "boot-1", "201", "")),
+            Verdict::Unprovable(_)
+        ));
+        assert!(matches!(
+            v(labels("", "boot-1", "201", "50")),
+            Verdict::Unprovable(_)
+        ));
         assert!(matches!(v(HashMap::new()), Verdict::Unprovable(_)));
         // A host that cannot name itself proves nothing about any leftover.
-        let anonymous = Owner { host: String::new(), ..this() };
-        assert!(matches!(judge(&anonymous, &labels("", "boot-1", "201", "50"), alive), Verdict::Unprovable(_)));
+        let anonymous = Owner {
+            host: String::new(),
+            ..this()
+        };
+        assert!(matches!(
+            judge(&anonymous, &labels("", "boot-1", "201", "50"), alive),
+            Verdict::Unprovable(_)
+        ));
     }
 
     #[test]

@@ -264,7 +264,10 @@ async fn prepare(deps: &Deps, task: &LocalTask, id: &str) -> Result<Prepared> {
         );
         for (name, value_from) in &c.secrets {
             let at = format!("container {}, secret {name}", c.name);
-            env.push((name.clone(), resolve::secret(&exec_ctx, &at, value_from).await?));
+            env.push((
+                name.clone(),
+                resolve::secret(&exec_ctx, &at, value_from).await?,
+            ));
         }
         resolved.insert(c.name.clone(), env);
     }
