@@ -56,8 +56,13 @@ async fn busybox_image() {
 
 /// Containers, networks and volumes a local run labelled.
 async fn leftovers() -> (usize, usize, usize) {
+    labelled("ecskit.local-task").await
+}
+
+/// Containers, networks and volumes with this label (`KEY` or `KEY=VALUE`).
+async fn labelled(label: &str) -> (usize, usize, usize) {
     let docker = docker().await;
-    let filter = HashMap::from([("label".to_string(), vec!["ecskit.local-task".to_string()])]);
+    let filter = HashMap::from([("label".to_string(), vec![label.to_string()])]);
     let containers = docker
         .list_containers(Some(
             bollard::query_parameters::ListContainersOptionsBuilder::new()
@@ -428,15 +433,17 @@ fn a_panic_after_the_first_resource_removes_what_the_run_made() {
     use ecskit::service_run::local::cleanup::{Guard, Owner};
     let _stack = ecskit_testkit::local_stack();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let id = "panicked0001";
+    // An id of this test run's own: counted by it, what any other run left does not count.
+    let id = format!("panic{}", std::process::id());
+    let mine = format!("ecskit.local-task={id}");
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _guard = Guard::new(id, &ecskit::progress::Progress::plain());
-        rt.block_on(make_run_resources(id, Owner::this().labels(id), false));
-        assert_eq!(rt.block_on(leftovers()), (1, 1, 1));
+        let _guard = Guard::new(&id, &ecskit::progress::Progress::plain());
+        rt.block_on(make_run_resources(&id, Owner::this().labels(&id), false));
+        assert_eq!(rt.block_on(labelled(&mine)), (1, 1, 1));
         panic!("a bug in the local run");
     }));
     assert!(caught.is_err());
-    assert_eq!(rt.block_on(leftovers()), (0, 0, 0));
+    assert_eq!(rt.block_on(labelled(&mine)), (0, 0, 0));
 }
 
 /// A network (on a subnet of its own unless `task_subnet`), a created container and a volume
