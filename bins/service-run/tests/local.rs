@@ -2,6 +2,10 @@
 //! Engine, with credentials from the task-role endpoint, secrets from SSM and Secrets Manager,
 //! a dependsOn-ordered shared volume and the exit-code contract; an interrupted run and a task
 //! it cannot run leave nothing behind.
+//!
+//! Its size (about 850 lines): each test is a whole run on the engine with the task definition
+//! it needs written out, and the tests share one lock on the stack (one local task at a time);
+//! the credentials endpoint, the signals and the leftovers each take several runs to show.
 
 use std::collections::HashMap;
 use std::io::BufRead;
