@@ -8,3 +8,6 @@ pub const FAILURE: u8 = 1;
 pub const INPUT: u8 = 2;
 /// A deployment or task ran but failed (circuit-breaker rollback, a failing essential container).
 pub const DEPLOYMENT: u8 = 3;
+/// The run was interrupted (Ctrl-C, SIGTERM, SIGHUP) and stopped what it started: the user's
+/// decision, not a failure of the task. 130 is what shells report for a SIGINT (128 + 2).
+pub const INTERRUPTED: u8 = 130;

@@ -1,5 +1,6 @@
 //! The one error type. Its variant decides the exit code, so the contract
-//! (0 success, 1 AWS or Docker failure, 2 bad input, 3 a deployment that ran but failed)
+//! (0 success, 1 AWS or Docker failure, 2 bad input, 3 a deployment that ran but failed,
+//! 130 interrupted)
 //! is kept in exactly one place: [`Error::exit_code`].
 
 use std::fmt::{Debug, Display};
@@ -54,6 +55,12 @@ pub enum Error {
         /// state; and what it changed), printed in every output format: a CI job that goes
         /// on `if: failure()` reads them as it reads a success's.
         known: Option<Box<crate::Report>>,
+    },
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run, which stopped what it started. Exit 130.
+    #[error("interrupted by {signal}")]
+    Interrupted {
+        signal: String,
+        hint: Option<String>,
     },
 }
 
@@ -162,6 +169,14 @@ impl Error {
         }
     }
 
+    /// The run was stopped by this signal (`SIGINT`, ...).
+    pub fn interrupted(signal: impl Into<String>) -> Self {
+        Error::Interrupted {
+            signal: signal.into(),
+            hint: None,
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
@@ -188,7 +203,8 @@ impl Error {
             | Error::Aws { hint, .. }
             | Error::Docker { hint, .. }
             | Error::Io { hint, .. }
-            | Error::Deployment { hint, .. } => *hint = text,
+            | Error::Deployment { hint, .. }
+            | Error::Interrupted { hint, .. } => *hint = text,
         }
         self
     }
@@ -199,7 +215,8 @@ impl Error {
             | Error::Aws { hint, .. }
             | Error::Docker { hint, .. }
             | Error::Io { hint, .. }
-            | Error::Deployment { hint, .. } => hint.as_deref(),
+            | Error::Deployment { hint, .. }
+            | Error::Interrupted { hint, .. } => hint.as_deref(),
         }
     }
 
@@ -224,6 +241,7 @@ impl Error {
             Error::Input { .. } => exit::INPUT,
             Error::Aws { .. } | Error::Docker { .. } | Error::Io { .. } => exit::FAILURE,
             Error::Deployment { .. } => exit::DEPLOYMENT,
+            Error::Interrupted { .. } => exit::INTERRUPTED,
         }
     }
 
@@ -348,6 +366,7 @@ mod tests {
         assert_eq!(Error::aws("x", "y").exit_code(), 1);
         assert_eq!(Error::docker("x", "y").exit_code(), 1);
         assert_eq!(Error::deployment("x").exit_code(), 3);
+        assert_eq!(Error::interrupted("SIGINT").exit_code(), 130);
     }
 
     #[test]

@@ -346,6 +346,8 @@ fn partial(mut err: Error, uploaded: &[String], deleted: &[String]) -> Error {
             context.push_str(&note)
         }
         Error::Input { message, .. } | Error::Deployment { message, .. } => message.push_str(&note),
+        // config-upload installs no signal handler: a signal ends it as the shell's default.
+        Error::Interrupted { .. } => {}
     }
     err
 }

@@ -182,6 +182,10 @@ pub struct Args {
     /// The image that holds the local task's network namespace (ECS's pause container).
     #[arg(long, env = "ECSKIT_LOCAL_PAUSE_IMAGE", default_value = super::local::DEFAULT_PAUSE_IMAGE, help_heading = "Local run")]
     pub pause_image: String,
+    /// How the local task's containers reach the task role's credentials: `relative` (port 80,
+    /// as ECS; needs root), `full` (a free port and a token), `auto` (relative when it can).
+    #[arg(long, value_enum, env = "ECSKIT_LOCAL_CREDENTIALS_URI", default_value_t = super::local::endpoint::CredentialsUri::Auto, help_heading = "Local run")]
+    pub credentials_uri: super::local::endpoint::CredentialsUri,
 
     /// Scale the service to zero, delete it and wait until it is inactive (only if tagged managed-by=ecskit).
     #[arg(long, help_heading = "Delete")]

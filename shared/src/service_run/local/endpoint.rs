@@ -4,11 +4,19 @@
 //!
 //! ECS serves credentials at `169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`. The local
 //! run makes the task's bridge network with the gateway at 169.254.170.2, so the engine's host
-//! holds that address, and this process listens on it:
-//! - on port 80 when it may bind it: containers get `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`,
-//!   and the seeds' `curl 169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` works as on ECS;
-//! - otherwise on a free port: containers get `AWS_CONTAINER_CREDENTIALS_FULL_URI` with
-//!   `AWS_CONTAINER_AUTHORIZATION_TOKEN`, a form every AWS SDK accepts for this host.
+//! holds that address, and this process listens on it (`--credentials-uri`, a line says which):
+//! - on port 80 (`relative`; `auto` when it may bind it, which takes root or
+//!   CAP_NET_BIND_SERVICE): containers get `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, and the
+//!   seeds' `curl 169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` works as on ECS;
+//! - on a free port (`full`; `auto` otherwise): containers get
+//!   `AWS_CONTAINER_CREDENTIALS_FULL_URI` with `AWS_CONTAINER_AUTHORIZATION_TOKEN`, a form every
+//!   AWS SDK accepts for this host.
+//!
+//! The gateway's address can be reached from more than the task: other containers of the
+//! engine, other users of the host, a neighbour with a route. So both listeners answer one peer
+//! only, the task's own address ([`TASK_ADDRESS`], which the pause container holds and every
+//! container shares): anyone else gets 403 (the forwarder: a closed connection) and a line on
+//! stderr. The path and the token are compared in constant time.
 //!
 //! The credentials come from `sts:AssumeRole` of the task role (session name: the task id),
 //! and are assumed again five minutes before they expire. They are never logged.
@@ -31,6 +39,32 @@ use crate::secret::Secret;
 pub const CREDENTIALS_HOST: &str = "169.254.170.2";
 /// The task network's subnet (link-local, as ECS's).
 pub const SUBNET: &str = "169.254.170.0/24";
+/// The task's own address on it: the pause container's, which every container shares.
+pub const TASK_ADDRESS: &str = "169.254.170.3";
+
+/// How the containers find the credentials endpoint (`--credentials-uri`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CredentialsUri {
+    /// RELATIVE_URI when port 80 can be bound, FULL_URI otherwise.
+    #[default]
+    Auto,
+    /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` on port 80, as ECS (needs root or
+    /// CAP_NET_BIND_SERVICE).
+    Relative,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` on a free port, with an authorization token.
+    Full,
+}
+
+/// Whether a connection comes from the task itself.
+fn from_task(peer: &SocketAddr) -> bool {
+    peer.ip().to_string() == TASK_ADDRESS
+}
+
+/// Equal, in a time that does not depend on where they differ (a guess at the path or token
+/// learns nothing from the answer's timing). Lengths are not secret: they are fixed.
+fn same(given: &str, want: &str) -> bool {
+    subtle::ConstantTimeEq::ct_eq(given.as_bytes(), want.as_bytes()).into()
+}
 
 /// Credentials of the task role, as the endpoint answers them.
 #[derive(Clone)]
@@ -109,20 +143,47 @@ impl Drop for CredentialsEndpoint {
 
 /// Starts the endpoint on [`CREDENTIALS_HOST`] (the task network must exist, so the host has
 /// the address), handing out `role`'s credentials; the path is random, as ECS's is.
-pub async fn serve_credentials(role: Arc<TaskRole>) -> Result<CredentialsEndpoint> {
+pub async fn serve_credentials(
+    role: Arc<TaskRole>,
+    uri: CredentialsUri,
+) -> Result<CredentialsEndpoint> {
     let path = format!("/v2/credentials/{}", uuid::Uuid::new_v4());
-    let (listener, relative) = match TcpListener::bind((CREDENTIALS_HOST, 80)).await {
-        Ok(l) => (l, true),
-        Err(_) => (
-            TcpListener::bind((CREDENTIALS_HOST, 0)).await.map_err(|e| {
-                Error::docker(
-                    format!("listening on {CREDENTIALS_HOST} for the task's credentials"),
-                    e.to_string(),
-                )
-                .hint("the local run needs the Docker Engine's networks on this host (Linux); with Docker Desktop, run it inside the VM or a Linux host")
+    let listen_error = |port: u16, e: std::io::Error| {
+        Error::docker(
+            format!("listening on {CREDENTIALS_HOST}:{port} for the task's credentials"),
+            e.to_string(),
+        )
+    };
+    let on_engine_host = "the local run needs the Docker Engine's networks on this host (Linux); with Docker Desktop, run it inside the VM or a Linux host";
+    let (listener, relative, why) = match uri {
+        CredentialsUri::Relative => (
+            TcpListener::bind((CREDENTIALS_HOST, 80)).await.map_err(|e| {
+                listen_error(80, e).hint("--credentials-uri relative needs port 80, which takes root or CAP_NET_BIND_SERVICE; --credentials-uri full needs neither")
             })?,
-            false,
+            true,
+            "--credentials-uri relative",
         ),
+        CredentialsUri::Auto | CredentialsUri::Full => {
+            let port80 = if uri == CredentialsUri::Auto {
+                TcpListener::bind((CREDENTIALS_HOST, 80)).await.ok()
+            } else {
+                None
+            };
+            match port80 {
+                Some(l) => (l, true, "port 80 could be bound"),
+                None => (
+                    TcpListener::bind((CREDENTIALS_HOST, 0))
+                        .await
+                        .map_err(|e| listen_error(0, e).hint(on_engine_host))?,
+                    false,
+                    if uri == CredentialsUri::Full {
+                        "--credentials-uri full"
+                    } else {
+                        "port 80 could not be bound: that takes root or CAP_NET_BIND_SERVICE"
+                    },
+                ),
+            }
+        }
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let token = Secret::new(uuid::Uuid::new_v4().simple().to_string());
@@ -132,7 +193,9 @@ pub async fn serve_credentials(role: Arc<TaskRole>) -> Result<CredentialsEndpoin
                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI".to_string(),
                 Secret::new(path.clone()),
             )],
-            format!("http://{CREDENTIALS_HOST}$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+            format!(
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, on port 80 of {CREDENTIALS_HOST} ({why})"
+            ),
         )
     } else {
         (
@@ -147,16 +210,22 @@ pub async fn serve_credentials(role: Arc<TaskRole>) -> Result<CredentialsEndpoin
                 ),
             ],
             format!(
-                "$AWS_CONTAINER_CREDENTIALS_FULL_URI (port 80 of {CREDENTIALS_HOST} could not be bound) with an authorization token"
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN, on port {port} of {CREDENTIALS_HOST} ({why})"
             ),
         )
     };
     let want_token = (!relative).then_some(token);
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 continue;
             };
+            let task_peer = from_task(&peer);
+            if !task_peer {
+                tracing::warn!(
+                    "refused a connection to the credentials endpoint from {peer}: only the task ({TASK_ADDRESS}) is answered"
+                );
+            }
             let role = role.clone();
             let path = path.clone();
             let want_token = want_token.clone();
@@ -167,7 +236,7 @@ pub async fn serve_credentials(role: Arc<TaskRole>) -> Result<CredentialsEndpoin
                     let want_token = want_token.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            answer(&role, &path, want_token.as_ref(), &req).await,
+                            answer(&role, task_peer, &path, want_token.as_ref(), &req).await,
                         )
                     }
                 });
@@ -182,6 +251,7 @@ pub async fn serve_credentials(role: Arc<TaskRole>) -> Result<CredentialsEndpoin
 
 async fn answer(
     role: &TaskRole,
+    task_peer: bool,
     path: &str,
     want_token: Option<&Secret>,
     req: &Request<Incoming>,
@@ -195,7 +265,10 @@ async fn answer(
         );
         r
     };
-    if req.uri().path() != path {
+    if !task_peer {
+        return reply(StatusCode::FORBIDDEN, r#"{"code":"AccessDenied"}"#.into());
+    }
+    if !same(req.uri().path(), path) {
         return reply(StatusCode::NOT_FOUND, r#"{"code":"NotFound"}"#.into());
     }
     if let Some(token) = want_token {
@@ -203,7 +276,7 @@ async fn answer(
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if given != Some(token.expose()) {
+        if !given.is_some_and(|g| same(g, token.expose())) {
             return reply(
                 StatusCode::UNAUTHORIZED,
                 r#"{"code":"AccessDenied"}"#.into(),
@@ -224,7 +297,14 @@ async fn answer(
 }
 
 /// Forwards TCP from the task network's gateway to an endpoint on this host's loopback (a
-/// local emulator), so that containers reach it as `http://169.254.170.2:PORT`.
+/// local emulator), so that containers reach it as `http://169.254.170.2:PORT`, for the task's
+/// own address only.
+///
+/// It holds no secret, and needs none: it carries no credential of its own (the task signs its
+/// calls with the task role's credentials), what it reaches is already open to every user of
+/// this host on loopback, and the peer check keeps it from widening that to other containers
+/// and neighbours. A token could not be asked of the task anyway: `AWS_ENDPOINT_URL` has no
+/// place for a header the SDKs would send.
 pub struct Forwarder {
     pub url: String,
     task: tokio::task::JoinHandle<()>,
@@ -261,9 +341,15 @@ pub async fn forward(target: SocketAddr) -> Result<Forwarder> {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
+            let Ok((mut inbound, peer)) = listener.accept().await else {
                 continue;
             };
+            if !from_task(&peer) {
+                tracing::warn!(
+                    "refused a connection to the AWS endpoint forwarder from {peer}: only the task ({TASK_ADDRESS}) is forwarded"
+                );
+                continue;
+            }
             tokio::spawn(async move {
                 if let Ok(mut outbound) = TcpStream::connect(target).await {
                     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -280,6 +366,18 @@ pub async fn forward(target: SocketAddr) -> Result<Forwarder> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_task_address_is_a_task_peer_and_equal_means_equal() {
+        assert!(from_task(&"169.254.170.3:40000".parse().unwrap()));
+        assert!(!from_task(&"169.254.170.2:40000".parse().unwrap()));
+        assert!(!from_task(&"169.254.170.4:40000".parse().unwrap()));
+        assert!(!from_task(&"127.0.0.1:40000".parse().unwrap()));
+        assert!(same("/v2/credentials/abc", "/v2/credentials/abc"));
+        assert!(!same("/v2/credentials/abd", "/v2/credentials/abc"));
+        assert!(!same("/v2/credentials/ab", "/v2/credentials/abc"));
+        assert!(!same("", "x"));
+    }
 
     #[test]
     fn only_loopback_endpoints_are_forwarded() {

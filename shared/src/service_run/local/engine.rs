@@ -4,16 +4,17 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, Ipam,
-    IpamConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding,
-    ResourcesUlimits, VolumeCreateRequest,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HealthStatusEnum,
+    HostConfig, Ipam, IpamConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
+    PortBinding, ResourcesUlimits, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, LogsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
-use super::endpoint::{CREDENTIALS_HOST, SUBNET};
+use super::cleanup::Owner;
+use super::endpoint::{CREDENTIALS_HOST, SUBNET, TASK_ADDRESS};
 use super::plan::{ContainerSpec, LocalTask, State, VolumeKind};
 use crate::docker::{Credentials, Engine, docker_error};
 use crate::error::Result;
@@ -21,32 +22,27 @@ use crate::progress::Progress;
 use crate::secret::Secret;
 use crate::service_run::Deps;
 
-/// The label every resource of a local run carries, with the run's id.
-pub const TASK_LABEL: &str = "ecskit.local-task";
-/// The pid of the run that made it: a leftover whose process is gone may be removed.
-pub const PID_LABEL: &str = "ecskit.local-pid";
-
-/// What this run made, to be removed at the end.
+/// What this run made. Its removal goes by the run's label ([`super::cleanup::remove_run`]);
+/// the names here are for the calls that follow creation.
 pub struct Made {
     id: String,
+    /// The labels of every resource: the run's id and its owner.
+    labels: HashMap<String, String>,
     pub network: Option<String>,
-    pub pause: Option<String>,
     /// Container name by task container name.
     pub containers: HashMap<String, String>,
-    pub volumes: Vec<String>,
     /// Volumes kept after the task (`scope: shared`), with the reason.
     pub kept: Vec<String>,
     logs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Made {
-    pub fn new(id: &str) -> Made {
+    pub fn new(id: &str, owner: &Owner) -> Made {
         Made {
             id: id.to_string(),
+            labels: owner.labels(id),
             network: None,
-            pause: None,
             containers: HashMap::new(),
-            volumes: Vec::new(),
             kept: Vec::new(),
             logs: Vec::new(),
         }
@@ -57,14 +53,7 @@ impl Made {
     }
 
     fn labels(&self) -> HashMap<String, String> {
-        HashMap::from([
-            (
-                crate::aws::MANAGED_BY.0.to_string(),
-                crate::aws::MANAGED_BY.1.to_string(),
-            ),
-            (TASK_LABEL.to_string(), self.id.clone()),
-            (PID_LABEL.to_string(), std::process::id().to_string()),
-        ])
+        self.labels.clone()
     }
 
     /// Waits (briefly) for the log streams to print their last lines.
@@ -174,12 +163,21 @@ pub async fn start_pause(
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(network, EndpointSettings::default())])),
+            // A fixed address: the endpoints on the gateway answer this one peer only.
+            endpoints_config: Some(HashMap::from([(
+                network,
+                EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(TASK_ADDRESS.into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )])),
         }),
         ..Default::default()
     };
     create(engine, &name, body, "the task's pause container").await?;
-    made.pause = Some(name.clone());
     engine
         .docker
         .start_container(&name, None)
@@ -207,8 +205,8 @@ pub async fn create_volumes(engine: &Engine, task: &LocalTask, made: &mut Made) 
         };
         let mut labels = made.labels();
         if shared {
-            labels.remove(TASK_LABEL);
-            labels.remove(PID_LABEL);
+            // Not the run's: no clean-up, this run's or a later one's, removes it.
+            labels.retain(|k, _| !k.starts_with("ecskit.local-"));
         }
         engine
             .docker
@@ -223,8 +221,6 @@ pub async fn create_volumes(engine: &Engine, task: &LocalTask, made: &mut Made) 
             .map_err(|e| docker_error(format!("creating the volume {name}"), &e))?;
         if shared {
             made.kept.push(name);
-        } else {
-            made.volumes.push(name);
         }
     }
     Ok(())

@@ -21,7 +21,7 @@
 //! Every resource is labelled with the run's id and pid: a run that was killed outright leaves
 //! them behind, and the next run removes them before it starts.
 
-mod cleanup;
+pub mod cleanup;
 pub mod endpoint;
 mod engine;
 pub mod plan;
@@ -80,63 +80,70 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
             .note("dry run: nothing was pulled, created or started"));
     }
 
-    let engine = crate::docker::Engine::connect().await?;
-    cleanup::clear_leftovers(&engine).await?;
-    let session = format!("ecskit-local-{id}");
-    // The task role is assumed before anything is created (the endpoint then serves these
-    // credentials): a role the caller may not assume fails the run here, not in the
-    // container's first AWS call.
-    let task_role = match &task.task_role_arn {
-        Some(arn) => {
-            let role = endpoint::TaskRole::new(ctx, arn, &session);
-            role.answer().await.map_err(|e| {
-                e.hint("the local run assumes the task role as you (ECS assumes it as ecs-tasks.amazonaws.com): its trust policy must also allow your principal, or pass --task-role-arn of a role that does")
-            })?;
-            Some(role)
-        }
-        None => None,
+    // From here on a signal (Ctrl-C, SIGTERM, SIGHUP) is the run's to handle: it stops the
+    // task and removes what was made, then exits 130. Before anything exists, it just exits.
+    let mut signals = Signals::install()?;
+    let prepared = tokio::select! {
+        r = prepare(deps, &task, &id) => r?,
+        signal = signals.next() => return Err(interrupted(signal)),
     };
-    // Secrets and env files are resolved before anything is created: a missing one fails the
-    // run with nothing to clean up. The execution role is assumed only when there are some.
-    let needs_exec = task
-        .containers
-        .iter()
-        .any(|c| !c.secrets.is_empty() || !c.env_files.is_empty());
-    let exec_ctx = if needs_exec {
-        let (exec_ctx, how) =
-            resolve::execution_ctx(ctx, task.execution_role_arn.as_deref(), &session).await;
-        p.println(format!("secrets and environment files are read with {how}"));
-        exec_ctx
-    } else {
-        ctx.clone()
-    };
-    let mut resolved: HashMap<String, Vec<(String, Secret)>> = HashMap::new();
-    for c in &task.containers {
-        // ECS's order of precedence: env files, then `environment`, then secrets.
-        let mut env = resolve::env_files(&exec_ctx, &c.env_files).await?;
-        env.extend(
-            c.environment
-                .iter()
-                .map(|(k, v)| (k.clone(), Secret::new(v.clone()))),
-        );
-        for (name, value_from) in &c.secrets {
-            env.push((name.clone(), resolve::secret(&exec_ctx, value_from).await?));
-        }
-        resolved.insert(c.name.clone(), env);
-    }
-
-    let mut made = engine::Made::new(&id);
-    let outcome = run_task(
-        deps,
-        &engine,
-        &task,
+    let Prepared {
+        engine,
         task_role,
-        &mut made,
-        &mut resolved,
-        args,
-    )
-    .await;
-    cleanup::clean_up(&engine, &made, p).await;
+        mut resolved,
+    } = prepared;
+
+    // The guard exists before the first resource: whatever happens next (an error, a signal,
+    // a panic), what carries this run's label is removed.
+    let guard = cleanup::Guard::new(&id, p);
+    let mut made = engine::Made::new(&id, &cleanup::Owner::this());
+    let outcome = {
+        let work = run_task(
+            deps,
+            &engine,
+            &task,
+            task_role,
+            &mut made,
+            &mut resolved,
+            args,
+        );
+        tokio::select! {
+            r = work => Ok(r),
+            signal = signals.next() => Err(signal),
+        }
+    };
+    let outcome = match outcome {
+        Ok(r) => r,
+        Err(signal) => {
+            // The work stopped where it was; its containers get ECS's stop, unless the user
+            // insists: a second signal kills them at once (the clean-up removes them by force).
+            p.println(format!(
+                "{signal}: stopping the task (SIGTERM, then SIGKILL after each container's stopTimeout); press Ctrl-C again to kill it at once"
+            ));
+            tokio::select! {
+                // Their last lines, once they stopped.
+                _ = async {
+                    engine::stop_all(&engine, &task, &made).await;
+                    made.finish_logs().await;
+                } => {}
+                again = signals.next() => p.println(format!("{again} again: killing the task's containers now")),
+            }
+            Err(interrupted(signal))
+        }
+    };
+    tokio::select! {
+        _ = guard.clean_up(&engine) => {}
+        again = signals.next() => {
+            // A third signal: leave now; the next run removes what is left (its owner is dead).
+            p.println(format!("{again} during the clean-up: exiting now; the next local run removes what is left"));
+            std::process::exit(i32::from(ecskit_contract::exit::INTERRUPTED));
+        }
+    }
+    for v in &made.kept {
+        p.println(format!(
+            "kept the volume {v}: its dockerVolumeConfiguration scope is shared, so it outlives the task as on ECS"
+        ));
+    }
     let ended = outcome?;
 
     let mut report = ctx
@@ -204,6 +211,127 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     Ok(report.changed(false))
 }
 
+/// What is read and checked before the first resource exists.
+struct Prepared {
+    engine: crate::docker::Engine,
+    task_role: Option<std::sync::Arc<endpoint::TaskRole>>,
+    resolved: HashMap<String, Vec<(String, Secret)>>,
+}
+
+/// Connects to the engine, clears a dead run's leftovers, assumes the task role, resolves the
+/// secrets and env files: every failure here leaves nothing to clean up.
+async fn prepare(deps: &Deps, task: &LocalTask, id: &str) -> Result<Prepared> {
+    let ctx = &deps.ctx;
+    let p = &deps.progress;
+    let engine = crate::docker::Engine::connect().await?;
+    cleanup::clear_leftovers(&engine, &cleanup::Owner::this(), p).await?;
+    let session = format!("ecskit-local-{id}");
+    // The task role is assumed before anything is created (the endpoint then serves these
+    // credentials): a role the caller may not assume fails the run here, not in the
+    // container's first AWS call.
+    let task_role = match &task.task_role_arn {
+        Some(arn) => {
+            let role = endpoint::TaskRole::new(ctx, arn, &session);
+            role.answer().await.map_err(|e| {
+                e.hint("the local run assumes the task role as you (ECS assumes it as ecs-tasks.amazonaws.com): its trust policy must also allow your principal, or pass --task-role-arn of a role that does")
+            })?;
+            Some(role)
+        }
+        None => None,
+    };
+    // Secrets and env files are resolved before anything is created: a missing one fails the
+    // run with nothing to clean up. The execution role is assumed only when there are some.
+    let needs_exec = task
+        .containers
+        .iter()
+        .any(|c| !c.secrets.is_empty() || !c.env_files.is_empty());
+    let exec_ctx = if needs_exec {
+        let (exec_ctx, how) =
+            resolve::execution_ctx(ctx, task.execution_role_arn.as_deref(), &session).await;
+        p.println(format!("secrets and environment files are read with {how}"));
+        exec_ctx
+    } else {
+        ctx.clone()
+    };
+    let mut resolved: HashMap<String, Vec<(String, Secret)>> = HashMap::new();
+    for c in &task.containers {
+        // ECS's order of precedence: env files, then `environment`, then secrets.
+        let mut env = resolve::env_files(&exec_ctx, &c.env_files).await?;
+        env.extend(
+            c.environment
+                .iter()
+                .map(|(k, v)| (k.clone(), Secret::new(v.clone()))),
+        );
+        for (name, value_from) in &c.secrets {
+            let at = format!("container {}, secret {name}", c.name);
+            env.push((
+                name.clone(),
+                resolve::secret(&exec_ctx, &at, value_from).await?,
+            ));
+        }
+        resolved.insert(c.name.clone(), env);
+    }
+    Ok(Prepared {
+        engine,
+        task_role,
+        resolved,
+    })
+}
+
+/// The signals that stop a local run: Ctrl-C, SIGTERM (a CI job cancelled) and SIGHUP (the
+/// terminal closed). Once installed, they no longer end the process by themselves.
+struct Signals {
+    #[cfg(unix)]
+    streams: Vec<(&'static str, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut streams = Vec::new();
+            for (name, kind) in [
+                ("SIGINT", SignalKind::interrupt()),
+                ("SIGTERM", SignalKind::terminate()),
+                ("SIGHUP", SignalKind::hangup()),
+            ] {
+                let s = signal(kind)
+                    .map_err(|e| Error::io(format!("installing the {name} handler"), e))?;
+                streams.push((name, s));
+            }
+            Ok(Signals { streams })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The name of the next signal.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            let waits = self.streams.iter_mut().map(|(name, s)| {
+                Box::pin(async move {
+                    s.recv().await;
+                    *name
+                })
+            });
+            futures_util::future::select_all(waits).await.0
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+fn interrupted(signal: &str) -> Error {
+    Error::interrupted(signal).hint(
+        "the task was stopped and what the run made was removed; exit code 130, as a shell reports Ctrl-C",
+    )
+}
+
 /// `--container`, `--command`, `--env` and `--task-role-arn`, as ECS's run-task overrides.
 fn apply_overrides(task: &mut LocalTask, args: &Args) -> Result<()> {
     if let Some(role) = &args.task_role_arn {
@@ -258,13 +386,18 @@ async fn run_task(
     let ctx = &deps.ctx;
     let p = &deps.progress;
     engine::create_network(engine, made).await?;
+    p.println(format!(
+        "created the task network {} ({})",
+        made.network.as_deref().unwrap_or_default(),
+        endpoint::SUBNET
+    ));
     // The endpoints live as long as this function: dropping them stops them.
     let credentials = match task_role {
         Some(role) => {
             let arn = role.role_arn.clone();
-            let e = endpoint::serve_credentials(role).await?;
+            let e = endpoint::serve_credentials(role, args.credentials_uri).await?;
             p.println(format!(
-                "task role {arn}: credentials served at {} (sts:AssumeRole, refreshed before they expire)",
+                "task role {arn}: credentials served through {} (sts:AssumeRole, refreshed before they expire)",
                 e.how
             ));
             Some(e)
@@ -314,7 +447,6 @@ async fn run_task(
         .iter()
         .map(|c| (c.name.clone(), State::NotStarted))
         .collect();
-    let mut interrupted = std::pin::pin!(interrupt());
     let (reason, dependency) = loop {
         match plan::judge(&task.containers, &states) {
             Next::Start(names) => {
@@ -327,22 +459,14 @@ async fn run_task(
             Next::Stop { reason, dependency } => break (reason, dependency),
             Next::Wait => {}
         }
-        tokio::select! {
-            _ = &mut interrupted => {
-                p.println("interrupted: stopping the task (SIGTERM, then SIGKILL after each container's stopTimeout)");
-                break ("interrupted".to_string(), false);
-            }
-            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
-        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         for c in &task.containers {
             if states.get(&c.name) != Some(&State::NotStarted) {
                 states.insert(c.name.clone(), engine::state(engine, made, &c.name).await?);
             }
         }
     };
-    if reason != "interrupted" {
-        p.println(format!("stopping the task: {reason}"));
-    }
+    p.println(format!("stopping the task: {reason}"));
     engine::stop_all(engine, task, made).await;
     let mut codes = HashMap::new();
     for c in &task.containers {
@@ -361,27 +485,4 @@ async fn run_task(
         dependency,
         codes,
     })
-}
-
-/// Ctrl-C, or SIGTERM (a CI job cancelled).
-async fn interrupt() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

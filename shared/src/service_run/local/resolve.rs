@@ -49,8 +49,8 @@ pub async fn env_files(ctx: &Ctx, files: &[String]) -> Result<Vec<(String, Secre
     Ok(out)
 }
 
-/// One secret's value.
-pub async fn secret(ctx: &Ctx, value_from: &str) -> Result<Secret> {
+/// One secret's value; `at` names it in an error (`container app, secret API_KEY`).
+pub async fn secret(ctx: &Ctx, at: &str, value_from: &str) -> Result<Secret> {
     match secret_ref(value_from) {
         SecretRef::Parameter(name) => {
             let out = ctx
@@ -79,20 +79,37 @@ pub async fn secret(ctx: &Ctx, value_from: &str) -> Result<Secret> {
                 .send()
                 .await
                 .context(format!("reading the secret {arn}"))?;
-            let text = out.secret_string.unwrap_or_default();
+            // ECS passes only secrets stored as text (SecretString) to containers; one stored
+            // as SecretBinary is not supported there, so it is refused here too rather than
+            // becoming an empty variable.
+            let text = match (out.secret_string, out.secret_binary) {
+                (Some(text), _) => text,
+                (None, Some(_)) => {
+                    return Err(Error::input(format!(
+                        "{at}: the secret {arn} is stored as SecretBinary, which ECS does not pass to containers (only SecretString)"
+                    ))
+                    .hint("store the value as text (aws secretsmanager put-secret-value --secret-string, base64 if it is binary), or read it in the application with GetSecretValue"));
+                }
+                (None, None) => {
+                    return Err(Error::aws(
+                        format!("reading the secret {arn} ({at})"),
+                        "the answer holds no value",
+                    ));
+                }
+            };
             let Some(key) = json_key else {
                 return Ok(Secret::new(text));
             };
             let doc: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
                 Error::input(format!(
-                    "secrets: {value_from} names the JSON key '{key}', and the secret is not a JSON object"
+                    "{at}: {value_from} names the JSON key '{key}', and the secret is not a JSON object"
                 ))
             })?;
             match doc.get(&key) {
                 Some(serde_json::Value::String(s)) => Ok(Secret::new(s.clone())),
                 Some(other) => Ok(Secret::new(other.to_string())),
                 None => Err(Error::input(format!(
-                    "secrets: the secret {arn} has no JSON key '{key}'"
+                    "{at}: the secret {arn} has no JSON key '{key}'"
                 ))),
             }
         }
