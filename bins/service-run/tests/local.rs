@@ -854,3 +854,58 @@ fn a_secret_stored_as_binary_is_refused_by_name_before_anything_is_made() {
     assert!(!stderr.contains("the variable is"), "{stderr}");
     assert_eq!(rt.block_on(leftovers()), (0, 0, 0));
 }
+
+/// A task that ran and failed still answers a CI step that goes on `if: failure()`: with
+/// `--output env` and `github` its outputs are on stdout (task, exit codes, the reason), as
+/// they are for a success.
+#[test]
+fn a_failed_task_prints_its_outputs_in_env_and_github_forms() {
+    let stack = ecskit_testkit::local_stack();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let td = rt.block_on(async {
+        busybox_image().await;
+        register(
+            &stack,
+            serde_json::json!({
+                "family": "local-fails",
+                "containerDefinitions": [
+                    {"name": "log-router", "image": IMAGE, "essential": true, "memory": 64,
+                     "command": sh("echo failing; exit 4")}
+                ]
+            }),
+        )
+        .await
+    });
+    let out = service_run(&stack)
+        .args(["--local", "--task-definition", &td, "--output", "env"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let env: std::collections::HashMap<String, String> = ecskit_contract::env::parse_lines(&stdout)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(
+        env["ECSKIT_TASK_ARN"].starts_with("local/local-fails/"),
+        "{stdout}"
+    );
+    assert_eq!(env["ECSKIT_EXIT_CODE"], "4", "{stdout}");
+    assert_eq!(env["ECSKIT_EXIT_CODE_LOG_ROUTER"], "4", "{stdout}");
+    assert!(
+        env["ECSKIT_FAILURE"].contains("essential container log-router exited with code 4"),
+        "{stdout}"
+    );
+    let out = service_run(&stack)
+        .args(["--local", "--task-definition", &td, "--output", "github"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stdout.lines().any(|l| l == "exit_code_log_router=4"),
+        "{stdout}"
+    );
+    assert_eq!(rt.block_on(leftovers()), (0, 0, 0));
+}

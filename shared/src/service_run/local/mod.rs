@@ -172,19 +172,8 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     report = report.output(ecskit_contract::outputs::EXIT_CODE, exit_code);
     // Each essential container's code, as ECSKIT_EXIT_CODE_<NAME> (upper snake case).
     for c in task.containers.iter().filter(|c| c.essential) {
-        let name: String = c
-            .name
-            .chars()
-            .map(|ch| {
-                if ch.is_ascii_alphanumeric() {
-                    ch.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         if let Some(code) = ended.codes.get(&c.name).copied().flatten() {
-            report = report.output(&format!("EXIT_CODE_{name}"), code);
+            report = report.output(&ecskit_contract::outputs::exit_code_of(&c.name), code);
         }
     }
     report = report.detail("containers", serde_json::Value::Array(containers.clone()));
@@ -206,7 +195,8 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
                 "task_arn": task_arn,
                 "exit_code": exit_code,
                 "containers": containers,
-            })));
+            }))
+            .with_outputs_of(&report));
     }
     Ok(report.changed(false))
 }
