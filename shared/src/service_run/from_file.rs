@@ -571,6 +571,56 @@ mod tests {
     }
 
     #[test]
+    fn the_cli_input_form_names_the_service_and_a_flag_naming_another_is_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("service.json");
+        std::fs::write(
+            &p,
+            r#"{"cluster": "web-apps", "serviceName": "web", "taskDefinition": "web-td:3", "desiredCount": 1}"#,
+        )
+        .unwrap();
+        let file = p.to_str().unwrap();
+        let parse = |extra: &[&str]| {
+            let mut all = vec!["service-run", "--service-file", file];
+            all.extend_from_slice(extra);
+            Args::try_parse_from(all).unwrap()
+        };
+        // The flags are absent: the file's identity is taken.
+        let bare = parse(&[]);
+        super::super::validate(&bare).unwrap();
+        let doc = load(&p).unwrap().doc;
+        let taken = with_identity(&bare, &doc);
+        assert_eq!(
+            (
+                taken.cluster.as_str(),
+                taken.service.as_deref(),
+                taken.task_definition.as_deref()
+            ),
+            ("web-apps", Some("web"), Some("web-td:3"))
+        );
+        // The same names, or a newer revision of the family (taskdef-register's): fine.
+        let arn = "arn:aws:ecs:us-west-2:123456789012:task-definition/web-td:4";
+        let same = parse(&["--cluster", "web-apps", "--service", "web", "--task-definition", arn]);
+        super::super::validate(&same).unwrap();
+        assert_eq!(with_identity(&same, &doc).task_definition.as_deref(), Some(arn));
+        // Another cluster, service or family: exit 2 naming both.
+        let other = parse(&["--cluster", "prod", "--service", "api", "--task-definition", "api:1"]);
+        let err = super::super::validate(&other).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        for both in [
+            "--cluster 'prod' (or ECSKIT_CLUSTER) and ",
+            "'s cluster 'web-apps' differ",
+            "--service 'api' (or ECSKIT_SERVICE) and ",
+            "'s serviceName 'web' differ",
+            "--task-definition 'api:1' (or ECSKIT_TASK_DEFINITION_ARN) and ",
+            "'s taskDefinition 'web-td:3' name different families",
+        ] {
+            assert!(text.contains(both), "{both} not in {text}");
+        }
+    }
+
+    #[test]
     fn fargate_follows_the_launch_type_or_the_strategy() {
         let doc = |v: Value| v.as_object().unwrap().clone();
         assert!(fargate(&doc(json!({}))));
