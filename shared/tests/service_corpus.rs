@@ -148,7 +148,11 @@ fn with_real_ids(mut doc: Value, subnet: &str, sg: &str, target_group: &str) -> 
     doc
 }
 
-async fn run(stack: &LocalStack, file: &Path, flags: &[String]) -> (ecskit::Result<ecskit::Report>, ecskit::aws::Ctx) {
+async fn run(
+    stack: &LocalStack,
+    file: &Path,
+    flags: &[String],
+) -> (ecskit::Result<ecskit::Report>, ecskit::aws::Ctx) {
     let mut argv = vec!["--service-file", file.to_str().unwrap()];
     argv.extend(flags.iter().map(String::as_str));
     let args: Args = stack.parse("service-run", &argv);
@@ -160,7 +164,10 @@ async fn run(stack: &LocalStack, file: &Path, flags: &[String]) -> (ecskit::Resu
 /// workspace; the query protocol is one form POST).
 fn target_group(stack: &LocalStack, name: &str, vpc: &str) -> String {
     use std::io::{Read, Write};
-    let addr = stack.moto_url.trim_start_matches("http://").trim_end_matches('/');
+    let addr = stack
+        .moto_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
     let body = format!(
         "Action=CreateTargetGroup&Version=2015-12-01&Name={name}&Protocol=HTTP&Port=80&VpcId={vpc}&TargetType=ip"
     );
@@ -247,24 +254,49 @@ async fn every_service_file_of_the_corpus_deploys_and_redeploys_unchanged_or_is_
         if let Some((_, field)) = REFUSED.iter().find(|(f, _)| f == name) {
             std::fs::copy(dir.join(name), &file).unwrap();
             let (result, ctx) = run(&stack, &file, &flags).await;
-            let err = result.err().unwrap_or_else(|| panic!("{name} was accepted"));
+            let err = result
+                .err()
+                .unwrap_or_else(|| panic!("{name} was accepted"));
             assert_eq!(err.exit_code(), 2, "{name}: {}", err.render());
-            assert!(ctx.calls().calls().is_empty(), "{name}: no call before refusing");
+            assert!(
+                ctx.calls().calls().is_empty(),
+                "{name}: no call before refusing"
+            );
             let named = format!("--service-file {}: {field}", file.display());
-            assert!(err.to_string().contains(&named), "{name}: '{named}' not in:\n{err}");
+            assert!(
+                err.to_string().contains(&named),
+                "{name}: '{named}' not in:\n{err}"
+            );
             continue;
         }
-        assert!(DEPLOYS.contains(&name.as_str()), "{name} is in neither list");
+        assert!(
+            DEPLOYS.contains(&name.as_str()),
+            "{name} is in neither list"
+        );
         let tg = target_group(&stack, &format!("corpus-{n}"), &vpc);
         let real = with_real_ids(doc.clone(), &subnets[0], &sg, &tg);
         std::fs::write(&file, real.to_string()).unwrap();
         let (first, _) = run(&stack, &file, &flags).await;
         let first = first.unwrap_or_else(|e| panic!("{name}: {}", e.render()));
         assert!(first.changed, "{name}");
+        // The service is the one the file (or, where it names none, the flags) names.
+        let cluster = doc["cluster"].as_str().unwrap_or("corpus");
+        let service = doc["serviceName"]
+            .as_str()
+            .map_or(format!("corpus-{n}"), str::to_string);
+        let arn = first.get_str("SERVICE_ARN").unwrap();
+        assert!(
+            arn.ends_with(&format!(":service/{cluster}/{service}")),
+            "{name}: {arn}"
+        );
         let (again, ctx) = run(&stack, &file, &flags).await;
         let again = again.unwrap_or_else(|e| panic!("{name} again: {}", e.render()));
         assert!(!again.changed, "{name}: {:?}", again.actions);
-        assert!(ctx.calls().mutating().is_empty(), "{name}: re-deploy: {:?}", ctx.calls().mutating());
+        assert!(
+            ctx.calls().mutating().is_empty(),
+            "{name}: re-deploy: {:?}",
+            ctx.calls().mutating()
+        );
 
         // A CODE_DEPLOY service is created, but its updates are CodeDeploy's: a changed
         // field is refused naming the controller, nothing changed.
@@ -273,13 +305,20 @@ async fn every_service_file_of_the_corpus_deploys_and_redeploys_unchanged_or_is_
             changed["desiredCount"] = json!(3);
             std::fs::write(&file, changed.to_string()).unwrap();
             let (result, ctx) = run(&stack, &file, &flags).await;
-            let err = result.err().unwrap_or_else(|| panic!("{name}: the update was accepted"));
+            let err = result
+                .err()
+                .unwrap_or_else(|| panic!("{name}: the update was accepted"));
             assert_eq!(err.exit_code(), 2, "{name}: {}", err.render());
             assert!(
-                err.to_string().contains("has deploymentController CODE_DEPLOY"),
+                err.to_string()
+                    .contains("has deploymentController CODE_DEPLOY"),
                 "{err}"
             );
-            assert!(ctx.calls().mutating().is_empty(), "{name}: {:?}", ctx.calls().mutating());
+            assert!(
+                ctx.calls().mutating().is_empty(),
+                "{name}: {:?}",
+                ctx.calls().mutating()
+            );
         }
     }
 }

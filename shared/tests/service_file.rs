@@ -240,13 +240,13 @@ async fn a_service_file_is_sent_as_written_and_compared_by_meaning() {
     assert!(!flag.changed, "{:?}", flag.actions);
     doc["desiredCount"] = json!(2);
 
-    // UpdateService replaces networkConfiguration whole: --subnets alone changes the subnets
-    // and sends the service's security group and public IP with them, not their defaults.
+    // UpdateService replaces networkConfiguration whole: a file that names only the subnets
+    // changes the subnets and sends the service's security group and public IP with them,
+    // not ECS's defaults (no security group given: the VPC's default; no public IP).
+    doc["networkConfiguration"] = json!({"awsvpcConfiguration": {"subnets": [subnets[1]]}});
     std::fs::write(&file, doc.to_string()).unwrap();
     let count = proxy.mutating().len();
-    let moved = run_file(&proxy, &file, &["--subnets", &subnets[1]])
-        .await
-        .unwrap();
+    let moved = run_file(&proxy, &file, &[]).await.unwrap();
     assert!(moved.changed);
     let bodies = proxy.mutating_bodies()[count..].to_vec();
     let (op, body) = &bodies[0];

@@ -94,7 +94,10 @@ async fn an_adopted_strategy_is_unchanged_and_a_changed_weight_is_one_update() {
     assert!(not_carried.is_empty(), "{not_carried:?}");
     // A field the SDK's model does not know is carried over, and compared with DescribeServices'
     // raw answer (the typed model drops it): unchanged below.
-    assert_eq!(written["aFieldNewerThanTheSdk"], live()["aFieldNewerThanTheSdk"]);
+    assert_eq!(
+        written["aFieldNewerThanTheSdk"],
+        live()["aFieldNewerThanTheSdk"]
+    );
     assert_eq!(
         written["capacityProviderStrategy"],
         live()["capacityProviderStrategy"],

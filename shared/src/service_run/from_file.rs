@@ -16,6 +16,9 @@
 //!   service name ...) is drift that needs a re-create: exit 2, each field named with the
 //!   service's value and the file's, nothing changed. Deleting a live service behind the user's
 //!   back is not something a deploy should do; `--delete` and a second run is one command away.
+//!
+//! Its size: about 430 lines of code (load, identity, overlay and the three calls share the
+//! document and its plan), then the unit tests of the overlay and the identity.
 
 use std::path::Path;
 
@@ -55,9 +58,8 @@ pub fn load(path: &Path) -> std::result::Result<Loaded, Vec<String>> {
             e.column()
         )]
     })?;
-    let unset = crate::taskdef_register::substitute::substitute(&mut doc, &|name| {
-        std::env::var(name).ok()
-    });
+    let unset =
+        crate::taskdef_register::substitute::substitute(&mut doc, &|name| std::env::var(name).ok());
     if !unset.is_empty() {
         return Err(named(unset));
     }
@@ -474,12 +476,7 @@ async fn send_update(
 
 /// The file's tags the service lacks (UpdateService takes no tags) and the digest of what was
 /// applied, in one TagResource.
-async fn send_tags(
-    deps: &Deps,
-    name: &str,
-    live: &Value,
-    plan: &service_file::Plan,
-) -> Result<()> {
+async fn send_tags(deps: &Deps, name: &str, live: &Value, plan: &service_file::Plan) -> Result<()> {
     let Some(applied) = &plan.remember else {
         return Ok(());
     };
@@ -491,7 +488,10 @@ async fn send_tags(
     tags.push((service_file::LAST_APPLIED.to_string(), applied.clone()));
     let shown: Vec<String> = plan.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let what = if shown.is_empty() {
-        format!("remember on service {name} what was applied ({})", service_file::LAST_APPLIED)
+        format!(
+            "remember on service {name} what was applied ({})",
+            service_file::LAST_APPLIED
+        )
     } else {
         format!(
             "tag service {name}: {} (and {})",
@@ -600,11 +600,28 @@ mod tests {
         );
         // The same names, or a newer revision of the family (taskdef-register's): fine.
         let arn = "arn:aws:ecs:us-west-2:123456789012:task-definition/web-td:4";
-        let same = parse(&["--cluster", "web-apps", "--service", "web", "--task-definition", arn]);
+        let same = parse(&[
+            "--cluster",
+            "web-apps",
+            "--service",
+            "web",
+            "--task-definition",
+            arn,
+        ]);
         super::super::validate(&same).unwrap();
-        assert_eq!(with_identity(&same, &doc).task_definition.as_deref(), Some(arn));
+        assert_eq!(
+            with_identity(&same, &doc).task_definition.as_deref(),
+            Some(arn)
+        );
         // Another cluster, service or family: exit 2 naming both.
-        let other = parse(&["--cluster", "prod", "--service", "api", "--task-definition", "api:1"]);
+        let other = parse(&[
+            "--cluster",
+            "prod",
+            "--service",
+            "api",
+            "--task-definition",
+            "api:1",
+        ]);
         let err = super::super::validate(&other).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();

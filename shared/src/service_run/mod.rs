@@ -191,7 +191,15 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
             .is_some_and(|(_, loaded)| loaded.doc.contains_key("networkConfiguration"));
     let td = taskdef::resolve_planned(deps, &td_ref, awsvpc_guess).await?;
     let checks = if args.verify.is_some_and(|v| v != Verify::Off) {
-        Some(verify::checks(deps, args, file.as_ref().map(|(_, loaded)| &loaded.doc), &td).await?)
+        Some(
+            verify::checks(
+                deps,
+                args,
+                file.as_ref().map(|(_, loaded)| &loaded.doc),
+                &td,
+            )
+            .await?,
+        )
     } else {
         None
     };

@@ -59,7 +59,11 @@ pub fn digest(doc: &Value) -> String {
             Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
             }
             Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
             other => other.clone(),
@@ -114,8 +118,7 @@ fn contains(wanted: &Value, live: &Value, remembered: bool) -> bool {
         }),
         (Value::Array(w), Value::Array(l)) => {
             w.len() == l.len()
-                && w
-                    .iter()
+                && w.iter()
                     .all(|wi| l.iter().any(|li| contains(wi, li, remembered)))
         }
         (w, l) => w == l,

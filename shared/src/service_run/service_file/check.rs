@@ -154,7 +154,13 @@ fn arns(v: &Value, key: &str, path: &str, out: &mut Vec<String>) {
 }
 
 /// One of `allowed`, or a problem naming the field.
-fn one_of(obj: &Map<String, Value>, key: &str, path: &str, allowed: &[&str], out: &mut Vec<String>) {
+fn one_of(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    allowed: &[&str],
+    out: &mut Vec<String>,
+) {
     if let Some(v) = obj.get(key)
         && !v.as_str().is_some_and(|s| allowed.contains(&s))
     {
@@ -207,7 +213,13 @@ pub fn check(doc: &Value) -> Vec<String> {
     {
         problems.push(format!("desiredCount: {v} is not a count from 0 to 10000"));
     }
-    one_of(obj, "schedulingStrategy", "", &["REPLICA", "DAEMON"], &mut problems);
+    one_of(
+        obj,
+        "schedulingStrategy",
+        "",
+        &["REPLICA", "DAEMON"],
+        &mut problems,
+    );
     let daemon = obj.get("schedulingStrategy").and_then(Value::as_str) == Some("DAEMON");
     if daemon && obj.contains_key("desiredCount") {
         problems.push(
@@ -347,7 +359,13 @@ fn network(obj: &Map<String, Value>, problems: &mut Vec<String>) {
             }
         }
     }
-    one_of(vpc, "assignPublicIp", path, &["ENABLED", "DISABLED"], problems);
+    one_of(
+        vpc,
+        "assignPublicIp",
+        path,
+        &["ENABLED", "DISABLED"],
+        problems,
+    );
     if obj.get("launchType").and_then(Value::as_str) == Some("EC2")
         && vpc.get("assignPublicIp").and_then(Value::as_str) == Some("ENABLED")
     {
@@ -405,18 +423,21 @@ mod tests {
             "subnets": ["<SUBNET_ID_1>"]}}, "desiredCount": -1});
         assert_eq!(
             check(&doc),
-            ["networkConfiguration.awsvpcConfiguration.subnets[0]: '<SUBNET_ID_1>' holds the placeholder <SUBNET_ID_1>: render the template (or put in the real value) first"]
+            [
+                "networkConfiguration.awsvpcConfiguration.subnets[0]: '<SUBNET_ID_1>' holds the placeholder <SUBNET_ID_1>: render the template (or put in the real value) first"
+            ]
         );
     }
 
     #[test]
     fn what_means_not_set_is_left_out_and_told() {
-        let mut doc = json!({"launchType": "", "capacityProviderStrategy": [{"capacityProvider": "FARGATE"}],
+        let mut doc =
+            json!({"launchType": "", "capacityProviderStrategy": [{"capacityProvider": "FARGATE"}],
             "pendingCount": 0, "platformFamily": "Linux", "clientToken": "t", "role": "",
             "networkConfiguration": {"awsvpcConfiguration": {"securityGroups": null}}})
-        .as_object()
-        .unwrap()
-        .clone();
+            .as_object()
+            .unwrap()
+            .clone();
         let notes = normalize(&mut doc);
         assert_eq!(
             notes,
