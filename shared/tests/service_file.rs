@@ -57,7 +57,9 @@ async fn a_service_made_by_hand_is_adopted_without_a_change() {
                     AwsVpcConfiguration::builder()
                         .subnets(&subnet)
                         .security_groups(&sg)
-                        .assign_public_ip(AssignPublicIp::Enabled)
+                        // moto answers launchType EC2 for this FARGATE service, and EC2 tasks
+                        // get no public IP: the file written from its answer would be refused.
+                        .assign_public_ip(AssignPublicIp::Disabled)
                         .build()
                         .unwrap(),
                 )
@@ -194,38 +196,41 @@ async fn a_service_file_is_sent_as_written_and_compared_by_meaning() {
         "{body:#}"
     );
 
-    // The emulator keeps neither a field it does not know nor the grace period, so from here
-    // on the file holds the fields it reports back (AWS reports every field it takes; a field
-    // the answer lacks is compared as unset, so that adding one to the file updates it).
-    doc.as_object_mut().unwrap().remove("aFieldFromTheFuture");
-    doc.as_object_mut()
-        .unwrap()
-        .remove("healthCheckGracePeriodSeconds");
-    std::fs::write(&file, doc.to_string()).unwrap();
+    // The emulator keeps neither a field it does not know nor the grace period (as ECS does
+    // not return a field newer than its API, or a write-only one): the digest of the applied
+    // document on the service (ecskit:last-applied) says they were applied, so a second run
+    // changes nothing.
     let before = proxy.mutating().len();
     let again = run_file(&proxy, &file, &[]).await.unwrap();
     assert!(!again.changed, "{:?}", again.actions);
     assert_eq!(again.calls.mutating, 0);
     assert_eq!(proxy.mutating().len(), before, "{:?}", proxy.mutating());
 
-    // One changed field: exactly one UpdateService, whose body is that field.
+    // One changed field: one UpdateService with it (and, the document being new, the fields
+    // the answer cannot confirm), then the new digest remembered.
     doc["desiredCount"] = json!(2);
     std::fs::write(&file, doc.to_string()).unwrap();
     let dry = run_file(&proxy, &file, &["--dry-run"]).await.unwrap();
     assert_eq!(
         dry.actions,
-        ["update service web in cluster filed: desiredCount 1 -> 2"]
+        [
+            "update service web in cluster filed: desiredCount 1 -> 2; healthCheckGracePeriodSeconds unset -> 30; aFieldFromTheFuture unset -> {\"enabled\":true}",
+            "remember on service web what was applied (ecskit:last-applied)"
+        ]
     );
     assert_eq!(proxy.mutating().len(), before, "a dry run sends nothing");
     let updated = run_file(&proxy, &file, &[]).await.unwrap();
     assert_eq!(updated.actions, dry.actions);
     let after: Vec<_> = proxy.mutating_bodies()[before..].to_vec();
-    assert_eq!(after.len(), 1, "{after:?}");
-    assert_eq!(after[0].0, "UpdateService");
+    let ops: Vec<&str> = after.iter().map(|(op, _)| op.as_str()).collect();
+    assert_eq!(ops, ["UpdateService", "TagResource"], "{after:?}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&after[0].1).unwrap(),
-        json!({"desiredCount": 2, "cluster": "filed", "service": "web"})
+        json!({"desiredCount": 2, "healthCheckGracePeriodSeconds": 30,
+               "aFieldFromTheFuture": {"enabled": true}, "cluster": "filed", "service": "web"})
     );
+    let again = run_file(&proxy, &file, &[]).await.unwrap();
+    assert!(!again.changed, "{:?}", again.actions);
     // A flag wins over the file: --desired-count 2 with the file's 1 is no change now.
     doc["desiredCount"] = json!(1);
     std::fs::write(&file, doc.to_string()).unwrap();
@@ -233,10 +238,48 @@ async fn a_service_file_is_sent_as_written_and_compared_by_meaning() {
         .await
         .unwrap();
     assert!(!flag.changed, "{:?}", flag.actions);
+    doc["desiredCount"] = json!(2);
+
+    // UpdateService replaces networkConfiguration whole: a file that names only the subnets
+    // changes the subnets and sends the service's security group and public IP with them,
+    // not ECS's defaults (no security group given: the VPC's default; no public IP).
+    doc["networkConfiguration"] = json!({"awsvpcConfiguration": {"subnets": [subnets[1]]}});
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let count = proxy.mutating().len();
+    let moved = run_file(&proxy, &file, &[]).await.unwrap();
+    assert!(moved.changed);
+    let bodies = proxy.mutating_bodies()[count..].to_vec();
+    let (op, body) = &bodies[0];
+    assert_eq!(op, "UpdateService");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        body["networkConfiguration"],
+        json!({"awsvpcConfiguration": {"subnets": [subnets[1]], "securityGroups": [sg], "assignPublicIp": "ENABLED"}}),
+        "{body:#}"
+    );
+
+    // Tags in the file are applied on update too (UpdateService takes none): TagResource.
+    doc["tags"] = json!([{"key": "team", "value": "payments"}]);
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let tagged = run_file(&proxy, &file, &[]).await.unwrap();
+    assert!(tagged.changed);
+    let live = service_file::describe_live(&ctx, "filed", "web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        live["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"key": "team", "value": "payments"})),
+        "{live:#}"
+    );
+    let again = run_file(&proxy, &file, &[]).await.unwrap();
+    assert!(!again.changed, "{:?}", again.actions);
 
     // A field only CreateService takes: drift that needs a re-create, refused before any call.
-    doc["desiredCount"] = json!(2);
     doc["launchType"] = json!("EC2");
+    doc["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] = json!("DISABLED");
     std::fs::write(&file, doc.to_string()).unwrap();
     let count = proxy.mutating().len();
     let err = run_file(&proxy, &file, &[]).await.unwrap_err();

@@ -3,7 +3,9 @@
 //! (`service_file.rs`, `xtask/tests/adopt.rs`) never compare one. Here DescribeServices'
 //! answer is recorded as ECS sends it, with the strategy, and played back at the HTTP layer:
 //! the file `init` writes from that answer makes no UpdateService, and a changed weight makes
-//! exactly one, carrying the strategy (and the new deployment ECS needs to move to it).
+//! exactly one, carrying the strategy (and the new deployment ECS needs to move to it), then
+//! one TagResource remembering the applied document. The answer also holds a field newer than
+//! the SDK: compared on the raw answer, it is no difference.
 
 mod json_replay;
 
@@ -30,12 +32,13 @@ fn live() -> Value {
         ],
         "platformVersion": "LATEST",
         "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/snaplex/0123456789abcdef", "containerName": "jcc", "containerPort": 8081}],
-        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-0a"], "securityGroups": ["sg-0a"], "assignPublicIp": "ENABLED"}},
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-0a1b2c3d"], "securityGroups": ["sg-0a1b2c3d"], "assignPublicIp": "ENABLED"}},
         "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}, "maximumPercent": 200, "minimumHealthyPercent": 100},
         "deployments": [{"id": "ecs-svc/1", "status": "PRIMARY", "rolloutState": "COMPLETED", "taskDefinition": TD, "desiredCount": 1, "runningCount": 1}],
         "events": [],
         "schedulingStrategy": "REPLICA",
-        "createdAt": 1.7e9
+        "createdAt": 1.7e9,
+        "aFieldNewerThanTheSdk": {"mode": "STRICT", "level": 2}
     })
 }
 
@@ -89,6 +92,12 @@ async fn run(replay: &Replay, doc: &Value) -> ecskit::Result<ecskit::Report> {
 async fn an_adopted_strategy_is_unchanged_and_a_changed_weight_is_one_update() {
     let (written, not_carried) = service_file::from_described(&live());
     assert!(not_carried.is_empty(), "{not_carried:?}");
+    // A field the SDK's model does not know is carried over, and compared with DescribeServices'
+    // raw answer (the typed model drops it): unchanged below.
+    assert_eq!(
+        written["aFieldNewerThanTheSdk"],
+        live()["aFieldNewerThanTheSdk"]
+    );
     assert_eq!(
         written["capacityProviderStrategy"],
         live()["capacityProviderStrategy"],
@@ -115,6 +124,7 @@ async fn an_adopted_strategy_is_unchanged_and_a_changed_weight_is_one_update() {
     updated["capacityProviderStrategy"] = changed["capacityProviderStrategy"].clone();
     let mut script = reads();
     script.push(ok("UpdateService", json!({"service": updated})));
+    script.push(ok("TagResource", json!({})));
     let replay = Replay::new(script);
     let report = run(&replay, &changed)
         .await
@@ -126,7 +136,8 @@ async fn an_adopted_strategy_is_unchanged_and_a_changed_weight_is_one_update() {
         1,
         "{sent:?}"
     );
-    let body: Value = serde_json::from_str(replay.bodies().last().unwrap()).unwrap();
+    let at = sent.iter().position(|o| o == "UpdateService").unwrap();
+    let body: Value = serde_json::from_str(&replay.bodies()[at]).unwrap();
     assert_eq!(
         body["capacityProviderStrategy"],
         changed["capacityProviderStrategy"]

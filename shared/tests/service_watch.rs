@@ -522,7 +522,7 @@ fn create_request(token: Arc<Mutex<Option<String>>>) -> impl Fn(&CreateServiceIn
             && r.task_definition() == Some(WEB_TD)
             && r.network_configuration()
                 .and_then(|n| n.awsvpc_configuration())
-                .map(|a| a.subnets() == ["subnet-0a1b"])
+                .map(|a| a.subnets() == ["subnet-0a1b2c3d"])
                 == Some(true)
     }
 }
@@ -588,9 +588,9 @@ async fn create_service_is_retried_while_the_role_is_not_assumable_then_succeeds
         "--task-definition",
         "web:3",
         "--subnets",
-        "subnet-0a1b",
+        "subnet-0a1b2c3d",
         "--security-groups",
-        "sg-0c2d",
+        "sg-0c2d3e4f",
     ])
     .unwrap();
     let report = run_with(&d, &args).await.unwrap();

@@ -162,9 +162,12 @@ fn console_setup(id: &str, dir: &std::path::Path) -> Console {
         "capacityProvider=FARGATE,weight=1",
         "--load-balancers",
         &format!("targetGroupArn={target_group},containerName=jcc,containerPort=8081"),
+        // DISABLED: moto answers launchType EC2 for this FARGATE-strategy service (ECS answers
+        // the strategy), and service-run refuses a public IP for EC2 tasks in the file init
+        // writes from that answer.
         "--network-configuration",
         &format!(
-            "awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[{sg}],assignPublicIp=ENABLED}}"
+            "awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[{sg}],assignPublicIp=DISABLED}}"
         ),
     ])
     .unwrap();

@@ -260,17 +260,6 @@ pub fn validate(args: &Args) -> Result<()> {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
-    if args.cluster.is_empty() {
-        if !args.local {
-            problems
-                .push("--cluster is missing: name the cluster (or set ECSKIT_CLUSTER)".to_string());
-        }
-    } else if !name_ok(&args.cluster) && !args.cluster.starts_with("arn:") {
-        problems.push(format!(
-            "--cluster '{}' is not a cluster name: use up to 255 letters, digits, '-' and '_'",
-            args.cluster
-        ));
-    }
     // The service file is read and checked here too: its problems are bad input like a flag's.
     let file = args
         .service_file
@@ -280,13 +269,28 @@ pub fn validate(args: &Args) -> Result<()> {
         .unwrap_or_else(|file_problems| {
             problems.extend(file_problems);
             None
-        });
+        })
+        .map(|loaded| loaded.doc);
+    if let (Some(doc), Some(path)) = (&file, &args.service_file) {
+        problems.extend(super::from_file::identity_conflicts(args, doc, path));
+    }
     let from_file = |key: &str| {
         file.as_ref()
             .and_then(|f| f.get(key))
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
+    if args.cluster.is_empty() {
+        if !args.local && from_file("cluster").is_none() {
+            problems
+                .push("--cluster is missing: name the cluster (or set ECSKIT_CLUSTER)".to_string());
+        }
+    } else if !name_ok(&args.cluster) && !args.cluster.starts_with("arn:") {
+        problems.push(format!(
+            "--cluster '{}' is not a cluster name: use up to 255 letters, digits, '-' and '_'",
+            args.cluster
+        ));
+    }
     let service_needed = !args.run_task
         && !args.local
         && (!args.delete_cluster || args.delete)
@@ -334,16 +338,8 @@ pub fn validate(args: &Args) -> Result<()> {
                 problems.push(format!("--task-definition {e}"));
             }
         }
-        None => {
-            if let (Some(td), Some(path)) = (from_file("taskDefinition"), &args.service_file)
-                && let Err(e) = taskdef::check_task_definition_ref(&td)
-            {
-                problems.push(format!(
-                    "--service-file {}: taskDefinition {e}",
-                    path.display()
-                ));
-            }
-        }
+        // The file's own is checked with the file.
+        None => {}
     }
     if let Some(n) = args.desired_count
         && n < 0
@@ -355,16 +351,22 @@ pub fn validate(args: &Args) -> Result<()> {
             problems.push(format!("--capacity-provider-strategy {e}"));
         }
     }
-    for s in &args.subnets {
-        if !s.starts_with("subnet-") {
-            problems.push(format!("--subnets '{s}' is not a subnet id (subnet-...)"));
-        }
-    }
-    for s in &args.security_groups {
-        if !s.starts_with("sg-") {
-            problems.push(format!(
-                "--security-groups '{s}' is not a security group id (sg-...)"
-            ));
+    for (flag, ids, shape) in [
+        (
+            "--subnets",
+            &args.subnets,
+            super::service_file::subnet_id as fn(&str) -> std::result::Result<(), String>,
+        ),
+        (
+            "--security-groups",
+            &args.security_groups,
+            super::service_file::security_group_id,
+        ),
+    ] {
+        for id in ids {
+            if let Err(e) = shape(id) {
+                problems.push(format!("{flag} {e}"));
+            }
         }
     }
     if args.launch_type == Some(LaunchTypeArg::Ec2) && args.assign_public_ip == Some(true) {

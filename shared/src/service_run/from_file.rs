@@ -16,6 +16,9 @@
 //!   service name ...) is drift that needs a re-create: exit 2, each field named with the
 //!   service's value and the file's, nothing changed. Deleting a live service behind the user's
 //!   back is not something a deploy should do; `--delete` and a second run is one command away.
+//!
+//! Its size: about 430 lines of code (load, identity, overlay and the three calls share the
+//! document and its plan), then the unit tests of the overlay and the identity.
 
 use std::path::Path;
 
@@ -27,26 +30,112 @@ use super::{Args, Deps, LaunchTypeArg, cluster, deploy, network, retry};
 use crate::Report;
 use crate::error::{AwsContext, Error, Result};
 
-/// Reads the file and checks the fields the tool knows. Problems name the file and the field.
-pub fn load(path: &Path) -> std::result::Result<Map<String, Value>, Vec<String>> {
+/// A service file read and checked: the document to send, and what was left out of it as
+/// meaning "not set" (told on stderr).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub doc: Map<String, Value>,
+    pub notes: Vec<String>,
+}
+
+/// Reads the file, fills in `${NAME}` from the environment as taskdef-register does, leaves out
+/// what means "not set" ([`service_file::normalize`]) and checks every field the tool knows.
+/// Problems name the file and the field.
+pub fn load(path: &Path) -> std::result::Result<Loaded, Vec<String>> {
     let shown = path.display();
+    let named = |problems: Vec<String>| -> Vec<String> {
+        problems
+            .into_iter()
+            .map(|p| format!("--service-file {shown}: {p}"))
+            .collect()
+    };
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![format!("--service-file {shown}: cannot read it: {e}")])?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+    let mut doc: Value = serde_json::from_str(&text).map_err(|e| {
         vec![format!(
             "--service-file {shown}: not JSON: {e} (line {}, column {})",
             e.line(),
             e.column()
         )]
     })?;
+    let unset =
+        crate::taskdef_register::substitute::substitute(&mut doc, &|name| std::env::var(name).ok());
+    if !unset.is_empty() {
+        return Err(named(unset));
+    }
+    let Value::Object(mut obj) = doc else {
+        return Err(named(service_file::check(&doc)));
+    };
+    let notes = service_file::normalize(&mut obj);
+    let doc = Value::Object(obj);
     let problems = service_file::check(&doc);
     match doc {
-        Value::Object(obj) if problems.is_empty() => Ok(obj),
-        _ => Err(problems
-            .into_iter()
-            .map(|p| format!("--service-file {shown}: {p}"))
-            .collect()),
+        Value::Object(doc) if problems.is_empty() => Ok(Loaded { doc, notes }),
+        _ => Err(named(problems)),
     }
+}
+
+/// The family a task definition reference names (`arn:...:task-definition/web:3`, `web:3`,
+/// `web` are all `web`).
+fn family(reference: &str) -> &str {
+    let tail = reference
+        .rsplit_once("task-definition/")
+        .map_or(reference, |(_, t)| t);
+    tail.split(':').next().unwrap_or(tail)
+}
+
+/// Where the flags and the file both name the service's identity, they must agree: a flag
+/// naming another cluster, service or task definition family than the file's is a mistake
+/// (exit 2, naming both). Only the revision may differ: `--task-definition` (the revision
+/// taskdef-register just made, ECSKIT_TASK_DEFINITION_ARN) wins over the file's.
+pub fn identity_conflicts(args: &Args, doc: &Map<String, Value>, file: &Path) -> Vec<String> {
+    let text = |key: &str| doc.get(key).and_then(Value::as_str);
+    let mut out = Vec::new();
+    let shown = file.display();
+    if let Some(c) = text("cluster")
+        && !args.cluster.is_empty()
+        && c.rsplit("cluster/").next() != args.cluster.rsplit("cluster/").next()
+    {
+        out.push(format!(
+            "--cluster '{}' (or ECSKIT_CLUSTER) and {shown}'s cluster '{c}' differ: drop one, or make them the same",
+            args.cluster
+        ));
+    }
+    if let (Some(s), Some(flag)) = (text("serviceName"), &args.service)
+        && s != flag
+    {
+        out.push(format!(
+            "--service '{flag}' (or ECSKIT_SERVICE) and {shown}'s serviceName '{s}' differ: drop one, or make them the same"
+        ));
+    }
+    if let (Some(td), Some(flag)) = (text("taskDefinition"), &args.task_definition)
+        && family(td) != family(flag)
+    {
+        out.push(format!(
+            "--task-definition '{flag}' (or ECSKIT_TASK_DEFINITION_ARN) and {shown}'s taskDefinition '{td}' name different families: drop one, or make them the same family (the flag's revision wins)"
+        ));
+    }
+    out
+}
+
+/// The flags with the service's identity taken from the file where they are absent (the
+/// `aws ecs create-service --cli-input-json` form holds `cluster`, `serviceName` and
+/// `taskDefinition`).
+pub fn with_identity(args: &Args, doc: &Map<String, Value>) -> Args {
+    let text = |key: &str| doc.get(key).and_then(Value::as_str).map(str::to_string);
+    let mut out = args.clone();
+    if out.cluster.is_empty()
+        && let Some(c) = text("cluster")
+    {
+        out.cluster = c;
+    }
+    if out.service.is_none() {
+        out.service = text("serviceName");
+    }
+    if out.task_definition.is_none() {
+        out.task_definition = text("taskDefinition");
+    }
+    out
 }
 
 /// The file with the flags laid over it: what the flags say wins.
@@ -178,36 +267,33 @@ pub async fn deploy(
     deps: &Deps,
     args: &Args,
     td: &TaskDef,
-    mut doc: Map<String, Value>,
+    loaded: Loaded,
     file: &Path,
 ) -> Result<Report> {
     let cluster_name = &args.cluster;
+    let Loaded { mut doc, notes } = loaded;
+    for note in notes {
+        deps.progress
+            .println(format!("note: --service-file {}: {note}", file.display()));
+    }
     overlay(&mut doc, args, &td.arn);
     let name = doc
         .get("serviceName")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    // Remembered on the service, and compared on the next run: the document as the file and
+    // the flags say it, before the default network is filled in.
+    let applied = service_file::digest(&Value::Object(doc.clone()));
     // Everything that can refuse runs before the cluster is created: exit 2 changes nothing.
     let live = service_file::describe_both(&deps.ecs, cluster_name, &name).await?;
     let fargate = fargate(&doc);
-    let mut update = None;
+    let mut plan = None;
     match &live {
         Some((_, live_json)) => {
-            let plan = service_file::plan(&Value::Object(doc.clone()), live_json);
-            if !plan.needs_recreate.is_empty() {
-                return Err(Error::inputs(
-                    plan.needs_recreate
-                        .iter()
-                        .map(|d| format!("service {name}: {d} (UpdateService cannot change it)"))
-                        .collect(),
-                )
-                .hint(format!(
-                    "ECS sets these only when it creates a service: put the service's values back in {}, or delete the service (service-run --delete) and run again to re-create it",
-                    file.display()
-                )));
-            }
-            update = Some(plan.update);
+            let p = service_file::plan(&Value::Object(doc.clone()), live_json);
+            refuse_what_update_cannot_do(&p, live_json, &name, file)?;
+            plan = Some(p);
         }
         None if td.awsvpc && !doc.contains_key("networkConfiguration") => {
             let conf = network::resolve(deps, &Default::default(), fargate).await?;
@@ -230,22 +316,65 @@ pub async fn deploy(
             "warning: cluster {cluster_name} has no EC2 capacity: no container instance has joined it and it has no EC2 capacity provider, so EC2 tasks will stay PENDING until instances join (instance-profile makes their role)"
         ));
     }
-    let service = match (live, update) {
-        (Some((svc, _)), Some(fields)) if fields.is_empty() => {
-            tracing::info!(
-                "service {name} already is what {} says: no change",
-                file.display()
-            );
-            Some(svc)
+    let service = match (live, plan) {
+        (Some((svc, live_json)), Some(plan)) => {
+            if plan.update.is_empty() && plan.tags.is_empty() {
+                tracing::info!(
+                    "service {name} already is what {} says: no change",
+                    file.display()
+                );
+            }
+            let updated = if plan.update.is_empty() {
+                None
+            } else {
+                send_update(deps, cluster_name, &name, &live_json, &plan.update).await?
+            };
+            send_tags(deps, &name, &live_json, &plan).await?;
+            updated.or(Some(svc))
         }
-        (Some((svc, live_json)), Some(fields)) => {
-            send_update(deps, cluster_name, &name, &live_json, fields)
-                .await?
-                .or(Some(svc))
-        }
-        _ => send_create(deps, cluster_name, &name, doc, file).await?,
+        _ => send_create(deps, cluster_name, &name, doc, &applied, file).await?,
     };
     deploy::watch_and_report(deps, args, td, &ensured.arn, &name, service).await
+}
+
+/// Exit 2 before any call: a field only CreateService takes differs, or the service's
+/// deployments are not ECS's to make (CODE_DEPLOY, EXTERNAL) and the file would update it.
+fn refuse_what_update_cannot_do(
+    plan: &service_file::Plan,
+    live: &Value,
+    name: &str,
+    file: &Path,
+) -> Result<()> {
+    if !plan.needs_recreate.is_empty() {
+        return Err(Error::inputs(
+            plan.needs_recreate
+                .iter()
+                .map(|d| format!("service {name}: {d} (UpdateService cannot change it)"))
+                .collect(),
+        )
+        .hint(format!(
+            "ECS sets these only when it creates a service: put the service's values back in {}, or delete the service (service-run --delete) and run again to re-create it",
+            file.display()
+        )));
+    }
+    let controller = live
+        .get("deploymentController")
+        .and_then(|d| d.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("ECS");
+    if controller != "ECS" && !plan.update.is_empty() {
+        let fields: Vec<&str> = plan.update.keys().map(String::as_str).collect();
+        return Err(Error::input(format!(
+            "service {name} has deploymentController {controller}: its deployments are made by {}, not by UpdateService; service-run does not update it ({} differ)",
+            if controller == "CODE_DEPLOY" { "CodeDeploy" } else { "the external controller's task sets" },
+            fields.join(", ")
+        ))
+        .hint(format!(
+            "deploy it the {controller} way, or put the service's values back in {}",
+            file.display()
+        )));
+    }
+    Ok(())
 }
 
 async fn send_create(
@@ -253,14 +382,21 @@ async fn send_create(
     cluster: &str,
     name: &str,
     mut body: Map<String, Value>,
+    applied: &str,
     file: &Path,
 ) -> Result<Option<aws_sdk_ecs::types::Service>> {
     let mut tags: Vec<Value> = body
         .remove("tags")
         .and_then(|t| t.as_array().cloned())
         .unwrap_or_default();
-    tags.retain(|t| t.get("key").and_then(Value::as_str) != Some(super::MANAGED_BY.0));
+    let ours = [super::MANAGED_BY.0, service_file::LAST_APPLIED];
+    tags.retain(|t| {
+        !t.get("key")
+            .and_then(Value::as_str)
+            .is_some_and(|k| ours.contains(&k))
+    });
     tags.push(json!({"key": super::MANAGED_BY.0, "value": super::MANAGED_BY.1}));
+    tags.push(json!({"key": service_file::LAST_APPLIED, "value": applied}));
     body.insert("tags".into(), Value::Array(tags));
     body.insert("cluster".into(), json!(cluster));
     let fields: Vec<&str> = body.keys().map(String::as_str).collect();
@@ -296,7 +432,7 @@ async fn send_update(
     cluster: &str,
     name: &str,
     live: &Value,
-    fields: Map<String, Value>,
+    fields: &Map<String, Value>,
 ) -> Result<Option<aws_sdk_ecs::types::Service>> {
     let changes: Vec<String> = fields
         .iter()
@@ -315,7 +451,10 @@ async fn send_update(
     )) {
         return Ok(None);
     }
-    let mut body = fields;
+    let mut body: Map<String, Value> = fields
+        .iter()
+        .map(|(k, v)| (k.clone(), service_file::update_value(v, live.get(k))))
+        .collect();
     // ECS moves a service to another capacity provider strategy only with a new deployment.
     if body.contains_key("capacityProviderStrategy") {
         body.insert("forceNewDeployment".into(), json!(true));
@@ -333,6 +472,48 @@ async fn send_update(
         .await
         .context(format!("updating service {name} in cluster {cluster}"))?;
     Ok(out.service)
+}
+
+/// The file's tags the service lacks (UpdateService takes no tags) and the digest of what was
+/// applied, in one TagResource.
+async fn send_tags(deps: &Deps, name: &str, live: &Value, plan: &service_file::Plan) -> Result<()> {
+    let Some(applied) = &plan.remember else {
+        return Ok(());
+    };
+    let arn = live
+        .get("serviceArn")
+        .and_then(Value::as_str)
+        .unwrap_or(name);
+    let mut tags = plan.tags.clone();
+    tags.push((service_file::LAST_APPLIED.to_string(), applied.clone()));
+    let shown: Vec<String> = plan.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let what = if shown.is_empty() {
+        format!(
+            "remember on service {name} what was applied ({})",
+            service_file::LAST_APPLIED
+        )
+    } else {
+        format!(
+            "tag service {name}: {} (and {})",
+            shown.join(", "),
+            service_file::LAST_APPLIED
+        )
+    };
+    if !deps.ctx.apply(what) {
+        return Ok(());
+    }
+    let tags: Vec<aws_sdk_ecs::types::Tag> = tags
+        .into_iter()
+        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+        .collect();
+    deps.ecs
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .context(format!("tagging service {name}"))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -387,6 +568,73 @@ mod tests {
                 "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}}
             })
         );
+    }
+
+    #[test]
+    fn the_cli_input_form_names_the_service_and_a_flag_naming_another_is_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("service.json");
+        std::fs::write(
+            &p,
+            r#"{"cluster": "web-apps", "serviceName": "web", "taskDefinition": "web-td:3", "desiredCount": 1}"#,
+        )
+        .unwrap();
+        let file = p.to_str().unwrap();
+        let parse = |extra: &[&str]| {
+            let mut all = vec!["service-run", "--service-file", file];
+            all.extend_from_slice(extra);
+            Args::try_parse_from(all).unwrap()
+        };
+        // The flags are absent: the file's identity is taken.
+        let bare = parse(&[]);
+        super::super::validate(&bare).unwrap();
+        let doc = load(&p).unwrap().doc;
+        let taken = with_identity(&bare, &doc);
+        assert_eq!(
+            (
+                taken.cluster.as_str(),
+                taken.service.as_deref(),
+                taken.task_definition.as_deref()
+            ),
+            ("web-apps", Some("web"), Some("web-td:3"))
+        );
+        // The same names, or a newer revision of the family (taskdef-register's): fine.
+        let arn = "arn:aws:ecs:us-west-2:123456789012:task-definition/web-td:4";
+        let same = parse(&[
+            "--cluster",
+            "web-apps",
+            "--service",
+            "web",
+            "--task-definition",
+            arn,
+        ]);
+        super::super::validate(&same).unwrap();
+        assert_eq!(
+            with_identity(&same, &doc).task_definition.as_deref(),
+            Some(arn)
+        );
+        // Another cluster, service or family: exit 2 naming both.
+        let other = parse(&[
+            "--cluster",
+            "prod",
+            "--service",
+            "api",
+            "--task-definition",
+            "api:1",
+        ]);
+        let err = super::super::validate(&other).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        for both in [
+            "--cluster 'prod' (or ECSKIT_CLUSTER) and ",
+            "'s cluster 'web-apps' differ",
+            "--service 'api' (or ECSKIT_SERVICE) and ",
+            "'s serviceName 'web' differ",
+            "--task-definition 'api:1' (or ECSKIT_TASK_DEFINITION_ARN) and ",
+            "'s taskDefinition 'web-td:3' name different families",
+        ] {
+            assert!(text.contains(both), "{both} not in {text}");
+        }
     }
 
     #[test]

@@ -157,17 +157,27 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     if args.export {
         return export::export(deps, args).await;
     }
-    // Checked by `validate` already; read again here, where it is used.
+    // Checked by `validate` already; read again here, where it is used. A file in the
+    // `create-service --cli-input-json` form names the cluster, service and task definition
+    // the flags leave out.
     let file = match &args.service_file {
         Some(path) => Some((path, from_file::load(path).map_err(crate::Error::inputs)?)),
         None => None,
+    };
+    let with_identity;
+    let args = match &file {
+        Some((_, loaded)) => {
+            with_identity = from_file::with_identity(args, &loaded.doc);
+            &with_identity
+        }
+        None => args,
     };
     let td_ref = args
         .task_definition
         .clone()
         .or_else(|| {
             file.as_ref()
-                .and_then(|(_, doc)| doc.get("taskDefinition"))
+                .and_then(|(_, loaded)| loaded.doc.get("taskDefinition"))
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
         })
@@ -178,10 +188,18 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
         || deploy::network_flags(args).any()
         || file
             .as_ref()
-            .is_some_and(|(_, doc)| doc.contains_key("networkConfiguration"));
+            .is_some_and(|(_, loaded)| loaded.doc.contains_key("networkConfiguration"));
     let td = taskdef::resolve_planned(deps, &td_ref, awsvpc_guess).await?;
     let checks = if args.verify.is_some_and(|v| v != Verify::Off) {
-        Some(verify::checks(deps, args, file.as_ref().map(|(_, doc)| doc), &td).await?)
+        Some(
+            verify::checks(
+                deps,
+                args,
+                file.as_ref().map(|(_, loaded)| &loaded.doc),
+                &td,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -189,7 +207,7 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
         return task::run(deps, args, &td).await;
     }
     let report = match file {
-        Some((path, doc)) => from_file::deploy(deps, args, &td, doc, path).await?,
+        Some((path, loaded)) => from_file::deploy(deps, args, &td, loaded, path).await?,
         None => deploy::deploy(deps, args, &td).await?,
     };
     Ok(match checks {

@@ -12,6 +12,10 @@
 
 use serde_json::{Map, Value};
 
+mod check;
+use check::READ_ONLY;
+pub use check::{check, normalize, security_group_id, subnet_id};
+
 /// Fields UpdateService takes (besides `cluster` and `service`).
 const UPDATABLE: &[&str] = &[
     "availabilityZoneRebalancing",
@@ -38,92 +42,40 @@ const UPDATABLE: &[&str] = &[
 /// Fields only CreateService takes: changing one means creating the service anew.
 const CREATE_ONLY: &[&str] = &["launchType", "schedulingStrategy", "role", "serviceName"];
 
-/// Fields that are the tool's business, not the file's: the request's identity and retry token.
-const MANAGED: &[&str] = &["cluster", "clientToken", "tags"];
+/// Fields that are the request's identity, not a setting to compare: `cluster` (which cluster
+/// the request goes to) and `tags` (compared on their own, applied with TagResource).
+const MANAGED: &[&str] = &["cluster", "tags"];
 
-/// Fields DescribeServices reports that are state, not settings: dropped when writing a live
-/// service out as a file.
-const READ_ONLY: &[&str] = &[
-    "serviceArn",
-    "clusterArn",
-    "status",
-    "runningCount",
-    "pendingCount",
-    "deployments",
-    "events",
-    "createdAt",
-    "createdBy",
-    "roleArn",
-    "taskSets",
-    "currentServiceDeployment",
-    "currentServiceRevisions",
-    "resourceManagementType",
-    "platformFamily",
-];
+/// The service tag that remembers the document service-run last applied (a digest, as
+/// `kubectl apply` keeps its last-applied configuration): what DescribeServices never returns
+/// (a field newer than the SDK, a write-only one, one an emulator drops) is judged by it.
+pub const LAST_APPLIED: &str = "ecskit:last-applied";
 
-/// Checks the fields this tool knows; unknown fields are passed through (a newer API may know
-/// them). Every problem names its field.
-pub fn check(doc: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    let Some(obj) = doc.as_object() else {
-        return vec!["the service file must hold one JSON object (the CreateService form)".into()];
-    };
-    match obj.get("serviceName") {
-        Some(Value::String(n)) => {
-            if let Err(e) = ecskit_contract::validate::ecs_name(n, 255) {
-                problems.push(format!("serviceName: {e}"));
+/// The digest of the settings of a document (its identity and tags left out), independent of
+/// the order of its keys.
+pub fn digest(doc: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
             }
-        }
-        Some(_) => problems.push("serviceName: must be a string".into()),
-        None => {}
-    }
-    if let Some(v) = obj.get("desiredCount")
-        && v.as_u64().is_none_or(|n| n > 10_000)
-    {
-        problems.push(format!("desiredCount: {v} is not a count from 0 to 10000"));
-    }
-    if let Some(v) = obj.get("launchType")
-        && !matches!(
-            v.as_str(),
-            Some("FARGATE" | "EC2" | "EXTERNAL" | "MANAGED_INSTANCES")
-        )
-    {
-        problems.push(format!(
-            "launchType: {v} is not FARGATE, EC2, EXTERNAL or MANAGED_INSTANCES"
-        ));
-    }
-    if obj.contains_key("launchType") && obj.contains_key("capacityProviderStrategy") {
-        problems.push(
-            "launchType and capacityProviderStrategy: ECS takes one or the other, not both".into(),
-        );
-    }
-    if let Some(list) = obj.get("loadBalancers") {
-        match list.as_array() {
-            Some(items) => {
-                for (i, lb) in items.iter().enumerate() {
-                    for key in ["containerName", "containerPort"] {
-                        if lb.get(key).is_none() {
-                            problems.push(format!("loadBalancers[{i}].{key}: missing"));
-                        }
-                    }
-                    if lb.get("targetGroupArn").is_none() && lb.get("loadBalancerName").is_none() {
-                        problems.push(format!(
-                            "loadBalancers[{i}]: give targetGroupArn (or loadBalancerName for a Classic Load Balancer)"
-                        ));
-                    }
-                }
-            }
-            None => problems.push("loadBalancers: must be a list".into()),
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
         }
     }
-    for key in MANAGED {
-        if *key != "tags" && obj.contains_key(*key) {
-            problems.push(format!(
-                "{key}: leave it out of the service file; service-run sets it (--cluster, its own client token)"
-            ));
+    let mut settings = doc.clone();
+    if let Some(m) = settings.as_object_mut() {
+        for key in MANAGED {
+            m.remove(*key);
         }
     }
-    problems
+    super::retry::client_token(&[&sorted(&settings).to_string()])
 }
 
 /// The task definition as its family and revision, so an ARN and `family:N` compare equal.
@@ -132,11 +84,14 @@ fn task_definition_key(v: &Value) -> Option<String> {
     Some(s.rsplit('/').next().unwrap_or(s).to_string())
 }
 
-/// Whether the file's value of `key` means the same as the service's.
-fn same(key: &str, wanted: &Value, live: Option<&Value>) -> bool {
+/// Whether the file's value of `key` means the same as the service's. `remembered`: the
+/// service carries this document's digest, so what the answer leaves out was applied.
+fn same(key: &str, wanted: &Value, live: Option<&Value>, remembered: bool) -> bool {
     let Some(live) = live else {
-        // Absent from the description: the same only when the file asks for nothing.
-        return matches!(wanted, Value::Null)
+        // Absent from the description: the same when it was applied as it is now, or when the
+        // file asks for nothing.
+        return remembered
+            || matches!(wanted, Value::Null)
             || wanted.as_array().is_some_and(Vec::is_empty)
             || wanted.as_object().is_some_and(Map::is_empty);
     };
@@ -149,21 +104,38 @@ fn same(key: &str, wanted: &Value, live: Option<&Value>) -> bool {
         // A role by name or by ARN is the same role.
         return w == l || l.ends_with(&format!("/{w}"));
     }
-    contains(wanted, live)
+    contains(wanted, live, remembered)
 }
 
 /// Whether everything the file says is in the live value (fields the file leaves out keep the
-/// service's value, which may hold defaults ECS filled in).
-fn contains(wanted: &Value, live: &Value) -> bool {
+/// service's value, which may hold defaults ECS filled in; with `remembered`, fields the answer
+/// leaves out were applied as the file says).
+fn contains(wanted: &Value, live: &Value, remembered: bool) -> bool {
     match (wanted, live) {
-        (Value::Object(w), Value::Object(l)) => w
-            .iter()
-            .all(|(k, v)| l.get(k).is_some_and(|lv| contains(v, lv))),
+        (Value::Object(w), Value::Object(l)) => w.iter().all(|(k, v)| match l.get(k) {
+            Some(lv) => contains(v, lv, remembered),
+            None => remembered,
+        }),
         (Value::Array(w), Value::Array(l)) => {
-            w.len() == l.len() && w.iter().all(|wi| l.iter().any(|li| contains(wi, li)))
+            w.len() == l.len()
+                && w.iter()
+                    .all(|wi| l.iter().any(|li| contains(wi, li, remembered)))
         }
         (w, l) => w == l,
     }
+}
+
+/// A tag list's `key -> value`.
+fn tag_pairs(tags: Option<&Value>) -> Vec<(String, String)> {
+    tags.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let key = t.get("key")?.as_str()?.to_string();
+            let value = t.get("value").and_then(Value::as_str).unwrap_or_default();
+            Some((key, value.to_string()))
+        })
+        .collect()
 }
 
 /// What deploying the file onto a live service takes.
@@ -173,14 +145,25 @@ pub struct Plan {
     pub update: Map<String, Value>,
     /// Fields that differ but only a new service can change, as `field: live -> wanted`.
     pub needs_recreate: Vec<String>,
+    /// The file's tags the service lacks or holds with another value (TagResource; tags the
+    /// file does not name are left alone: others may have put them there).
+    pub tags: Vec<(String, String)>,
+    /// The digest to remember on the service ([`LAST_APPLIED`]), when anything is applied.
+    pub remember: Option<String>,
 }
 
-/// Compares the file with the service as DescribeServices reports it (its JSON object).
+/// Compares the file with the service as DescribeServices reports it (its raw JSON object, so
+/// fields the SDK does not know are compared too).
 pub fn plan(doc: &Value, live: &Value) -> Plan {
     let mut plan = Plan::default();
     let Some(obj) = doc.as_object() else {
         return plan;
     };
+    let live_tags = tag_pairs(live.get("tags"));
+    let applied = digest(doc);
+    let remembered = live_tags
+        .iter()
+        .any(|(k, v)| k == LAST_APPLIED && *v == applied);
     for (key, wanted) in obj {
         if MANAGED.contains(&key.as_str()) {
             continue;
@@ -190,7 +173,7 @@ pub fn plan(doc: &Value, live: &Value) -> Plan {
             "role" => live.get("roleArn"),
             _ => live.get(key),
         };
-        if same(key, wanted, live_value) {
+        if same(key, wanted, live_value, remembered) {
             continue;
         }
         if CREATE_ONLY.contains(&key.as_str()) {
@@ -206,7 +189,31 @@ pub fn plan(doc: &Value, live: &Value) -> Plan {
             plan.update.insert(key.clone(), wanted.clone());
         }
     }
+    plan.tags = tag_pairs(obj.get("tags"))
+        .into_iter()
+        .filter(|pair| !live_tags.contains(pair))
+        .collect();
+    if !plan.update.is_empty() || !plan.tags.is_empty() {
+        plan.remember = Some(applied);
+    }
     plan
+}
+
+/// The value to send for `key` in an UpdateService: UpdateService replaces an object such as
+/// `networkConfiguration` whole, so the file's object is laid over the service's, and what the
+/// file leaves out keeps the service's value instead of being reset to ECS's default.
+pub fn update_value(wanted: &Value, live: Option<&Value>) -> Value {
+    match (wanted, live) {
+        (Value::Object(w), Some(Value::Object(l))) => {
+            let mut out = l.clone();
+            for (k, v) in w {
+                let merged = update_value(v, l.get(k));
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (w, _) => w.clone(),
+    }
 }
 
 /// Whether a field is one UpdateService is known to take.
@@ -340,7 +347,7 @@ mod tests {
             "taskDefinition": "web:3",
             "desiredCount": 2,
             "launchType": "FARGATE",
-            "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/web/abc", "containerName": "app", "containerPort": 8080}],
+            "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web/abc", "containerName": "app", "containerPort": 8080}],
             "healthCheckGracePeriodSeconds": 30,
             "futureSetting": {"enabled": true}
         })
@@ -356,7 +363,7 @@ mod tests {
             "runningCount": 2,
             "launchType": "FARGATE",
             "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}],
-            "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/web/abc", "containerName": "app", "containerPort": 8080}],
+            "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web/abc", "containerName": "app", "containerPort": 8080}],
             "healthCheckGracePeriodSeconds": 30,
             "futureSetting": {"enabled": true, "defaulted": 5},
             "deployments": [],
@@ -400,20 +407,70 @@ mod tests {
     #[test]
     fn known_fields_are_checked_naming_the_field() {
         let bad = json!({"serviceName": "a b", "desiredCount": -1, "launchType": "LAMBDA",
-                         "loadBalancers": [{"containerName": "app"}], "cluster": "x"});
+                         "loadBalancers": [{"containerName": "app"}], "cluster": "x y"});
         let problems = check(&bad);
         assert_eq!(
             problems,
             [
                 "serviceName: 'a b' must be 1 to 255 letters, digits, '-' and '_'",
+                "cluster: 'x y' must be 1 to 255 letters, digits, '-' and '_'",
                 "desiredCount: -1 is not a count from 0 to 10000",
-                "launchType: \"LAMBDA\" is not FARGATE, EC2, EXTERNAL or MANAGED_INSTANCES",
+                "launchType: \"LAMBDA\" is not one of FARGATE, EC2, EXTERNAL, MANAGED_INSTANCES",
                 "loadBalancers[0].containerPort: missing",
                 "loadBalancers[0]: give targetGroupArn (or loadBalancerName for a Classic Load Balancer)",
-                "cluster: leave it out of the service file; service-run sets it (--cluster, its own client token)",
             ]
         );
         assert!(check(&file()).is_empty());
+    }
+
+    #[test]
+    fn what_the_answer_leaves_out_is_judged_by_the_remembered_digest() {
+        let mut f = file();
+        f["writeOnly"] = json!("x");
+        f["tags"] = json!([{"key": "team", "value": "a"}]);
+        // Not remembered: the field the answer lacks is sent.
+        let p = plan(&f, &live());
+        assert_eq!(Value::Object(p.update), json!({"writeOnly": "x"}));
+        assert_eq!(p.remember, Some(digest(&f)));
+        // Remembered (the digest of this very document is on the service): nothing to do.
+        let mut applied = live();
+        applied["tags"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"key": LAST_APPLIED, "value": digest(&f)}));
+        assert_eq!(plan(&f, &applied), Plan::default());
+        // A changed document is not remembered, even where the answer shows nothing.
+        f["writeOnly"] = json!("y");
+        assert_eq!(
+            Value::Object(plan(&f, &applied).update),
+            json!({"writeOnly": "y"})
+        );
+        // The digest is of the settings: key order and tags do not count.
+        let reordered: Value =
+            serde_json::from_str(r#"{"writeOnly": "y", "serviceName": "web"}"#).unwrap();
+        let ordered = json!({"serviceName": "web", "writeOnly": "y", "tags": [{"key": "a"}]});
+        assert_eq!(digest(&reordered), digest(&ordered));
+    }
+
+    #[test]
+    fn the_files_tags_the_service_lacks_are_applied() {
+        let mut f = file();
+        f["tags"] = json!([{"key": "team", "value": "a"}, {"key": "env", "value": "prod"}]);
+        let p = plan(&f, &live());
+        assert!(p.update.is_empty());
+        assert_eq!(p.tags, [("env".to_string(), "prod".to_string())]);
+        assert!(p.remember.is_some());
+    }
+
+    #[test]
+    fn an_update_keeps_what_the_file_leaves_out_of_an_object() {
+        let live = json!({"awsvpcConfiguration": {"subnets": ["subnet-0a"], "securityGroups": ["sg-0a"], "assignPublicIp": "ENABLED"}});
+        let wanted = json!({"awsvpcConfiguration": {"subnets": ["subnet-0b"]}});
+        assert_eq!(
+            update_value(&wanted, Some(&live)),
+            json!({"awsvpcConfiguration": {"subnets": ["subnet-0b"], "securityGroups": ["sg-0a"], "assignPublicIp": "ENABLED"}})
+        );
+        assert_eq!(update_value(&json!(3), Some(&json!(2))), json!(3));
     }
 
     #[test]

@@ -39,6 +39,71 @@ fn walk(v: &mut Value, path: &str, lookup: &dyn Fn(&str) -> Option<String>, out:
     }
 }
 
+/// Every string of the document that still holds a template's placeholder: `{{ must_env .. }}`,
+/// `{{ tfstate .. }}` and the like (ecspresso, Go templates) or `<SUBNET_ID>` (a blog's "fill
+/// this in"). Such a document is a template that was not rendered, so it is refused, each
+/// problem naming its JSON path. (`${NAME}` is [`substitute`]'s, a bare `ACCOUNT_ID` inside an
+/// ARN is [`crate::validate::arn`]'s.)
+pub fn unrendered(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    find_unrendered(doc, "", &mut out);
+    out
+}
+
+fn find_unrendered(v: &Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(marker) = placeholder_in(s) {
+                out.push(format!(
+                    "{}: '{s}' holds the placeholder {marker}: render the template (or put in the real value) first",
+                    if path.is_empty() { "(document)" } else { path }
+                ));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_unrendered(item, &index(path, i), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                find_unrendered(item, &join(path, k), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The first `{{ .. }}` or `<NAME>` in `s` (NAME: capitals, digits and `_`, as templates write
+/// it; an HTML-ish `<b>` or a comparison `a < b` is not one).
+fn placeholder_in(s: &str) -> Option<&str> {
+    if let Some(start) = s.find("{{")
+        && let Some(len) = s[start..].find("}}")
+    {
+        return Some(&s[start..start + len + 2]);
+    }
+    let mut rest = s;
+    let mut offset = 0;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        if let Some(close) = after.find('>') {
+            let name = &after[..close];
+            if !name.is_empty()
+                && name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                let at = offset + open;
+                return Some(&s[at..at + close + 2]);
+            }
+        }
+        offset += open + 1;
+        rest = after;
+    }
+    None
+}
+
 /// `containerDefinitions[0].environment[3].value`.
 fn is_environment_value(path: &str) -> bool {
     path.ends_with(".value") && path.contains(".environment[")
@@ -121,6 +186,21 @@ fn expand(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn unrendered_templates_are_found_by_path() {
+        let doc = json!({"subnets": ["{{ must_env `SUBNETS` }}", "subnet-0123abcd"],
+            "lb": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/<TG_NAME>/x"}],
+            "cluster": "<CLUSTER_NAME>", "command": "test $a < $b && echo <b>ok</b>"});
+        assert_eq!(
+            unrendered(&doc),
+            [
+                "subnets[0]: '{{ must_env `SUBNETS` }}' holds the placeholder {{ must_env `SUBNETS` }}: render the template (or put in the real value) first",
+                "lb[0].targetGroupArn: 'arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/<TG_NAME>/x' holds the placeholder <TG_NAME>: render the template (or put in the real value) first",
+                "cluster: '<CLUSTER_NAME>' holds the placeholder <CLUSTER_NAME>: render the template (or put in the real value) first",
+            ]
+        );
+    }
 
     fn env(name: &str) -> Option<String> {
         match name {
