@@ -240,7 +240,7 @@ impl Engine {
             _ => None,
         };
         let text = message(&e);
-        match registry_answer(status, &text) {
+        match registry_answer(status, &text, reference) {
             RegistryAnswer::Missing => Ok(RemoteImage::Missing(one_line(&text))),
             RegistryAnswer::Refused => Ok(RemoteImage::Refused(one_line(&text))),
             RegistryAnswer::Unavailable => Err(docker_error(
@@ -443,8 +443,12 @@ pub enum RegistryAnswer {
 /// Reads the engine's status and message for a registry question. What the network or the
 /// registry's health says is looked for first: an engine can wrap a rate limit or an outage in
 /// a 404, and an unknown answer is never taken for "no such image".
-pub fn registry_answer(status: Option<u16>, message: &str) -> RegistryAnswer {
-    let m = message.to_ascii_lowercase();
+/// `reference` (the image asked for) is taken out of the message first: the engine echoes it,
+/// and a name such as `geoff` or `timeout-worker` must not read as an outage.
+pub fn registry_answer(status: Option<u16>, message: &str, reference: &str) -> RegistryAnswer {
+    let m = message
+        .to_ascii_lowercase()
+        .replace(&reference.to_ascii_lowercase(), "IMAGE");
     let outage = [
         "toomanyrequests",
         "too many requests",
@@ -461,7 +465,8 @@ pub fn registry_answer(status: Option<u16>, message: &str) -> RegistryAnswer {
         "internal server error",
         "network is unreachable",
         "tls:",
-        "eof",
+        // `unexpected EOF`, `read: EOF`: a word, not three letters of a name.
+        " eof",
     ];
     if outage.iter().any(|o| m.contains(o)) {
         return RegistryAnswer::Unavailable;
@@ -570,8 +575,32 @@ mod tests {
             ),
             (500, "something the registry never said before", Unavailable),
         ] {
-            assert_eq!(registry_answer(Some(status), text), want, "{status} {text}");
+            assert_eq!(
+                registry_answer(Some(status), text, "127.0.0.1:5000/web:v9"),
+                want,
+                "{status} {text}"
+            );
         }
+        // A name holding an outage's word is still a missing image.
+        for reference in [
+            "127.0.0.1:5000/geoff:v1",
+            "127.0.0.1:5000/timeout-worker:v1",
+            "127.0.0.1:5000/tls:v1",
+        ] {
+            assert_eq!(
+                registry_answer(
+                    Some(404),
+                    &format!("manifest for {reference} not found: manifest unknown"),
+                    reference
+                ),
+                Missing,
+                "{reference}"
+            );
+        }
+        assert_eq!(
+            registry_answer(Some(500), "Get \"https://r/v2/\": read: EOF", "r/a:1"),
+            Unavailable
+        );
     }
 
     #[test]

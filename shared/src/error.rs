@@ -49,8 +49,9 @@ pub enum Error {
     Deployment {
         message: String,
         hint: Option<String>,
-        /// What `--output json` prints beside the error (the stopped tasks, their logs).
-        details: Option<serde_json::Value>,
+        /// What `--output json` prints beside the error (the stopped tasks, their logs); boxed,
+        /// as `known` is, to keep every `Result` small.
+        details: Option<Box<serde_json::Value>>,
         /// What is known of the run that failed (its outputs: task ARN, exit codes, rollout
         /// state; and what it changed), printed in every output format: a CI job that goes
         /// on `if: failure()` reads them as it reads a success's.
@@ -155,7 +156,9 @@ impl Error {
     /// Attaches what `--output json` shows of a failed deployment (`failures`, ...) or of bad
     /// input found by verify (`checks`). Other errors are returned unchanged.
     pub fn with_details(mut self, value: serde_json::Value) -> Self {
-        if let Error::Deployment { details, .. } | Error::Input { details, .. } = &mut self {
+        if let Error::Deployment { details, .. } = &mut self {
+            *details = Some(Box::new(value));
+        } else if let Error::Input { details, .. } = &mut self {
             *details = Some(value);
         }
         self
@@ -164,7 +167,8 @@ impl Error {
     /// The details of a failed deployment or verify, if any.
     pub fn details(&self) -> Option<&serde_json::Value> {
         match self {
-            Error::Deployment { details, .. } | Error::Input { details, .. } => details.as_ref(),
+            Error::Deployment { details, .. } => details.as_deref(),
+            Error::Input { details, .. } => details.as_ref(),
             _ => None,
         }
     }

@@ -227,13 +227,13 @@ fn verify_tells_a_missing_image_from_a_registry_outage() {
         format!(
             "verify: image {REAL}/gone:v1: does not exist in the registry (no such tag or digest): errors: name unknown"
         ),
-        format!(
-            "verify: image {REAL}/private:v1: the registry refused the caller's ECR credentials"
-        ),
     ] {
         assert!(text.contains(&expected), "missing '{expected}' in:\n{text}");
     }
     assert!(!text.contains("dns:v1"), "{text}");
+    // A refusal of the caller's credentials is not a failure: ECS pulls with the execution
+    // role, which may read another account's repository that the caller may not.
+    assert!(!text.contains("private:v1"), "{text}");
 
     for (outage, result) in outages.iter().zip(&results[1..]) {
         assert_eq!(result["exit"], 1, "{outage}: {result}");

@@ -170,7 +170,7 @@ async fn a_question_that_errors_does_not_erase_a_failed_check() {
             .then_error(|| iam_error("InvalidInput")),
         decision("ecr:BatchGetImage", PolicyEvaluationDecisionType::Allowed),
     ]);
-    let checks = simulate(
+    let (checks, unanswered) = ecskit::verify::permissions::simulate_all(
         &iam,
         vec![
             denied_question(),
@@ -185,6 +185,14 @@ async fn a_question_that_errors_does_not_erase_a_failed_check() {
         ],
     )
     .await;
+    // The question not answered is a failure of the check (exit 1 when nothing else failed),
+    // never a pass.
+    let unanswered = unanswered.expect("the unanswered question is carried");
+    assert_eq!(unanswered.exit_code(), 1);
+    assert!(
+        unanswered.to_string().contains("logs:PutLogEvents"),
+        "{unanswered}"
+    );
     assert_eq!(
         levels(&checks),
         [Level::Failure, Level::Warning, Level::Ok],

@@ -101,7 +101,13 @@ fn write_new(path: &Path, text: &str, force: bool) -> Result<(), (String, u8)> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(|e| (format!("writing {}: {e}", path.display()), 1))?;
+    // The temporary file is private (0600); these files are meant to be committed and read.
+    use std::os::unix::fs::PermissionsExt;
     tmp.write_all(text.as_bytes())
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+        })
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| (format!("writing {}: {e}", path.display()), 1))?;
     let placed = if force {

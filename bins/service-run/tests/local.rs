@@ -626,7 +626,7 @@ fn leftovers_of_another_host_are_not_removed_and_the_refusal_says_how() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("a run on another host (another-machine-id)"),
+        stderr.contains("a run on another host or in another PID namespace (another-machine-id)"),
         "{stderr}"
     );
     assert!(

@@ -127,7 +127,7 @@ pub fn for_register(mut doc: Value) -> (Value, Vec<Plaintext>) {
                 var.get("name").and_then(Value::as_str),
                 var.get("value").and_then(Value::as_str),
             ) && !value.is_empty()
-                && crate::taskdef_register::validate::looks_like_credential(name)
+                && secret_like(name, value)
             {
                 found.push((ci, ei, container.into(), name.into(), value.into()));
             }
@@ -153,7 +153,10 @@ pub fn for_register(mut doc: Value) -> (Value, Vec<Plaintext>) {
     let mut out = Vec::new();
     for (ci, ei, container, name, value) in &found {
         let one_value = found.iter().filter(|f| &f.3 == name).all(|f| &f.4 == value);
-        let variable = if shell_name(name) && one_value {
+        let variable = if shell_name(name)
+            && one_value
+            && !crate::taskdef_register::substitute::is_process_credential(name)
+        {
             name.clone()
         } else {
             format!("{}_{}", upper_snake(container), upper_snake(name))
@@ -167,6 +170,25 @@ pub fn for_register(mut doc: Value) -> (Value, Vec<Plaintext>) {
         });
     }
     (doc, out)
+}
+
+/// A value that may be a secret, kept out of what export prints and init writes: a name
+/// taskdef-register calls credential-looking, or with KEY, PASS, PWD, CREDENTIAL, AUTH, DSN or
+/// PRIVATE in it, or a URL with a password (`postgres://user:pw@host`). Wider than
+/// taskdef-register's refusal on purpose: printing a value is worse than a placeholder too many.
+fn secret_like(name: &str, value: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let url_password = value.split_once("://").is_some_and(|(_, rest)| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .and_then(|authority| authority.rsplit_once('@'))
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    });
+    crate::taskdef_register::validate::looks_like_credential(name)
+        || ["KEY", "PASS", "PWD", "CREDENTIAL", "AUTH", "DSN", "PRIVATE"]
+            .iter()
+            .any(|w| upper.contains(w))
+        || url_password
 }
 
 /// Every `${` of every string as `$${`, taskdef-register's literal form.
@@ -320,6 +342,8 @@ mod tests {
                 {"name": "DB_PASSWORD", "value": "hunter2"},
                 {"name": "API_TOKEN", "value": "tok-app"},
                 {"name": "MODE", "value": "prod"},
+                {"name": "DATABASE_URL", "value": "postgres://app:pw-9@db:5432/app"},
+                {"name": "AWS_SECRET_ACCESS_KEY", "value": "aws-key-live"},
                 {"name": "EMPTY_SECRET", "value": ""}]},
             {"name": "log-router", "environment": [
                 {"name": "DB_PASSWORD", "value": "hunter2"},
@@ -327,7 +351,7 @@ mod tests {
         ]});
         let (doc, plaintext) = for_register(live.clone());
         let text = doc.to_string();
-        for secret in ["hunter2", "tok-app", "tok-router"] {
+        for secret in ["hunter2", "tok-app", "tok-router", "pw-9", "aws-key-live"] {
             assert!(!text.contains(secret), "{secret} is in {text}");
         }
         let vars: Vec<(&str, &str, &str)> = plaintext
@@ -339,6 +363,9 @@ mod tests {
             [
                 ("app", "DB_PASSWORD", "DB_PASSWORD"),
                 ("app", "API_TOKEN", "APP_API_TOKEN"),
+                ("app", "DATABASE_URL", "DATABASE_URL"),
+                // Never the deploying process's own credential's name.
+                ("app", "AWS_SECRET_ACCESS_KEY", "APP_AWS_SECRET_ACCESS_KEY"),
                 ("log-router", "DB_PASSWORD", "DB_PASSWORD"),
                 ("log-router", "API_TOKEN", "LOG_ROUTER_API_TOKEN"),
             ]
@@ -348,6 +375,8 @@ mod tests {
                 "DB_PASSWORD" => Some("hunter2"),
                 "APP_API_TOKEN" => Some("tok-app"),
                 "LOG_ROUTER_API_TOKEN" => Some("tok-router"),
+                "DATABASE_URL" => Some("postgres://app:pw-9@db:5432/app"),
+                "APP_AWS_SECRET_ACCESS_KEY" => Some("aws-key-live"),
                 // The deploying shell's own: a literal `${HOME}` must not take it.
                 "HOME" => Some("/root"),
                 _ => None,

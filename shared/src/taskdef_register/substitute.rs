@@ -104,6 +104,35 @@ fn placeholder_in(s: &str) -> Option<&str> {
     None
 }
 
+/// The variables that hold the credentials of the process that deploys (the AWS SDK's and the
+/// CI runner's own), matched by exact name or the runner's own prefix. A task definition or
+/// service file may come from a pull request: `${AWS_SECRET_ACCESS_KEY}` in it would copy the
+/// CI principal's key into a task that runs the author's image, or into an error message.
+/// Secrets a user maps into the environment under names of their own are not known here: name
+/// them only in files you trust (the documents' own secrets belong in `secrets`).
+pub fn is_process_credential(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "CI_JOB_TOKEN",
+        "CI_JOB_JWT",
+        "CI_JOB_JWT_V2",
+        "CI_REGISTRY_PASSWORD",
+        "BUILDKITE_AGENT_ACCESS_TOKEN",
+        "CIRCLE_TOKEN",
+    ];
+    NAMES.contains(&name) || name.starts_with("ACTIONS_")
+}
+
 /// `containerDefinitions[0].environment[3].value`.
 fn is_environment_value(path: &str) -> bool {
     path.ends_with(".value") && path.contains(".environment[")
@@ -163,6 +192,10 @@ fn expand(
             errors.push(format!(
                 "{reference} is not a variable reference: names are letters, digits and '_' (write $${{ for a literal '${{')"
             ));
+        } else if is_process_credential(name) {
+            errors.push(format!(
+                "${{{name}}} names the deploying process's own credentials, which a document never takes (a file from a pull request could copy them into a task or a log): put the task's secret in `secrets` with a valueFrom"
+            ));
         } else {
             match (lookup(name), default) {
                 (Some(value), _) => out.push_str(&value),
@@ -185,6 +218,32 @@ fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deploying_process_credentials_are_never_filled_in() {
+        let lookup = |name: &str| Some(format!("value-of-{name}"));
+        for name in [
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "GITHUB_TOKEN",
+            "ACTIONS_RUNTIME_TOKEN",
+        ] {
+            let mut doc = serde_json::json!({"containerDefinitions": [{"environment": [
+                {"name": "X", "value": format!("${{{name}}}")}]}]});
+            let problems = substitute(&mut doc, &lookup);
+            assert_eq!(problems.len(), 1, "{name}: {problems:?}");
+            assert!(
+                problems[0].starts_with("containerDefinitions[0].environment[0].value: ${")
+                    && problems[0].contains("deploying process's own credentials"),
+                "{problems:?}"
+            );
+            assert!(!doc.to_string().contains("value-of-"), "{doc}");
+        }
+        // Other names are filled in as before.
+        let mut doc = serde_json::json!({"family": "${FAMILY}"});
+        assert!(substitute(&mut doc, &lookup).is_empty());
+        assert_eq!(doc["family"], "value-of-FAMILY");
+    }
     use serde_json::json;
 
     #[test]

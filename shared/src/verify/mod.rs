@@ -169,14 +169,15 @@ pub async fn verify(ctx: &Ctx, task: &TaskSubject, network: Option<&Network>) ->
     checks.extend(resources::secrets(ctx, task).await);
     checks.extend(resources::env_files(ctx, task).await);
     checks.extend(resources::log_groups(ctx, task).await);
-    checks.extend(permissions::check(ctx, task).await);
+    let (permissions, unanswered) = permissions::check(ctx, task).await;
+    checks.extend(permissions);
     if let Some(net) = network {
         checks.extend(network::check(ctx, net).await);
     }
     let checks = Checks(checks);
-    // A registry that did not answer is exit 1 (run again later), unless a check failed: that
-    // is bad input whatever the registry says, and stays exit 2.
-    match registry_failure {
+    // A registry or a simulator question that did not answer is exit 1 (run again later),
+    // unless a check failed: that is bad input whatever they say, and stays exit 2.
+    match registry_failure.or(unanswered) {
         Some(e) if checks.failures().is_empty() => {
             checks.log();
             Err(e)

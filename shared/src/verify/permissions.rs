@@ -114,12 +114,21 @@ pub fn questions(
 
 /// Asks the simulator every question; one check per question, or one warning when the
 /// simulator cannot be used here.
-pub async fn check(ctx: &Ctx, task: &TaskSubject) -> Vec<Check> {
+///
+/// The error of the first question that could not be answered (throttled past the retries,
+/// an outage) comes back beside the checks: verify makes it exit 1 unless a check failed, as
+/// it does a registry that did not answer. A question not answered is never a pass.
+pub async fn check(ctx: &Ctx, task: &TaskSubject) -> (Vec<Check>, Option<crate::Error>) {
     let (Ok(account), Some(region)) = (ctx.account_id().await, ctx.region()) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let partition = crate::iam::policy::partition(region);
-    simulate(&ctx.iam(), questions(task, partition, region, &account)).await
+    simulate_all(&ctx.iam(), questions(task, partition, region, &account)).await
+}
+
+/// [`simulate_all`]'s checks alone.
+pub async fn simulate(iam: &aws_sdk_iam::Client, questions: Vec<Question>) -> Vec<Check> {
+    simulate_all(iam, questions).await.0
 }
 
 /// Asks IAM's simulator each question once (a question two containers raise is one
@@ -131,7 +140,11 @@ pub async fn check(ctx: &Ctx, task: &TaskSubject) -> Vec<Check> {
 /// Throttling is retried by the SDK's standard retry (its classifier counts IAM's
 /// `Throttling` code among the throttling errors): IAM's rate is low and a deploy runs many
 /// jobs at once, so the simulator gets more attempts than other calls.
-pub async fn simulate(iam: &aws_sdk_iam::Client, questions: Vec<Question>) -> Vec<Check> {
+pub async fn simulate_all(
+    iam: &aws_sdk_iam::Client,
+    questions: Vec<Question>,
+) -> (Vec<Check>, Option<crate::Error>) {
+    let mut failed: Option<crate::Error> = None;
     let mut unique: Vec<Question> = Vec::new();
     for q in questions {
         if !unique.contains(&q) {
@@ -169,8 +182,15 @@ pub async fn simulate(iam: &aws_sdk_iam::Client, questions: Vec<Question>) -> Ve
                             total - asked
                         ),
                     ));
-                    return checks;
+                    return (checks, failed);
                 }
+                failed.get_or_insert_with(|| {
+                    crate::Error::aws(
+                        format!("asking IAM's simulator whether {} may {}", q.role, q.action),
+                        crate::error::flatten(&e),
+                    )
+                    .hint("the permission was not checked: run again (IAM's rate is low; fewer --jobs helps), or pass --no-verify")
+                });
                 checks.push(Check::warning(
                     "permission",
                     &q.role,
@@ -207,7 +227,7 @@ pub async fn simulate(iam: &aws_sdk_iam::Client, questions: Vec<Question>) -> Ve
             )
         });
     }
-    checks
+    (checks, failed)
 }
 
 /// Attempts per simulator question (the SDK's default is 3).

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::Check;
 use super::subject::TaskSubject;
 use crate::aws::Ctx;
-use crate::error::sdk_code;
+use crate::error::{AwsContext, sdk_code};
 
 // --- roles ----------------------------------------------------------------------------------
 
@@ -209,19 +209,35 @@ pub async fn images(ctx: &Ctx, task: &TaskSubject) -> (Vec<Check>, Option<crate:
         }
     };
     #[allow(deprecated)]
-    let token = ctx.ecr().get_authorization_token().send().await;
-    let Some((user, password)) = token.ok().and_then(|t| {
+    let token = ctx
+        .ecr()
+        .get_authorization_token()
+        .send()
+        .await
+        .context("getting an ECR authorization token");
+    // A refusal means the caller may not read images (not checked: a warning); throttling or
+    // an outage is a failure of the check (exit 1 unless another check failed), not a warning.
+    let token = match token {
+        Ok(t) => Ok(t),
+        Err(e) if e.is_aws(&["AccessDeniedException", "AccessDenied"]) => Err(None),
+        Err(e) => Err(Some(e)),
+    };
+    let Some((user, password)) = token.as_ref().ok().and_then(|t| {
         let data = t.authorization_data().first()?.clone();
         crate::image_push::reference::decode_token(data.authorization_token()?).ok()
     }) else {
+        let failed = token.err().flatten();
         for (image, _) in &ecr_images {
             checks.push(Check::warning(
                 "image",
                 *image,
-                "not checked: no ECR authorization token (the caller needs ecr:GetAuthorizationToken)",
+                match &failed {
+                    Some(e) => format!("not checked: {e}"),
+                    None => "not checked: no ECR authorization token (the caller needs ecr:GetAuthorizationToken)".into(),
+                },
             ));
         }
-        return (checks, None);
+        return (checks, failed);
     };
     let want = oci_arch(&task.cpu_architecture);
     let mut outage = None;
@@ -237,10 +253,13 @@ pub async fn images(ctx: &Ctx, task: &TaskSubject) -> (Vec<Check>, Option<crate:
                 image,
                 format!("does not exist in the registry (no such tag or digest): {why}"),
             )),
-            Ok(RemoteImage::Refused(why)) => checks.push(Check::failure(
+            // The caller's credentials are not the ones ECS pulls with: the execution role may
+            // pull from another account's repository that the CI principal may not read. Not
+            // checked, then, rather than failed (the simulator asks the execution role's pull).
+            Ok(RemoteImage::Refused(why)) => checks.push(Check::warning(
                 "image",
                 image,
-                format!("the registry refused the caller's ECR credentials ({why}): the repository does not exist, or the caller may not pull from it"),
+                format!("not checked: the registry refused the caller's ECR credentials ({why}); ECS pulls with the execution role, whose ecr:BatchGetImage is checked below"),
             )),
             Ok(RemoteImage::Found(found)) => {
                 let archs: Vec<String> = found

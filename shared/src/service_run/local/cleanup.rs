@@ -60,11 +60,21 @@ impl Owner {
     /// (kept and reported) rather than wrongly judged.
     pub fn this() -> Owner {
         let pid = std::process::id();
+        let machine = read_trimmed("/etc/machine-id")
+            .or_else(|| read_trimmed("/var/lib/dbus/machine-id"))
+            .or_else(|| read_trimmed("/proc/sys/kernel/hostname"));
+        // The host is the machine and the PID namespace together: CI jobs in containers on
+        // one engine share a baked-in machine-id and the kernel's boot id, but a pid of
+        // another job's namespace cannot be seen from this one, so it must not read as dead.
+        let namespace = std::fs::read_link("/proc/self/ns/pid")
+            .ok()
+            .map(|l| l.to_string_lossy().into_owned());
         Owner {
-            host: read_trimmed("/etc/machine-id")
-                .or_else(|| read_trimmed("/var/lib/dbus/machine-id"))
-                .or_else(|| read_trimmed("/proc/sys/kernel/hostname"))
-                .unwrap_or_default(),
+            host: match (machine, namespace) {
+                (Some(m), Some(ns)) => format!("{m}/{ns}"),
+                // Either unknown: empty, so that nothing is judged dead by it.
+                _ => String::new(),
+            },
             boot: read_trimmed("/proc/sys/kernel/random/boot_id").unwrap_or_default(),
             pid,
             start: start_time(pid),
@@ -117,7 +127,7 @@ pub fn judge(
     }
     if host != this.host {
         return Verdict::Unprovable(format!(
-            "it belongs to a run on another host ({host}), whose processes cannot be seen from here"
+            "it belongs to a run on another host or in another PID namespace ({host}), whose processes cannot be seen from here"
         ));
     }
     let Some(boot) = get(BOOT_LABEL) else {
@@ -441,6 +451,18 @@ mod tests {
     }
 
     #[test]
+    fn this_host_names_its_pid_namespace() {
+        // Two jobs on one engine share the machine-id; their PID namespaces tell them apart.
+        let me = Owner::this();
+        let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+        assert!(
+            me.host.ends_with(&format!("/{}", ns.to_string_lossy())),
+            "{}",
+            me.host
+        );
+    }
+
+    #[test]
     fn only_a_provably_dead_owner_is_dead() {
         let t = this();
         let v = |l| judge(&t, &l, alive);
@@ -458,7 +480,7 @@ mod tests {
             matches!(v(labels("host-a", "boot-0", "200", "50")), Verdict::Dead(w) if w.contains("last boot"))
         );
         assert!(
-            matches!(v(labels("host-b", "boot-1", "201", "50")), Verdict::Unprovable(w) if w.contains("another host (host-b)"))
+            matches!(v(labels("host-b", "boot-1", "201", "50")), Verdict::Unprovable(w) if w.contains("another host or in another PID namespace (host-b)"))
         );
         assert!(
             matches!(v(labels("host-a", "boot-1", "", "50")), Verdict::Unprovable(w) if w.contains("pid label is empty"))

@@ -183,6 +183,21 @@ pub fn check(doc: &Value) -> Vec<String> {
         return placeholders;
     }
     let mut problems = Vec::new();
+    // ecskit's own tags are ecskit's to write: a file that sets the last-applied digest could
+    // make a deploy take a field DescribeServices never returns as already applied.
+    for (i, tag) in obj
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(key @ super::LAST_APPLIED) = tag.get("key").and_then(Value::as_str) {
+            problems.push(format!(
+                "tags[{i}].key: {key} is ecskit's own tag, which it writes itself: remove it from the file"
+            ));
+        }
+    }
     for key in ["serviceName", "cluster"] {
         match obj.get(key) {
             Some(Value::String(n)) if key == "cluster" && n.starts_with("arn:") => {
@@ -379,6 +394,17 @@ fn network(obj: &Map<String, Value>, problems: &mut Vec<String>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_last_applied_tag_is_ecskits_own() {
+        let doc = serde_json::json!({"serviceName": "web", "tags": [
+            {"key": "team", "value": "a"},
+            {"key": super::super::LAST_APPLIED, "value": "0000"}
+        ]});
+        let problems = check(&doc);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("tags[1].key: ecskit:last-applied is ecskit's own tag"));
+    }
 
     #[test]
     fn ids_have_their_shape() {
