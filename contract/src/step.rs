@@ -1,4 +1,5 @@
-//! The six steps: their binary names, their order in the chain, and their main outputs.
+//! The seven steps: their binary names, their order in the chain (six of them: task-run runs
+//! one-off tasks beside it), and their main outputs.
 
 use crate::outputs as o;
 
@@ -11,10 +12,24 @@ pub enum Step {
     ConfigUpload,
     TaskdefRegister,
     ServiceRun,
+    /// One-off tasks: not a stage of the chain ([`Step::CHAIN`]), a binary of its own.
+    TaskRun,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] = [
+    /// Every binary (releases, man pages, completions, the action's install).
+    pub const ALL: [Step; 7] = [
+        Step::ImagePush,
+        Step::RoleCreate,
+        Step::InstanceProfile,
+        Step::ConfigUpload,
+        Step::TaskdefRegister,
+        Step::ServiceRun,
+        Step::TaskRun,
+    ];
+
+    /// The steps a stack's deploy runs, in order.
+    pub const CHAIN: [Step; 6] = [
         Step::ImagePush,
         Step::RoleCreate,
         Step::InstanceProfile,
@@ -32,6 +47,7 @@ impl Step {
             Step::ConfigUpload => "config-upload",
             Step::TaskdefRegister => "taskdef-register",
             Step::ServiceRun => "service-run",
+            Step::TaskRun => "task-run",
         }
     }
 
@@ -46,7 +62,8 @@ impl Step {
         match self {
             Step::ImagePush | Step::RoleCreate | Step::InstanceProfile | Step::ConfigUpload => 0,
             Step::TaskdefRegister => 1,
-            Step::ServiceRun => 2,
+            // A one-off task reads the registered task definition, as service-run does.
+            Step::ServiceRun | Step::TaskRun => 2,
         }
     }
 
@@ -59,6 +76,7 @@ impl Step {
             Step::ConfigUpload => &[o::CONFIG_URI],
             Step::TaskdefRegister => &[o::TASK_DEFINITION_ARN],
             Step::ServiceRun => &[o::SERVICE_ARN, o::DEPLOYMENT_ID],
+            Step::TaskRun => &[o::TASK_ARN, o::EXIT_CODE],
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::{day2, deploy, task, taskdef};
-use crate::cli::{Common, key_value};
+use super::{day2, deploy, taskdef};
+use crate::cli::Common;
 use crate::error::{Error, Result};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,25 +28,21 @@ impl LaunchTypeArg {
     name = "service-run",
     next_help_heading = "service-run",
     version,
-    about = "Create or update an ECS service (or run a one-off task) and watch it until it is stable or has failed.",
+    about = "Create or update an ECS service and watch it until it is stable or has failed (one-off tasks: task-run).",
     after_help = "Examples:\n  \
 eval \"$(taskdef-register --file snaplex.json --output env)\"   # ECSKIT_TASK_DEFINITION_ARN\n  \
 service-run --cluster acme --service snaplex                  # deploys it, waits until stable\n  \
 service-run --cluster acme --service snaplex --task-definition snaplex:7 --verify\n  \
 service-run --cluster acme --service-file service.json --capacity-provider-strategy FARGATE_SPOT:3\n  \
 service-run --cluster acme --service snaplex --logs --follow\n  \
-service-run --cluster acme --task-definition migrate --run-task --command 'bin/migrate --up'\n  \
-service-run --local --task-definition snaplex:7 --env LOG_LEVEL=debug\n  \
 service-run --cluster acme --service snaplex --delete --delete-cluster\n\n\
 Reads: ECSKIT_CLUSTER, ECSKIT_SERVICE, ECSKIT_TASK_DEFINITION_ARN\n\
 Prints: ECSKIT_CLUSTER_ARN, ECSKIT_SERVICE_ARN, ECSKIT_DEPLOYMENT_ID, ECSKIT_ROLLOUT_STATE, \
-ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_TASK_ARN (--run-task, --local), ECSKIT_EXIT_CODE (--run-task, --local), \
-ECSKIT_EXIT_CODE_<CONTAINER> (--local), ECSKIT_CHANGED\n\n\
-Exit codes: 0 success, 1 AWS failure, 2 bad input (nothing changed), 3 the deployment or task ran but failed"
+ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_CHANGED\n\n\
+Exit codes: 0 success, 1 AWS failure, 2 bad input (nothing changed), 3 the deployment ran but failed"
 )]
 pub struct Args {
     /// The ECS cluster (created with FARGATE and FARGATE_SPOT capacity providers when missing).
-    /// Not needed with --local.
     #[arg(
         long,
         env = "ECSKIT_CLUSTER",
@@ -54,7 +50,7 @@ pub struct Args {
         hide_default_value = true
     )]
     pub cluster: String,
-    /// The service name. Not needed with --run-task or --local.
+    /// The service name.
     #[arg(long, env = "ECSKIT_SERVICE")]
     pub service: Option<String>,
     /// The task definition: an ARN, `family` (latest ACTIVE revision) or `family:revision`.
@@ -83,14 +79,14 @@ pub struct Args {
         long,
         env = "ECSKIT_SERVICE_FILE",
         value_name = "FILE",
-        conflicts_with_all = ["run_task", "local", "watch", "delete", "delete_cluster", "export"],
+        conflicts_with_all = ["watch", "delete", "delete_cluster", "export"],
         help_heading = "Service"
     )]
     pub service_file: Option<std::path::PathBuf>,
     /// Print the live service in the --service-file form and its task definition in the
     /// register form (what `cargo xtask init` writes out), with the task role's config bucket
     /// and what could not be carried over; changes nothing. Best with --output json.
-    #[arg(long, conflicts_with_all = ["run_task", "local", "watch", "delete", "delete_cluster"], help_heading = "Service")]
+    #[arg(long, conflicts_with_all = ["watch", "delete", "delete_cluster"], help_heading = "Service")]
     pub export: bool,
     /// Turn Container Insights on for a cluster this step creates.
     #[arg(long, help_heading = "Service")]
@@ -140,11 +136,11 @@ pub struct Args {
     )]
     pub verify: Option<Verify>,
 
-    /// Do not wait for the deployment (or task) to finish.
+    /// Do not wait for the deployment to finish.
     #[arg(long, help_heading = "Watching")]
     pub no_wait: bool,
     /// Only attach to the existing service and report until it is stable; change nothing.
-    #[arg(long, conflicts_with_all = ["no_wait", "run_task", "delete", "delete_cluster"], help_heading = "Watching")]
+    #[arg(long, conflicts_with_all = ["no_wait", "delete", "delete_cluster"], help_heading = "Watching")]
     pub watch: bool,
     /// Give up waiting after this long (90s, 15m, 1h).
     #[arg(long, default_value = "30m", value_parser = parse_duration, help_heading = "Watching")]
@@ -156,32 +152,15 @@ pub struct Args {
     #[arg(long, default_value = "6s", value_parser = parse_duration, hide = true)]
     pub poll_interval: Duration,
 
-    /// Run one task of the task definition and wait until it stops, instead of a service.
-    #[arg(long, conflicts_with_all = ["delete", "delete_cluster"], help_heading = "One-off task")]
-    pub run_task: bool,
-    /// Command override (--run-task, --local): a JSON array (`'["sh","-c","echo hi"]'`) or
-    /// words split on spaces.
-    #[arg(long, help_heading = "One-off task")]
-    pub command: Option<String>,
-    /// Environment override KEY=VALUE (repeatable; --run-task, --local).
-    #[arg(long = "env", value_parser = key_value, help_heading = "One-off task")]
-    pub env: Vec<(String, String)>,
-    /// The container the overrides apply to (default: the first essential container); with
-    /// --logs, the one container whose lines are shown.
-    #[arg(long, help_heading = "One-off task")]
+    /// With --logs, the one container whose lines are shown.
+    #[arg(long, requires = "logs", help_heading = "Watching")]
     pub container: Option<String>,
-    /// Task role for this one task only (--run-task, --local).
-    #[arg(long, help_heading = "One-off task")]
-    pub task_role_arn: Option<String>,
-
-    /// Run one task of the task definition on the local Docker Engine (DOCKER_HOST) as ECS
-    /// would: its containers, volumes, dependsOn order, secrets and env files, and the task
-    /// role's credentials at 169.254.170.2. Exit 3 when an essential container exits non-zero.
-    #[arg(long, conflicts_with_all = ["run_task", "delete", "delete_cluster", "watch"], help_heading = "Local run")]
+    /// Gone to task-run: refused with a pointer there (exit 2).
+    #[arg(long, hide = true)]
+    pub run_task: bool,
+    /// Gone to task-run: refused with a pointer there (exit 2).
+    #[arg(long, hide = true)]
     pub local: bool,
-    /// The image that holds the local task's network namespace (ECS's pause container).
-    #[arg(long, env = "ECSKIT_LOCAL_PAUSE_IMAGE", default_value = super::local::DEFAULT_PAUSE_IMAGE, help_heading = "Local run")]
-    pub pause_image: String,
 
     /// Scale the service to zero, delete it and wait until it is inactive (only if tagged managed-by=ecskit).
     #[arg(long, help_heading = "Delete")]
@@ -256,11 +235,16 @@ pub fn validate(args: &Args) -> Result<()> {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
-    if args.cluster.is_empty() {
-        if !args.local {
-            problems
-                .push("--cluster is missing: name the cluster (or set ECSKIT_CLUSTER)".to_string());
+    // One-off tasks have their own binary; these flags only point there.
+    for (given, flag) in [(args.run_task, "--run-task"), (args.local, "--local")] {
+        if given {
+            problems.push(format!(
+                "{flag}: service-run runs services only; use task-run for one task (task-run --help)"
+            ));
         }
+    }
+    if args.cluster.is_empty() {
+        problems.push("--cluster is missing: name the cluster (or set ECSKIT_CLUSTER)".to_string());
     } else if !name_ok(&args.cluster) && !args.cluster.starts_with("arn:") {
         problems.push(format!(
             "--cluster '{}' is not a cluster name: use up to 255 letters, digits, '-' and '_'",
@@ -283,22 +267,8 @@ pub fn validate(args: &Args) -> Result<()> {
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
-    let service_needed = !args.run_task
-        && !args.local
-        && (!args.delete_cluster || args.delete)
-        && from_file("serviceName").is_none();
-    let one_task = args.run_task || args.local;
-    for (given, flag) in [
-        (args.command.is_some(), "--command"),
-        (!args.env.is_empty(), "--env"),
-        (args.task_role_arn.is_some(), "--task-role-arn"),
-    ] {
-        if given && !one_task {
-            problems.push(format!(
-                "{flag} overrides one task: it applies to --run-task or --local"
-            ));
-        }
-    }
+    let service_needed =
+        (!args.delete_cluster || args.delete) && from_file("serviceName").is_none();
     match &args.service {
         None if service_needed => problems
             .push("--service is missing: name the service (or set ECSKIT_SERVICE)".to_string()),
@@ -307,18 +277,12 @@ pub fn validate(args: &Args) -> Result<()> {
         )),
         _ => {}
     }
-    if args.container.is_some() && !one_task && !args.day2.logs {
-        problems.push(
-            "--container applies to --run-task or --local (the overrides' container) or --logs (whose lines to show)"
-                .to_string(),
-        );
-    }
     let td_needed = !args.watch
         && !args.export
         && from_file("taskDefinition").is_none()
         && !args.delete
         && !args.delete_cluster
-        && (!args.day2.logs || args.run_task)
+        && !args.day2.logs
         && !args.day2.rollback;
     match &args.task_definition {
         None if td_needed => problems.push(
@@ -380,16 +344,6 @@ pub fn validate(args: &Args) -> Result<()> {
         && !(100..=200).contains(&p)
     {
         problems.push(format!("--max-percent {p} is not between 100 and 200"));
-    }
-    if let Some(arn) = &args.task_role_arn
-        && let Err(e) = crate::validate::role_arn(arn)
-    {
-        problems.push(format!("--task-role-arn {e}"));
-    }
-    if let Some(c) = &args.command
-        && let Err(e) = task::parse_command(c)
-    {
-        problems.push(format!("--command {e}"));
     }
     for (name, d) in [
         ("--timeout", args.timeout),

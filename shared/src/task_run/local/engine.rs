@@ -16,10 +16,10 @@ use futures_util::StreamExt;
 use super::endpoint::{CREDENTIALS_HOST, SUBNET};
 use super::plan::{ContainerSpec, LocalTask, State, VolumeKind};
 use crate::docker::{Credentials, Engine, docker_error};
+use crate::ecs::Deps;
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::secret::Secret;
-use crate::service_run::Deps;
 
 /// The label every resource of a local run carries, with the run's id.
 pub const TASK_LABEL: &str = "ecskit.local-task";

@@ -1,0 +1,298 @@
+//! task-run's flags, and the check of all of them before any call (exit 2, nothing changed).
+
+use std::time::Duration;
+
+use crate::cli::{Common, key_value};
+use crate::ecs::taskdef;
+use crate::error::{Error, Result};
+use crate::service_run::deploy::parse_strategy_item;
+use crate::service_run::{LaunchTypeArg, parse_duration};
+
+/// The most tasks one RunTask call starts (ECS's limit).
+pub const MAX_COUNT: i32 = 10;
+
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "task-run",
+    next_help_heading = "task-run",
+    version,
+    about = "Run one task of a task definition on ECS (or on the local Docker Engine) and wait until it stops.",
+    after_help = "Examples:\n  \
+eval \"$(taskdef-register --file migrate.json --output env)\"   # ECSKIT_TASK_DEFINITION_ARN\n  \
+task-run --cluster acme --command 'bin/migrate --up' --logs   # waits, exit 3 if it fails\n  \
+task-run --cluster acme --task-definition report:4 --count 3 --no-wait --tag job=nightly\n  \
+task-run --cluster acme --task-definition app --task-role-arn arn:aws:iam::1:role/audit\n  \
+task-run --local --task-definition snaplex:7 --env LOG_LEVEL=debug\n  \
+task-run --cluster acme --stop 0123456789abcdef --reason 'stuck migration'\n\n\
+Reads: ECSKIT_CLUSTER, ECSKIT_TASK_DEFINITION_ARN\n\
+Prints: ECSKIT_TASK_ARN, ECSKIT_EXIT_CODE, ECSKIT_EXIT_CODE_<CONTAINER>, ECSKIT_CLUSTER_ARN, \
+ECSKIT_TASK_DEFINITION_ARN, ECSKIT_CHANGED\n\n\
+Exit codes: 0 success, 1 AWS or Docker failure, 2 bad input (nothing changed), 3 the task ran but \
+an essential container failed"
+)]
+pub struct Args {
+    /// The ECS cluster (created when missing). Not needed with --local.
+    #[arg(
+        long,
+        env = "ECSKIT_CLUSTER",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub cluster: String,
+    /// The task definition: an ARN, `family` (latest ACTIVE revision) or `family:revision`.
+    #[arg(long, env = "ECSKIT_TASK_DEFINITION_ARN")]
+    pub task_definition: Option<String>,
+
+    /// Command override: a JSON array (`'["sh","-c","echo hi"]'`) or words split on spaces.
+    #[arg(long, help_heading = "Task")]
+    pub command: Option<String>,
+    /// Environment override KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value, help_heading = "Task")]
+    pub env: Vec<(String, String)>,
+    /// The container the overrides (and --logs) apply to (default: the first essential one).
+    #[arg(long, help_heading = "Task")]
+    pub container: Option<String>,
+    /// Task role for this run only.
+    #[arg(long, value_name = "ARN", help_heading = "Task")]
+    pub task_role_arn: Option<String>,
+    /// Tasks to start at once (1 to 10).
+    #[arg(long, default_value_t = 1, help_heading = "Task")]
+    pub count: i32,
+    /// The task's startedBy (default: ecskit).
+    #[arg(long, help_heading = "Task")]
+    pub started_by: Option<String>,
+    /// A tag KEY=VALUE on the task (repeatable; managed-by=ecskit is always added).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = key_value, help_heading = "Task")]
+    pub tags: Vec<(String, String)>,
+
+    /// Launch type (default FARGATE when no capacity provider strategy is given).
+    #[arg(
+        long,
+        value_enum,
+        conflicts_with = "capacity_provider_strategy",
+        help_heading = "Placement"
+    )]
+    pub launch_type: Option<LaunchTypeArg>,
+    /// Capacity provider strategy: PROVIDER:WEIGHT[:BASE],... (e.g. FARGATE_SPOT:3,FARGATE:1:1).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "STRATEGY",
+        help_heading = "Placement"
+    )]
+    pub capacity_provider_strategy: Vec<String>,
+    /// awsvpc subnets (default: the default VPC's default subnets).
+    #[arg(long, value_delimiter = ',', help_heading = "Placement")]
+    pub subnets: Vec<String>,
+    /// awsvpc security groups (default: the default VPC's `default` group).
+    #[arg(long, value_delimiter = ',', help_heading = "Placement")]
+    pub security_groups: Vec<String>,
+    /// Give the task a public IP (default: on with the default VPC, off with your subnets).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Placement")]
+    pub assign_public_ip: Option<bool>,
+
+    /// Print the task ARN and return without waiting for the task to stop.
+    #[arg(long, conflicts_with = "local", help_heading = "Waiting")]
+    pub no_wait: bool,
+    /// Stream the containers' lines (CloudWatch Logs) to stderr while the task runs.
+    #[arg(long, help_heading = "Waiting")]
+    pub logs: bool,
+    /// Lines of the failing container's log shown when the task fails (0: none).
+    #[arg(long, default_value_t = 20, help_heading = "Waiting")]
+    pub log_lines: u32,
+    /// Give up waiting after this long (90s, 15m, 1h); the task keeps running.
+    #[arg(long, default_value = "30m", value_parser = parse_duration, help_heading = "Waiting")]
+    pub timeout: Duration,
+    /// Give up when the task's status has not changed for this long.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, help_heading = "Waiting")]
+    pub no_progress_timeout: Duration,
+    /// Time between two polls.
+    #[arg(long, default_value = "6s", value_parser = parse_duration, hide = true)]
+    pub poll_interval: Duration,
+
+    /// Run the task on the local Docker Engine (DOCKER_HOST) as ECS would: dependsOn, secrets,
+    /// env files, volumes and the task role's credentials at 169.254.170.2.
+    #[arg(long, conflicts_with_all = ["stop", "count", "started_by", "tags", "launch_type", "capacity_provider_strategy", "subnets", "security_groups", "assign_public_ip"], help_heading = "Local run")]
+    pub local: bool,
+    /// The image that holds the local task's network namespace (ECS's pause container).
+    #[arg(long, env = "ECSKIT_LOCAL_PAUSE_IMAGE", default_value = super::local::DEFAULT_PAUSE_IMAGE, help_heading = "Local run")]
+    pub pause_image: String,
+
+    /// Stop this task (ARN or id) if task-run started it (tagged managed-by=ecskit).
+    #[arg(long, value_name = "TASK", conflicts_with_all = ["command", "env", "task_role_arn", "count", "no_wait", "logs"], help_heading = "Stop")]
+    pub stop: Option<String>,
+    /// Why it is stopped (shown in ECS's stopped reason).
+    #[arg(long, requires = "stop", help_heading = "Stop")]
+    pub reason: Option<String>,
+
+    // The shared flags come last, under their own headings (Output, AWS): flattened first,
+    // their headings would swallow the step's own flags.
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub aws: crate::aws::AwsArgs,
+}
+
+/// `--command`: a JSON array of strings, or words split on whitespace.
+pub fn parse_command(s: &str) -> std::result::Result<Vec<String>, String> {
+    let t = s.trim();
+    let words: Vec<String> = if t.starts_with('[') {
+        serde_json::from_str(t).map_err(|e| format!("'{s}' is not a JSON array of strings: {e}"))?
+    } else {
+        t.split_whitespace().map(str::to_string).collect()
+    };
+    if words.is_empty() {
+        return Err("is empty: give the command to run".to_string());
+    }
+    Ok(words)
+}
+
+/// A task to stop: its ARN, or its id (32 hex digits for Fargate and EC2 alike).
+pub fn check_task_ref(task: &str) -> std::result::Result<(), String> {
+    let id = task.rsplit('/').next().unwrap_or(task);
+    let arn_ok = !task.contains('/') || (task.starts_with("arn:") && task.contains(":task/"));
+    if arn_ok && !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{task}' is not a task: pass its ARN (arn:aws:ecs:...:task/CLUSTER/ID) or its id"
+        ))
+    }
+}
+
+/// Checks every flag before anything is called; all problems at once.
+pub fn validate(args: &Args) -> Result<()> {
+    let mut problems: Vec<String> = Vec::new();
+    if args.cluster.is_empty() {
+        if !args.local {
+            problems
+                .push("--cluster is missing: name the cluster (or set ECSKIT_CLUSTER)".to_string());
+        }
+    } else if crate::validate::ecs_name(&args.cluster, 255).is_err()
+        && !args.cluster.starts_with("arn:")
+    {
+        problems.push(format!(
+            "--cluster '{}' is not a cluster name: use up to 255 letters, digits, '-' and '_'",
+            args.cluster
+        ));
+    }
+    match (&args.task_definition, &args.stop) {
+        (None, None) => problems.push(
+            "--task-definition is missing: pass an ARN, `family` or `family:revision` (or set ECSKIT_TASK_DEFINITION_ARN)"
+                .to_string(),
+        ),
+        (Some(td), None) => {
+            if let Err(e) = taskdef::check_task_definition_ref(td) {
+                problems.push(format!("--task-definition {e}"));
+            }
+        }
+        // A stop names its task; the task definition (from ECSKIT_TASK_DEFINITION_ARN, say) is
+        // not read.
+        (_, Some(task)) => {
+            if let Err(e) = check_task_ref(task) {
+                problems.push(format!("--stop {e}"));
+            }
+        }
+    }
+    if let Some(c) = &args.command
+        && let Err(e) = parse_command(c)
+    {
+        problems.push(format!("--command {e}"));
+    }
+    if let Some(arn) = &args.task_role_arn
+        && let Err(e) = crate::validate::role_arn(arn)
+    {
+        problems.push(format!("--task-role-arn {e}"));
+    }
+    if !(1..=MAX_COUNT).contains(&args.count) {
+        problems.push(format!(
+            "--count {} is not between 1 and {MAX_COUNT} (ECS starts at most {MAX_COUNT} tasks per call)",
+            args.count
+        ));
+    }
+    // ECS's limits: startedBy up to 128 letters, digits, '-' and '_'; a tag key up to 128
+    // characters and a value up to 256, and no key of its own (aws:).
+    if let Some(s) = &args.started_by
+        && crate::validate::ecs_name(s, 128).is_err()
+    {
+        problems.push(format!(
+            "--started-by '{s}' is not a startedBy: use up to 128 letters, digits, '-' and '_'"
+        ));
+    }
+    for (k, v) in &args.tags {
+        if k.len() > 128 || v.len() > 256 || k.to_ascii_lowercase().starts_with("aws:") {
+            problems.push(format!(
+                "--tag {k}: a key is up to 128 characters, not starting with aws:, and a value up to 256"
+            ));
+        } else if k == crate::aws::MANAGED_BY.0 {
+            problems.push(format!(
+                "--tag {k}: task-run sets {}={} itself (it marks what --stop may stop)",
+                crate::aws::MANAGED_BY.0,
+                crate::aws::MANAGED_BY.1
+            ));
+        }
+    }
+    if let Some(r) = &args.reason
+        && r.len() > 255
+    {
+        problems.push("--reason is longer than 255 characters (ECS's limit)".to_string());
+    }
+    for item in &args.capacity_provider_strategy {
+        if let Err(e) = parse_strategy_item(item) {
+            problems.push(format!("--capacity-provider-strategy {e}"));
+        }
+    }
+    for s in &args.subnets {
+        if !s.starts_with("subnet-") {
+            problems.push(format!("--subnets '{s}' is not a subnet id (subnet-...)"));
+        }
+    }
+    for s in &args.security_groups {
+        if !s.starts_with("sg-") {
+            problems.push(format!(
+                "--security-groups '{s}' is not a security group id (sg-...)"
+            ));
+        }
+    }
+    if args.launch_type == Some(LaunchTypeArg::Ec2) && args.assign_public_ip == Some(true) {
+        problems.push(
+            "--assign-public-ip with --launch-type EC2: ECS gives EC2 tasks in awsvpc mode no public IP; drop the flag"
+                .to_string(),
+        );
+    }
+    for (name, d) in [
+        ("--timeout", args.timeout),
+        ("--no-progress-timeout", args.no_progress_timeout),
+        ("--poll-interval", args.poll_interval),
+    ] {
+        if d.is_zero() {
+            problems.push(format!(
+                "{name} is zero: give a positive duration such as 90s"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::inputs(problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands() {
+        assert_eq!(
+            parse_command("bin/migrate --up").unwrap(),
+            ["bin/migrate", "--up"]
+        );
+        assert_eq!(
+            parse_command(r#"["sh","-c","echo hi"]"#).unwrap(),
+            ["sh", "-c", "echo hi"]
+        );
+        assert!(parse_command("  ").is_err());
+        assert!(parse_command("[1,2]").is_err());
+    }
+}
