@@ -223,6 +223,30 @@ mod tests {
     }
 
     #[test]
+    fn one_off_tasks_are_refused_with_a_pointer_to_task_run() {
+        for flag in ["--run-task", "--local"] {
+            let args = Args::try_parse_from([
+                "service-run",
+                "--cluster",
+                "acme",
+                "--service",
+                "web",
+                "--task-definition",
+                "web:3",
+                flag,
+            ])
+            .unwrap();
+            let err = validate(&args).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            assert!(
+                text.contains(flag) && text.contains("use task-run"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn role_messages() {
         assert!(is_role_not_assumable(
             "ECS was unable to assume the role 'arn:aws:iam::1:role/x' that was provided for this task."

@@ -31,98 +31,124 @@ Exit codes: 0 success, 1 AWS or Docker failure, 2 bad input (nothing changed), 3
 an essential container failed"
 )]
 pub struct Args {
-    /// The ECS cluster (created when missing). Not needed with --local.
+    /// The ECS cluster (created when missing; not with --local).
     #[arg(
         long,
+        value_name = "NAME",
         env = "ECSKIT_CLUSTER",
         default_value = "",
         hide_default_value = true
     )]
     pub cluster: String,
-    /// The task definition: an ARN, `family` (latest ACTIVE revision) or `family:revision`.
-    #[arg(long, env = "ECSKIT_TASK_DEFINITION_ARN")]
+    /// An ARN, `family` (its latest revision) or `family:revision`.
+    #[arg(long, value_name = "TD", env = "ECSKIT_TASK_DEFINITION_ARN")]
     pub task_definition: Option<String>,
 
-    /// Command override: a JSON array (`'["sh","-c","echo hi"]'`) or words split on spaces.
-    #[arg(long, help_heading = "Task")]
+    /// Command override: a JSON array (`'["sh","-c","echo hi"]'`) or words.
+    #[arg(long, value_name = "CMD", help_heading = "Task")]
     pub command: Option<String>,
-    /// Environment override KEY=VALUE (repeatable).
+    /// Environment override (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value, help_heading = "Task")]
     pub env: Vec<(String, String)>,
-    /// The container the overrides (and --logs) apply to (default: the first essential one).
-    #[arg(long, help_heading = "Task")]
+    /// The overrides' (and --logs') container (default: the first essential).
+    #[arg(long, value_name = "NAME", help_heading = "Task")]
     pub container: Option<String>,
     /// Task role for this run only.
     #[arg(long, value_name = "ARN", help_heading = "Task")]
     pub task_role_arn: Option<String>,
     /// Tasks to start at once (1 to 10).
-    #[arg(long, default_value_t = 1, help_heading = "Task")]
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Task")]
     pub count: i32,
-    /// The task's startedBy (default: ecskit).
-    #[arg(long, help_heading = "Task")]
+    /// The tasks' startedBy (default: ecskit).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        hide_short_help = true,
+        help_heading = "Task"
+    )]
     pub started_by: Option<String>,
-    /// A tag KEY=VALUE on the task (repeatable; managed-by=ecskit is always added).
+    /// A tag on the tasks (repeatable; managed-by=ecskit is always added).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = key_value, help_heading = "Task")]
     pub tags: Vec<(String, String)>,
 
-    /// Launch type (default FARGATE when no capacity provider strategy is given).
+    /// FARGATE (default without a strategy) or EC2.
     #[arg(
         long,
         value_enum,
+        value_name = "TYPE",
+        hide_possible_values = true,
         conflicts_with = "capacity_provider_strategy",
         help_heading = "Placement"
     )]
     pub launch_type: Option<LaunchTypeArg>,
-    /// Capacity provider strategy: PROVIDER:WEIGHT[:BASE],... (e.g. FARGATE_SPOT:3,FARGATE:1:1).
+    /// Capacity providers: PROV:WEIGHT[:BASE],...
     #[arg(
         long,
         value_delimiter = ',',
-        value_name = "STRATEGY",
+        value_name = "LIST",
         help_heading = "Placement"
     )]
     pub capacity_provider_strategy: Vec<String>,
-    /// awsvpc subnets (default: the default VPC's default subnets).
-    #[arg(long, value_delimiter = ',', help_heading = "Placement")]
+    /// awsvpc subnets (default: the default VPC's).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "IDS",
+        help_heading = "Placement"
+    )]
     pub subnets: Vec<String>,
-    /// awsvpc security groups (default: the default VPC's `default` group).
-    #[arg(long, value_delimiter = ',', help_heading = "Placement")]
+    /// awsvpc security groups (default: `default`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "IDS",
+        help_heading = "Placement"
+    )]
     pub security_groups: Vec<String>,
-    /// Give the task a public IP (default: on with the default VPC, off with your subnets).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Placement")]
+    /// Public IP (default: in the default VPC only).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true, help_heading = "Placement")]
     pub assign_public_ip: Option<bool>,
 
-    /// Print the task ARN and return without waiting for the task to stop.
+    /// Print the task ARN and return, without waiting.
     #[arg(long, conflicts_with = "local", help_heading = "Waiting")]
     pub no_wait: bool,
-    /// Stream the containers' lines (CloudWatch Logs) to stderr while the task runs.
+    /// Stream the containers' lines (CloudWatch Logs) to stderr.
     #[arg(long, help_heading = "Waiting")]
     pub logs: bool,
     /// Lines of the failing container's log shown when the task fails (0: none).
-    #[arg(long, default_value_t = 20, help_heading = "Waiting")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        hide_short_help = true,
+        help_heading = "Waiting"
+    )]
     pub log_lines: u32,
-    /// Give up waiting after this long (90s, 15m, 1h); the task keeps running.
-    #[arg(long, default_value = "30m", value_parser = parse_duration, help_heading = "Waiting")]
+    /// Stop waiting after this long (90s, 15m, 1h); the task runs on.
+    #[arg(long, value_name = "TIME", default_value = "30m", value_parser = parse_duration, help_heading = "Waiting")]
     pub timeout: Duration,
-    /// Give up when the task's status has not changed for this long.
-    #[arg(long, default_value = "10m", value_parser = parse_duration, help_heading = "Waiting")]
+    /// Stop waiting when the task's status has not changed for this long.
+    #[arg(long, value_name = "TIME", default_value = "10m", value_parser = parse_duration, hide_short_help = true, help_heading = "Waiting")]
     pub no_progress_timeout: Duration,
     /// Time between two polls.
     #[arg(long, default_value = "6s", value_parser = parse_duration, hide = true)]
     pub poll_interval: Duration,
 
-    /// Run the task on the local Docker Engine (DOCKER_HOST) as ECS would: dependsOn, secrets,
-    /// env files, volumes and the task role's credentials at 169.254.170.2.
+    /// Run it on the local Docker Engine (DOCKER_HOST) as ECS would, role included.
+    ///
+    /// As ECS would run it: dependsOn order, secrets, env files, volumes, and the task role's
+    /// credentials at 169.254.170.2.
     #[arg(long, conflicts_with_all = ["stop", "count", "started_by", "tags", "launch_type", "capacity_provider_strategy", "subnets", "security_groups", "assign_public_ip"], help_heading = "Local run")]
     pub local: bool,
     /// The image that holds the local task's network namespace (ECS's pause container).
-    #[arg(long, env = "ECSKIT_LOCAL_PAUSE_IMAGE", default_value = super::local::DEFAULT_PAUSE_IMAGE, help_heading = "Local run")]
+    #[arg(long, value_name = "IMAGE", env = "ECSKIT_LOCAL_PAUSE_IMAGE", default_value = super::local::DEFAULT_PAUSE_IMAGE, hide_short_help = true, help_heading = "Local run")]
     pub pause_image: String,
 
     /// Stop this task (ARN or id) if task-run started it (tagged managed-by=ecskit).
     #[arg(long, value_name = "TASK", conflicts_with_all = ["command", "env", "task_role_arn", "count", "no_wait", "logs"], help_heading = "Stop")]
     pub stop: Option<String>,
-    /// Why it is stopped (shown in ECS's stopped reason).
-    #[arg(long, requires = "stop", help_heading = "Stop")]
+    /// Why (ECS's stopped reason).
+    #[arg(long, value_name = "TEXT", requires = "stop", help_heading = "Stop")]
     pub reason: Option<String>,
 
     // The shared flags come last, under their own headings (Output, AWS): flattened first,
@@ -147,11 +173,15 @@ pub fn parse_command(s: &str) -> std::result::Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// A task to stop: its ARN, or its id (32 hex digits for Fargate and EC2 alike).
+/// A task to stop: its ARN, or its id (32 hex digits on ECS; a UUID on the emulator).
 pub fn check_task_ref(task: &str) -> std::result::Result<(), String> {
     let id = task.rsplit('/').next().unwrap_or(task);
     let arn_ok = !task.contains('/') || (task.starts_with("arn:") && task.contains(":task/"));
-    if arn_ok && !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if arn_ok
+        && !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         Ok(())
     } else {
         Err(format!(
@@ -281,6 +311,113 @@ pub fn validate(args: &Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    fn problems(argv: &[&str]) -> String {
+        let args = Args::try_parse_from([&["task-run"][..], argv].concat()).unwrap();
+        match validate(&args) {
+            Ok(()) => String::new(),
+            Err(e) => {
+                assert_eq!(e.exit_code(), 2, "{e}");
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_needs_a_cluster_and_a_task_definition_but_a_local_run_no_cluster() {
+        let text = problems(&[]);
+        assert!(text.contains("--cluster is missing"), "{text}");
+        assert!(text.contains("--task-definition is missing"), "{text}");
+        assert_eq!(problems(&["--local", "--task-definition", "app:3"]), "");
+        assert_eq!(
+            problems(&["--cluster", "acme", "--task-definition", "app"]),
+            ""
+        );
+    }
+
+    #[test]
+    fn count_is_between_one_and_ecs_limit() {
+        for bad in ["0", "11", "-1"] {
+            let count = format!("--count={bad}");
+            let text = problems(&["--cluster", "a", "--task-definition", "t", &count]);
+            assert!(text.contains("--count"), "{bad}: {text}");
+        }
+        assert_eq!(
+            problems(&["--cluster", "a", "--task-definition", "t", "--count", "10"]),
+            ""
+        );
+    }
+
+    #[test]
+    fn the_managed_by_tag_is_task_runs_own() {
+        let text = problems(&[
+            "--cluster",
+            "a",
+            "--task-definition",
+            "t",
+            "--tag",
+            "managed-by=me",
+        ]);
+        assert!(text.contains("sets managed-by=ecskit itself"), "{text}");
+        let text = problems(&[
+            "--cluster",
+            "a",
+            "--task-definition",
+            "t",
+            "--tag",
+            "aws:x=1",
+        ]);
+        assert!(text.contains("--tag aws:x"), "{text}");
+        assert_eq!(
+            problems(&[
+                "--cluster",
+                "a",
+                "--task-definition",
+                "t",
+                "--tag",
+                "job=nightly"
+            ]),
+            ""
+        );
+    }
+
+    #[test]
+    fn started_by_and_reason_keep_to_ecs_limits() {
+        let text = problems(&[
+            "--cluster",
+            "a",
+            "--task-definition",
+            "t",
+            "--started-by",
+            "a b",
+        ]);
+        assert!(text.contains("--started-by"), "{text}");
+        let long = "x".repeat(256);
+        let text = problems(&["--cluster", "a", "--stop", "abc123", "--reason", &long]);
+        assert!(text.contains("--reason"), "{text}");
+    }
+
+    #[test]
+    fn stop_names_a_task_and_needs_no_task_definition() {
+        assert_eq!(
+            problems(&["--cluster", "a", "--stop", "0123456789abcdef"]),
+            ""
+        );
+        assert_eq!(
+            problems(&[
+                "--cluster",
+                "a",
+                "--stop",
+                "arn:aws:ecs:us-west-2:1:task/a/0123abcd"
+            ]),
+            ""
+        );
+        for bad in ["../x", "arn:aws:ecs:us-west-2:1:service/a/web", "a b", ""] {
+            let text = problems(&["--cluster", "a", "--stop", bad]);
+            assert!(text.contains("--stop"), "{bad}: {text}");
+        }
+    }
 
     #[test]
     fn commands() {
