@@ -281,3 +281,127 @@ async fn run_task_logs_streams_the_tasks_lines_while_it_runs() {
     assert_eq!(first_request["logGroupName"], "/ecs/migrate");
     assert_eq!(first_request["logStreamNames"], serde_json::json!([stream]));
 }
+
+const TASK2: &str = "arn:aws:ecs:us-west-2:123456789012:task/app/fedcba9876543210";
+
+/// A task like [`task`], with another ARN.
+fn second(status: &str, containers: &[(&str, Option<i32>)]) -> Task {
+    let mut t = task(
+        status,
+        Some("Essential container in task exited"),
+        containers,
+    );
+    t.task_arn = Some(TASK2.into());
+    t
+}
+
+fn described_second(t: Task) -> Rule {
+    let out = aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder()
+        .tasks(t)
+        .build();
+    mock!(Client::describe_tasks)
+        .match_requests(|r| r.tasks() == [TASK2])
+        .then_output(move || out.clone())
+}
+
+/// `--count 2 --started-by --tag`: one RunTask for both, the user's tags beside managed-by
+/// (a managed-by of the user's own is dropped: it marks what --stop may stop).
+fn run_two() -> Rule {
+    let out = RunTaskOutput::builder()
+        .tasks(Task::builder().task_arn(TASK).build())
+        .tasks(Task::builder().task_arn(TASK2).build())
+        .build();
+    mock!(Client::run_task)
+        .match_requests(|r| {
+            let tags: Vec<(&str, &str)> = r
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+                .collect();
+            r.count() == Some(2)
+                && r.started_by() == Some("nightly-job")
+                && tags == [("job", "nightly"), ("managed-by", "ecskit")]
+        })
+        .then_output(move || out.clone())
+}
+
+fn two() -> TaskSpec {
+    TaskSpec {
+        count: 2,
+        started_by: Some("nightly-job".into()),
+        tags: vec![
+            ("job".into(), "nightly".into()),
+            ("managed-by".into(), "someone".into()),
+        ],
+        ..spec()
+    }
+}
+
+#[tokio::test]
+async fn count_tasks_are_all_waited_for_with_every_containers_code() {
+    let d = deps(&[
+        run_two(),
+        described(task(
+            "STOPPED",
+            Some("done"),
+            &[("app", Some(0)), ("sidecar", Some(0))],
+        )),
+        described_second(second("STOPPED", &[("app", Some(0))])),
+    ]);
+    let finished = run_task(&d, &two()).await.unwrap();
+    let arns: Vec<&str> = finished.iter().map(|f| f.task_arn.as_str()).collect();
+    assert_eq!(arns, [TASK, TASK2]);
+    assert_eq!(finished[0].exit_code, Some(0));
+    // The essential container's code only (the sidecar is not essential here).
+    assert_eq!(finished[0].codes, [("app".to_string(), 0)]);
+}
+
+/// The first task fails and the second then cannot be read: the failure (exit 3, with the
+/// container's code) is what the run reports, not the later AWS error.
+#[tokio::test]
+async fn the_first_failure_is_kept_when_a_later_task_errs() {
+    let d = deps(&[
+        run_two(),
+        described(task(
+            "STOPPED",
+            Some("Essential container in task exited"),
+            &[("app", Some(7))],
+        )),
+        mock!(Client::describe_tasks).then_error(|| {
+            aws_sdk_ecs::operation::describe_tasks::DescribeTasksError::ClientException(
+                ClientException::builder()
+                    .message("throttled for good")
+                    .meta(ErrorMetadata::builder().code("ClientException").build())
+                    .build(),
+            )
+        }),
+    ]);
+    let err = run_task(&d, &two()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let env = failed_outputs(&err, OutputFormat::Env);
+    assert_eq!(env["ECSKIT_EXIT_CODE_APP"], "7", "{env:?}");
+    assert_eq!(env["ECSKIT_TASK_ARN"], TASK, "{env:?}");
+}
+
+/// ECS started one task of two: a failure (exit 1) naming the one that runs, so it can be
+/// stopped, and why the other did not start.
+#[tokio::test]
+async fn fewer_tasks_than_asked_is_a_failure_naming_the_started_one() {
+    let out = RunTaskOutput::builder()
+        .tasks(Task::builder().task_arn(TASK).build())
+        .failures(
+            aws_sdk_ecs::types::Failure::builder()
+                .reason("RESOURCE:MEMORY")
+                .build(),
+        )
+        .build();
+    let d = deps(&[mock!(Client::run_task).then_output(move || out.clone())]);
+    let err = run_task(&d, &two()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("started 1 of 2 tasks") && text.contains(TASK),
+        "{text}"
+    );
+    assert!(text.contains("RESOURCE:MEMORY"), "{text}");
+}
