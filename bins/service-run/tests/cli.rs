@@ -259,3 +259,19 @@ fn logs_follow_picks_up_a_line_put_after_it_started() {
         "Ctrl-C ends --follow as success: {status:?}"
     );
 }
+
+/// One-off tasks moved to task-run: service-run says so, exit 2, before any call.
+#[test]
+fn run_task_and_local_point_to_task_run() {
+    let stack = ecskit_testkit::local_stack();
+    for flag in ["--run-task", "--local"] {
+        let out = service_run(
+            &stack,
+            &["--cluster", "app", "--task-definition", "web:1", flag],
+        );
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("use task-run"), "{flag}: {err}");
+    }
+}

@@ -28,7 +28,7 @@ impl LaunchTypeArg {
     name = "service-run",
     next_help_heading = "service-run",
     version,
-    about = "Create or update an ECS service and watch it until it is stable or has failed (one-off tasks: task-run).",
+    about = "Create or update an ECS service and watch it until it is stable or has failed.",
     after_help = "Examples:\n  \
 eval \"$(taskdef-register --file snaplex.json --output env)\"   # ECSKIT_TASK_DEFINITION_ARN\n  \
 service-run --cluster acme --service snaplex                  # deploys it, waits until stable\n  \
