@@ -17,16 +17,12 @@ pub enum Step {
 }
 
 impl Step {
-    /// Every binary (releases, man pages, completions, the action's install).
-    pub const ALL: [Step; 7] = [
-        Step::ImagePush,
-        Step::RoleCreate,
-        Step::InstanceProfile,
-        Step::ConfigUpload,
-        Step::TaskdefRegister,
-        Step::ServiceRun,
-        Step::TaskRun,
-    ];
+    /// Every binary (releases, man pages, completions, the action's install): the chain's,
+    /// then task-run.
+    pub const ALL: [Step; 7] = {
+        let c = Step::CHAIN;
+        [c[0], c[1], c[2], c[3], c[4], c[5], Step::TaskRun]
+    };
 
     /// The steps a stack's deploy runs, in order.
     pub const CHAIN: [Step; 6] = [
@@ -107,5 +103,12 @@ mod tests {
             assert_eq!(s.binary().parse::<Step>(), Ok(s));
         }
         assert!("image_push".parse::<Step>().is_err());
+    }
+
+    #[test]
+    fn every_binary_is_listed_once_and_the_chain_is_all_but_task_run() {
+        assert_eq!(Step::ALL[..6], Step::CHAIN);
+        assert_eq!(Step::ALL[6], Step::TaskRun);
+        assert!(!Step::CHAIN.contains(&Step::TaskRun));
     }
 }

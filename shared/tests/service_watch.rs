@@ -1,7 +1,8 @@
 //! service-run's waiting logic on recorded DescribeServices/ListTasks/DescribeTasks answers
 //! (aws-smithy-mocks, in strict call order): the emulator never produces events, rollbacks,
-//! stopped reasons or IAM-propagation errors (task-run's are in `task_run_recorded.rs`). The clock is virtual, so minutes of
-//! polling run instantly, and the elapsed virtual time shows how long the real wait would be.
+//! stopped reasons or IAM-propagation errors (task-run's are in `task_run_recorded.rs`). The
+//! clock is virtual, so minutes of polling run instantly, and the elapsed virtual time shows how
+//! long the real wait would be.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,7 +33,7 @@ use ecskit::service_run::run_with;
 use ecskit::service_run::watch::{Target, follow};
 
 mod ecs_recorded;
-use ecs_recorded::{TASK, deps, described, failed_outputs, task};
+use ecs_recorded::{RecordedLogs, TASK, deps, described, failed_outputs, task};
 
 const DEP: &str = "ecs-svc/1111";
 
@@ -402,49 +403,21 @@ async fn create_service_is_retried_while_the_role_is_not_assumable_then_succeeds
     assert!(report.changed);
 }
 
-/// CloudWatch Logs as recorded: every request answers GetLogEvents' JSON with these lines, and
-/// the stream each request named is kept for the test to check.
-#[derive(Clone, Debug, Default)]
-struct RecordedLogs {
-    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl aws_smithy_runtime_api::client::http::HttpConnector for RecordedLogs {
-    fn call(
-        &self,
-        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
-    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
-        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
-        self.asked.lock().unwrap().push(body);
-        let answer = r#"{"events":[
-            {"timestamp":1,"message":"starting snaplex jcc","ingestionTime":2},
-            {"timestamp":3,"message":"FATAL: cannot read s3://cfg/app/global.properties: AccessDenied\n","ingestionTime":4}],
-            "nextForwardToken":"f/1","nextBackwardToken":"b/1"}"#;
-        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
-                aws_smithy_types::body::SdkBody::from(answer),
-            ),
-        ))
-    }
-}
-
-impl aws_smithy_runtime_api::client::http::HttpClient for RecordedLogs {
-    fn http_connector(
-        &self,
-        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
-    }
-}
-
 /// A circuit-breaker rollback whose stopped task logged through awslogs: the failure report
 /// carries the container's last lines, read from the stream ECS names, in the error's details
 /// (`--output json`'s `failures[].log_tail`).
 #[tokio::test]
 async fn a_rollback_report_carries_the_failing_containers_last_log_lines() {
-    let recorded = RecordedLogs::default();
+    // GetLogEvents' answer for the failing container's stream.
+    let recorded = RecordedLogs {
+        answers: vec![
+            r#"{"events":[
+            {"timestamp":1,"message":"starting snaplex jcc","ingestionTime":2},
+            {"timestamp":3,"message":"FATAL: cannot read s3://cfg/app/global.properties: AccessDenied\n","ingestionTime":4}],
+            "nextForwardToken":"f/1","nextBackwardToken":"b/1"}"#,
+        ],
+        ..Default::default()
+    };
     let mut d = deps(&[
         service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]),
         stopped_list(&[TASK]),

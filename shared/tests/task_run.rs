@@ -3,33 +3,9 @@
 //! stop is `changed: false`) and refuses, exit 2, a task it did not start; a dry run starts
 //! nothing. Each test has a cluster of its own (they share the emulator).
 
-use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode, TaskField};
+use aws_sdk_ecs::types::TaskField;
 use ecskit::task_run::{Args, TaskRun};
 use ecskit_testkit::LocalStack;
-
-async fn register(stack: &LocalStack) -> String {
-    let ecs = stack.ctx(false).await.ecs();
-    ecs.register_task_definition()
-        .family("once")
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("app")
-                .image("busybox")
-                .memory(512)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap()
-}
 
 async fn task_run(stack: &LocalStack, argv: &[&str]) -> ecskit::Result<ecskit::Report> {
     let args: Args = stack.parse("task-run", argv);
@@ -70,7 +46,7 @@ async fn described(
 #[tokio::test]
 async fn count_tasks_start_tagged_and_stop_only_what_task_run_started() {
     let stack = ecskit_testkit::local_stack();
-    let td = register(&stack).await;
+    let td = stack.register_app("once", "busybox").await;
     let report = task_run(
         &stack,
         &[
@@ -165,7 +141,7 @@ async fn count_tasks_start_tagged_and_stop_only_what_task_run_started() {
 #[tokio::test]
 async fn a_dry_run_starts_nothing() {
     let stack = ecskit_testkit::local_stack();
-    let td = register(&stack).await;
+    let td = stack.register_app("once", "busybox").await;
     let report = task_run(
         &stack,
         &["--cluster", "tr-dry", "--task-definition", &td, "--dry-run"],

@@ -17,7 +17,7 @@ use ecskit::output::OutputFormat;
 use ecskit::task_run::run::{TaskSpec, run_task};
 
 mod ecs_recorded;
-use ecs_recorded::{TASK, deps, described, failed_outputs, task};
+use ecs_recorded::{RecordedLogs, TASK, deps, described, failed_outputs, task};
 
 fn spec() -> TaskSpec {
     TaskSpec {
@@ -152,47 +152,6 @@ async fn iam_propagation_retry_gives_up_after_two_minutes() {
     assert!(d.clock.elapsed() <= Duration::from_secs(120));
 }
 
-/// CloudWatch Logs as recorded for FilterLogEvents: each call answers the next page of
-/// `answers` (the last one again when they run out); the requests are kept.
-#[derive(Clone, Debug, Default)]
-struct RecordedFilter {
-    answers: Vec<&'static str>,
-    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl aws_smithy_runtime_api::client::http::HttpConnector for RecordedFilter {
-    fn call(
-        &self,
-        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
-    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
-        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
-        let mut asked = self.asked.lock().unwrap();
-        asked.push(body);
-        let answer = self
-            .answers
-            .get(asked.len() - 1)
-            .or(self.answers.last())
-            .copied()
-            .unwrap_or("{}");
-        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
-                aws_smithy_types::body::SdkBody::from(answer),
-            ),
-        ))
-    }
-}
-
-impl aws_smithy_runtime_api::client::http::HttpClient for RecordedFilter {
-    fn http_connector(
-        &self,
-        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
-    }
-}
-
 /// `--logs`: the one-off task's lines are printed while it runs, each once, before
 /// the stopped report; the exit code contract is kept (a failing essential container is exit 3).
 #[tokio::test]
@@ -210,7 +169,7 @@ async fn run_task_logs_streams_the_tasks_lines_while_it_runs() {
         )
         .into_boxed_str(),
     );
-    let recorded = RecordedFilter {
+    let recorded = RecordedLogs {
         answers: vec![first, second],
         ..Default::default()
     };

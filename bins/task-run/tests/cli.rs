@@ -37,29 +37,7 @@ fn bad_input_exits_2_and_names_the_flags() {
 fn no_wait_prints_the_task_arn_on_stdout_and_no_secret() {
     let stack = ecskit_testkit::local_stack();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let arn = rt.block_on(async {
-        stack
-            .ctx(false)
-            .await
-            .ecs()
-            .register_task_definition()
-            .family("cli-once")
-            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
-            .container_definitions(
-                aws_sdk_ecs::types::ContainerDefinition::builder()
-                    .name("app")
-                    .image("busybox")
-                    .memory(512)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .task_definition
-            .unwrap()
-            .task_definition_arn
-            .unwrap()
-    });
+    let arn = rt.block_on(stack.register_app("cli-once", "busybox"));
     let out = task_run(
         &stack,
         &[
@@ -95,16 +73,5 @@ fn no_wait_prints_the_task_arn_on_stdout_and_no_secret() {
 /// The step's own flags come first, under the step's name; Output and AWS come last.
 #[test]
 fn help_lists_the_steps_own_flags_first() {
-    let (help, headings) = ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_task-run"));
-    assert_eq!(
-        headings.get(1).map(String::as_str),
-        Some("task-run:"),
-        "{help}"
-    );
-    let n = headings.len();
-    assert_eq!(
-        headings[n - 3..].to_vec(),
-        ["Output:", "AWS:", "Examples:"],
-        "{help}"
-    );
+    ecskit_testkit::assert_own_flags_first(env!("CARGO_BIN_EXE_task-run"), "task-run");
 }

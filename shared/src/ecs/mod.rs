@@ -1,11 +1,13 @@
 //! What service-run and task-run both use on ECS, written once: the context they run with
 //! ([`Deps`]), the task definition lookup ([`taskdef`]), the cluster ([`cluster`]), the awsvpc
 //! network and the default-VPC fallback ([`network`]), the IAM-propagation retry ([`retry`]),
-//! the report of a stopped task ([`stopped`]) and the containers' CloudWatch Logs ([`logs`]).
+//! the launch type or capacity providers ([`placement`]), the report of a stopped task
+//! ([`stopped`]), the containers' CloudWatch Logs ([`logs`]) and the waiting flags.
 
 pub mod cluster;
 pub mod logs;
 pub mod network;
+pub mod placement;
 pub mod retry;
 pub mod stopped;
 pub mod taskdef;
@@ -52,10 +54,60 @@ impl Default for Timing {
     }
 }
 
+/// The waiting flags' problems: each of `--timeout`, `--no-progress-timeout` and
+/// `--poll-interval` must be positive.
+pub fn check_waits(timeout: Duration, no_progress: Duration, poll: Duration) -> Vec<String> {
+    [
+        ("--timeout", timeout),
+        ("--no-progress-timeout", no_progress),
+        ("--poll-interval", poll),
+    ]
+    .into_iter()
+    .filter(|(_, d)| d.is_zero())
+    .map(|(name, _)| format!("{name} is zero: give a positive duration such as 90s"))
+    .collect()
+}
+
+/// `90`, `90s`, `15m`, `1h`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration: use 90s, 15m or 1h"))?;
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(format!("'{s}' is not a duration: use 90s, 15m or 1h")),
+    };
+    // Checked: a huge value is bad input (exit 2), not an overflow.
+    n.checked_mul(per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is too long a duration: use at most a few days, like 72h"))
+}
+
 impl Deps {
     /// The dependencies of a run: the context's clients, clock and progress, with the waiting
-    /// times and log lines its flags give.
-    pub fn for_run(ctx: Ctx, timing: Timing, log_lines: u32) -> Self {
+    /// times (`--poll-interval`, `--timeout`, `--no-progress-timeout`) and log lines its flags
+    /// give.
+    pub fn for_run(
+        ctx: Ctx,
+        poll: Duration,
+        timeout: Duration,
+        no_progress: Duration,
+        log_lines: u32,
+    ) -> Self {
+        let timing = Timing {
+            poll,
+            timeout,
+            no_progress,
+            ..Timing::default()
+        };
         let progress = ctx.progress.clone();
         let mut deps = Deps::new(ctx, progress, timing);
         deps.clock = deps.ctx.clock.clone();

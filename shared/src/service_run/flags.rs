@@ -4,24 +4,9 @@ use std::time::Duration;
 
 use super::{day2, deploy, taskdef};
 use crate::cli::Common;
+pub use crate::ecs::parse_duration;
+pub use crate::ecs::placement::LaunchTypeArg;
 use crate::error::{Error, Result};
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LaunchTypeArg {
-    #[value(name = "FARGATE", alias = "fargate")]
-    Fargate,
-    #[value(name = "EC2", alias = "ec2")]
-    Ec2,
-}
-
-impl LaunchTypeArg {
-    pub fn sdk(self) -> aws_sdk_ecs::types::LaunchType {
-        match self {
-            LaunchTypeArg::Fargate => aws_sdk_ecs::types::LaunchType::Fargate,
-            LaunchTypeArg::Ec2 => aws_sdk_ecs::types::LaunchType::Ec2,
-        }
-    }
-}
 
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
@@ -203,29 +188,6 @@ impl Args {
     }
 }
 
-/// `90`, `90s`, `15m`, `1h`.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration: use 90s, 15m or 1h"))?;
-    let per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "ms" => return Ok(Duration::from_millis(n)),
-        _ => return Err(format!("'{s}' is not a duration: use 90s, 15m or 1h")),
-    };
-    // Checked: a huge value is bad input (exit 2), not an overflow.
-    n.checked_mul(per)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("'{s}' is too long a duration: use at most a few days, like 72h"))
-}
-
 /// Checks every flag before anything is called; all problems at once.
 pub fn validate(args: &Args) -> Result<()> {
     let mut problems: Vec<String> = Vec::new();
@@ -310,29 +272,11 @@ pub fn validate(args: &Args) -> Result<()> {
     {
         problems.push(format!("--desired-count {n} is negative: use 0 or more"));
     }
-    for item in &args.capacity_provider_strategy {
-        if let Err(e) = deploy::parse_strategy_item(item) {
-            problems.push(format!("--capacity-provider-strategy {e}"));
-        }
-    }
-    for s in &args.subnets {
-        if !s.starts_with("subnet-") {
-            problems.push(format!("--subnets '{s}' is not a subnet id (subnet-...)"));
-        }
-    }
-    for s in &args.security_groups {
-        if !s.starts_with("sg-") {
-            problems.push(format!(
-                "--security-groups '{s}' is not a security group id (sg-...)"
-            ));
-        }
-    }
-    if args.launch_type == Some(LaunchTypeArg::Ec2) && args.assign_public_ip == Some(true) {
-        problems.push(
-            "--assign-public-ip with --launch-type EC2: ECS gives EC2 tasks in awsvpc mode no public IP; drop the flag (the instances' network, a NAT or VPC endpoints reach the registry)"
-                .to_string(),
-        );
-    }
+    problems.extend(crate::ecs::placement::check(
+        args.launch_type,
+        &args.capacity_provider_strategy,
+        &deploy::network_flags(args),
+    ));
     if let Some(p) = args.min_healthy_percent
         && !(0..=100).contains(&p)
     {
@@ -345,17 +289,11 @@ pub fn validate(args: &Args) -> Result<()> {
     {
         problems.push(format!("--max-percent {p} is not between 100 and 200"));
     }
-    for (name, d) in [
-        ("--timeout", args.timeout),
-        ("--no-progress-timeout", args.no_progress_timeout),
-        ("--poll-interval", args.poll_interval),
-    ] {
-        if d.is_zero() {
-            problems.push(format!(
-                "{name} is zero: give a positive duration such as 90s"
-            ));
-        }
-    }
+    problems.extend(crate::ecs::check_waits(
+        args.timeout,
+        args.no_progress_timeout,
+        args.poll_interval,
+    ));
     if problems.is_empty() {
         Ok(())
     } else {

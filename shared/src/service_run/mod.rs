@@ -59,13 +59,14 @@ impl crate::step::Step for ServiceRun {
 
 /// The dependencies of a run with these flags: the waiting times and log lines they give.
 pub fn deps_for(ctx: Ctx, args: &Args) -> Deps {
-    let timing = Timing {
-        poll: args.poll_interval,
-        timeout: args.timeout,
-        no_progress: args.no_progress_timeout,
-        ..Timing::default()
-    };
-    Deps::for_run(ctx, timing, args.day2.log_lines)
+    let log_lines = args.day2.log_lines;
+    Deps::for_run(
+        ctx,
+        args.poll_interval,
+        args.timeout,
+        args.no_progress_timeout,
+        log_lines,
+    )
 }
 
 /// The step's pieces with their dependencies given: [`ServiceRun`] calls it with [`Deps`] built

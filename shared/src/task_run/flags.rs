@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use crate::cli::{Common, key_value};
+use crate::ecs::parse_duration;
+use crate::ecs::placement::LaunchTypeArg;
 use crate::ecs::taskdef;
 use crate::error::{Error, Result};
-use crate::service_run::deploy::parse_strategy_item;
-use crate::service_run::{LaunchTypeArg, parse_duration};
 
 /// The most tasks one RunTask call starts (ECS's limit).
 pub const MAX_COUNT: i32 = 10;
@@ -159,6 +159,17 @@ pub struct Args {
     pub aws: crate::aws::AwsArgs,
 }
 
+impl Args {
+    /// The awsvpc flags.
+    pub fn network_flags(&self) -> crate::ecs::network::NetworkFlags {
+        crate::ecs::network::NetworkFlags {
+            subnets: self.subnets.clone(),
+            security_groups: self.security_groups.clone(),
+            assign_public_ip: self.assign_public_ip,
+        }
+    }
+}
+
 /// `--command`: a JSON array of strings, or words split on whitespace.
 pub fn parse_command(s: &str) -> std::result::Result<Vec<String>, String> {
     let t = s.trim();
@@ -267,40 +278,16 @@ pub fn validate(args: &Args) -> Result<()> {
     {
         problems.push("--reason is longer than 255 characters (ECS's limit)".to_string());
     }
-    for item in &args.capacity_provider_strategy {
-        if let Err(e) = parse_strategy_item(item) {
-            problems.push(format!("--capacity-provider-strategy {e}"));
-        }
-    }
-    for s in &args.subnets {
-        if !s.starts_with("subnet-") {
-            problems.push(format!("--subnets '{s}' is not a subnet id (subnet-...)"));
-        }
-    }
-    for s in &args.security_groups {
-        if !s.starts_with("sg-") {
-            problems.push(format!(
-                "--security-groups '{s}' is not a security group id (sg-...)"
-            ));
-        }
-    }
-    if args.launch_type == Some(LaunchTypeArg::Ec2) && args.assign_public_ip == Some(true) {
-        problems.push(
-            "--assign-public-ip with --launch-type EC2: ECS gives EC2 tasks in awsvpc mode no public IP; drop the flag"
-                .to_string(),
-        );
-    }
-    for (name, d) in [
-        ("--timeout", args.timeout),
-        ("--no-progress-timeout", args.no_progress_timeout),
-        ("--poll-interval", args.poll_interval),
-    ] {
-        if d.is_zero() {
-            problems.push(format!(
-                "{name} is zero: give a positive duration such as 90s"
-            ));
-        }
-    }
+    problems.extend(crate::ecs::placement::check(
+        args.launch_type,
+        &args.capacity_provider_strategy,
+        &args.network_flags(),
+    ));
+    problems.extend(crate::ecs::check_waits(
+        args.timeout,
+        args.no_progress_timeout,
+        args.poll_interval,
+    ));
     if problems.is_empty() {
         Ok(())
     } else {

@@ -43,13 +43,13 @@ impl crate::step::Step for TaskRun {
 
 /// The dependencies of a run with these flags: the waiting times and log lines they give.
 pub fn deps_for(ctx: Ctx, args: &Args) -> Deps {
-    let timing = Timing {
-        poll: args.poll_interval,
-        timeout: args.timeout,
-        no_progress: args.no_progress_timeout,
-        ..Timing::default()
-    };
-    Deps::for_run(ctx, timing, args.log_lines)
+    Deps::for_run(
+        ctx,
+        args.poll_interval,
+        args.timeout,
+        args.no_progress_timeout,
+        args.log_lines,
+    )
 }
 
 /// The step with its dependencies given: [`TaskRun`] calls it with [`Deps`] built from the

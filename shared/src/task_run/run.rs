@@ -10,9 +10,8 @@ use super::{Args, Deps, parse_command};
 use crate::Report;
 use crate::ecs::stopped::{describe_stopped, essential_exit, stopped_reason};
 use crate::ecs::taskdef::TaskDef;
-use crate::ecs::{cluster, logs, network, retry};
+use crate::ecs::{cluster, logs, network, placement, retry};
 use crate::error::{AwsContext, Error, Result};
-use crate::service_run::deploy;
 
 /// What a one-off task runs with.
 #[derive(Clone, Debug, Default)]
@@ -48,11 +47,7 @@ pub struct Finished {
 }
 
 pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
-    let flags = network::NetworkFlags {
-        subnets: args.subnets.clone(),
-        security_groups: args.security_groups.clone(),
-        assign_public_ip: args.assign_public_ip,
-    };
+    let flags = args.network_flags();
     if !td.awsvpc && flags.any() {
         return Err(Error::input(format!(
             "--subnets/--security-groups/--assign-public-ip need an awsvpc task definition; {} uses another network mode",
@@ -77,14 +72,9 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     let strategy: Vec<_> = args
         .capacity_provider_strategy
         .iter()
-        .filter_map(|s| deploy::parse_strategy_item(s).ok())
+        .filter_map(|s| placement::parse_strategy_item(s).ok())
         .collect();
-    let fargate = deploy::Want {
-        launch_type: launch_type.clone(),
-        strategy: strategy.clone(),
-        ..Default::default()
-    }
-    .fargate();
+    let fargate = placement::fargate(launch_type.as_ref(), &strategy);
     if fargate && !td.awsvpc {
         return Err(Error::input(format!(
             "{} is not an awsvpc task definition, and Fargate runs only awsvpc tasks",

@@ -91,3 +91,44 @@ pub fn failed_outputs(
         .into_iter()
         .collect()
 }
+
+/// CloudWatch Logs as recorded: each call answers the next of `answers` (GetLogEvents' or
+/// FilterLogEvents' JSON; the last one again when they run out); the requests are kept.
+#[derive(Clone, Debug, Default)]
+pub struct RecordedLogs {
+    pub answers: Vec<&'static str>,
+    pub asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for RecordedLogs {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
+        let mut asked = self.asked.lock().unwrap();
+        asked.push(body);
+        let answer = self
+            .answers
+            .get(asked.len() - 1)
+            .or(self.answers.last())
+            .copied()
+            .unwrap_or("{}");
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                aws_smithy_types::body::SdkBody::from(answer),
+            ),
+        ))
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for RecordedLogs {
+    fn http_connector(
+        &self,
+        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+    }
+}
