@@ -10,7 +10,6 @@ use std::time::Duration;
 use clap::Parser;
 use ecskit::output::OutputFormat;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::create_service::{
     CreateServiceError, CreateServiceInput, CreateServiceOutput,
@@ -28,7 +27,6 @@ use aws_sdk_ecs::types::{
 use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::error::ErrorMetadata;
-use ecskit::aws::Ctx;
 use ecskit::service_run::run_with;
 use ecskit::service_run::watch::{Target, follow};
 
@@ -440,15 +438,7 @@ async fn a_rollback_report_carries_the_failing_containers_last_log_lines() {
             vec![],
         ),
     ]);
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
-            aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"),
-        ))
-        .http_client(recorded.clone())
-        .build();
-    d.ctx = Ctx::from_sdk_config(sdk, None, false);
+    d.ctx = recorded.ctx();
     let mut t = target();
     t.logs.insert(
         "app".into(),

@@ -4,14 +4,12 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::run_task::{RunTaskError, RunTaskOutput};
 use aws_sdk_ecs::types::Task;
 use aws_sdk_ecs::types::error::ClientException;
 use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_types::error::metadata::ErrorMetadata;
-use ecskit::aws::Ctx;
 use ecskit::ecs::taskdef::TaskDef;
 use ecskit::output::OutputFormat;
 use ecskit::task_run::run::{TaskSpec, run_task};
@@ -182,15 +180,7 @@ async fn run_task_logs_streams_the_tasks_lines_while_it_runs() {
             &[("app", Some(1))],
         )),
     ]);
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
-            aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"),
-        ))
-        .http_client(recorded.clone())
-        .build();
-    d.ctx = Ctx::from_sdk_config(sdk, None, false);
+    d.ctx = recorded.ctx();
     let mut s = spec();
     s.logs = true;
     s.task_definition.logs.insert(

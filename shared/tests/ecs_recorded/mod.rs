@@ -132,3 +132,18 @@ impl aws_smithy_runtime_api::client::http::HttpClient for RecordedLogs {
         aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
     }
 }
+
+impl RecordedLogs {
+    /// A context whose every AWS call (CloudWatch Logs here) this client answers.
+    pub fn ctx(&self) -> Ctx {
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+                aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"),
+            ))
+            .http_client(self.clone())
+            .build();
+        Ctx::from_sdk_config(sdk, None, false)
+    }
+}
