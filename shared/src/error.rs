@@ -17,7 +17,7 @@ pub enum Error {
         message: String,
         hint: Option<String>,
         /// What `--output json` prints beside the error (a failed verify's checks).
-        details: Option<serde_json::Value>,
+        details: Option<Box<serde_json::Value>>,
     },
     /// An AWS call failed. Exit 1.
     #[error("{context}: {detail}")]
@@ -48,8 +48,9 @@ pub enum Error {
     Deployment {
         message: String,
         hint: Option<String>,
-        /// What `--output json` prints beside the error (the stopped tasks, their logs).
-        details: Option<serde_json::Value>,
+        /// What `--output json` prints beside the error (the stopped tasks, their logs); boxed,
+        /// so that every `Result` stays small.
+        details: Option<Box<serde_json::Value>>,
         /// What is known of the run that failed (its outputs: task ARN, exit codes, rollout
         /// state; and what it changed), printed in every output format: a CI job that goes
         /// on `if: failure()` reads them as it reads a success's.
@@ -149,7 +150,7 @@ impl Error {
     /// input found by verify (`checks`). Other errors are returned unchanged.
     pub fn with_details(mut self, value: serde_json::Value) -> Self {
         if let Error::Deployment { details, .. } | Error::Input { details, .. } = &mut self {
-            *details = Some(value);
+            *details = Some(Box::new(value));
         }
         self
     }
@@ -157,7 +158,7 @@ impl Error {
     /// The details of a failed deployment or verify, if any.
     pub fn details(&self) -> Option<&serde_json::Value> {
         match self {
-            Error::Deployment { details, .. } | Error::Input { details, .. } => details.as_ref(),
+            Error::Deployment { details, .. } | Error::Input { details, .. } => details.as_deref(),
             _ => None,
         }
     }
