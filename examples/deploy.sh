@@ -7,7 +7,7 @@
 #   eval "$(cargo xtask local env)" && examples/deploy.sh     # against the local stack
 #
 # A step that fails stops the script (set -e) with that step's exit code: 1 AWS or Docker
-# failure, 2 bad input (nothing changed), 3 the deployment ran but failed.
+# failure, 2 bad input (nothing changed), 3 the deployment (or the migration) ran but failed.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,7 +39,16 @@ echo "config: $ECSKIT_CONFIG_URI" >&2
 run "$BIN/taskdef-register" --file "$here/taskdef.json" --family "$APP"
 echo "task definition: $ECSKIT_TASK_DEFINITION_ARN" >&2
 
-# 3. The service: --task-definition reads ECSKIT_TASK_DEFINITION_ARN; it waits until the
+# 3. The migration, when MIGRATE names its command (MIGRATE='bin/migrate --up'): one task of
+#    the new task definition, before the service runs it; its lines on stderr, and a failing
+#    migration (exit 3, naming the container and its code) stops the script here, the service
+#    still on its previous revision.
+if [ -n "${MIGRATE:-}" ]; then
+  run "$BIN/task-run" --cluster "$APP" --command "$MIGRATE" --logs
+  echo "migration: task $ECSKIT_TASK_ARN exited $ECSKIT_EXIT_CODE" >&2
+fi
+
+# 4. The service: --task-definition reads ECSKIT_TASK_DEFINITION_ARN; it waits until the
 #    deployment is stable or failed.
 run "$BIN/service-run" --cluster "$APP" --service "$APP" --desired-count 1 --launch-type FARGATE
 echo "service: $ECSKIT_SERVICE_ARN (deployment $ECSKIT_DEPLOYMENT_ID)" >&2

@@ -6,7 +6,8 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// Bad input or usage. Nothing was changed: every check runs before the first mutating call.
 pub const INPUT: u8 = 2;
-/// A deployment or task ran but failed (circuit-breaker rollback, a failing essential container).
+/// A deployment (service-run) or task (task-run) ran but failed: a circuit-breaker rollback, an
+/// essential container that exited non-zero (task-run names it and its code).
 pub const DEPLOYMENT: u8 = 3;
 /// The run was interrupted (Ctrl-C, SIGTERM, SIGHUP) and stopped what it started: the user's
 /// decision, not a failure of the task. 130 is what shells report for a SIGINT (128 + 2).

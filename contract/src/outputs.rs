@@ -35,6 +35,8 @@ pub const DEPLOYMENT_ID: &str = "DEPLOYMENT_ID";
 pub const ROLLOUT_STATE: &str = "ROLLOUT_STATE";
 pub const DESIRED_COUNT: &str = "DESIRED_COUNT";
 pub const RUNNING_COUNT: &str = "RUNNING_COUNT";
+/// task-run (and service-run's CLUSTER_ARN, TASK_DEFINITION_ARN): the tasks it started, their
+/// ARNs separated by spaces with `--count`, and the first essential container's exit code.
 pub const TASK_ARN: &str = "TASK_ARN";
 pub const EXIT_CODE: &str = "EXIT_CODE";
 /// A run that ran but failed (exit 3): the reason, beside the outputs known so far.

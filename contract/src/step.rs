@@ -1,4 +1,5 @@
-//! The six steps: their binary names, their order in the chain, and their main outputs.
+//! The seven steps: their binary names, their order in the chain (six of them: task-run runs
+//! one-off tasks beside it), and their main outputs.
 
 use crate::outputs as o;
 
@@ -11,10 +12,20 @@ pub enum Step {
     ConfigUpload,
     TaskdefRegister,
     ServiceRun,
+    /// One-off tasks: not a stage of the chain ([`Step::CHAIN`]), a binary of its own.
+    TaskRun,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] = [
+    /// Every binary (releases, man pages, completions, the action's install): the chain's,
+    /// then task-run.
+    pub const ALL: [Step; 7] = {
+        let c = Step::CHAIN;
+        [c[0], c[1], c[2], c[3], c[4], c[5], Step::TaskRun]
+    };
+
+    /// The steps a stack's deploy runs, in order.
+    pub const CHAIN: [Step; 6] = [
         Step::ImagePush,
         Step::RoleCreate,
         Step::InstanceProfile,
@@ -32,6 +43,7 @@ impl Step {
             Step::ConfigUpload => "config-upload",
             Step::TaskdefRegister => "taskdef-register",
             Step::ServiceRun => "service-run",
+            Step::TaskRun => "task-run",
         }
     }
 
@@ -46,7 +58,8 @@ impl Step {
         match self {
             Step::ImagePush | Step::RoleCreate | Step::InstanceProfile | Step::ConfigUpload => 0,
             Step::TaskdefRegister => 1,
-            Step::ServiceRun => 2,
+            // A one-off task reads the registered task definition, as service-run does.
+            Step::ServiceRun | Step::TaskRun => 2,
         }
     }
 
@@ -59,6 +72,7 @@ impl Step {
             Step::ConfigUpload => &[o::CONFIG_URI],
             Step::TaskdefRegister => &[o::TASK_DEFINITION_ARN],
             Step::ServiceRun => &[o::SERVICE_ARN, o::DEPLOYMENT_ID],
+            Step::TaskRun => &[o::TASK_ARN, o::EXIT_CODE],
         }
     }
 }
@@ -89,5 +103,12 @@ mod tests {
             assert_eq!(s.binary().parse::<Step>(), Ok(s));
         }
         assert!("image_push".parse::<Step>().is_err());
+    }
+
+    #[test]
+    fn every_binary_is_listed_once_and_the_chain_is_all_but_task_run() {
+        assert_eq!(Step::ALL[..6], Step::CHAIN);
+        assert_eq!(Step::ALL[6], Step::TaskRun);
+        assert!(!Step::CHAIN.contains(&Step::TaskRun));
     }
 }

@@ -18,7 +18,7 @@ pub enum Error {
         message: String,
         hint: Option<String>,
         /// What `--output json` prints beside the error (a failed verify's checks).
-        details: Option<serde_json::Value>,
+        details: Option<Box<serde_json::Value>>,
     },
     /// An AWS call failed. Exit 1.
     #[error("{context}: {detail}")]
@@ -156,10 +156,8 @@ impl Error {
     /// Attaches what `--output json` shows of a failed deployment (`failures`, ...) or of bad
     /// input found by verify (`checks`). Other errors are returned unchanged.
     pub fn with_details(mut self, value: serde_json::Value) -> Self {
-        if let Error::Deployment { details, .. } = &mut self {
+        if let Error::Deployment { details, .. } | Error::Input { details, .. } = &mut self {
             *details = Some(Box::new(value));
-        } else if let Error::Input { details, .. } = &mut self {
-            *details = Some(value);
         }
         self
     }
@@ -167,8 +165,7 @@ impl Error {
     /// The details of a failed deployment or verify, if any.
     pub fn details(&self) -> Option<&serde_json::Value> {
         match self {
-            Error::Deployment { details, .. } => details.as_deref(),
-            Error::Input { details, .. } => details.as_ref(),
+            Error::Deployment { details, .. } | Error::Input { details, .. } => details.as_deref(),
             _ => None,
         }
     }

@@ -15,13 +15,15 @@
 //!
 //! Each step owns one module named after what the user calls it: [`image`] (image-push),
 //! [`iam`] (role-create, instance-profile), [`config`] (config-upload), [`taskdef`]
-//! (taskdef-register) and [`service`] (service-run).
+//! (taskdef-register), [`service_run`] (service-run) and [`task_run`] (task-run); what the last
+//! two both use on ECS is in [`ecs`].
 
 pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod docker;
 pub mod ecr;
+pub mod ecs;
 pub mod error;
 pub mod output;
 pub mod progress;
@@ -39,6 +41,7 @@ pub mod image_push;
 pub mod instance_profile;
 pub mod role_create;
 pub mod service_run;
+pub mod task_run;
 pub mod taskdef_register;
 
 pub mod verify;

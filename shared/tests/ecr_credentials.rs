@@ -1,6 +1,6 @@
 //! Where the caller's ECR credentials go, seen from the Docker Engine: `DOCKER_HOST` points at a
 //! fake engine (`fake_engine`) that records the `X-Registry-Auth` of every request, and verify
-//! (the `taskdef-register --verify` step) and the local run (`service-run --local`) run for
+//! (the `taskdef-register --verify` step) and the local run (`task-run --local`) run for
 //! real against the local stack's emulator. Only ECR's own hosts and the registry the user named
 //! (`ECSKIT_REGISTRY_ENDPOINT`) get credentials; lookalikes get none. The same engine answers the
 //! registry failures verify must tell apart: no such image (exit 2) from an outage (exit 1).
@@ -253,7 +253,7 @@ fn verify_tells_a_missing_image_from_a_registry_outage() {
 
 // --- the local run ----------------------------------------------------------------------------
 
-/// `service-run --local` of a task definition with `{"images": [...]}`. The context has no
+/// `task-run --local` of a task definition with `{"images": [...]}`. The context has no
 /// endpoint URL of its own (its clients still reach the emulator), so the run does not forward
 /// the emulator into the task network, which the fake engine does not make.
 #[tokio::test]
@@ -287,12 +287,12 @@ async fn child_local_run() {
         .unwrap();
     let sdk = ecskit::aws::sdk_config(&stack.aws_args()).await;
     let ctx = ecskit::aws::Ctx::from_sdk_config(sdk, None, false);
-    let args: ecskit::service_run::Args = stack.parse(
-        "service-run",
+    let args: ecskit::task_run::Args = stack.parse(
+        "task-run",
         &["--local", "--task-definition", "ecr-credentials-local"],
     );
-    let deps = ecskit::service_run::Deps::for_args(ctx, &args);
-    report(ecskit::service_run::run_with(&deps, &args).await);
+    let deps = ecskit::task_run::deps_for(ctx, &args);
+    report(ecskit::task_run::run_with(&deps, &args).await);
 }
 
 #[test]

@@ -24,6 +24,7 @@ fn each_help_is_pinned_and_shows_no_environment_value() {
         ("config-upload", help::<ecskit::config_upload::Args>()),
         ("taskdef-register", help::<ecskit::taskdef_register::Args>()),
         ("service-run", help::<ecskit::service_run::Args>()),
+        ("task-run", help::<ecskit::task_run::Args>()),
     ];
     for (name, text) in &helps {
         insta::assert_snapshot!(format!("help_{name}"), text);
@@ -48,5 +49,48 @@ fn each_help_is_pinned_and_shows_no_environment_value() {
                 "{name}: an example wrapped or not a command: {line}"
             );
         }
+    }
+}
+
+/// task-run's summary (`-h`) fits one screen of a 100-column terminal before its examples: 66
+/// lines, of which the Output and AWS flags every binary shares take 24; its own flags are the
+/// task's only, one line each (the rarer ones are in `--help`).
+#[test]
+fn task_run_summary_fits_one_screen() {
+    let text = command::<ecskit::task_run::Args>()
+        .term_width(100)
+        .render_help()
+        .to_string();
+    insta::assert_snapshot!("summary_task-run", text);
+    let before_examples = text.split("Examples:").next().unwrap();
+    let lines: Vec<&str> = before_examples.lines().collect();
+    assert!(
+        lines.len() <= 66,
+        "task-run -h is {} lines before its examples:\n{text}",
+        lines.len()
+    );
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "wider than 100 columns: {line}"
+        );
+    }
+}
+
+/// service-run has no flag that only a one-off task uses: those are task-run's.
+#[test]
+fn service_run_has_no_task_only_flag() {
+    let text = help::<ecskit::service_run::Args>();
+    for flag in [
+        "--run-task",
+        "--local",
+        "--command",
+        "--env ",
+        "--task-role-arn",
+        "--pause-image",
+        "--count",
+        "--stop",
+    ] {
+        assert!(!text.contains(flag), "service-run --help shows {flag}");
     }
 }

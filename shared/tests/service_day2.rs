@@ -176,18 +176,19 @@ async fn logs_reads_the_streams_of_the_services_tasks() {
     .unwrap();
     // moto starts no tasks for a service, and lists every task of the cluster for a service
     // name: a task started here stands in for the service's task.
-    let one_off: ecskit::service_run::Args = stack.parse(
-        "service-run",
+    let one_off: ecskit::task_run::Args = stack.parse(
+        "task-run",
         &[
             "--cluster",
             "app",
             "--task-definition",
             "web:1",
-            "--run-task",
             "--no-wait",
         ],
     );
-    run(one_off).await.unwrap();
+    ecskit::step::run_from_flags::<ecskit::task_run::TaskRun>(&one_off)
+        .await
+        .unwrap();
     let ctx = stack.ctx(false).await;
     let tasks = ctx
         .ecs()

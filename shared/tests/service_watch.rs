@@ -1,7 +1,8 @@
-//! service-run's waiting logic on recorded DescribeServices/ListTasks/DescribeTasks/RunTask
-//! answers (aws-smithy-mocks, in strict call order): the emulator never produces events,
-//! rollbacks, stopped reasons or IAM-propagation errors. The clock is virtual, so minutes of
-//! polling run instantly, and the elapsed virtual time shows how long the real wait would be.
+//! service-run's waiting logic on recorded DescribeServices/ListTasks/DescribeTasks answers
+//! (aws-smithy-mocks, in strict call order): the emulator never produces events, rollbacks,
+//! stopped reasons or IAM-propagation errors (task-run's are in `task_run_recorded.rs`). The
+//! clock is virtual, so minutes of polling run instantly, and the elapsed virtual time shows how
+//! long the real wait would be.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +10,6 @@ use std::time::Duration;
 use clap::Parser;
 use ecskit::output::OutputFormat;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::create_service::{
     CreateServiceError, CreateServiceInput, CreateServiceOutput,
@@ -19,65 +19,21 @@ use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
-use aws_sdk_ecs::operation::run_task::{RunTaskError, RunTaskOutput};
-use aws_sdk_ecs::types::error::{ClientException, InvalidParameterException};
+use aws_sdk_ecs::types::error::InvalidParameterException;
 use aws_sdk_ecs::types::{
     Cluster, Container, ContainerDefinition, Deployment, DeploymentRolloutState, NetworkMode,
-    Service, ServiceEvent, Task, TaskDefinition, TaskDefinitionStatus, TaskStopCode,
+    Service, ServiceEvent, Task, TaskDefinition, TaskDefinitionStatus,
 };
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::error::ErrorMetadata;
-use ecskit::aws::Ctx;
-use ecskit::progress::Progress;
-use ecskit::service_run::task::{TaskSpec, run_task};
-use ecskit::service_run::taskdef::TaskDef;
+use ecskit::service_run::run_with;
 use ecskit::service_run::watch::{Target, follow};
-use ecskit::service_run::{Clock, Deps, Timing, run_with};
+
+mod ecs_recorded;
+use ecs_recorded::{RecordedLogs, TASK, deps, described, failed_outputs, task};
 
 const DEP: &str = "ecs-svc/1111";
-const TASK: &str = "arn:aws:ecs:us-west-2:123456789012:task/app/0123456789abcdef";
-
-/// What `mock_client!` builds, without the SDK's test-util feature: an ECS client whose every
-/// call is answered by the rules, in order.
-fn mock_ecs(rules: &[Rule]) -> Client {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    let conf = aws_sdk_ecs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
-        .build();
-    Client::from_conf(conf)
-}
-
-fn deps(rules: &[Rule]) -> Deps {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .build();
-    let ctx = Ctx::from_sdk_config(sdk, None, false);
-    Deps {
-        ecs: mock_ecs(rules),
-        ec2: ctx.ec2(),
-        ctx,
-        clock: Clock::virtual_clock(),
-        progress: Progress::capturing(),
-        timing: Timing {
-            poll: Duration::from_secs(6),
-            timeout: Duration::from_secs(30 * 60),
-            no_progress: Duration::from_secs(60),
-            iam_grace: Duration::from_secs(120),
-        },
-        log_lines: 20,
-    }
-}
 
 fn target() -> Target {
     Target {
@@ -135,28 +91,6 @@ fn stopped_list(arns: &[&str]) -> Rule {
         .build();
     mock!(Client::list_tasks)
         .match_requests(|r| r.started_by() == Some(DEP))
-        .then_output(move || out.clone())
-}
-
-fn task(status: &str, reason: Option<&str>, containers: &[(&str, Option<i32>)]) -> Task {
-    Task::builder()
-        .task_arn(TASK)
-        .last_status(status)
-        .set_stopped_reason(reason.map(str::to_string))
-        .set_stop_code((status == "STOPPED").then_some(TaskStopCode::EssentialContainerExited))
-        .set_containers(Some(
-            containers
-                .iter()
-                .map(|(n, code)| Container::builder().name(*n).set_exit_code(*code).build())
-                .collect(),
-        ))
-        .build()
-}
-
-fn described(t: Task) -> Rule {
-    let out = DescribeTasksOutput::builder().tasks(t).build();
-    mock!(Client::describe_tasks)
-        .match_requests(|r| r.tasks() == [TASK])
         .then_output(move || out.clone())
 }
 
@@ -265,18 +199,6 @@ async fn circuit_breaker_rollback_fails_with_exit_3_and_the_reason() {
     assert!(github.contains("rollout_state=FAILED\n"), "{github}");
 }
 
-/// A failure's stdout in `format`, read back as `--output env` pairs.
-fn failed_outputs(
-    err: &ecskit::Error,
-    format: OutputFormat,
-) -> std::collections::HashMap<String, String> {
-    let text = ecskit::cli::failure_output(err, format).expect("a failed run prints its outputs");
-    ecskit_contract::env::parse_lines(&text)
-        .unwrap()
-        .into_iter()
-        .collect()
-}
-
 #[tokio::test]
 async fn cannot_pull_container_fails_fast() {
     let reason = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-west-2.amazonaws.com/web:nope: not found";
@@ -350,139 +272,6 @@ async fn no_progress_timeout_ends_the_wait() {
     assert_eq!(err.exit_code(), 3);
     assert!(err.to_string().contains("made no progress for 1m"), "{err}");
     assert_eq!(d.clock.elapsed(), Duration::from_secs(60));
-}
-
-fn spec() -> TaskSpec {
-    TaskSpec {
-        cluster: "app".into(),
-        task_definition: TaskDef {
-            arn: "arn:aws:ecs:us-west-2:123456789012:task-definition/migrate:1".into(),
-            family: "migrate".into(),
-            revision: 1,
-            awsvpc: false,
-            essentials: vec!["app".into()],
-            ..Default::default()
-        },
-        command: Some(vec!["bin/migrate".into()]),
-        env: vec![("MODE".into(), "once".into())],
-        task_role_arn: Some("arn:aws:iam::123456789012:role/migrate".into()),
-        wait: true,
-        ..Default::default()
-    }
-}
-
-fn run_ok() -> Rule {
-    let out = RunTaskOutput::builder()
-        .tasks(
-            Task::builder()
-                .task_arn(TASK)
-                .last_status("PROVISIONING")
-                .build(),
-        )
-        .build();
-    mock!(Client::run_task)
-        .match_requests(|r| {
-            let o = r.overrides().unwrap();
-            let c = &o.container_overrides()[0];
-            o.task_role_arn() == Some("arn:aws:iam::123456789012:role/migrate")
-                && c.name() == Some("app")
-                && c.command() == ["bin/migrate"]
-                && c.environment()[0].name() == Some("MODE")
-                && r.client_token().is_some()
-        })
-        .then_output(move || out.clone())
-}
-
-#[tokio::test]
-async fn run_task_with_a_failing_essential_container_fails_with_its_exit_code() {
-    let d = deps(&[
-        run_ok(),
-        described(task(
-            "PROVISIONING",
-            None,
-            &[("app", None), ("sidecar", None)],
-        )),
-        described(task("RUNNING", None, &[("app", None), ("sidecar", None)])),
-        described(task(
-            "STOPPED",
-            Some("Essential container in task exited"),
-            &[("app", Some(2)), ("sidecar", Some(0))],
-        )),
-    ]);
-    let err = run_task(&d, &spec()).await.unwrap_err();
-    assert_eq!(err.exit_code(), 3);
-    let text = err.to_string();
-    assert!(
-        text.contains("essential container app exited with code 2"),
-        "{text}"
-    );
-    assert!(
-        text.contains("Essential container in task exited"),
-        "{text}"
-    );
-    let env = failed_outputs(&err, OutputFormat::Env);
-    assert_eq!(env["ECSKIT_TASK_ARN"], TASK, "{env:?}");
-    assert_eq!(env["ECSKIT_EXIT_CODE"], "2", "{env:?}");
-    assert_eq!(env["ECSKIT_EXIT_CODE_APP"], "2", "{env:?}");
-    // Only essential containers have a code output (the sidecar is not essential here).
-    assert!(!env.contains_key("ECSKIT_EXIT_CODE_SIDECAR"), "{env:?}");
-    assert!(
-        env["ECSKIT_FAILURE"].contains("exited with code 2"),
-        "{env:?}"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&ecskit::cli::failure_output(&err, OutputFormat::Json).unwrap())
-            .unwrap();
-    assert_eq!(json["task_arn"], TASK, "{json:#}");
-    assert_eq!(json["exit_code_app"], 2, "{json:#}");
-}
-
-fn not_assumable() -> Rule {
-    mock!(Client::run_task).then_error(|| {
-        let message = "ECS was unable to assume the role 'arn:aws:iam::123456789012:role/migrate' that was provided for this task. Please verify that the role being passed has the proper trust relationship and permissions and that your IAM user has permissions to pass this role.";
-        RunTaskError::ClientException(
-            ClientException::builder()
-                .message(message)
-                .meta(ErrorMetadata::builder().code("ClientException").message(message).build())
-                .build(),
-        )
-    })
-}
-
-#[tokio::test]
-async fn iam_propagation_is_retried_until_the_role_works() {
-    let d = deps(&[
-        not_assumable(),
-        not_assumable(),
-        run_ok(),
-        described(task(
-            "STOPPED",
-            Some("Essential container in task exited"),
-            &[("app", Some(0))],
-        )),
-    ]);
-    let finished = run_task(&d, &spec()).await.unwrap().unwrap();
-    assert_eq!(finished.task_arn, TASK);
-    assert_eq!(finished.exit_code, Some(0));
-    assert_eq!(
-        d.clock.elapsed(),
-        Duration::from_secs(5 + 10),
-        "backoff 5s then 10s"
-    );
-}
-
-#[tokio::test]
-async fn iam_propagation_retry_gives_up_after_two_minutes() {
-    let rules: Vec<Rule> = (0..10).map(|_| not_assumable()).collect();
-    let d = deps(&rules);
-    let err = run_task(&d, &spec()).await.unwrap_err();
-    assert_eq!(err.exit_code(), 1);
-    assert!(
-        err.to_string().contains("unable to assume the role"),
-        "{err}"
-    );
-    assert!(err.hint_text().unwrap().contains("trust policy"));
-    assert!(d.clock.elapsed() <= Duration::from_secs(120));
 }
 
 /// What ECS answers CreateService while the role it must assume has not propagated yet.
@@ -612,49 +401,21 @@ async fn create_service_is_retried_while_the_role_is_not_assumable_then_succeeds
     assert!(report.changed);
 }
 
-/// CloudWatch Logs as recorded: every request answers GetLogEvents' JSON with these lines, and
-/// the stream each request named is kept for the test to check.
-#[derive(Clone, Debug, Default)]
-struct RecordedLogs {
-    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl aws_smithy_runtime_api::client::http::HttpConnector for RecordedLogs {
-    fn call(
-        &self,
-        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
-    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
-        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
-        self.asked.lock().unwrap().push(body);
-        let answer = r#"{"events":[
-            {"timestamp":1,"message":"starting snaplex jcc","ingestionTime":2},
-            {"timestamp":3,"message":"FATAL: cannot read s3://cfg/app/global.properties: AccessDenied\n","ingestionTime":4}],
-            "nextForwardToken":"f/1","nextBackwardToken":"b/1"}"#;
-        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
-                aws_smithy_types::body::SdkBody::from(answer),
-            ),
-        ))
-    }
-}
-
-impl aws_smithy_runtime_api::client::http::HttpClient for RecordedLogs {
-    fn http_connector(
-        &self,
-        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
-    }
-}
-
 /// A circuit-breaker rollback whose stopped task logged through awslogs: the failure report
 /// carries the container's last lines, read from the stream ECS names, in the error's details
 /// (`--output json`'s `failures[].log_tail`).
 #[tokio::test]
 async fn a_rollback_report_carries_the_failing_containers_last_log_lines() {
-    let recorded = RecordedLogs::default();
+    // GetLogEvents' answer for the failing container's stream.
+    let recorded = RecordedLogs {
+        answers: vec![
+            r#"{"events":[
+            {"timestamp":1,"message":"starting snaplex jcc","ingestionTime":2},
+            {"timestamp":3,"message":"FATAL: cannot read s3://cfg/app/global.properties: AccessDenied\n","ingestionTime":4}],
+            "nextForwardToken":"f/1","nextBackwardToken":"b/1"}"#,
+        ],
+        ..Default::default()
+    };
     let mut d = deps(&[
         service(vec![deployment(DEP, "PRIMARY", InProgress, 0, 1)], vec![]),
         stopped_list(&[TASK]),
@@ -677,15 +438,7 @@ async fn a_rollback_report_carries_the_failing_containers_last_log_lines() {
             vec![],
         ),
     ]);
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
-            aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"),
-        ))
-        .http_client(recorded.clone())
-        .build();
-    d.ctx = Ctx::from_sdk_config(sdk, None, false);
+    d.ctx = recorded.ctx();
     let mut t = target();
     t.logs.insert(
         "app".into(),
@@ -847,134 +600,4 @@ async fn watch_attaches_to_the_current_deployment_and_reports_it() {
         Some("COMPLETED")
     );
     assert!(!report.changed, "--watch changes nothing");
-}
-
-/// CloudWatch Logs as recorded for FilterLogEvents: each call answers the next page of
-/// `answers` (the last one again when they run out); the requests are kept.
-#[derive(Clone, Debug, Default)]
-struct RecordedFilter {
-    answers: Vec<&'static str>,
-    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl aws_smithy_runtime_api::client::http::HttpConnector for RecordedFilter {
-    fn call(
-        &self,
-        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
-    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
-        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
-        let mut asked = self.asked.lock().unwrap();
-        asked.push(body);
-        let answer = self
-            .answers
-            .get(asked.len() - 1)
-            .or(self.answers.last())
-            .copied()
-            .unwrap_or("{}");
-        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
-                aws_smithy_types::body::SdkBody::from(answer),
-            ),
-        ))
-    }
-}
-
-impl aws_smithy_runtime_api::client::http::HttpClient for RecordedFilter {
-    fn http_connector(
-        &self,
-        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
-    }
-}
-
-/// `--run-task --logs`: the one-off task's lines are printed while it runs, each once, before
-/// the stopped report; the exit code contract is kept (a failing essential container is exit 3).
-#[tokio::test]
-async fn run_task_logs_streams_the_tasks_lines_while_it_runs() {
-    let stream = format!("ecs/app/{}", TASK.rsplit('/').next().unwrap());
-    let first: &'static str = Box::leak(
-        format!(
-            r#"{{"events":[{{"logStreamName":"{stream}","timestamp":10,"message":"migrating 1/2","eventId":"e1"}}],"searchedLogStreams":[]}}"#
-        )
-        .into_boxed_str(),
-    );
-    let second: &'static str = Box::leak(
-        format!(
-            r#"{{"events":[{{"logStreamName":"{stream}","timestamp":10,"message":"migrating 1/2","eventId":"e1"}},{{"logStreamName":"{stream}","timestamp":20,"message":"FATAL: table locked","eventId":"e2"}}],"searchedLogStreams":[]}}"#
-        )
-        .into_boxed_str(),
-    );
-    let recorded = RecordedFilter {
-        answers: vec![first, second],
-        ..Default::default()
-    };
-    let mut d = deps(&[
-        run_ok(),
-        described(task("RUNNING", None, &[("app", None)])),
-        described(task(
-            "STOPPED",
-            Some("Essential container in task exited"),
-            &[("app", Some(1))],
-        )),
-    ]);
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
-            aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"),
-        ))
-        .http_client(recorded.clone())
-        .build();
-    d.ctx = Ctx::from_sdk_config(sdk, None, false);
-    let mut s = spec();
-    s.logs = true;
-    s.task_definition.logs.insert(
-        "app".into(),
-        Some(ecskit::service_run::logs::AwsLogs {
-            group: "/ecs/migrate".into(),
-            stream_prefix: Some("ecs".into()),
-            region: None,
-        }),
-    );
-    let err = run_task(&d, &s).await.unwrap_err();
-    assert_eq!(err.exit_code(), 3);
-    let short = TASK.rsplit('/').next().unwrap();
-    let short = &short[..8.min(short.len())];
-    let lines = d.progress.lines();
-    let streamed: Vec<&String> = lines
-        .iter()
-        .filter(|l| l.contains("migrating") || l.contains("FATAL"))
-        .collect();
-    assert!(
-        streamed.len() >= 2 && streamed[0].contains(&format!("{short} app] migrating 1/2")),
-        "{lines:#?}"
-    );
-    // Each line once, though the polls overlap (the failure report's tail below is apart).
-    assert_eq!(
-        lines
-            .iter()
-            .filter(|l| l.ends_with("app] migrating 1/2"))
-            .count(),
-        1,
-        "{lines:#?}"
-    );
-    let fatal = lines
-        .iter()
-        .position(|l| l.ends_with("app] FATAL: table locked"))
-        .expect("the last line");
-    let stopped = lines
-        .iter()
-        .position(|l| l.contains("stopped: Essential container"))
-        .unwrap();
-    assert!(
-        fatal < stopped,
-        "the lines come before the stopped report: {lines:#?}"
-    );
-    let asked = recorded.asked.lock().unwrap().clone();
-    let first_request: serde_json::Value = serde_json::from_str(&asked[0]).unwrap();
-    assert_eq!(first_request["logGroupName"], "/ecs/migrate");
-    assert_eq!(first_request["logStreamNames"], serde_json::json!([stream]));
 }

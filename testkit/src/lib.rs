@@ -182,6 +182,34 @@ impl LocalStack {
         )
     }
 
+    /// Registers a task definition of one essential container `app` (this image, 512 MiB) in
+    /// awsvpc mode, for Fargate, and returns its ARN.
+    pub async fn register_app(&self, family: &str, image: &str) -> String {
+        use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+        self.ctx(false)
+            .await
+            .ecs()
+            .register_task_definition()
+            .family(family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("app")
+                    .image(image)
+                    .memory(512)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .task_definition
+            .and_then(|t| t.task_definition_arn)
+            .unwrap()
+    }
+
     pub fn aws_args(&self) -> ecskit::aws::AwsArgs {
         ecskit::aws::AwsArgs {
             region: Some("us-west-2".into()),
@@ -250,4 +278,22 @@ pub fn help_and_headings(bin: &str) -> (String, Vec<String>) {
         .map(str::to_string)
         .collect();
     (help, headings)
+}
+
+/// Checks that `bin --help` shows the step's own flags first, under its name (`step:`), and the
+/// Output and AWS flags last, before the examples.
+pub fn assert_own_flags_first(bin: &str, step: &str) {
+    let (help, headings) = help_and_headings(bin);
+    assert_eq!(
+        headings.first().map(String::as_str),
+        Some("Options:"),
+        "{help}"
+    );
+    assert_eq!(headings.get(1).cloned(), Some(format!("{step}:")), "{help}");
+    let n = headings.len();
+    assert_eq!(
+        headings[n - 3..].to_vec(),
+        ["Output:", "AWS:", "Examples:"],
+        "{help}"
+    );
 }

@@ -37,6 +37,8 @@ pub struct Args {
 fn what(stacks: &Stacks, unit: &Unit) -> String {
     let stack = &stacks.services[unit.services[0]];
     match unit.step {
+        // Not a stage of the chain: a stack's removal has no task-run unit.
+        Step::TaskRun => "nothing (task-run is not a step of a stack)".into(),
         Step::ServiceRun => {
             if unit.args.iter().any(|a| a == "--delete-cluster") {
                 format!(

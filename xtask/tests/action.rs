@@ -6,13 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BINARIES: [&str; 6] = [
+const BINARIES: [&str; 7] = [
     "image-push",
     "role-create",
     "instance-profile",
     "config-upload",
     "taskdef-register",
     "service-run",
+    "task-run",
 ];
 
 fn script() -> PathBuf {

@@ -1,17 +1,18 @@
-//! The part of the contract every binary shares, checked on all six at once: `--help` shows
+//! The part of the contract every binary shares, checked on all seven at once: `--help` shows
 //! examples, the common flags and the `ECSKIT_*` names; a usage error exits 2 with nothing on
 //! stdout. No AWS is needed: these fail or finish before the first call.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-const BINARIES: [&str; 6] = [
+const BINARIES: [&str; 7] = [
     "image-push",
     "role-create",
     "instance-profile",
     "config-upload",
     "taskdef-register",
     "service-run",
+    "task-run",
 ];
 
 /// The binaries `cargo test --workspace` built beside the xtask.
@@ -89,6 +90,7 @@ fn a_failure_prints_an_error_line_and_no_debug_dump_on_stderr_only() {
         ("config-upload", 2),
         ("taskdef-register", 2),
         ("service-run", 2),
+        ("task-run", 2),
     ];
     for (name, code) in expected {
         let out = Command::new(binary(name))

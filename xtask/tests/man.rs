@@ -5,13 +5,14 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const BINARIES: [&str; 6] = [
+const BINARIES: [&str; 7] = [
     "image-push",
     "role-create",
     "instance-profile",
     "config-upload",
     "taskdef-register",
     "service-run",
+    "task-run",
 ];
 
 fn bin(name: &str) -> PathBuf {

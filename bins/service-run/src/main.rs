@@ -1,4 +1,4 @@
-//! service-run: create or update an ECS service (or run a one-off task) and watch it until it is stable or has failed.
+//! service-run: create or update an ECS service and watch it until it is stable or has failed.
 fn main() -> std::process::ExitCode {
     ecskit::cli::run_step::<ecskit::service_run::ServiceRun>()
 }

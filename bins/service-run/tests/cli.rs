@@ -152,17 +152,22 @@ fn logs_follow_picks_up_a_line_put_after_it_started() {
             .send()
             .await
             .unwrap();
-        for extra in [
-            &["--service", "web", "--no-wait"][..],
-            &["--run-task", "--no-wait"][..],
-        ] {
-            let mut argv = vec!["--cluster", "app", "--task-definition", "web:1"];
-            argv.extend_from_slice(extra);
-            let a: ecskit::service_run::Args = stack.parse("service-run", &argv);
-            ecskit::step::run::<ecskit::service_run::ServiceRun>(&ctx, &a)
-                .await
-                .unwrap();
-        }
+        let argv = [
+            "--cluster",
+            "app",
+            "--task-definition",
+            "web:1",
+            "--no-wait",
+        ];
+        let service: ecskit::service_run::Args =
+            stack.parse("service-run", &[&argv[..], &["--service", "web"]].concat());
+        ecskit::step::run::<ecskit::service_run::ServiceRun>(&ctx, &service)
+            .await
+            .unwrap();
+        let one_off: ecskit::task_run::Args = stack.parse("task-run", &argv);
+        ecskit::step::run::<ecskit::task_run::TaskRun>(&ctx, &one_off)
+            .await
+            .unwrap();
         // moto starts no task for a service and lists the cluster's tasks for a service name:
         // the one-off task stands in for the service's task.
         let task = ctx
@@ -253,4 +258,20 @@ fn logs_follow_picks_up_a_line_put_after_it_started() {
         status.success(),
         "Ctrl-C ends --follow as success: {status:?}"
     );
+}
+
+/// One-off tasks moved to task-run: service-run says so, exit 2, before any call.
+#[test]
+fn run_task_and_local_point_to_task_run() {
+    let stack = ecskit_testkit::local_stack();
+    for flag in ["--run-task", "--local"] {
+        let out = service_run(
+            &stack,
+            &["--cluster", "app", "--task-definition", "web:1", flag],
+        );
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("use task-run"), "{flag}: {err}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The demo's application, in the seeds' words: at start it reads its config files from
 //! `s3://BUCKET/PREFIX/` (`CONFIG_URI`) through the standard credential chain, which inside an
-//! ECS task (or `service-run --local`) is the task role's credentials endpoint. It says whose
+//! ECS task (or `task-run --local`) is the task role's credentials endpoint. It says whose
 //! credentials it got (the role, never the keys), what it read (names and sizes, never the
 //! values), that it is refused outside its prefix, and then serves on its port.
 

@@ -1,10 +1,10 @@
 //! The seeds' whole story, observed: the demo program in a from-scratch image, run by
-//! `service-run --local` with the emulator's IAM enforcement on, gets its task role's
+//! `task-run --local` with the emulator's IAM enforcement on, gets its task role's
 //! credentials from the endpoint, reads its own prefix, and is refused another prefix, another
 //! bucket and writes.
 //!
-//! The program and service-run are both built by `cargo test --workspace` (this test finds
-//! service-run beside the program's binary).
+//! The program and task-run are both built by `cargo test --workspace` (this test finds
+//! task-run beside the program's binary).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -78,11 +78,11 @@ fn app_files(binary: &Path) -> Vec<(PathBuf, String)> {
 fn the_task_reads_its_prefix_with_its_role_and_is_refused_elsewhere() {
     let stack = ecskit_testkit::local_stack();
     let app = PathBuf::from(env!("CARGO_BIN_EXE_ecskit-demo-app"));
-    let service_run = app.with_file_name("service-run");
+    let task_run = app.with_file_name("task-run");
     assert!(
-        service_run.exists(),
+        task_run.exists(),
         "{} is missing: build the workspace's tests (`cargo test --workspace`)",
-        service_run.display()
+        task_run.display()
     );
     import(&stack, APP_IMAGE, &app_files(&app), "CMD [\"/app\"]");
     import(
@@ -235,7 +235,7 @@ fn the_task_reads_its_prefix_with_its_role_and_is_refused_elsewhere() {
     });
 
     stack.enforce_iam();
-    let mut child = Command::new(&service_run)
+    let mut child = Command::new(&task_run)
         .args([
             "--local",
             "--task-definition",

@@ -23,9 +23,8 @@ const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
 #[command(next_help_heading = "Logs and rollback")]
 pub struct Day2Args {
     /// Print the service's container logs (CloudWatch Logs, awslogs driver), merged in time
-    /// order, each line prefixed with the task's short id and the container name. With
-    /// --run-task: stream the one-off task's lines to stderr while it runs.
-    #[arg(long, conflicts_with_all = ["delete", "watch", "rollback", "local"])]
+    /// order, each line prefixed with the task's short id and the container name.
+    #[arg(long, conflicts_with_all = ["delete", "watch", "rollback"])]
     pub logs: bool,
     /// With --logs: keep reading new lines until Ctrl-C.
     #[arg(long, requires = "logs")]
@@ -33,13 +32,13 @@ pub struct Day2Args {
     /// With --logs: start this long ago (90s, 10m, 1h).
     #[arg(long, requires = "logs", default_value = "10m", value_parser = super::parse_duration)]
     pub since: Duration,
-    /// Lines of the failing container's log shown when a deployment or task fails (0: none).
+    /// Lines of the failing container's log shown when a deployment fails (0: none).
     #[arg(long, default_value_t = 20)]
     pub log_lines: u32,
     /// Deploy the task definition of the last deployment that completed before the current one
     /// (or, when ECS has no such history, the previous ACTIVE revision), then follow it.
     /// --task-definition (and ECSKIT_TASK_DEFINITION_ARN) is ignored.
-    #[arg(long, requires = "service", conflicts_with_all = ["run_task", "delete", "watch"])]
+    #[arg(long, requires = "service", conflicts_with_all = ["delete", "watch"])]
     pub rollback: bool,
 }
 

@@ -15,36 +15,8 @@ use super::retry::{client_token, with_iam_retry};
 use super::taskdef::TaskDef;
 use super::{Args, Deps, cluster, describe_service, watch};
 use crate::Report;
+pub use crate::ecs::placement::parse_strategy_item;
 use crate::error::{AwsContext, Error, Result};
-
-/// `PROVIDER:WEIGHT[:BASE]`.
-pub fn parse_strategy_item(
-    item: &str,
-) -> std::result::Result<CapacityProviderStrategyItem, String> {
-    let parts: Vec<&str> = item.split(':').collect();
-    let bad =
-        || format!("'{item}' is not PROVIDER:WEIGHT[:BASE] (e.g. FARGATE_SPOT:3 or FARGATE:1:1)");
-    if parts.is_empty() || parts.len() > 3 || parts[0].is_empty() {
-        return Err(bad());
-    }
-    let weight = match parts.get(1) {
-        Some(w) => w.parse::<i32>().map_err(|_| bad())?,
-        None => 1,
-    };
-    let base = match parts.get(2) {
-        Some(b) => b.parse::<i32>().map_err(|_| bad())?,
-        None => 0,
-    };
-    if !(0..=1000).contains(&weight) || !(0..=100_000).contains(&base) {
-        return Err(bad());
-    }
-    CapacityProviderStrategyItem::builder()
-        .capacity_provider(parts[0])
-        .weight(weight)
-        .base(base)
-        .build()
-        .map_err(|e| e.to_string())
-}
 
 /// What the flags ask of the service. `None` means "not given": a create uses the default, an
 /// update keeps what the service has.
@@ -89,15 +61,7 @@ impl Want {
     /// Whether the tasks run on Fargate: the launch type, or a strategy of Fargate providers
     /// only (the default when neither is given).
     pub fn fargate(&self) -> bool {
-        if self.strategy.is_empty() {
-            self.launch_type
-                .as_ref()
-                .is_none_or(|l| *l == LaunchType::Fargate)
-        } else {
-            self.strategy
-                .iter()
-                .all(|s| s.capacity_provider().starts_with("FARGATE"))
-        }
+        crate::ecs::placement::fargate(self.launch_type.as_ref(), &self.strategy)
     }
 
     fn deployment_configuration(

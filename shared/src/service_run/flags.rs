@@ -2,51 +2,32 @@
 
 use std::time::Duration;
 
-use super::{day2, deploy, task, taskdef};
-use crate::cli::{Common, key_value};
+use super::{day2, deploy, taskdef};
+use crate::cli::Common;
+pub use crate::ecs::parse_duration;
+pub use crate::ecs::placement::LaunchTypeArg;
 use crate::error::{Error, Result};
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LaunchTypeArg {
-    #[value(name = "FARGATE", alias = "fargate")]
-    Fargate,
-    #[value(name = "EC2", alias = "ec2")]
-    Ec2,
-}
-
-impl LaunchTypeArg {
-    pub fn sdk(self) -> aws_sdk_ecs::types::LaunchType {
-        match self {
-            LaunchTypeArg::Fargate => aws_sdk_ecs::types::LaunchType::Fargate,
-            LaunchTypeArg::Ec2 => aws_sdk_ecs::types::LaunchType::Ec2,
-        }
-    }
-}
 
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
     name = "service-run",
     next_help_heading = "service-run",
     version,
-    about = "Create or update an ECS service (or run a one-off task) and watch it until it is stable or has failed.",
+    about = "Create or update an ECS service and watch it until it is stable or has failed.",
     after_help = "Examples:\n  \
 eval \"$(taskdef-register --file snaplex.json --output env)\"   # ECSKIT_TASK_DEFINITION_ARN\n  \
 service-run --cluster acme --service snaplex                  # deploys it, waits until stable\n  \
 service-run --cluster acme --service snaplex --task-definition snaplex:7 --verify\n  \
 service-run --cluster acme --service-file service.json --capacity-provider-strategy FARGATE_SPOT:3\n  \
 service-run --cluster acme --service snaplex --logs --follow\n  \
-service-run --cluster acme --task-definition migrate --run-task --command 'bin/migrate --up'\n  \
-service-run --local --task-definition snaplex:7 --env LOG_LEVEL=debug\n  \
 service-run --cluster acme --service snaplex --delete --delete-cluster\n\n\
 Reads: ECSKIT_CLUSTER, ECSKIT_SERVICE, ECSKIT_TASK_DEFINITION_ARN\n\
 Prints: ECSKIT_CLUSTER_ARN, ECSKIT_SERVICE_ARN, ECSKIT_DEPLOYMENT_ID, ECSKIT_ROLLOUT_STATE, \
-ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_TASK_ARN (--run-task, --local), ECSKIT_EXIT_CODE (--run-task, --local), \
-ECSKIT_EXIT_CODE_<CONTAINER> (--local), ECSKIT_CHANGED\n\n\
-Exit codes: 0 success, 1 AWS failure, 2 bad input (nothing changed), 3 the deployment or task ran but failed"
+ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_CHANGED\n\n\
+Exit codes: 0 success, 1 AWS failure, 2 bad input (nothing changed), 3 the deployment ran but failed"
 )]
 pub struct Args {
     /// The ECS cluster (created with FARGATE and FARGATE_SPOT capacity providers when missing).
-    /// Not needed with --local.
     #[arg(
         long,
         env = "ECSKIT_CLUSTER",
@@ -54,7 +35,7 @@ pub struct Args {
         hide_default_value = true
     )]
     pub cluster: String,
-    /// The service name. Not needed with --run-task or --local.
+    /// The service name.
     #[arg(long, env = "ECSKIT_SERVICE")]
     pub service: Option<String>,
     /// The task definition: an ARN, `family` (latest ACTIVE revision) or `family:revision`.
@@ -83,14 +64,14 @@ pub struct Args {
         long,
         env = "ECSKIT_SERVICE_FILE",
         value_name = "FILE",
-        conflicts_with_all = ["run_task", "local", "watch", "delete", "delete_cluster", "export"],
+        conflicts_with_all = ["watch", "delete", "delete_cluster", "export"],
         help_heading = "Service"
     )]
     pub service_file: Option<std::path::PathBuf>,
     /// Print the live service in the --service-file form and its task definition in the
     /// register form (what `cargo xtask init` writes out), with the task role's config bucket
     /// and what could not be carried over; changes nothing. Best with --output json.
-    #[arg(long, conflicts_with_all = ["run_task", "local", "watch", "delete", "delete_cluster"], help_heading = "Service")]
+    #[arg(long, conflicts_with_all = ["watch", "delete", "delete_cluster"], help_heading = "Service")]
     pub export: bool,
     /// Turn Container Insights on for a cluster this step creates.
     #[arg(long, help_heading = "Service")]
@@ -140,11 +121,11 @@ pub struct Args {
     )]
     pub verify: Option<Verify>,
 
-    /// Do not wait for the deployment (or task) to finish.
+    /// Do not wait for the deployment to finish.
     #[arg(long, help_heading = "Watching")]
     pub no_wait: bool,
     /// Only attach to the existing service and report until it is stable; change nothing.
-    #[arg(long, conflicts_with_all = ["no_wait", "run_task", "delete", "delete_cluster"], help_heading = "Watching")]
+    #[arg(long, conflicts_with_all = ["no_wait", "delete", "delete_cluster"], help_heading = "Watching")]
     pub watch: bool,
     /// Give up waiting after this long (90s, 15m, 1h).
     #[arg(long, default_value = "30m", value_parser = parse_duration, help_heading = "Watching")]
@@ -156,36 +137,15 @@ pub struct Args {
     #[arg(long, default_value = "6s", value_parser = parse_duration, hide = true)]
     pub poll_interval: Duration,
 
-    /// Run one task of the task definition and wait until it stops, instead of a service.
-    #[arg(long, conflicts_with_all = ["delete", "delete_cluster"], help_heading = "One-off task")]
-    pub run_task: bool,
-    /// Command override (--run-task, --local): a JSON array (`'["sh","-c","echo hi"]'`) or
-    /// words split on spaces.
-    #[arg(long, help_heading = "One-off task")]
-    pub command: Option<String>,
-    /// Environment override KEY=VALUE (repeatable; --run-task, --local).
-    #[arg(long = "env", value_parser = key_value, help_heading = "One-off task")]
-    pub env: Vec<(String, String)>,
-    /// The container the overrides apply to (default: the first essential container); with
-    /// --logs, the one container whose lines are shown.
-    #[arg(long, help_heading = "One-off task")]
+    /// With --logs, the one container whose lines are shown.
+    #[arg(long, requires = "logs", help_heading = "Watching")]
     pub container: Option<String>,
-    /// Task role for this one task only (--run-task, --local).
-    #[arg(long, help_heading = "One-off task")]
-    pub task_role_arn: Option<String>,
-
-    /// Run one task of the task definition on the local Docker Engine (DOCKER_HOST) as ECS
-    /// would: its containers, volumes, dependsOn order, secrets and env files, and the task
-    /// role's credentials at 169.254.170.2. Exit 3 when an essential container exits non-zero.
-    #[arg(long, conflicts_with_all = ["run_task", "delete", "delete_cluster", "watch"], help_heading = "Local run")]
+    /// Gone to task-run: refused with a pointer there (exit 2).
+    #[arg(long, hide = true)]
+    pub run_task: bool,
+    /// Gone to task-run: refused with a pointer there (exit 2).
+    #[arg(long, hide = true)]
     pub local: bool,
-    /// The image that holds the local task's network namespace (ECS's pause container).
-    #[arg(long, env = "ECSKIT_LOCAL_PAUSE_IMAGE", default_value = super::local::DEFAULT_PAUSE_IMAGE, help_heading = "Local run")]
-    pub pause_image: String,
-    /// How the local task's containers reach the task role's credentials: `relative` (port 80,
-    /// as ECS; needs root), `full` (a free port and a token), `auto` (relative when it can).
-    #[arg(long, value_enum, env = "ECSKIT_LOCAL_CREDENTIALS_URI", default_value_t = super::local::endpoint::CredentialsUri::Auto, help_heading = "Local run")]
-    pub credentials_uri: super::local::endpoint::CredentialsUri,
 
     /// Scale the service to zero, delete it and wait until it is inactive (only if tagged managed-by=ecskit).
     #[arg(long, help_heading = "Delete")]
@@ -228,29 +188,6 @@ impl Args {
     }
 }
 
-/// `90`, `90s`, `15m`, `1h`.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration: use 90s, 15m or 1h"))?;
-    let per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "ms" => return Ok(Duration::from_millis(n)),
-        _ => return Err(format!("'{s}' is not a duration: use 90s, 15m or 1h")),
-    };
-    // Checked: a huge value is bad input (exit 2), not an overflow.
-    n.checked_mul(per)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("'{s}' is too long a duration: use at most a few days, like 72h"))
-}
-
 /// Checks every flag before anything is called; all problems at once.
 pub fn validate(args: &Args) -> Result<()> {
     let mut problems: Vec<String> = Vec::new();
@@ -260,6 +197,14 @@ pub fn validate(args: &Args) -> Result<()> {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
+    // One-off tasks have their own binary; these flags only point there.
+    for (given, flag) in [(args.run_task, "--run-task"), (args.local, "--local")] {
+        if given {
+            problems.push(format!(
+                "{flag}: service-run runs services only; use task-run for one task (task-run --help)"
+            ));
+        }
+    }
     // The service file is read and checked here too: its problems are bad input like a flag's.
     let file = args
         .service_file
@@ -281,7 +226,7 @@ pub fn validate(args: &Args) -> Result<()> {
             .map(str::to_string)
     };
     if args.cluster.is_empty() {
-        if !args.local && from_file("cluster").is_none() {
+        if from_file("cluster").is_none() {
             problems
                 .push("--cluster is missing: name the cluster (or set ECSKIT_CLUSTER)".to_string());
         }
@@ -291,22 +236,8 @@ pub fn validate(args: &Args) -> Result<()> {
             args.cluster
         ));
     }
-    let service_needed = !args.run_task
-        && !args.local
-        && (!args.delete_cluster || args.delete)
-        && from_file("serviceName").is_none();
-    let one_task = args.run_task || args.local;
-    for (given, flag) in [
-        (args.command.is_some(), "--command"),
-        (!args.env.is_empty(), "--env"),
-        (args.task_role_arn.is_some(), "--task-role-arn"),
-    ] {
-        if given && !one_task {
-            problems.push(format!(
-                "{flag} overrides one task: it applies to --run-task or --local"
-            ));
-        }
-    }
+    let service_needed =
+        (!args.delete_cluster || args.delete) && from_file("serviceName").is_none();
     match &args.service {
         None if service_needed => problems
             .push("--service is missing: name the service (or set ECSKIT_SERVICE)".to_string()),
@@ -315,18 +246,12 @@ pub fn validate(args: &Args) -> Result<()> {
         )),
         _ => {}
     }
-    if args.container.is_some() && !one_task && !args.day2.logs {
-        problems.push(
-            "--container applies to --run-task or --local (the overrides' container) or --logs (whose lines to show)"
-                .to_string(),
-        );
-    }
     let td_needed = !args.watch
         && !args.export
         && from_file("taskDefinition").is_none()
         && !args.delete
         && !args.delete_cluster
-        && (!args.day2.logs || args.run_task)
+        && !args.day2.logs
         && !args.day2.rollback;
     match &args.task_definition {
         None if td_needed => problems.push(
@@ -346,35 +271,11 @@ pub fn validate(args: &Args) -> Result<()> {
     {
         problems.push(format!("--desired-count {n} is negative: use 0 or more"));
     }
-    for item in &args.capacity_provider_strategy {
-        if let Err(e) = deploy::parse_strategy_item(item) {
-            problems.push(format!("--capacity-provider-strategy {e}"));
-        }
-    }
-    for (flag, ids, shape) in [
-        (
-            "--subnets",
-            &args.subnets,
-            super::service_file::subnet_id as fn(&str) -> std::result::Result<(), String>,
-        ),
-        (
-            "--security-groups",
-            &args.security_groups,
-            super::service_file::security_group_id,
-        ),
-    ] {
-        for id in ids {
-            if let Err(e) = shape(id) {
-                problems.push(format!("{flag} {e}"));
-            }
-        }
-    }
-    if args.launch_type == Some(LaunchTypeArg::Ec2) && args.assign_public_ip == Some(true) {
-        problems.push(
-            "--assign-public-ip with --launch-type EC2: ECS gives EC2 tasks in awsvpc mode no public IP; drop the flag (the instances' network, a NAT or VPC endpoints reach the registry)"
-                .to_string(),
-        );
-    }
+    problems.extend(crate::ecs::placement::check(
+        args.launch_type,
+        &args.capacity_provider_strategy,
+        &deploy::network_flags(args),
+    ));
     if let Some(p) = args.min_healthy_percent
         && !(0..=100).contains(&p)
     {
@@ -387,27 +288,11 @@ pub fn validate(args: &Args) -> Result<()> {
     {
         problems.push(format!("--max-percent {p} is not between 100 and 200"));
     }
-    if let Some(arn) = &args.task_role_arn
-        && let Err(e) = crate::validate::role_arn(arn)
-    {
-        problems.push(format!("--task-role-arn {e}"));
-    }
-    if let Some(c) = &args.command
-        && let Err(e) = task::parse_command(c)
-    {
-        problems.push(format!("--command {e}"));
-    }
-    for (name, d) in [
-        ("--timeout", args.timeout),
-        ("--no-progress-timeout", args.no_progress_timeout),
-        ("--poll-interval", args.poll_interval),
-    ] {
-        if d.is_zero() {
-            problems.push(format!(
-                "{name} is zero: give a positive duration such as 90s"
-            ));
-        }
-    }
+    problems.extend(crate::ecs::check_waits(
+        args.timeout,
+        args.no_progress_timeout,
+        args.poll_interval,
+    ));
     if problems.is_empty() {
         Ok(())
     } else {

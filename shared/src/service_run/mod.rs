@@ -1,49 +1,38 @@
-//! service-run: create or update the ECS service, run one-off tasks, and watch a deployment
-//! until it is stable or has failed.
+//! service-run: create or update the ECS service and watch a deployment until it is stable or
+//! has failed. One-off tasks are task-run's ([`crate::task_run`]).
 //!
 //! The step is split by concern:
 //! - [`flags`]: the flags and their check (pure, before any call);
-//! - [`taskdef`]: the task definition to deploy, looked up;
-//! - [`cluster`]: create-if-missing, delete when empty;
-//! - [`network`]: awsvpc settings and the default-VPC fallback;
 //! - [`deploy`]: the service's desired state, the diff against what exists, create/update/delete;
-//! - [`retry`]: the IAM-propagation retry and the create's client token;
 //! - [`watch`]: following one deployment by id, and why it failed;
-//! - [`logs`]: the containers' CloudWatch Logs, for the failure report and `--logs`;
-//! - [`task`]: one-off tasks (`--run-task`);
-//! - [`local`]: one task on the local Docker Engine (`--local`);
 //! - [`day2`] and [`rollback`]: `--logs [--follow]` and `--rollback`;
 //! - [`service_file`] and [`from_file`]: `--service-file`, a service in the CreateService form
 //!   (the comparison and update body, then the deploy that sends the document as written);
 //! - [`export`]: `--export`, a live service and its task definition written out for adoption;
 //! - [`verify`]: `--verify`, the task definition's checks and the network the deploy will use.
 //!
+//! What task-run uses too (the task definition lookup, the cluster, the network, the IAM retry,
+//! the stopped-task report, the log reader and [`Deps`]) is in [`crate::ecs`], re-exported here
+//! under the names this module's files use.
+//!
 //! [`ServiceRun`] builds [`Deps`] from the context and the flags and dispatches; tests build
 //! their own [`Deps`] (recorded responses, a virtual clock) and call the pieces.
 
-pub mod cluster;
 pub mod day2;
 pub mod deploy;
 pub mod export;
 pub mod flags;
 pub mod from_file;
-pub mod local;
-pub mod logs;
-pub mod network;
-pub mod retry;
 pub mod rollback;
 pub mod service_file;
-pub mod task;
-pub mod taskdef;
 pub mod verify;
 pub mod watch;
 
-use std::time::Duration;
+pub use crate::ecs::{Clock, Deps, Timing, cluster, logs, network, retry, taskdef};
 
 use crate::Report;
 use crate::aws::Ctx;
 use crate::error::{AwsContext, Result};
-use crate::progress::Progress;
 
 pub use crate::aws::MANAGED_BY;
 pub use flags::{Args, LaunchTypeArg, Verify, parse_duration, validate};
@@ -64,75 +53,20 @@ impl crate::step::Step for ServiceRun {
     }
 
     async fn execute(ctx: &Ctx, args: &Args, _: ()) -> Result<Report> {
-        run_with(&Deps::for_args(ctx.clone(), args), args).await
+        run_with(&deps_for(ctx.clone(), args), args).await
     }
 }
 
-pub use crate::clock::Clock;
-
-/// What the step runs with. [`run`] builds it from the flags; tests build it around recorded
-/// clients and a virtual clock.
-#[derive(Clone)]
-pub struct Deps {
-    pub ctx: Ctx,
-    pub ecs: aws_sdk_ecs::Client,
-    pub ec2: aws_sdk_ec2::Client,
-    pub clock: Clock,
-    pub progress: Progress,
-    pub timing: Timing,
-    /// Lines of a failing container's log in the failure report (`--log-lines`).
-    pub log_lines: u32,
-}
-
-/// The waiting loops' times.
-#[derive(Clone, Copy, Debug)]
-pub struct Timing {
-    pub poll: Duration,
-    pub timeout: Duration,
-    pub no_progress: Duration,
-    /// How long a role that ECS cannot assume is put down to IAM propagation.
-    pub iam_grace: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            poll: Duration::from_secs(6),
-            timeout: Duration::from_secs(30 * 60),
-            no_progress: Duration::from_secs(10 * 60),
-            iam_grace: Duration::from_secs(120),
-        }
-    }
-}
-
-impl Deps {
-    /// The dependencies of a run with these flags: the context's clients, clock and progress,
-    /// and the waiting times and log lines the flags give.
-    pub fn for_args(ctx: Ctx, args: &Args) -> Self {
-        let timing = Timing {
-            poll: args.poll_interval,
-            timeout: args.timeout,
-            no_progress: args.no_progress_timeout,
-            ..Timing::default()
-        };
-        let progress = ctx.progress.clone();
-        let mut deps = Deps::new(ctx, progress, timing);
-        deps.clock = deps.ctx.clock.clone();
-        deps.log_lines = args.day2.log_lines;
-        deps
-    }
-
-    pub fn new(ctx: Ctx, progress: Progress, timing: Timing) -> Self {
-        Deps {
-            ecs: ctx.ecs(),
-            ec2: ctx.ec2(),
-            ctx,
-            clock: Clock::real(),
-            progress,
-            timing,
-            log_lines: 20,
-        }
-    }
+/// The dependencies of a run with these flags: the waiting times and log lines they give.
+pub fn deps_for(ctx: Ctx, args: &Args) -> Deps {
+    let log_lines = args.day2.log_lines;
+    Deps::for_run(
+        ctx,
+        args.poll_interval,
+        args.timeout,
+        args.no_progress_timeout,
+        log_lines,
+    )
 }
 
 /// The step's pieces with their dependencies given: [`ServiceRun`] calls it with [`Deps`] built
@@ -145,14 +79,11 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     if args.watch {
         return watch::attach(deps, args).await;
     }
-    if args.day2.logs && !args.run_task {
+    if args.day2.logs {
         return day2::show_logs(deps, args).await;
     }
     if args.day2.rollback {
         return day2::rollback(deps, args).await;
-    }
-    if args.local {
-        return local::run(deps, args).await;
     }
     if args.export {
         return export::export(deps, args).await;
@@ -203,9 +134,6 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     } else {
         None
     };
-    if args.run_task {
-        return task::run(deps, args, &td).await;
-    }
     let report = match file {
         Some((path, loaded)) => from_file::deploy(deps, args, &td, loaded, path).await?,
         None => deploy::deploy(deps, args, &td).await?,
@@ -249,6 +177,7 @@ pub async fn describe_service(
 #[cfg(test)]
 mod duration_tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn durations_parse_and_a_huge_one_is_refused_not_wrapped() {
@@ -271,6 +200,7 @@ mod duration_tests {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
     #[test]
     fn durations() {
@@ -308,6 +238,30 @@ mod tests {
             "--max-percent",
         ] {
             assert!(text.contains(flag), "{flag} missing from: {text}");
+        }
+    }
+
+    #[test]
+    fn one_off_tasks_are_refused_with_a_pointer_to_task_run() {
+        for flag in ["--run-task", "--local"] {
+            let args = Args::try_parse_from([
+                "service-run",
+                "--cluster",
+                "acme",
+                "--service",
+                "web",
+                "--task-definition",
+                "web:3",
+                flag,
+            ])
+            .unwrap();
+            let err = validate(&args).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            assert!(
+                text.contains(flag) && text.contains("use task-run"),
+                "{text}"
+            );
         }
     }
 

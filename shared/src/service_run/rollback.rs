@@ -19,14 +19,7 @@ pub struct Choice {
     pub why: String,
 }
 
-/// `family:N` of a task-definition ARN (or of `family:N` itself).
-pub fn family_revision(td: &str) -> (&str, Option<i32>) {
-    let tail = td.rsplit('/').next().unwrap_or(td);
-    match tail.rsplit_once(':') {
-        Some((family, rev)) => (family, rev.parse().ok()),
-        None => (tail, None),
-    }
-}
+pub use crate::ecs::taskdef::family_revision;
 
 /// Among a family's ACTIVE revisions (ARNs, any order), the newest one older than `current`.
 pub fn previous_revision(revisions: &[String], current: i32) -> Option<String> {

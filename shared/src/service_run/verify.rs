@@ -81,7 +81,7 @@ async fn network_to_check(
         Some(c) => c,
         None => {
             let live = match &service {
-                Some(name) if !args.run_task => describe_service(deps, &args.cluster, name)
+                Some(name) => describe_service(deps, &args.cluster, name)
                     .await?
                     .and_then(|s| s.network_configuration)
                     .and_then(|n| network::overlay(Some(&n), &flags)),

@@ -71,8 +71,8 @@ pub fn measure(
         let app = format!("bench-n{n}-{run_id}");
         let path = stack_file(dir, &app, run_id, n)?;
         let stacks = chain::load_stack(&path).map_err(|(e, _)| e)?;
-        let first = super::chain(runner, &stacks, &Step::ALL, &mut BTreeMap::new())?;
-        let no_op = super::chain(runner, &stacks, &Step::ALL, &mut BTreeMap::new())?;
+        let first = super::chain(runner, &stacks, &Step::CHAIN, &mut BTreeMap::new())?;
+        let no_op = super::chain(runner, &stacks, &Step::CHAIN, &mut BTreeMap::new())?;
         if no_op.calls.mutating != 0 {
             eprintln!(
                 "bench: warning: the no-change re-deploy of {n} made {} mutating calls",

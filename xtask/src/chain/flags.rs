@@ -23,6 +23,8 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
         a.push(value.to_string());
     }
     match step {
+        // One-off tasks are not a stage of the chain (Step::CHAIN): a stack passes them nothing.
+        Step::TaskRun => {}
         Step::ImagePush => {
             // image-push SOURCE --repository NAME [--tag T]... [--pull]; the registry endpoint
             // comes from ECSKIT_REGISTRY_ENDPOINT when the environment sets it (local stack).
@@ -149,7 +151,7 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
 /// The steps a stack has, in chain order: instance-profile only when configured, config-upload
 /// only when there are config files.
 pub fn stack_steps(s: &Stack) -> Vec<Step> {
-    Step::ALL
+    Step::CHAIN
         .into_iter()
         .filter(|step| match step {
             Step::InstanceProfile => s.instance_profile.is_some(),
@@ -220,7 +222,7 @@ mod tests {
     #[test]
     fn delete_args_name_the_same_resources() {
         let s = stack();
-        for step in Step::ALL {
+        for step in Step::CHAIN {
             let a = step_args(step, &s, Mode::Delete);
             assert!(
                 a.iter().any(|f| f.starts_with("--delete")),

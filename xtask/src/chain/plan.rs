@@ -59,7 +59,7 @@ impl Selection {
             .filter_map(|s| s.key.as_deref())
             .collect();
         let name = |v: &str| -> Result<Result<Step, usize>, String> {
-            if let Some(step) = Step::from_binary(v) {
+            if let Some(step) = Step::from_binary(v).filter(|s| Step::CHAIN.contains(s)) {
                 return Ok(Ok(step));
             }
             if let Some(i) = stacks
@@ -69,7 +69,7 @@ impl Selection {
             {
                 return Ok(Err(i));
             }
-            let steps: Vec<&str> = Step::ALL.iter().map(|s| s.binary()).collect();
+            let steps: Vec<&str> = Step::CHAIN.iter().map(|s| s.binary()).collect();
             Err(format!(
                 "'{v}' is neither a step ({}) nor a service of this stack ({})",
                 steps.join(", "),
@@ -88,7 +88,7 @@ impl Selection {
         }
         if let Some(v) = from {
             match name(v)? {
-                Ok(step) => sel.steps = Step::ALL.into_iter().filter(|s| *s >= step).collect(),
+                Ok(step) => sel.steps = Step::CHAIN.into_iter().filter(|s| *s >= step).collect(),
                 Err(i) => sel.services = (i..stacks.services.len()).collect(),
             }
         }

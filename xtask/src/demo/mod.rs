@@ -158,7 +158,7 @@ fn demo(args: &Args) -> Result<u8> {
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| stack.family.clone());
     eprintln!(
-        "\nrunning {task_definition} on the local Docker Engine with IAM enforcement on (service-run --local):"
+        "\nrunning {task_definition} on the local Docker Engine with IAM enforcement on (task-run --local):"
     );
     let lines = run_local::run_task(
         &state,

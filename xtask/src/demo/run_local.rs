@@ -1,5 +1,5 @@
 //! The demo's second half: the deployed task definition run for real on the local Docker
-//! Engine (`service-run --local`), with the emulator's IAM enforcement on, so the container's
+//! Engine (`task-run --local`), with the emulator's IAM enforcement on, so the container's
 //! own lines show the seeds' whole story: the task role's credentials from the endpoint, its
 //! config files read from its prefix, and refusals everywhere else.
 //!
@@ -301,7 +301,7 @@ pub fn run_task(
     let role = local_task_role(state, task_role, &admin)?;
     enforce(state, true)?;
     let result = (|| {
-        let mut child = Command::new(bin.join("service-run"))
+        let mut child = Command::new(bin.join("task-run"))
             .args(["--local", "--task-definition", task_definition])
             .args(["--task-role-arn", &role])
             .envs(state.env())
@@ -311,7 +311,7 @@ pub fn run_task(
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("running service-run --local: {e}"))?;
+            .map_err(|e| format!("running task-run --local: {e}"))?;
         let pid = child.id();
         // The run is stopped after a minute whatever it printed.
         let watchdog = std::thread::spawn(move || {
@@ -328,7 +328,7 @@ pub fn run_task(
         let mut lines = Vec::new();
         if let Some(err) = child.stderr.take() {
             for line in std::io::BufReader::new(err).lines().map_while(|l| l.ok()) {
-                eprintln!("[service-run --local] {line}");
+                eprintln!("[task-run --local] {line}");
                 let serving = line.contains("[app] serving on port");
                 lines.push(line);
                 if serving {

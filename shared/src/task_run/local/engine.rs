@@ -17,10 +17,10 @@ use super::cleanup::Owner;
 use super::endpoint::{CREDENTIALS_HOST, SUBNET, TASK_ADDRESS};
 use super::plan::{ContainerSpec, LocalTask, State, VolumeKind};
 use crate::docker::{Credentials, Engine, docker_error};
+use crate::ecs::Deps;
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::secret::Secret;
-use crate::service_run::Deps;
 
 /// What this run made. Its removal goes by the run's label ([`super::cleanup::remove_run`]);
 /// the names here are for the calls that follow creation.

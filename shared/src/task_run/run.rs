@@ -1,29 +1,17 @@
-//! One-off tasks (`--run-task`): run one task of the task definition with command, environment
-//! and task-role overrides, wait until it stops, and fail (exit 3) when an essential container
-//! exited non-zero. The container's exit code is in the message and in `EXIT_CODE`.
+//! One-off tasks on ECS: run `--count` tasks of the task definition with command, environment
+//! and task-role overrides, wait until they stop, and fail (exit 3) when an essential container
+//! exited non-zero. The container's exit code is in the message, in `EXIT_CODE` and in
+//! `EXIT_CODE_<CONTAINER>`.
 
-use aws_sdk_ecs::types::{ContainerOverride, KeyValuePair, LaunchType, TaskOverride};
+use aws_sdk_ecs::types::{ContainerOverride, KeyValuePair, LaunchType, Tag, TaskOverride};
+use ecskit_contract::outputs as o;
 
-use super::deploy;
-use super::taskdef::TaskDef;
-use super::watch::{describe_stopped, essential_exit, stopped_reason};
-use super::{Args, Deps, cluster, network};
+use super::{Args, Deps, parse_command};
 use crate::Report;
+use crate::ecs::stopped::{describe_stopped, essential_exit, stopped_reason};
+use crate::ecs::taskdef::TaskDef;
+use crate::ecs::{cluster, logs, network, placement, retry};
 use crate::error::{AwsContext, Error, Result};
-
-/// `--command`: a JSON array of strings, or words split on whitespace.
-pub fn parse_command(s: &str) -> std::result::Result<Vec<String>, String> {
-    let t = s.trim();
-    let words: Vec<String> = if t.starts_with('[') {
-        serde_json::from_str(t).map_err(|e| format!("'{s}' is not a JSON array of strings: {e}"))?
-    } else {
-        t.split_whitespace().map(str::to_string).collect()
-    };
-    if words.is_empty() {
-        return Err("is empty: give the command to run".to_string());
-    }
-    Ok(words)
-}
 
 /// What a one-off task runs with.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +26,12 @@ pub struct TaskSpec {
     pub strategy: Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem>,
     pub network: Option<aws_sdk_ecs::types::NetworkConfiguration>,
     pub wait: bool,
+    /// `--count`: tasks started by one RunTask.
+    pub count: i32,
+    /// `--started-by` (default `ecskit`).
+    pub started_by: Option<String>,
+    /// `--tag`: the user's tags; managed-by=ecskit is added to them.
+    pub tags: Vec<(String, String)>,
     /// `--logs`: stream the task's container lines (CloudWatch Logs) to stderr while it runs.
     pub logs: bool,
 }
@@ -46,11 +40,14 @@ pub struct TaskSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finished {
     pub task_arn: String,
+    /// The first essential container's exit code (`None` with --no-wait).
     pub exit_code: Option<i32>,
+    /// Every essential container's exit code, by name.
+    pub codes: Vec<(String, i32)>,
 }
 
 pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
-    let flags = deploy::network_flags(args);
+    let flags = args.network_flags();
     if !td.awsvpc && flags.any() {
         return Err(Error::input(format!(
             "--subnets/--security-groups/--assign-public-ip need an awsvpc task definition; {} uses another network mode",
@@ -71,7 +68,13 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         td,
         args.command.is_some() || !args.env.is_empty(),
     )?;
-    let fargate = deploy::Want::from_args(args, td).fargate();
+    let launch_type = args.launch_type.map(|l| l.sdk());
+    let strategy: Vec<_> = args
+        .capacity_provider_strategy
+        .iter()
+        .filter_map(|s| placement::parse_strategy_item(s).ok())
+        .collect();
+    let fargate = placement::fargate(launch_type.as_ref(), &strategy);
     if fargate && !td.awsvpc {
         return Err(Error::input(format!(
             "{} is not an awsvpc task definition, and Fargate runs only awsvpc tasks",
@@ -84,9 +87,7 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     } else {
         None
     };
-    let cluster_arn = cluster::ensure(deps, &args.cluster, args.container_insights)
-        .await?
-        .arn;
+    let cluster_arn = cluster::ensure(deps, &args.cluster, false).await?.arn;
     let spec = TaskSpec {
         cluster: args.cluster.clone(),
         task_definition: td.clone(),
@@ -99,38 +100,43 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
             .map_err(Error::input)?,
         env: args.env.clone(),
         task_role_arn: args.task_role_arn.clone(),
-        launch_type: args.launch_type.map(|l| l.sdk()),
-        strategy: args
-            .capacity_provider_strategy
-            .iter()
-            .filter_map(|s| deploy::parse_strategy_item(s).ok())
-            .collect(),
+        launch_type,
+        strategy,
         network,
         wait: !args.no_wait,
-        logs: args.day2.logs,
+        count: args.count,
+        started_by: args.started_by.clone(),
+        tags: args.tags.clone(),
+        logs: args.logs,
     };
     let finished = run_task(deps, &spec).await.map_err(|e| {
-        e.with_output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn.clone())
-            .with_output(
-                ecskit_contract::outputs::TASK_DEFINITION_ARN,
-                td.arn.clone(),
-            )
+        e.with_output(o::CLUSTER_ARN, cluster_arn.clone())
+            .with_output(o::TASK_DEFINITION_ARN, td.arn.clone())
     })?;
-    let mut report = deps
+    let report = deps
         .ctx
         .report()
-        .output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn)
-        .output(
-            ecskit_contract::outputs::TASK_DEFINITION_ARN,
-            td.arn.clone(),
-        );
-    if let Some(f) = finished {
-        report = report.output(ecskit_contract::outputs::TASK_ARN, f.task_arn);
-        if let Some(code) = f.exit_code {
-            report = report.output(ecskit_contract::outputs::EXIT_CODE, code);
-        }
+        .output(o::CLUSTER_ARN, cluster_arn)
+        .output(o::TASK_DEFINITION_ARN, td.arn.clone());
+    Ok(with_results(report, &finished))
+}
+
+/// The finished tasks' outputs: `TASK_ARN` (the ARNs separated by spaces with --count), and the
+/// first task's `EXIT_CODE` and `EXIT_CODE_<CONTAINER>` (they all succeeded, or this is not
+/// reached).
+fn with_results(mut report: Report, finished: &[Finished]) -> Report {
+    if finished.is_empty() {
+        return report;
     }
-    Ok(report)
+    let arns: Vec<&str> = finished.iter().map(|f| f.task_arn.as_str()).collect();
+    report = report.output(o::TASK_ARN, arns.join(" "));
+    if let Some(code) = finished[0].exit_code {
+        report = report.output(o::EXIT_CODE, code);
+    }
+    for (name, code) in &finished[0].codes {
+        report = report.output(&o::exit_code_of(name), *code);
+    }
+    report
 }
 
 /// The container `--command`/`--env` apply to: the one named, else the first essential one.
@@ -153,9 +159,9 @@ fn override_container(
     Ok(container)
 }
 
-/// Starts the task (retrying while ECS cannot assume a role yet) and, when asked, waits until
-/// it stops. `None` in a dry run.
-pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Option<Finished>> {
+/// Starts the tasks (retrying while ECS cannot assume a role yet) and, when asked, waits until
+/// they stop. Empty in a dry run.
+pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Vec<Finished>> {
     let td = &spec.task_definition;
     let overriding = spec.command.is_some() || !spec.env.is_empty();
     let container = override_container(spec.container.as_deref(), td, overriding)?;
@@ -175,7 +181,12 @@ pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Option<Finished>> 
         );
     }
     let overrides = overrides.build();
-    let mut what = format!("run one task of {} in cluster {}", td.arn, spec.cluster);
+    // A spec built without a count (`TaskSpec::default()`) runs one task.
+    let count = spec.count.max(1);
+    let mut what = match count {
+        1 => format!("run one task of {} in cluster {}", td.arn, spec.cluster),
+        n => format!("run {n} tasks of {} in cluster {}", td.arn, spec.cluster),
+    };
     if let Some(c) = &spec.command {
         what.push_str(&format!(" with command {c:?}"));
     }
@@ -183,21 +194,30 @@ pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Option<Finished>> 
         what.push_str(&format!(" as task role {r}"));
     }
     if !deps.ctx.apply(what) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
+    // managed-by=ecskit marks what --stop may stop: the user's tags cannot replace it
+    // (`validate` refuses the key; it is dropped here too, for a spec built elsewhere).
+    let tags: Vec<Tag> = spec
+        .tags
+        .iter()
+        .filter(|(k, _)| k != crate::aws::MANAGED_BY.0)
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .chain([cluster::tag()])
+        .collect();
     // One token for every retry of this run: a retried RunTask never starts a second task.
     let token = uuid::Uuid::new_v4().to_string();
-    let out = super::retry::with_iam_retry(deps, &format!("running a task of {}", td.arn), || {
+    let out = retry::with_iam_retry(deps, &format!("running a task of {}", td.arn), || {
         let mut req = deps
             .ecs
             .run_task()
             .cluster(&spec.cluster)
             .task_definition(&td.arn)
-            .count(1)
+            .count(count)
             .client_token(&token)
-            .started_by("ecskit")
+            .started_by(spec.started_by.as_deref().unwrap_or("ecskit"))
             .overrides(overrides.clone())
-            .tags(cluster::tag())
+            .set_tags(Some(tags.clone()))
             .set_network_configuration(spec.network.clone());
         if spec.strategy.is_empty() {
             req = req.launch_type(spec.launch_type.clone().unwrap_or(LaunchType::Fargate));
@@ -207,41 +227,78 @@ pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Option<Finished>> 
         req.send()
     })
     .await?;
-    let task_arn = match out.tasks().first().and_then(|t| t.task_arn()) {
-        Some(a) => a.to_string(),
-        None => {
-            let why = out
-                .failures()
-                .iter()
-                .map(|f| {
-                    format!(
-                        "{}{}",
-                        f.reason().unwrap_or("unknown"),
-                        f.detail().map(|d| format!(" ({d})")).unwrap_or_default()
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(Error::aws(
-                format!("running a task of {}", td.arn),
-                format!("ECS started no task: {why}"),
-            ));
-        }
-    };
-    deps.progress.println(format!("started task {task_arn}"));
-    if !spec.wait {
-        return Ok(Some(Finished {
-            task_arn,
-            exit_code: None,
-        }));
+    let task_arns: Vec<String> = out
+        .tasks()
+        .iter()
+        .filter_map(|t| t.task_arn())
+        .map(str::to_string)
+        .collect();
+    // Fewer tasks than asked is a failure (ECS names why in `failures`); the ones that did
+    // start are named so they can be stopped.
+    if task_arns.len() < count as usize {
+        let why = out
+            .failures()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}{}",
+                    f.reason().unwrap_or("unknown"),
+                    f.detail().map(|d| format!(" ({d})")).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let started = if task_arns.is_empty() {
+            "ECS started no task".to_string()
+        } else {
+            format!(
+                "ECS started {} of {} tasks ({})",
+                task_arns.len(),
+                spec.count,
+                task_arns.join(", ")
+            )
+        };
+        return Err(Error::aws(
+            format!("running a task of {}", td.arn),
+            format!("{started}: {why}"),
+        ));
     }
-    wait_stopped(deps, spec, &task_arn).await.map(Some)
+    for arn in &task_arns {
+        deps.progress.println(format!("started task {arn}"));
+    }
+    if !spec.wait {
+        return Ok(task_arns
+            .into_iter()
+            .map(|task_arn| Finished {
+                task_arn,
+                exit_code: None,
+                codes: Vec::new(),
+            })
+            .collect());
+    }
+    // Every task is waited for (one limit for all); the first failure is the error, and a
+    // later task's cannot replace it.
+    let start = deps.clock.elapsed();
+    let mut finished = Vec::new();
+    let mut first_err = None;
+    for arn in &task_arns {
+        match wait_stopped(deps, spec, arn, start).await {
+            Ok(f) => finished.push(f),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(finished),
+    }
 }
 
-/// `--run-task --logs`: the task's container lines, each printed once on stderr as it polls
+/// `--logs`: the task's container lines, each printed once on stderr as it polls
 /// (stdout keeps the step's results), `[short-id container] line`.
 struct LogStream {
-    sources: Vec<super::logs::Source>,
+    sources: Vec<logs::Source>,
     since: i64,
     seen: std::collections::HashSet<String>,
 }
@@ -249,7 +306,7 @@ struct LogStream {
 impl LogStream {
     fn new(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> LogStream {
         let (sources, missing) = if spec.logs {
-            super::logs::sources_of(
+            logs::sources_of(
                 &spec.task_definition.logs,
                 &[task_arn.to_string()],
                 spec.container.as_deref(),
@@ -273,9 +330,9 @@ impl LogStream {
         if self.sources.is_empty() {
             return;
         }
-        match super::logs::read_since(&deps.ctx, &self.sources, self.since).await {
+        match logs::read_since(&deps.ctx, &self.sources, self.since).await {
             Ok(lines) => {
-                for line in super::logs::unseen(lines, &mut self.seen) {
+                for line in logs::unseen(lines, &mut self.seen) {
                     self.since = self.since.max(line.timestamp);
                     deps.progress.println(line.render());
                 }
@@ -292,11 +349,15 @@ impl LogStream {
 
 /// Polls the task until it is STOPPED; an essential container with a non-zero (or no) exit
 /// code is a failed run (exit 3).
-pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Result<Finished> {
-    let start = deps.clock.elapsed();
+pub async fn wait_stopped(
+    deps: &Deps,
+    spec: &TaskSpec,
+    task_arn: &str,
+    start: std::time::Duration,
+) -> Result<Finished> {
     let mut stream = LogStream::new(deps, spec, task_arn);
     let mut last_status = String::new();
-    let mut last_change = start;
+    let mut last_change = deps.clock.elapsed();
     let spinner = deps
         .progress
         .spinner(format!("waiting for task {task_arn}"));
@@ -331,7 +392,7 @@ pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Resul
             }
             let essentials = &spec.task_definition.essentials;
             if let Some((name, code)) = essential_exit(task, essentials) {
-                let failures = super::logs::failure_entries(
+                let failures = logs::failure_entries(
                     &deps.ctx,
                     &deps.progress,
                     task,
@@ -348,27 +409,18 @@ pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Resul
                 ))
                 .hint("the step exits 3 for a task that ran but failed; the container's exit code is in this message")
                 .with_details(serde_json::json!({ "failures": failures }))
-                .with_output(ecskit_contract::outputs::TASK_ARN, task_arn)
-                .with_output(ecskit_contract::outputs::EXIT_CODE, code.unwrap_or(-1));
-                for c in task.containers() {
-                    if let (Some(n), Some(code)) = (c.name(), c.exit_code())
-                        && (essentials.is_empty() || essentials.iter().any(|e| e == n))
-                    {
-                        err = err.with_output(&ecskit_contract::outputs::exit_code_of(n), code);
-                    }
+                .with_output(o::TASK_ARN, task_arn)
+                .with_output(o::EXIT_CODE, code.unwrap_or(-1));
+                for (n, code) in essential_codes(task, essentials) {
+                    err = err.with_output(&o::exit_code_of(&n), code);
                 }
                 return Err(err);
             }
-            let exit_code = task
-                .containers()
-                .iter()
-                .find(|c| {
-                    essentials.is_empty() || essentials.iter().any(|e| Some(e.as_str()) == c.name())
-                })
-                .and_then(|c| c.exit_code());
+            let codes = essential_codes(task, essentials);
             return Ok(Finished {
                 task_arn: task_arn.to_string(),
-                exit_code,
+                exit_code: codes.first().map(|(_, c)| *c),
+                codes,
             });
         }
         if now - start >= deps.timing.timeout {
@@ -389,21 +441,12 @@ pub async fn wait_stopped(deps: &Deps, spec: &TaskSpec, task_arn: &str) -> Resul
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands() {
-        assert_eq!(
-            parse_command("bin/migrate --up").unwrap(),
-            ["bin/migrate", "--up"]
-        );
-        assert_eq!(
-            parse_command(r#"["sh","-c","echo hi"]"#).unwrap(),
-            ["sh", "-c", "echo hi"]
-        );
-        assert!(parse_command("  ").is_err());
-        assert!(parse_command("[1,2]").is_err());
-    }
+/// The essential containers' exit codes (every container's without a list of essential ones).
+fn essential_codes(task: &aws_sdk_ecs::types::Task, essentials: &[String]) -> Vec<(String, i32)> {
+    task.containers()
+        .iter()
+        .filter_map(|c| Some((c.name()?, c.exit_code()?)))
+        .filter(|(n, _)| essentials.is_empty() || essentials.iter().any(|e| e == n))
+        .map(|(n, code)| (n.to_string(), code))
+        .collect()
 }

@@ -1,4 +1,4 @@
-//! `service-run --local`: run a registered task definition on the local Docker Engine the way
+//! `task-run --local`: run a registered task definition on the local Docker Engine the way
 //! ECS would run it, against real AWS or the local stack.
 //!
 //! The order of work:
@@ -29,7 +29,7 @@ pub mod resolve;
 
 use std::collections::HashMap;
 
-use super::{Args, Deps, task};
+use super::{Args, Deps, parse_command};
 use crate::Report;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -42,7 +42,7 @@ pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 /// `--local`: check, plan, run, clean up.
 pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     let td_ref = args.task_definition.as_deref().unwrap_or_default();
-    let def = super::taskdef::describe(deps, td_ref).await?;
+    let def = crate::ecs::taskdef::describe(deps, td_ref).await?;
     let mut task = plan::check(&def).map_err(|problems| {
         Error::inputs(
             problems
@@ -348,7 +348,7 @@ fn apply_overrides(task: &mut LocalTask, args: &Args) -> Result<()> {
     };
     if let Some(cmd) = &args.command {
         target.command =
-            Some(task::parse_command(cmd).map_err(|e| Error::input(format!("--command {e}")))?);
+            Some(parse_command(cmd).map_err(|e| Error::input(format!("--command {e}")))?);
     }
     for (k, v) in &args.env {
         target.environment.retain(|(name, _)| name != k);

@@ -1,4 +1,4 @@
-//! `service-run --local` against the local stack: the task runs for real on the private Docker
+//! `task-run --local` against the local stack: the task runs for real on the private Docker
 //! Engine, with credentials from the task-role endpoint, secrets from SSM and Secrets Manager,
 //! a dependsOn-ordered shared volume and the exit-code contract; an interrupted run and a task
 //! it cannot run leave nothing behind.
@@ -134,8 +134,8 @@ async fn task_role(ctx: &ecskit::aws::Ctx, name: &str) -> String {
         .arn
 }
 
-fn service_run(stack: &ecskit_testkit::LocalStack) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_service-run"));
+fn task_run(stack: &ecskit_testkit::LocalStack) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_task-run"));
     cmd.env("AWS_ENDPOINT_URL", &stack.moto_url)
         .env("AWS_REGION", "us-west-2")
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -228,7 +228,7 @@ fn a_task_runs_with_its_role_secrets_volume_and_order_and_exit_3_names_the_conta
         .await
     });
 
-    let out = service_run(&stack)
+    let out = task_run(&stack)
         .args(["--local", "--task-definition", &td, "--output", "json"])
         .args(["--credentials-uri", "relative"])
         .output()
@@ -308,7 +308,7 @@ async fn sleeper(stack: &ecskit_testkit::LocalStack, script: &str, stop_timeout:
     .await
 }
 
-/// Starts `service-run --local` and feeds each stderr line to `on_line` (with the child's pid)
+/// Starts `task-run --local` and feeds each stderr line to `on_line` (with the child's pid)
 /// until the run ends; the exit code, all of stderr, and how long the run took after the first
 /// signal `on_line` reported sending.
 fn watch_run(
@@ -355,7 +355,7 @@ fn an_interrupted_task_is_stopped_exits_130_and_leaves_nothing_behind() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let td = rt.block_on(sleeper(&stack, "echo up; exec /bin/busybox sleep 300", 2));
     let (code, text, _) = watch_run(
-        service_run(&stack).args(["--local", "--task-definition", &td]),
+        task_run(&stack).args(["--local", "--task-definition", &td]),
         |line, pid| {
             if line.contains("[app] up") {
                 let during = rt.block_on(leftovers());
@@ -383,7 +383,7 @@ fn a_signal_before_the_first_start_still_removes_the_network_and_exits_130() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let td = rt.block_on(sleeper(&stack, "echo up; exec /bin/busybox sleep 300", 2));
     let (code, text, _) = watch_run(
-        service_run(&stack).args(["--local", "--task-definition", &td]),
+        task_run(&stack).args(["--local", "--task-definition", &td]),
         |line, pid| {
             // SIGHUP (the terminal closed) the moment the first resource exists.
             if line.contains("created the task network") {
@@ -407,7 +407,7 @@ fn a_second_signal_kills_the_task_at_once() {
     // stopTimeout of 120 s, would end it.
     let td = rt.block_on(sleeper(&stack, "echo up; exec /bin/busybox sleep 300", 120));
     let (code, text, took) = watch_run(
-        service_run(&stack).args(["--local", "--task-definition", &td]),
+        task_run(&stack).args(["--local", "--task-definition", &td]),
         |line, pid| {
             if line.contains("[app] up") {
                 signal("TERM", pid);
@@ -434,7 +434,7 @@ fn a_second_signal_kills_the_task_at_once() {
 
 #[test]
 fn a_panic_after_the_first_resource_removes_what_the_run_made() {
-    use ecskit::service_run::local::cleanup::{Guard, Owner};
+    use ecskit::task_run::local::cleanup::{Guard, Owner};
     let _stack = ecskit_testkit::local_stack();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // An id of this test run's own: counted by it, what any other run left does not count.
@@ -572,7 +572,7 @@ async fn quick_task(stack: &ecskit_testkit::LocalStack) -> String {
 
 #[test]
 fn leftovers_of_a_dead_run_of_this_host_are_removed_before_the_next_run() {
-    use ecskit::service_run::local::cleanup::Owner;
+    use ecskit::task_run::local::cleanup::Owner;
     let stack = ecskit_testkit::local_stack();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let td = rt.block_on(quick_task(&stack));
@@ -587,7 +587,7 @@ fn leftovers_of_a_dead_run_of_this_host_are_removed_before_the_next_run() {
         dead.labels("deadrun00001"),
         true,
     ));
-    let out = service_run(&stack)
+    let out = task_run(&stack)
         .args(["--local", "--task-definition", &td])
         .output()
         .unwrap();
@@ -604,7 +604,7 @@ fn leftovers_of_a_dead_run_of_this_host_are_removed_before_the_next_run() {
 
 #[test]
 fn leftovers_of_another_host_are_not_removed_and_the_refusal_says_how() {
-    use ecskit::service_run::local::cleanup::Owner;
+    use ecskit::task_run::local::cleanup::Owner;
     let stack = ecskit_testkit::local_stack();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let td = rt.block_on(quick_task(&stack));
@@ -619,7 +619,7 @@ fn leftovers_of_another_host_are_not_removed_and_the_refusal_says_how() {
         other.labels("otherhost001"),
         true,
     ));
-    let out = service_run(&stack)
+    let out = task_run(&stack)
         .args(["--local", "--task-definition", &td])
         .output()
         .unwrap();
@@ -640,14 +640,14 @@ fn leftovers_of_another_host_are_not_removed_and_the_refusal_says_how() {
 
 #[test]
 fn an_empty_pid_label_is_in_the_way_until_the_printed_commands_remove_it() {
-    use ecskit::service_run::local::cleanup::{Owner, PID_LABEL};
+    use ecskit::task_run::local::cleanup::{Owner, PID_LABEL};
     let stack = ecskit_testkit::local_stack();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let td = rt.block_on(quick_task(&stack));
     let mut labels = Owner::this().labels("emptypid0001");
     labels.insert(PID_LABEL.to_string(), String::new());
     rt.block_on(make_run_resources("emptypid0001", labels, true));
-    let out = service_run(&stack)
+    let out = task_run(&stack)
         .args(["--local", "--task-definition", &td])
         .output()
         .unwrap();
@@ -660,7 +660,7 @@ fn an_empty_pid_label_is_in_the_way_until_the_printed_commands_remove_it() {
         "{stderr}"
     );
     assert!(rt.block_on(run_printed_commands(&stderr)) >= 1);
-    let again = service_run(&stack)
+    let again = task_run(&stack)
         .args(["--local", "--task-definition", &td])
         .output()
         .unwrap();
@@ -684,7 +684,7 @@ fn a_task_that_cannot_run_locally_exits_2_naming_the_fields_and_starts_nothing()
             ]
         }),
     ));
-    let out = service_run(&stack)
+    let out = task_run(&stack)
         .args(["--local", "--task-definition", &td])
         .output()
         .unwrap();
@@ -755,7 +755,7 @@ echo "ports $(port "$u") $(port "$AWS_ENDPOINT_URL")"
     });
     let mut from_host = Vec::new();
     let (code, text, _) = watch_run(
-        service_run(&stack).args([
+        task_run(&stack).args([
             "--local",
             "--task-definition",
             &td,
@@ -839,7 +839,7 @@ fn a_secret_stored_as_binary_is_refused_by_name_before_anything_is_made() {
         )
         .await
     });
-    let out = service_run(&stack)
+    let out = task_run(&stack)
         .args(["--local", "--task-definition", &td])
         .output()
         .unwrap();
@@ -876,7 +876,7 @@ fn a_failed_task_prints_its_outputs_in_env_and_github_forms() {
         )
         .await
     });
-    let out = service_run(&stack)
+    let out = task_run(&stack)
         .args(["--local", "--task-definition", &td, "--output", "env"])
         .output()
         .unwrap();
@@ -897,7 +897,7 @@ fn a_failed_task_prints_its_outputs_in_env_and_github_forms() {
         env["ECSKIT_FAILURE"].contains("essential container log-router exited with code 4"),
         "{stdout}"
     );
-    let out = service_run(&stack)
+    let out = task_run(&stack)
         .args(["--local", "--task-definition", &td, "--output", "github"])
         .output()
         .unwrap();

@@ -125,7 +125,7 @@ pub async fn resolve_planned(deps: &Deps, td: &str, awsvpc_guess: bool) -> Resul
         Err(e) if deps.ctx.dry_run && e.exit_code() == ecskit_contract::exit::INPUT => e,
         other => return other,
     };
-    let (family, Some(revision)) = super::rollback::family_revision(td) else {
+    let (family, Some(revision)) = family_revision(td) else {
         return Err(err);
     };
     let latest = match describe(deps, family).await {
@@ -148,6 +148,15 @@ pub async fn resolve_planned(deps: &Deps, td: &str, awsvpc_guess: bool) -> Resul
         pending: true,
         ..TaskDef::default()
     })
+}
+
+/// `family:N` of a task-definition ARN (or of `family:N` itself).
+pub fn family_revision(td: &str) -> (&str, Option<i32>) {
+    let tail = td.rsplit('/').next().unwrap_or(td);
+    match tail.rsplit_once(':') {
+        Some((family, rev)) => (family, rev.parse().ok()),
+        None => (tail, None),
+    }
 }
 
 #[cfg(test)]
