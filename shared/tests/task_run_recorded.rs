@@ -354,3 +354,32 @@ async fn fewer_tasks_than_asked_is_a_failure_naming_the_started_one() {
     );
     assert!(text.contains("RESOURCE:MEMORY"), "{text}");
 }
+
+/// A service's task carries the service's tags (managed-by=ecskit included, as service-run
+/// propagates them): `--stop` refuses it by ECS's service group, exit 2, and never stops it
+/// (the mock has no StopTask: a call would be an error of another kind).
+#[tokio::test]
+async fn stop_refuses_a_task_of_a_service_even_when_tagged() {
+    let service_task = Task::builder()
+        .task_arn(TASK)
+        .last_status("RUNNING")
+        .group("service:web")
+        .started_by("ecs-svc/1234567890")
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("managed-by")
+                .value("ecskit")
+                .build(),
+        )
+        .build();
+    let d = deps(&[described(service_task)]);
+    let err = ecskit::task_run::stop::stop(&d, "app", TASK, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string()
+            .contains("belongs to a service (service:web)"),
+        "{err}"
+    );
+}

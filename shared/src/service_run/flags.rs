@@ -138,7 +138,7 @@ pub struct Args {
     pub poll_interval: Duration,
 
     /// With --logs, the one container whose lines are shown.
-    #[arg(long, requires = "logs", help_heading = "Watching")]
+    #[arg(long, help_heading = "Watching")]
     pub container: Option<String>,
     /// Gone to task-run: refused with a pointer there (exit 2).
     #[arg(long, hide = true)]
@@ -146,6 +146,18 @@ pub struct Args {
     /// Gone to task-run: refused with a pointer there (exit 2).
     #[arg(long, hide = true)]
     pub local: bool,
+    /// The one-off task's own flags, gone to task-run with it: taken (hidden) only so that an
+    /// old command line gets the pointer to task-run rather than clap's "unexpected argument".
+    #[arg(long = "command", hide = true, value_name = "COMMAND")]
+    pub gone_command: Option<String>,
+    #[arg(long = "env", hide = true, value_name = "K=V")]
+    pub gone_env: Vec<String>,
+    #[arg(long = "task-role-arn", hide = true, value_name = "ARN")]
+    pub gone_task_role_arn: Option<String>,
+    #[arg(long = "pause-image", hide = true, value_name = "IMAGE")]
+    pub gone_pause_image: Option<String>,
+    #[arg(long = "credentials-uri", hide = true, value_name = "FORM")]
+    pub gone_credentials_uri: Option<String>,
 
     /// Scale the service to zero, delete it and wait until it is inactive (only if tagged managed-by=ecskit).
     #[arg(long, help_heading = "Delete")]
@@ -198,12 +210,26 @@ pub fn validate(args: &Args) -> Result<()> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     // One-off tasks have their own binary; these flags only point there.
-    for (given, flag) in [(args.run_task, "--run-task"), (args.local, "--local")] {
+    for (given, flag) in [
+        (args.run_task, "--run-task"),
+        (args.local, "--local"),
+        (args.gone_command.is_some(), "--command"),
+        (!args.gone_env.is_empty(), "--env"),
+        (args.gone_task_role_arn.is_some(), "--task-role-arn"),
+        (args.gone_pause_image.is_some(), "--pause-image"),
+        (args.gone_credentials_uri.is_some(), "--credentials-uri"),
+    ] {
         if given {
             problems.push(format!(
                 "{flag}: service-run runs services only; use task-run for one task (task-run --help)"
             ));
         }
+    }
+    if args.container.is_some() && !args.day2.logs && !args.run_task && !args.local {
+        problems.push(
+            "--container chooses whose lines --logs shows: add --logs (a one-off task's container is task-run's --container)"
+                .to_string(),
+        );
     }
     // The service file is read and checked here too: its problems are bad input like a flag's.
     let file = args

@@ -263,6 +263,31 @@ mod tests {
                 "{text}"
             );
         }
+        // The old help's own example gets the pointer too, not clap's "unexpected argument".
+        let old = [
+            "service-run",
+            "--cluster",
+            "acme",
+            "--task-definition",
+            "migrate",
+            "--run-task",
+            "--command",
+            "bin/migrate --up",
+            "--env",
+            "MODE=once",
+            "--container",
+            "app",
+            "--task-role-arn",
+            "arn:aws:iam::123456789012:role/migrate",
+        ];
+        let args = Args::try_parse_from(old).unwrap();
+        let text = validate(&args).unwrap_err().to_string();
+        for flag in ["--run-task", "--command", "--env", "--task-role-arn"] {
+            assert!(
+                text.contains(&format!("{flag}: service-run runs services only")),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub struct Args {
     pub credentials_uri: super::local::endpoint::CredentialsUri,
 
     /// Stop this task (ARN or id) if task-run started it (tagged managed-by=ecskit).
-    #[arg(long, value_name = "TASK", conflicts_with_all = ["command", "env", "task_role_arn", "count", "no_wait", "logs"], help_heading = "Stop")]
+    #[arg(long, value_name = "TASK", conflicts_with_all = ["command", "env", "task_role_arn", "count", "no_wait", "logs", "tags", "started_by", "container", "launch_type", "capacity_provider_strategy", "subnets", "security_groups", "assign_public_ip", "local"], help_heading = "Stop")]
     pub stop: Option<String>,
     /// Why (ECS's stopped reason).
     #[arg(long, value_name = "TEXT", requires = "stop", help_heading = "Stop")]

@@ -187,8 +187,10 @@ pub async fn run_task(deps: &Deps, spec: &TaskSpec) -> Result<Vec<Finished>> {
         1 => format!("run one task of {} in cluster {}", td.arn, spec.cluster),
         n => format!("run {n} tasks of {} in cluster {}", td.arn, spec.cluster),
     };
+    // The command's words may hold a secret (a URL with a password): the plan says there is an
+    // override, never its words.
     if let Some(c) = &spec.command {
-        what.push_str(&format!(" with command {c:?}"));
+        what.push_str(&format!(" with a command override ({} words)", c.len()));
     }
     if let Some(r) = &spec.task_role_arn {
         what.push_str(&format!(" as task role {r}"));
@@ -428,14 +430,16 @@ pub async fn wait_stopped(
                 "task {task_arn} did not stop within {}s (last status {status})",
                 deps.timing.timeout.as_secs()
             ))
-            .hint("raise --timeout; the task keeps running"));
+            .hint("raise --timeout; the task keeps running (task-run --stop TASK stops it)")
+            .with_output(o::TASK_ARN, task_arn));
         }
         if now - last_change >= deps.timing.no_progress {
             return Err(Error::deployment(format!(
                 "task {task_arn} stayed {status} for {}s",
                 deps.timing.no_progress.as_secs()
             ))
-            .hint("raise --no-progress-timeout; the task keeps running"));
+            .hint("raise --no-progress-timeout; the task keeps running (task-run --stop TASK stops it)")
+            .with_output(o::TASK_ARN, task_arn));
         }
         deps.clock.sleep(deps.timing.poll).await;
     }

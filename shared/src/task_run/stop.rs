@@ -1,6 +1,7 @@
 //! `--stop TASK --reason TEXT`: stop a task task-run started. A task without the managed-by=ecskit
-//! tag (one a service or someone else started) is refused, exit 2, and left running: task-run
-//! deletes and stops only what it made. A task that has stopped already is `changed: false`.
+//! tag (someone else's), or one of a service (ECS's `service:` group, even when the service is
+//! ecskit's and its tasks carry the tag), is refused, exit 2, and left running: task-run stops
+//! only the one-off tasks it made. A task that has stopped already is `changed: false`.
 
 use aws_sdk_ecs::types::TaskField;
 use ecskit_contract::outputs as o;
@@ -50,6 +51,19 @@ pub async fn stop(
             crate::aws::MANAGED_BY.1
         ))
         .hint("stop it with the tool that started it (a service's tasks: scale the service)"));
+    }
+    // A service's tasks carry the service's tags, managed-by=ecskit included (service-run
+    // propagates them): the tag alone would let --stop take down a service's task. ECS marks
+    // them with the service's group and deployment: refused, whatever the tags say.
+    if let Some(owner) = found
+        .group()
+        .filter(|g| g.starts_with("service:"))
+        .or(found.started_by().filter(|s| s.starts_with("ecs-svc/")))
+    {
+        return Err(Error::input(format!(
+            "task {arn} belongs to a service ({owner}): task-run stops only the one-off tasks it started"
+        ))
+        .hint("a service's tasks are the service's: scale it, or let ECS replace the task (service-run)"));
     }
     let report = deps.ctx.report().output(o::TASK_ARN, arn.clone());
     if found.last_status() == Some("STOPPED") || found.desired_status() == Some("STOPPED") {
