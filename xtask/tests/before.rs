@@ -10,11 +10,9 @@
 //! Run it through `cargo xtask test -- -p xtask --test before` (and `cargo build -p task-run`
 //! beside the other binaries).
 
-use serde_json::Value;
-
 mod support;
 
-use support::{aws, bin_dir, build_image, local_env, xtask};
+use support::{aws, bin_dir, build_image, local_env, step, xtask};
 
 /// The tests of this file share the emulator: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -45,15 +43,6 @@ fn add(stack: &str, text: &str) {
     let mut s = std::fs::read_to_string(stack).unwrap();
     s.push_str(text);
     std::fs::write(stack, s).unwrap();
-}
-
-fn step<'a>(summary: &'a Value, name: &str) -> &'a Value {
-    summary["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {summary:#}"))
 }
 
 /// The task definition the service runs, as ECS says.

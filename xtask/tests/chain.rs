@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+mod support;
+
+use support::step;
+
 const STEPS: [&str; 7] = [
     "image-push",
     "role-create",
@@ -160,15 +164,6 @@ fn line<'a>(log: &'a str, prefix: &str) -> &'a str {
     log.lines()
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{log}"))
-}
-
-fn step<'a>(summary: &'a Value, name: &str) -> &'a Value {
-    summary["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == name)
-        .unwrap_or_else(|| panic!("no step {name} in {summary:#}"))
 }
 
 #[test]
