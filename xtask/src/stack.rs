@@ -23,6 +23,11 @@ use std::path::{Path, PathBuf};
 use ecskit_contract::validate;
 use serde::Deserialize;
 
+mod before;
+
+pub use before::Before;
+use before::check_before;
+
 /// The whole stack file, as written. Every section but `[app]` may be left out of the file's
 /// top level when each service has its own.
 #[derive(Deserialize, Debug, Clone, PartialEq)]
@@ -144,21 +149,6 @@ pub struct Network {
     #[serde(default)]
     pub security_groups: Vec<String>,
     pub assign_public_ip: Option<bool>,
-}
-
-/// A one-off task (task-run) that runs after the service's task definition is registered and
-/// before the service is updated: the usual "migrate, then roll out".
-#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
-pub struct Before {
-    /// The container's command, word by word (required).
-    pub command: Option<Vec<String>>,
-    /// The container the command and env are for (default: the first essential one).
-    pub container: Option<String>,
-    /// Environment added to that container for this run.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// The longest wait for the task to stop, in seconds.
-    pub timeout: Option<u64>,
 }
 
 /// A checked stack: one service or several, each with its defaults filled in.
@@ -709,35 +699,6 @@ fn check_service(
     }
 }
 
-/// A before task's problems: task-run would refuse them, but only after the task definition
-/// was registered; said here, nothing runs.
-fn check_before(b: &Before, problems: &mut Vec<String>) {
-    match &b.command {
-        None => problems.push(
-            "before.command: give the task's command, e.g. command = [\"bin/migrate\", \"--up\"]"
-                .into(),
-        ),
-        Some(c) if c.is_empty() || c[0].trim().is_empty() => problems
-            .push("before.command: the command is empty: give at least the program to run".into()),
-        Some(_) => {}
-    }
-    if let Some(c) = &b.container
-        && let Err(e) = validate::ecs_name(c, 255)
-    {
-        problems.push(format!("before.container: {e}"));
-    }
-    for k in b.env.keys() {
-        if k.is_empty() || k.contains('=') {
-            problems.push(format!(
-                "before.env: '{k}' is not a variable name (no '=', not empty)"
-            ));
-        }
-    }
-    if b.timeout == Some(0) {
-        problems.push("before.timeout: give the longest wait in seconds, more than 0".into());
-    }
-}
-
 /// The `family` of a task definition file, in either of the forms taskdef-register takes
 /// (the register input, or describe's output with or without the `taskDefinition` wrapper).
 /// destroy needs it to deregister the revisions without the other steps' outputs.
@@ -767,7 +728,7 @@ pub fn read_family(path: &Path) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn dir() -> PathBuf {
+    pub(super) fn dir() -> PathBuf {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let d = std::env::temp_dir().join(format!("ecskit-stack-test-{}-{n}", std::process::id()));
@@ -938,7 +899,7 @@ subnets = ["subnet-1", "subnet-2"]
         assert!(!s.config_files.is_empty());
     }
 
-    const MANY: &str = r#"
+    pub(super) const MANY: &str = r#"
 [app]
 name = "shop"
 region = "us-west-2"
@@ -1084,42 +1045,5 @@ security_groups = ["sg-1"]
             joined.contains("services.service-run: a service may not be named like a step"),
             "{joined}"
         );
-    }
-
-    #[test]
-    fn a_before_task_merges_like_the_other_sections_and_is_checked() {
-        let d = dir();
-        let text = format!(
-            "{MANY}\n[before]\ncommand = [\"bin/migrate\", \"--up\"]\nenv = {{ MODE = \"once\" }}\n\
-             [services.worker.before]\ncontainer = \"app\"\ntimeout = 600\n"
-        );
-        let s = parse(&text, &d).unwrap_or_else(|p| panic!("{}", p.join("\n")));
-        let (web, worker) = (&s.services[0], &s.services[1]);
-        let b = web.before.as_ref().unwrap();
-        assert_eq!(b.command.as_deref().unwrap(), ["bin/migrate", "--up"]);
-        assert_eq!(b.container, None);
-        let b = worker.before.as_ref().unwrap();
-        assert_eq!(b.command.as_deref().unwrap(), ["bin/migrate", "--up"]);
-        assert_eq!(b.env["MODE"], "once");
-        assert_eq!(
-            (b.container.as_deref(), b.timeout),
-            (Some("app"), Some(600))
-        );
-        // Without a command, with an empty one, a bad env name or an unknown key: all said.
-        let bad = format!(
-            "{MANY}\n[services.web.before]\ncommand = []\ncontainer = \"no spaces\"\nenv = {{ \"A=B\" = \"1\" }}\ntimeout = 0\n\
-             [services.worker.before]\ncontanier = \"app\"\n"
-        );
-        let joined = parse(&bad, &d).unwrap_err().join("\n");
-        for want in [
-            "services.web.before.command: the command is empty",
-            "services.web.before.env: 'A=B' is not a variable name",
-            "services.web.before.container: ",
-            "services.web.before.timeout: give the longest wait",
-            "unknown key `services.worker.before.contanier`",
-            "services.worker: before.command: give the task's command",
-        ] {
-            assert!(joined.contains(want), "{want}:\n{joined}");
-        }
     }
 }
