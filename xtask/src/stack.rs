@@ -23,6 +23,11 @@ use std::path::{Path, PathBuf};
 use ecskit_contract::validate;
 use serde::Deserialize;
 
+mod before;
+
+pub use before::Before;
+use before::check_before;
+
 /// The whole stack file, as written. Every section but `[app]` may be left out of the file's
 /// top level when each service has its own.
 #[derive(Deserialize, Debug, Clone, PartialEq)]
@@ -34,6 +39,7 @@ pub struct StackFile {
     pub config: Option<Config>,
     pub task_definition: Option<TaskDefinition>,
     pub service: Option<Service>,
+    pub before: Option<Before>,
     /// The services, in the file's order.
     #[serde(default)]
     pub services: Option<indexmap::IndexMap<String, Sections>>,
@@ -48,6 +54,7 @@ pub struct Sections {
     pub config: Option<Config>,
     pub task_definition: Option<TaskDefinition>,
     pub service: Option<Service>,
+    pub before: Option<Before>,
 }
 
 #[derive(Deserialize, Debug, Clone, PartialEq)]
@@ -200,6 +207,8 @@ pub struct Stack {
     pub timeout: Option<u64>,
     pub network: Network,
     pub service_file: Option<PathBuf>,
+    /// The one-off task run before the service (a checked `[before]`: its command is there).
+    pub before: Option<Before>,
 }
 
 impl Stack {
@@ -280,7 +289,14 @@ pub fn parse(text: &str, base: &Path) -> Result<Stacks, Vec<String>> {
 }
 
 /// The sections shared by every service (the file's top level).
-const SHARED: [&str; 5] = ["image", "roles", "config", "task_definition", "service"];
+const SHARED: [&str; 6] = [
+    "image",
+    "roles",
+    "config",
+    "task_definition",
+    "service",
+    "before",
+];
 
 fn check_file(f: StackFile, text: &str, base: &Path, problems: &mut Vec<String>) -> Stacks {
     let app = f.app.name.clone();
@@ -300,6 +316,7 @@ fn check_file(f: StackFile, text: &str, base: &Path, problems: &mut Vec<String>)
                 config: f.config.clone(),
                 task_definition: f.task_definition.clone(),
                 service: f.service.clone(),
+                before: f.before.clone(),
             };
             vec![check_service(&f, None, sections, base, problems)]
         }
@@ -644,6 +661,9 @@ fn check_service(
             "note: service.launch_type is EC2 and there is no [instance_profile]: the container instances need one"
         );
     }
+    if let Some(b) = &s.before {
+        check_before(b, problems);
+    }
     Stack {
         path: PathBuf::new(),
         key,
@@ -675,6 +695,7 @@ fn check_service(
         timeout: svc.timeout,
         network: svc.network.unwrap_or_default(),
         service_file,
+        before: s.before,
     }
 }
 
@@ -707,7 +728,7 @@ pub fn read_family(path: &Path) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn dir() -> PathBuf {
+    pub(super) fn dir() -> PathBuf {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let d = std::env::temp_dir().join(format!("ecskit-stack-test-{}-{n}", std::process::id()));
@@ -878,7 +899,7 @@ subnets = ["subnet-1", "subnet-2"]
         assert!(!s.config_files.is_empty());
     }
 
-    const MANY: &str = r#"
+    pub(super) const MANY: &str = r#"
 [app]
 name = "shop"
 region = "us-west-2"

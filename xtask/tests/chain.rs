@@ -10,12 +10,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-const STEPS: [&str; 6] = [
+mod support;
+
+use support::step;
+
+const STEPS: [&str; 7] = [
     "image-push",
     "role-create",
     "instance-profile",
     "config-upload",
     "taskdef-register",
+    "task-run",
     "service-run",
 ];
 
@@ -52,6 +57,7 @@ case "$name" in
   config-upload) echo "ECSKIT_CONFIG_URI='s3://app-config/app/'"; echo "ECSKIT_KEYS='a b,it'\''s'" ;;
   taskdef-register) echo "ECSKIT_TASK_DEFINITION_ARN='td-of:${ECSKIT_IMAGE_URI:-none}'" ;;
   service-run) echo "ECSKIT_SERVICE_ARN='arn:aws:ecs:us-west-2:123456789012:service/app/app'" ;;
+  task-run) echo "ECSKIT_TASK_ARN='arn:aws:ecs:us-west-2:123456789012:task/app/0f3c'"; echo "ECSKIT_EXIT_CODE=0" ;;
 esac
 echo "ECSKIT_CHANGED=$changed"
 "#;
@@ -158,15 +164,6 @@ fn line<'a>(log: &'a str, prefix: &str) -> &'a str {
     log.lines()
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{log}"))
-}
-
-fn step<'a>(summary: &'a Value, name: &str) -> &'a Value {
-    summary["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == name)
-        .unwrap_or_else(|| panic!("no step {name} in {summary:#}"))
 }
 
 #[test]
@@ -403,4 +400,50 @@ fn a_failed_deploys_log_lines_are_in_the_summary() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     assert!(!text.contains("waiting for deployment (30)"), "{text}");
+}
+
+#[test]
+fn a_failing_before_task_stops_its_services_rollout_with_the_containers_lines() {
+    let f = Fixture::new();
+    let stack = f.stack();
+    let mut text = std::fs::read_to_string(&stack).unwrap();
+    text.push_str("[before]\ncommand = [\"bin/migrate\", \"--up\"]\n");
+    std::fs::write(&stack, text).unwrap();
+    // What task-run prints when the task's essential container fails.
+    let report = [
+        "task 0f3c stopped: Essential container in task exited",
+        "  container app: exit code 4",
+        "  last 1 log lines of app:",
+        "    | migration 7 failed: duplicate column",
+        "error: task arn:aws:ecs:us-west-2:123456789012:task/app/0f3c failed: essential container app exited with code 4",
+    ];
+    let file = f.dir.join("task-run.stderr");
+    std::fs::write(&file, report.join("\n") + "\n").unwrap();
+    let out = f
+        .xtask(&["deploy", "--stack", &stack])
+        .env("FAKE_FAIL", "task-run")
+        .env("FAKE_STDERR", &file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for l in [
+        "  failed: task-run (exit 3)",
+        "      |   container app: exit code 4",
+        "      |     | migration 7 failed: duplicate column",
+    ] {
+        assert!(text.contains(l), "missing {l:?} in:\n{text}");
+    }
+    let log = f.log();
+    // It ran the task definition taskdef-register just registered, with the stack's command;
+    // the service was not touched.
+    assert!(
+        line(&log, "task-run env:").contains("td=td-of:127.0.0.1:5000/app@sha256:abc"),
+        "{log}"
+    );
+    assert!(
+        line(&log, "task-run args:").contains(r#"--command ["bin/migrate","--up"]"#),
+        "{log}"
+    );
+    assert!(!log.contains("service-run args:"), "{log}");
 }

@@ -62,6 +62,9 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
         return local::run(deps, args).await;
     }
     let td_ref = args.task_definition.as_deref().unwrap_or_default();
-    let td = crate::ecs::taskdef::resolve_task_definition(deps, td_ref).await?;
+    // A chain's dry run plans a before task of the revision taskdef-register's dry run would
+    // register, as service-run's does; a Fargate or network-flagged run implies awsvpc.
+    let awsvpc_guess = args.network_flags().any() || run::fargate(args);
+    let td = crate::ecs::taskdef::resolve_planned(deps, td_ref, awsvpc_guess).await?;
     run::run(deps, args, &td).await
 }

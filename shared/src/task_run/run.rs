@@ -68,12 +68,7 @@ pub async fn run(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         td,
         args.command.is_some() || !args.env.is_empty(),
     )?;
-    let launch_type = args.launch_type.map(|l| l.sdk());
-    let strategy: Vec<_> = args
-        .capacity_provider_strategy
-        .iter()
-        .filter_map(|s| placement::parse_strategy_item(s).ok())
-        .collect();
+    let (launch_type, strategy) = placement_of(args);
     let fargate = placement::fargate(launch_type.as_ref(), &strategy);
     if fargate && !td.awsvpc {
         return Err(Error::input(format!(
@@ -139,6 +134,27 @@ fn with_results(mut report: Report, finished: &[Finished]) -> Report {
     report
 }
 
+/// The launch type and capacity provider strategy the flags ask for (checked by `validate`).
+pub(super) fn placement_of(
+    args: &Args,
+) -> (
+    Option<LaunchType>,
+    Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem>,
+) {
+    let strategy = args
+        .capacity_provider_strategy
+        .iter()
+        .filter_map(|s| placement::parse_strategy_item(s).ok())
+        .collect();
+    (args.launch_type.map(|l| l.sdk()), strategy)
+}
+
+/// Whether the flags run the task on Fargate (which takes only awsvpc task definitions).
+pub(super) fn fargate(args: &Args) -> bool {
+    let (launch_type, strategy) = placement_of(args);
+    placement::fargate(launch_type.as_ref(), &strategy)
+}
+
 /// The container `--command`/`--env` apply to: the one named, else the first essential one.
 /// Overriding with neither is bad input.
 fn override_container(
@@ -149,7 +165,8 @@ fn override_container(
     let container = named
         .map(str::to_string)
         .or_else(|| td.essentials.first().cloned());
-    if overriding && container.is_none() {
+    // A dry run's stand-in for a revision not registered yet has no containers to name.
+    if overriding && container.is_none() && !td.pending {
         return Err(Error::input(format!(
             "--command/--env need a container, and {} names none",
             td.arn

@@ -23,8 +23,33 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
         a.push(value.to_string());
     }
     match step {
-        // One-off tasks are not a stage of the chain (Step::CHAIN): a stack passes them nothing.
-        Step::TaskRun => {}
+        // The service's before task: its task definition is the one taskdef-register just
+        // registered (ECSKIT_TASK_DEFINITION_ARN), its cluster and network the service's.
+        // Nothing to delete: destroy leaves it out.
+        Step::TaskRun => {
+            if let (Mode::Deploy, Some(b)) = (mode, &s.before) {
+                kv(&mut a, "--cluster", &s.cluster);
+                let command = b.command.clone().unwrap_or_default();
+                kv(
+                    &mut a,
+                    "--command",
+                    &serde_json::to_string(&command).unwrap_or_default(),
+                );
+                if let Some(c) = &b.container {
+                    kv(&mut a, "--container", c);
+                }
+                for (k, v) in &b.env {
+                    kv(&mut a, "--env", &format!("{k}={v}"));
+                }
+                if s.service_file.is_none() {
+                    kv(&mut a, "--launch-type", &s.launch_type);
+                }
+                network_args(&mut a, s);
+                if let Some(t) = b.timeout {
+                    kv(&mut a, "--timeout", &t.to_string());
+                }
+            }
+        }
         Step::ImagePush => {
             // image-push SOURCE --repository NAME [--tag T]... [--pull]; the registry endpoint
             // comes from ECSKIT_REGISTRY_ENDPOINT when the environment sets it (local stack).
@@ -123,17 +148,7 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
                             kv(&mut a, "--launch-type", &s.launch_type);
                         }
                     }
-                    for subnet in &s.network.subnets {
-                        kv(&mut a, "--subnets", subnet);
-                    }
-                    for sg in &s.network.security_groups {
-                        kv(&mut a, "--security-groups", sg);
-                    }
-                    // Passed both ways: service-run's default depends on whether it uses the
-                    // default VPC, and the stack file's `false` must win over it.
-                    if let Some(public) = s.network.assign_public_ip {
-                        a.push(format!("--assign-public-ip={public}"));
-                    }
+                    network_args(&mut a, s);
                     if !s.wait {
                         a.push("--no-wait".into());
                     }
@@ -148,15 +163,44 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
     a
 }
 
-/// The steps a stack has, in chain order: instance-profile only when configured, config-upload
-/// only when there are config files.
+/// The service's network, the same flags for service-run and its before task (task-run): the
+/// one-off task runs where the service will.
+fn network_args(a: &mut Vec<String>, s: &Stack) {
+    for subnet in &s.network.subnets {
+        a.extend(["--subnets".into(), subnet.clone()]);
+    }
+    for sg in &s.network.security_groups {
+        a.extend(["--security-groups".into(), sg.clone()]);
+    }
+    // Passed both ways: the binaries' default depends on whether they use the default VPC, and
+    // the stack file's `false` must win over it.
+    if let Some(public) = s.network.assign_public_ip {
+        a.push(format!("--assign-public-ip={public}"));
+    }
+}
+
+/// The order of a service's steps in a deploy: the chain's, with the before task (task-run)
+/// between the registered task definition and the service it must run ahead of.
+pub const ORDER: [Step; 7] = [
+    Step::ImagePush,
+    Step::RoleCreate,
+    Step::InstanceProfile,
+    Step::ConfigUpload,
+    Step::TaskdefRegister,
+    Step::TaskRun,
+    Step::ServiceRun,
+];
+
+/// The steps a stack has, in [`ORDER`]: instance-profile only when configured, config-upload
+/// only when there are config files, task-run only with a `[before]` task.
 pub fn stack_steps(s: &Stack) -> Vec<Step> {
-    Step::CHAIN
+    ORDER
         .into_iter()
         .filter(|step| match step {
             Step::InstanceProfile => s.instance_profile.is_some(),
             Step::ImagePush => s.push_image,
             Step::ConfigUpload => !s.config_files.is_empty(),
+            Step::TaskRun => s.before.is_some(),
             _ => true,
         })
         .collect()
@@ -264,5 +308,44 @@ mod tests {
         s.instance_profile = Some(Default::default());
         assert!(stack_steps(&s).contains(&Step::InstanceProfile));
         assert!(!stack_steps(&s).contains(&Step::ConfigUpload));
+    }
+
+    #[test]
+    fn the_before_task_runs_in_the_services_cluster_and_network() {
+        let mut s = stack();
+        assert!(step_args(Step::TaskRun, &s, Mode::Deploy).is_empty());
+        s.before = Some(crate::stack::Before {
+            command: Some(vec!["bin/migrate".into(), "--to".into(), "it's 7".into()]),
+            container: Some("app".into()),
+            env: [("MODE".to_string(), "once".to_string())].into(),
+            timeout: Some(600),
+        });
+        assert_eq!(
+            step_args(Step::TaskRun, &s, Mode::Deploy),
+            [
+                "--cluster",
+                "web",
+                "--command",
+                r#"["bin/migrate","--to","it's 7"]"#,
+                "--container",
+                "app",
+                "--env",
+                "MODE=once",
+                "--launch-type",
+                "FARGATE",
+                "--subnets",
+                "subnet-a",
+                "--subnets",
+                "subnet-b",
+                "--assign-public-ip=true",
+                "--timeout",
+                "600"
+            ]
+        );
+        assert!(step_args(Step::TaskRun, &s, Mode::Delete).is_empty());
+        assert_eq!(
+            stack_steps(&s)[3..],
+            [Step::TaskdefRegister, Step::TaskRun, Step::ServiceRun]
+        );
     }
 }

@@ -9,7 +9,8 @@
 //! ```text
 //! image-push | role-create | instance-profile | config-upload     (shared by services when equal)
 //!   -> taskdef-register     (reads ECSKIT_IMAGE_URI, ECSKIT_TASK_ROLE_ARN, ...)   one per service
-//!     -> service-run        (reads ECSKIT_TASK_DEFINITION_ARN)                    one per service
+//!     -> task-run           (the service's `[before]` task, when it has one)      one per service
+//!       -> service-run      (reads ECSKIT_TASK_DEFINITION_ARN)                    one per service
 //! ```
 //!
 //! Every process gets its own `ECSKIT_CALL_LOG` file, where the binaries append one

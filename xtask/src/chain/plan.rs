@@ -15,6 +15,7 @@
 
 use crate::stack::{Stack, Stacks};
 
+use super::flags::ORDER;
 use super::{Mode, Step, stack_steps, step_args};
 
 /// One process of a run.
@@ -59,7 +60,7 @@ impl Selection {
             .filter_map(|s| s.key.as_deref())
             .collect();
         let name = |v: &str| -> Result<Result<Step, usize>, String> {
-            if let Some(step) = Step::from_binary(v).filter(|s| Step::CHAIN.contains(s)) {
+            if let Some(step) = Step::from_binary(v) {
                 return Ok(Ok(step));
             }
             if let Some(i) = stacks
@@ -69,7 +70,7 @@ impl Selection {
             {
                 return Ok(Err(i));
             }
-            let steps: Vec<&str> = Step::CHAIN.iter().map(|s| s.binary()).collect();
+            let steps: Vec<&str> = ORDER.iter().map(|s| s.binary()).collect();
             Err(format!(
                 "'{v}' is neither a step ({}) nor a service of this stack ({})",
                 steps.join(", "),
@@ -88,7 +89,7 @@ impl Selection {
         }
         if let Some(v) = from {
             match name(v)? {
-                Ok(step) => sel.steps = Step::CHAIN.into_iter().filter(|s| *s >= step).collect(),
+                Ok(step) => sel.steps = ORDER.into_iter().skip_while(|s| *s != step).collect(),
                 Err(i) => sel.services = (i..stacks.services.len()).collect(),
             }
         }
@@ -106,6 +107,7 @@ impl Selection {
                     match step {
                         Step::InstanceProfile => "no [instance_profile]",
                         Step::ConfigUpload => "no [config] files",
+                        Step::TaskRun => "no [before] task",
                         _ => "not configured",
                     }
                 ));
@@ -170,7 +172,12 @@ pub fn deploy(stacks: &Stacks, sel: &Selection) -> Vec<Unit> {
 
 /// The units of removing everything the stack made, in reverse.
 pub fn destroy(stacks: &Stacks) -> Vec<Unit> {
-    let deployed = deploy(stacks, &Selection::default());
+    // The chain's steps: a before task leaves nothing behind to remove.
+    let chain = Selection {
+        steps: Step::CHAIN.to_vec(),
+        services: Vec::new(),
+    };
+    let deployed = deploy(stacks, &chain);
     let mut units: Vec<Unit> = Vec::new();
     // The deploy's units, each made a delete (two deploy units that name the same thing, such
     // as two config uploads to one prefix, become one delete).
@@ -391,5 +398,32 @@ task_definition = { file = "worker.json" }
         assert_eq!(cluster.len(), 1);
         assert_eq!(cluster[0].services, [1]);
         assert!(pos("service-run[0]") < pos("service-run[1]"));
+    }
+
+    #[test]
+    fn a_before_task_runs_between_the_task_definition_and_the_service_and_is_not_destroyed() {
+        let s = stacks(&format!(
+            "{TWO}\n[services.web.before]\ncommand = [\"bin/migrate\"]\n"
+        ));
+        let units = deploy(&s, &Selection::default());
+        let shown = names(&units, &(0..units.len()).collect::<Vec<_>>());
+        assert_eq!(
+            shown[3..6],
+            ["taskdef-register[0]", "task-run[0]", "service-run[0]"]
+        );
+        // Only web has one; its service waits for it, and it for the task definition.
+        assert_eq!(units[4].after, [3]);
+        assert_eq!(units[5].after, [4]);
+        assert_eq!(units[7].after, [6]);
+        let sel = Selection::parse(&s, &[], Some("task-run")).unwrap();
+        assert_eq!(
+            deploy(&s, &sel).iter().map(|u| u.step).collect::<Vec<_>>(),
+            [Step::TaskRun, Step::ServiceRun, Step::ServiceRun]
+        );
+        let sel = Selection::parse(&s, &["task-run".into()], None).unwrap();
+        assert_eq!(names(&deploy(&s, &sel), &[0]), ["task-run[0]"]);
+        assert!(destroy(&s).iter().all(|u| u.step != Step::TaskRun));
+        let err = Selection::parse(&stacks(TWO), &["task-run".into()], None).unwrap_err();
+        assert!(err.contains("no [before] task"), "{err}");
     }
 }

@@ -127,6 +127,16 @@ pub fn xtask_text(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) 
     )
 }
 
+/// The summary's entry of a step (the first, with several services).
+pub fn step<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {summary:#}"))
+}
+
 /// A stack file in `dir` for `app` (the example task definition and config files), deploying
 /// the local image `image` to a Fargate service of the same name.
 pub fn stack_file(dir: &std::path::Path, app: &str, image: &str) -> String {
