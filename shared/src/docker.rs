@@ -2,10 +2,10 @@
 //! inspecting a local image, pulling, asking a registry for a tag's digest, and the tag + push
 //! with per-layer progress.
 //!
-//! This is a shared layer, not a step: image-push uses it today, and running a task on the
-//! local Docker Engine (from service-run) will use it too. So it knows nothing of any step's
-//! flags; the pure helpers it needs (a reference's tag, the digest in a push line, what a
-//! refusal of credentials looks like) live here with it.
+//! This is a shared layer, not a step: image-push, verify and task-run's local run use it. So it
+//! knows nothing of any step's flags; the pure helpers it needs (a reference's tag, the digest
+//! in a push line, what a refusal of credentials or an outage looks like, with their tests)
+//! live here with it, which is why the file is a little over 600 lines.
 //!
 //! Registry credentials are built into a `DockerCredentials` only at the call that needs them
 //! and sent in the request's `X-Registry-Auth` header: nothing is written to a Docker config

@@ -1,6 +1,10 @@
 //! The stack file (`ecskit.toml`): everything `cargo xtask deploy` needs to run the chain, for
 //! one service or several.
 //!
+//! Over 600 lines because the file's sections, their merge over `[services.NAME]` and their
+//! checks are one document read in one pass, and about half of it is the tests that pin each
+//! check's message; a new section goes into a module of its own (`stack/before.rs`).
+//!
 //! The file is read in full and checked before any step runs: an unknown key is reported with
 //! its path (`service.netwrk`, `services.web.image.sorce`), a value of the wrong type with its
 //! line, and every other problem (a missing file, a bad name, an empty list, two services
