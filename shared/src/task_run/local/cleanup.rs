@@ -386,7 +386,17 @@ impl Guard {
 
     /// Removes what the run made, and disarms.
     pub async fn clean_up(mut self, engine: &Engine) {
-        remove_run(engine, &self.id, &self.progress).await;
+        // A create call under way when a signal came is answered by the engine after the
+        // run stopped waiting for it, and may land after the first pass: look again, a few
+        // times, until nothing of the run is left.
+        let label = format!("{TASK_LABEL}={}", self.id);
+        for _ in 0..4 {
+            remove_run(engine, &self.id, &self.progress).await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            if runs(engine, &label).await.is_ok_and(|r| r.is_empty()) {
+                break;
+            }
+        }
         self.armed = false;
     }
 }
