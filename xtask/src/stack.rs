@@ -667,6 +667,15 @@ fn check_service(
     }
     if let Some(b) = &s.before {
         check_before(b, problems);
+        // The service file's launch type, capacity providers and network are not passed to
+        // the before task yet: it would run somewhere else than the service (another VPC, the
+        // default security group). Refused rather than placed wrong.
+        if service_file.is_some() {
+            problems.push(
+                "before: a before task with service.file is not supported yet (its network and capacity would not be the file's): run the task with task-run before the deploy, or give the service's settings under [service]"
+                    .into(),
+            );
+        }
     }
     Stack {
         path: PathBuf::new(),

@@ -68,11 +68,21 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     }
 }
 
+/// A command line as the user reads it on stderr. A before task's `--env=K=V` value and
+/// `--command=` words may hold secrets (a password, a URL with one): they are shown as `***`.
 pub fn show(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
+        let a = a.to_string_lossy();
         s.push(' ');
-        s.push_str(&a.to_string_lossy());
+        if let Some(kv) = a.strip_prefix("--env=") {
+            let name = kv.split_once('=').map_or(kv, |(k, _)| k);
+            s.push_str(&format!("--env={name}=***"));
+        } else if a.starts_with("--command=") {
+            s.push_str("--command=***");
+        } else {
+            s.push_str(&a);
+        }
     }
     s
 }
@@ -190,4 +200,23 @@ pub fn cache_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from("/tmp"))
         .join("ecskit")
+}
+
+#[cfg(test)]
+mod show_tests {
+    #[test]
+    fn a_before_tasks_env_values_and_command_are_not_shown() {
+        let mut cmd = std::process::Command::new("task-run");
+        cmd.args([
+            "--cluster",
+            "app",
+            "--command=[\"migrate\",\"postgres://u:pw@db\"]",
+            "--env=DB_PASSWORD=hunter2",
+        ]);
+        let shown = super::show(&cmd);
+        assert_eq!(
+            shown,
+            "task-run --cluster app --command=*** --env=DB_PASSWORD=***"
+        );
+    }
 }

@@ -442,7 +442,7 @@ fn a_failing_before_task_stops_its_services_rollout_with_the_containers_lines() 
         "{log}"
     );
     assert!(
-        line(&log, "task-run args:").contains(r#"--command ["bin/migrate","--up"]"#),
+        line(&log, "task-run args:").contains(r#"--command=["bin/migrate","--up"]"#),
         "{log}"
     );
     assert!(!log.contains("service-run args:"), "{log}");

@@ -30,24 +30,27 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
             if let (Mode::Deploy, Some(b)) = (mode, &s.before) {
                 kv(&mut a, "--cluster", &s.cluster);
                 let command = b.command.clone().unwrap_or_default();
-                kv(
-                    &mut a,
-                    "--command",
-                    &serde_json::to_string(&command).unwrap_or_default(),
-                );
+                // The attached `--flag=value` form: a value that starts with `-` is never read
+                // as another flag.
+                a.push(format!(
+                    "--command={}",
+                    serde_json::to_string(&command).unwrap_or_default()
+                ));
                 if let Some(c) = &b.container {
-                    kv(&mut a, "--container", c);
+                    a.push(format!("--container={c}"));
                 }
                 for (k, v) in &b.env {
-                    kv(&mut a, "--env", &format!("{k}={v}"));
+                    a.push(format!("--env={k}={v}"));
                 }
                 if s.service_file.is_none() {
                     kv(&mut a, "--launch-type", &s.launch_type);
                 }
                 network_args(&mut a, s);
-                if let Some(t) = b.timeout {
-                    kv(&mut a, "--timeout", &t.to_string());
-                }
+                // A migration may sit in RUNNING for long: the before task's `timeout` is the
+                // one limit, so no-progress gets the same (task-run's default is 10 minutes).
+                let limit = format!("{}s", b.timeout.unwrap_or(30 * 60));
+                kv(&mut a, "--timeout", &limit);
+                kv(&mut a, "--no-progress-timeout", &limit);
             }
         }
         Step::ImagePush => {
@@ -325,12 +328,9 @@ mod tests {
             [
                 "--cluster",
                 "web",
-                "--command",
-                r#"["bin/migrate","--to","it's 7"]"#,
-                "--container",
-                "app",
-                "--env",
-                "MODE=once",
+                r#"--command=["bin/migrate","--to","it's 7"]"#,
+                "--container=app",
+                "--env=MODE=once",
                 "--launch-type",
                 "FARGATE",
                 "--subnets",
@@ -339,7 +339,9 @@ mod tests {
                 "subnet-b",
                 "--assign-public-ip=true",
                 "--timeout",
-                "600"
+                "600s",
+                "--no-progress-timeout",
+                "600s"
             ]
         );
         assert!(step_args(Step::TaskRun, &s, Mode::Delete).is_empty());

@@ -39,9 +39,9 @@ pub(super) fn check_before(b: &Before, problems: &mut Vec<String>) {
         problems.push(format!("before.container: {e}"));
     }
     for k in b.env.keys() {
-        if k.is_empty() || k.contains('=') {
+        if k.is_empty() || k.contains('=') || k.starts_with('-') {
             problems.push(format!(
-                "before.env: '{k}' is not a variable name (no '=', not empty)"
+                "before.env: '{k}' is not a variable name (no '=', not empty, no leading '-')"
             ));
         }
     }
@@ -76,13 +76,14 @@ mod tests {
         );
         // Without a command, with an empty one, a bad env name or an unknown key: all said.
         let bad = format!(
-            "{MANY}\n[services.web.before]\ncommand = []\ncontainer = \"no spaces\"\nenv = {{ \"A=B\" = \"1\" }}\ntimeout = 0\n\
+            "{MANY}\n[services.web.before]\ncommand = []\ncontainer = \"no spaces\"\nenv = {{ \"A=B\" = \"1\", \"--task-role-arn\" = \"x\" }}\ntimeout = 0\n\
              [services.worker.before]\ncontanier = \"app\"\n"
         );
         let joined = parse(&bad, &d).unwrap_err().join("\n");
         for want in [
             "services.web.before.command: the command is empty",
             "services.web.before.env: 'A=B' is not a variable name",
+            "services.web.before.env: '--task-role-arn' is not a variable name",
             "services.web.before.container: ",
             "services.web.before.timeout: give the longest wait",
             "unknown key `services.worker.before.contanier`",
@@ -90,5 +91,23 @@ mod tests {
         ] {
             assert!(joined.contains(want), "{want}:\n{joined}");
         }
+    }
+
+    #[test]
+    fn a_before_task_with_a_service_file_is_refused() {
+        let d = dir();
+        std::fs::write(d.join("service.json"), "{}").unwrap();
+        let text = format!(
+            "{}\n[services.web.before]\ncommand = [\"bin/migrate\"]\n",
+            MANY.replace(
+                "service = { count = 3 }",
+                "service = { count = 3, file = \"service.json\" }"
+            )
+        );
+        let joined = parse(&text, &d).unwrap_err().join("\n");
+        assert!(
+            joined.contains("a before task with service.file is not supported yet"),
+            "{joined}"
+        );
     }
 }
