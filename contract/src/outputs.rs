@@ -44,11 +44,10 @@ pub const FAILURE: &str = "FAILURE";
 /// Every step: whether anything changed (or, in a dry run, would change).
 pub const CHANGED: &str = "CHANGED";
 
-/// A task run: each essential container's exit code, `EXIT_CODE_<CONTAINER>` with the
-/// container's name in upper snake case (`log-router` is `EXIT_CODE_LOG_ROUTER`).
-pub fn exit_code_of(container: &str) -> String {
-    let name: String = container
-        .chars()
+/// A name as it may stand in a variable: upper case, every other character `_`
+/// (`log-router` is `LOG_ROUTER`).
+pub fn upper_snake(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_uppercase()
@@ -56,8 +55,13 @@ pub fn exit_code_of(container: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{EXIT_CODE}_{name}")
+        .collect()
+}
+
+/// A task run: each essential container's exit code, `EXIT_CODE_<CONTAINER>` with the
+/// container's name in upper snake case (`log-router` is `EXIT_CODE_LOG_ROUTER`).
+pub fn exit_code_of(container: &str) -> String {
+    format!("{EXIT_CODE}_{}", upper_snake(container))
 }
 
 /// The prefix of every variable of the contract.

@@ -139,17 +139,6 @@ pub fn for_register(mut doc: Value) -> (Value, Vec<Plaintext>) {
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
-    let upper_snake = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
     let mut out = Vec::new();
     for (ci, ei, container, name, value) in &found {
         let one_value = found.iter().filter(|f| &f.3 == name).all(|f| &f.4 == value);
@@ -159,7 +148,11 @@ pub fn for_register(mut doc: Value) -> (Value, Vec<Plaintext>) {
         {
             name.clone()
         } else {
-            format!("{}_{}", upper_snake(container), upper_snake(name))
+            format!(
+                "{}_{}",
+                ecskit_contract::outputs::upper_snake(container),
+                ecskit_contract::outputs::upper_snake(name)
+            )
         };
         doc["containerDefinitions"][*ci]["environment"][*ei]["value"] =
             Value::String(format!("${{{variable}}}"));
