@@ -4,6 +4,11 @@
 
 use crate::outputs::PREFIX;
 
+/// The directory where the steps of one deploy share verify's answers: the orchestrator makes
+/// it (private to the user) and removes it when the deploy ends. Not a flag: a step run alone
+/// checks everything itself.
+pub const VERIFY_SHARED: &str = "ECSKIT_VERIFY_SHARED";
+
 /// One value, quoted for a POSIX shell (`'a b'`; bare when nothing needs quoting).
 pub fn quote(value: &str) -> String {
     // try_quote refuses only values holding a NUL byte, which no shell variable can hold:

@@ -53,6 +53,16 @@ fn ensure_private(dir: &Path, uid: u32) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(Error::io(format!("creating {}", dir.display()), e)),
     }
+    check_private_of(dir, uid)
+}
+
+/// `dir` is a real directory of this user's that nobody else may enter (a directory another
+/// process made for this one: it is trusted only then).
+pub fn check_private(dir: &Path) -> Result<()> {
+    check_private_of(dir, my_uid()?)
+}
+
+fn check_private_of(dir: &Path, uid: u32) -> Result<()> {
     // symlink_metadata: a link in the dir's place is refused, not followed.
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;

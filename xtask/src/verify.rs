@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+use ecskit_contract::env::VERIFY_SHARED;
 use serde_json::{Value, json};
 
 use crate::chain::runner::verify_flag;
@@ -59,8 +60,14 @@ fn verify(args: &Args) -> Result<(String, u8), (String, u8)> {
     // check names its service.
     let mut checks: Vec<Value> = Vec::new();
     let mut code = 0;
+    // What the services share (roles, an image, a log group, the network) is checked once:
+    // the steps keep their answers here for the next service's (private, removed at the end).
+    let shared = tempfile::Builder::new()
+        .prefix("ecskit-verify-")
+        .tempdir()
+        .map_err(|e| (format!("a private directory for verify's answers: {e}"), 1))?;
     for stack in &stacks.services {
-        let (mut mine, c) = service_checks(&bin_dir, stack)?;
+        let (mut mine, c) = service_checks(&bin_dir, stack, shared.path())?;
         if let Some(key) = &stack.key {
             for check in &mut mine {
                 check["service"] = json!(key);
@@ -105,11 +112,16 @@ fn verify(args: &Args) -> Result<(String, u8), (String, u8)> {
 /// service-run --verify=network --dry-run on the revision that would be deployed (the network
 /// the deploy would use), with the outputs of its last deploy where the environment does not
 /// give them.
-fn service_checks(bin_dir: &Path, stack: &Stack) -> Result<(Vec<Value>, u8), (String, u8)> {
+fn service_checks(
+    bin_dir: &Path,
+    stack: &Stack,
+    shared: &Path,
+) -> Result<(Vec<Value>, u8), (String, u8)> {
     let mut env: BTreeMap<String, String> = load_outputs(&outputs_file(stack))
         .into_iter()
         .filter(|(k, _)| std::env::var_os(k).is_none())
         .collect();
+    env.insert(VERIFY_SHARED.into(), shared.display().to_string());
     let (answer, code) = dry_run_checks(bin_dir, stack, Step::TaskdefRegister, &env)?;
     let mut checks = answer["checks"].as_array().cloned().unwrap_or_default();
     // The revision taskdef-register would register (or the unchanged one it would keep): a

@@ -137,6 +137,21 @@ fn twenty_services_deploy_redeploy_as_a_no_op_and_are_destroyed() {
         (1, 2, 2, 20, 20)
     );
     assert_eq!(services_of(&app), 20);
+    // verify ran once per shared thing, not once per service: nineteen services share the
+    // roles and all twenty the image, so one taskdef-register asks those questions and the
+    // others read its answers. Each step's calls beyond the fewest any made are verify's
+    // questions: without the sharing, all twenty would ask about as many as the busiest.
+    let calls: Vec<u64> = steps
+        .iter()
+        .filter(|s| s["step"] == "taskdef-register")
+        .map(|s| s["aws_calls"]["total"].as_u64().unwrap())
+        .collect();
+    let (fewest, busiest) = (*calls.iter().min().unwrap(), *calls.iter().max().unwrap());
+    let asked: u64 = calls.iter().map(|c| c - fewest).sum();
+    assert!(
+        busiest > fewest && asked <= 2 * (busiest - fewest),
+        "taskdef-register's calls per service: {calls:?} (verify's questions asked {asked} times in all)"
+    );
     // Outputs are each service's own: web's service-run names web's service.
     let web = steps
         .iter()

@@ -13,8 +13,11 @@
 //! - [`resources`]: roles and their trust, images and their architecture, secrets, env files,
 //!   log groups;
 //! - [`network`]: subnets, security groups, and a route to pull the image;
-//! - [`permissions`]: what the roles may do, through `iam:SimulatePrincipalPolicy`.
+//! - [`permissions`]: what the roles may do, through `iam:SimulatePrincipalPolicy`;
+//! - [`memo`]: the answers the steps of one deploy share, so that what several services
+//!   share is checked once.
 
+pub mod memo;
 pub mod network;
 pub mod permissions;
 pub mod resources;
@@ -159,20 +162,69 @@ impl Checks {
     }
 }
 
-/// Every check of one task definition and, when given, the service's network.
+/// Every check of one task definition and, when given, the service's network. Each group of
+/// checks is keyed by what it looks at (and the account and region), so that the steps of one
+/// deploy ask a group once between them (see [`memo`]).
 pub async fn verify(ctx: &Ctx, task: &TaskSubject, network: Option<&Network>) -> Result<Checks> {
     let account = ctx.account_id().await?;
+    let memo = memo::Memo::from_env();
+    let key = |group: &str, what: Value| json!({"group": group, "account": account, "region": ctx.region(), "what": what});
+    let roles = [&task.task_role_arn, &task.execution_role_arn];
+    let images: Vec<&str> = task.containers.iter().map(|c| c.image.as_str()).collect();
+    let secrets: Vec<&str> = task
+        .containers
+        .iter()
+        .flat_map(|c| c.secrets.iter().map(|(_, from)| from.as_str()))
+        .collect();
+    let env_files: Vec<&Vec<String>> = task.containers.iter().map(|c| &c.env_files).collect();
+    let log_groups: Vec<String> = task
+        .containers
+        .iter()
+        .map(|c| format!("{:?}", c.awslogs))
+        .collect();
+    let alone = |checks: Vec<Check>| (checks, None);
+
     let mut checks = Vec::new();
-    checks.extend(resources::roles(ctx, task, &account).await);
-    let (images, registry_failure) = resources::images(ctx, task).await;
-    checks.extend(images);
-    checks.extend(resources::secrets(ctx, task).await);
-    checks.extend(resources::env_files(ctx, task).await);
-    checks.extend(resources::log_groups(ctx, task).await);
-    let (permissions, unanswered) = permissions::check(ctx, task).await;
-    checks.extend(permissions);
+    let (found, _) = memo
+        .checks(key("role", json!(roles)), || async {
+            alone(resources::roles(ctx, task, &account).await)
+        })
+        .await;
+    checks.extend(found);
+    let arch = &task.cpu_architecture;
+    let (found, registry_failure) = memo
+        .checks(key("image", json!([images, arch])), || {
+            resources::images(ctx, task)
+        })
+        .await;
+    checks.extend(found);
+    let (found, _) = memo
+        .checks(key("secret", json!(secrets)), || async {
+            alone(resources::secrets(ctx, task).await)
+        })
+        .await;
+    checks.extend(found);
+    let (found, _) = memo
+        .checks(key("env file", json!(env_files)), || async {
+            alone(resources::env_files(ctx, task).await)
+        })
+        .await;
+    checks.extend(found);
+    let (found, _) = memo
+        .checks(key("log group", json!(log_groups)), || async {
+            alone(resources::log_groups(ctx, task).await)
+        })
+        .await;
+    checks.extend(found);
+    let (found, unanswered) = permissions::check(ctx, task, &memo, &key).await;
+    checks.extend(found);
     if let Some(net) = network {
-        checks.extend(network::check(ctx, net).await);
+        let (found, _) = memo
+            .checks(key("network", json!(format!("{net:?}"))), || async {
+                alone(network::check(ctx, net).await)
+            })
+            .await;
+        checks.extend(found);
     }
     let checks = Checks(checks);
     // A registry or a simulator question that did not answer is exit 1 (run again later),

@@ -118,12 +118,28 @@ pub fn questions(
 /// The error of the first question that could not be answered (throttled past the retries,
 /// an outage) comes back beside the checks: verify makes it exit 1 unless a check failed, as
 /// it does a registry that did not answer. A question not answered is never a pass.
-pub async fn check(ctx: &Ctx, task: &TaskSubject) -> (Vec<Check>, Option<crate::Error>) {
+///
+/// The questions are the key of the answer the steps of one deploy share (`memo`): services
+/// whose roles and resources are the same ask them once.
+pub async fn check(
+    ctx: &Ctx,
+    task: &TaskSubject,
+    memo: &super::memo::Memo,
+    key: &dyn Fn(&str, serde_json::Value) -> serde_json::Value,
+) -> (Vec<Check>, Option<crate::Error>) {
     let (Ok(account), Some(region)) = (ctx.account_id().await, ctx.region()) else {
         return (Vec::new(), None);
     };
     let partition = crate::iam::policy::partition(region);
-    simulate_all(&ctx.iam(), questions(task, partition, region, &account)).await
+    let questions = questions(task, partition, region, &account);
+    let asked: Vec<[&str; 3]> = questions
+        .iter()
+        .map(|q| [q.role.as_str(), q.action, q.resource.as_str()])
+        .collect();
+    let key = key("permission", serde_json::json!(asked));
+    let iam = ctx.iam();
+    memo.checks(key, || simulate_all(&iam, questions.clone()))
+        .await
 }
 
 /// [`simulate_all`]'s checks alone.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use crate::util::{self, Result};
 use super::Step;
 use super::outputs::parse_env_lines;
 use super::plan::Unit;
+use ecskit_contract::env::VERIFY_SHARED;
 
 /// AWS calls counted from a call log file (`Service.Operation` per line).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -88,6 +90,10 @@ pub fn failure_excerpt(stderr: &[String]) -> &[String] {
     }
 }
 
+/// Where in the log directory the steps share verify's answers: what several services share
+/// (roles, an image, a log group, the network) is checked once per deploy.
+const VERIFY_DIR: &str = "verify";
+
 /// Runs binaries of the chain as processes.
 pub struct Runner {
     pub bin_dir: PathBuf,
@@ -131,6 +137,11 @@ impl Runner {
             .tempdir()
             .map_err(|e| format!("a private temporary directory for the call logs: {e}"))?
             .keep();
+        // verify's answers, shared by the steps of this run (private like the logs).
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(log_dir.join(VERIFY_DIR))
+            .map_err(|e| format!("a private directory for verify's answers: {e}"))?;
         Ok(Runner {
             bin_dir,
             log_dir,
@@ -159,6 +170,7 @@ impl Runner {
             .envs(env)
             .env("AWS_REGION", &self.region)
             .env("ECSKIT_CALL_LOG", &log)
+            .env(VERIFY_SHARED, self.log_dir.join(VERIFY_DIR))
             .env_remove("ECSKIT_OUTPUT")
             .env_remove("ECSKIT_DRY_RUN")
             .stdin(Stdio::null())
