@@ -6,6 +6,12 @@ use std::time::Instant;
 use crate::local::{self, State};
 use crate::util::{self, Result};
 
+mod lanes;
+
+/// How many integration test binaries run at once, each against its own moto (see [`lanes`]);
+/// `ECSKIT_CI_LANES` overrides it (1 is `cargo test`'s order, one binary at a time).
+const LANES: usize = 2;
+
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(util::workspace_root());
@@ -59,14 +65,21 @@ pub fn ci() -> Result<()> {
     stage("cargo fmt --check");
     util::run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     stage("build and clippy, warnings denied (every target, test binaries included)");
-    util::run(cargo_linting()?.args([
+    // cargo's messages (json on stdout) name every test binary it built; the diagnostics are
+    // rendered on stderr as usual.
+    let built = util::stdout_of(cargo_linting()?.args([
         "test",
         "--workspace",
         "--lib",
         "--bins",
         "--tests",
         "--no-run",
+        "--message-format=json-render-diagnostics",
     ]))?;
+    let integration = lanes::integration_binaries(&built);
+    if integration.is_empty() {
+        return Err("cargo built no integration test binaries (its messages named none)".into());
+    }
     stage("unit tests");
     util::run(cargo_linting()?.args(["test", "--workspace", "--lib", "--bins"]))?;
     joined(tools_installed)?;
@@ -75,13 +88,15 @@ pub fn ci() -> Result<()> {
     stage("release plan (cargo-dist, no build)");
     crate::release::run(crate::release::Action::Plan)?;
     joined(stack_installed)?;
-    stage("integration tests against the local stack");
-    with_stack(|state| {
-        util::run(with_env(
-            cargo_linting()?.args(["test", "--workspace", "--test", "*"]),
-            state,
-        ))
-    })?;
+    let lanes = std::env::var("ECSKIT_CI_LANES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(LANES);
+    stage(&format!(
+        "integration tests against the local stack: {} test binaries, {lanes} at a time, each lane with its own moto",
+        integration.len()
+    ));
+    with_stack(|state| lanes::run(integration, state, lanes))?;
     eprintln!("\nci: all checks passed in {}", at());
     Ok(())
 }

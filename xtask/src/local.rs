@@ -286,7 +286,7 @@ fn ensure_venv(run: util::Run) -> Result<PathBuf> {
     Ok(venv)
 }
 
-fn start_moto(venv: &Path, dir: &Path) -> Result<(u32, u16)> {
+pub fn start_moto(venv: &Path, dir: &Path) -> Result<(u32, u16)> {
     let port = util::free_port()?;
     let log = fs::File::create(dir.join("moto.log")).map_err(|e| e.to_string())?;
     let child = Command::new(venv.join("bin/moto_server"))

@@ -27,6 +27,22 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     }
 }
 
+/// Runs a command with its stderr shown and its stdout returned (a tool's machine-readable
+/// answer).
+pub fn stdout_of(cmd: &mut Command) -> Result<String> {
+    eprintln!("$ {}", show(cmd));
+    let out = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run {}: {e}", show(cmd)))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("`{}` failed ({})", show(cmd), out.status))
+    }
+}
+
 /// How a command is run: [`run`] in the foreground, or [`run_captured`] while something else
 /// owns the terminal.
 pub type Run = fn(&mut Command) -> Result<()>;

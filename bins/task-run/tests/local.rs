@@ -23,6 +23,9 @@ const IMAGE: &str = "ecskit-test/busybox:local";
 async fn docker() -> Docker {
     Docker::connect_with_defaults()
         .expect("DOCKER_HOST")
+        // bollard's default is 2 minutes a request: a build on a busy 2-core machine can take
+        // longer, and a slow engine is not what these tests test.
+        .with_timeout(std::time::Duration::from_secs(600))
         .negotiate_version()
         .await
         .expect("the local stack's Docker Engine answers")

@@ -21,6 +21,9 @@ pub fn unique(prefix: &str) -> String {
 pub async fn build_scratch_image(name: &str, tag: &str) -> String {
     let docker = Docker::connect_with_defaults()
         .expect("DOCKER_HOST")
+        // bollard's default is 2 minutes a request: a build on a busy 2-core machine can take
+        // longer, and a slow engine is not what these tests test.
+        .with_timeout(std::time::Duration::from_secs(600))
         .negotiate_version()
         .await
         .expect("the local stack's Docker Engine answers");
