@@ -36,10 +36,17 @@ pub struct Common {
 /// The `main` of every binary: parse, check (before the AWS configuration is even loaded),
 /// build the context, execute, print. See [`crate::step`].
 pub fn run_step<S: Step>() -> ExitCode {
+    run_step_from::<S>(std::env::args_os().collect())
+}
+
+/// [`run_step`] with the command line given, its first word the step's name: the multicall
+/// `ecskit` binary (`ecskit role-create ...`, or a link named `role-create`) passes what follows
+/// its own name, so that help, usage and errors name the step exactly as its own binary does.
+pub fn run_step_from<S: Step>(argv: Vec<std::ffi::OsString>) -> ExitCode {
     if let Some(code) = generate_docs::<S::Args>() {
         return code;
     }
-    let args = match S::Args::from_arg_matches(&command::<S::Args>().get_matches()) {
+    let args = match S::Args::from_arg_matches(&command::<S::Args>().get_matches_from(argv)) {
         Ok(args) => args,
         Err(e) => e.exit(),
     };

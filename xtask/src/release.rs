@@ -2,8 +2,9 @@
 //! binaries, and the release plan checked without building.
 //!
 //! Releases are cargo-dist's (dist-workspace.toml; .github/workflows/release.yml on a version
-//! tag). The completions and man pages come from the binaries themselves (`ECSKIT_GENERATE_DOCS`,
-//! see `ecskit::cli`), so they always match the flags; they go into every archive.
+//! tag): one binary, `ecskit` (bins/ecskit), with every step in it. The completions and man
+//! pages come from the steps themselves (`ECSKIT_GENERATE_DOCS`, see `ecskit::cli`), so they
+//! always match the flags; they go into every archive.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,11 +24,17 @@ pub enum Action {
     Local,
 }
 
-/// Builds the binaries and writes their completions and man pages into `out`
-/// (completions/ and man/), as the release archives include them.
+/// The released package and its binary (bins/ecskit).
+const PACKAGE: &str = "ecskit-cli";
+const BINARY: &str = "ecskit";
+
+/// Builds the multicall binary and writes every step's completions and man page into `out`
+/// (completions/ and man/), as the release archives include them. `ecskit STEP` writes what the
+/// step's own binary writes (bins/ecskit/tests/cli.rs checks it), and one binary links once
+/// where seven would link seven times.
 pub fn man(out: Option<PathBuf>) -> Result<()> {
     let out = out.unwrap_or_else(default_out);
-    chain::build(&Step::ALL, &[], false)?;
+    chain::build(&[], &[PACKAGE], false)?;
     let bin_dir = chain::target_dir().join("debug");
     generate(&bin_dir, &out)?;
     eprintln!("completions and man pages in {}", out.display());
@@ -38,10 +45,14 @@ fn default_out() -> PathBuf {
     chain::target_dir().join("dist-extra")
 }
 
-/// Runs every binary of `bin_dir` with `ECSKIT_GENERATE_DOCS=out`.
+/// Runs `ecskit STEP` of `bin_dir` for every step with `ECSKIT_GENERATE_DOCS=out`.
 pub fn generate(bin_dir: &Path, out: &Path) -> Result<()> {
     for step in Step::ALL {
-        util::run(Command::new(bin_dir.join(step.binary())).env("ECSKIT_GENERATE_DOCS", out))?;
+        util::run(
+            Command::new(bin_dir.join(BINARY))
+                .arg(step.binary())
+                .env("ECSKIT_GENERATE_DOCS", out),
+        )?;
     }
     Ok(())
 }
@@ -66,9 +77,24 @@ pub fn run(action: Action) -> Result<()> {
                 Command::new(&dist)
                     .current_dir(util::workspace_root())
                     .args(["build", "--artifacts=local"]),
-            )
+            )?;
+            report_archives()
         }
     }
+}
+
+/// The archives `dist build` wrote and their sizes (the figure docs/release.md reports).
+fn report_archives() -> Result<()> {
+    let dir = chain::target_dir().join("distrib");
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.to_string_lossy().ends_with(".tar.xz") {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            eprintln!("{}: {:.1} MiB", path.display(), size as f64 / 1048576.0);
+        }
+    }
+    Ok(())
 }
 
 /// `dist`, installed once with cargo into a directory the xtask owns (the cached tools of the
