@@ -78,7 +78,10 @@ async fn an_alarm_that_does_not_exist_fails_verify_before_any_change() {
     .unwrap();
     let replay = Replay::new(vec![
         task_definition(),
-        ok("DescribeAlarms", json!({"MetricAlarms": [], "CompositeAlarms": []})),
+        ok(
+            "DescribeAlarms",
+            json!({"MetricAlarms": [], "CompositeAlarms": []}),
+        ),
     ]);
     let err = run(&replay, &["--service-file", file.to_str().unwrap()])
         .await

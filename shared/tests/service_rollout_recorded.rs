@@ -15,8 +15,10 @@ use json_replay::{Replay, ok};
 use serde_json::{Value, json};
 
 const TD: &str = "arn:aws:ecs:us-west-2:123456789012:task-definition/web:1";
-const BLUE: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-blue/0123456789abcdef";
-const GREEN: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-green/0123456789abcdef";
+const BLUE: &str =
+    "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-blue/0123456789abcdef";
+const GREEN: &str =
+    "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-green/0123456789abcdef";
 const RULE: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
 const ROLE: &str = "arn:aws:iam::123456789012:role/ecsInfrastructureRoleForLoadBalancers";
 
@@ -149,14 +151,19 @@ async fn a_change_of_strategy_is_one_update_service_and_a_second_run_sends_nothi
 async fn a_code_deploy_service_gets_no_mutating_call() {
     let mut code_deploy = live();
     code_deploy["deploymentController"] = json!({"type": "CODE_DEPLOY"});
-    code_deploy["deploymentConfiguration"] = json!({"maximumPercent": 200, "minimumHealthyPercent": 100});
+    code_deploy["deploymentConfiguration"] =
+        json!({"maximumPercent": 200, "minimumHealthyPercent": 100});
     for extra in [&["--desired-count", "3"][..], BLUE_GREEN] {
         let replay = Replay::new(reads(code_deploy.clone()));
         let err = run(&replay, extra).await.unwrap_err();
         assert_eq!(err.exit_code(), 2, "{}", err.render());
         assert_eq!(
             replay.sent(),
-            ["DescribeTaskDefinition", "DescribeServices", "DescribeClusters"],
+            [
+                "DescribeTaskDefinition",
+                "DescribeServices",
+                "DescribeClusters"
+            ],
             "only reads"
         );
         let text = err.render();

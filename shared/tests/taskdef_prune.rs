@@ -42,13 +42,21 @@ async fn active(stack: &LocalStack) -> Vec<i64> {
 async fn service_using(stack: &LocalStack, cluster: &str, rev: i64) {
     let ecs = stack.ctx(false).await.ecs();
     let (subnets, sg) = stack.default_network().await;
-    ecs.create_cluster().cluster_name(cluster).send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .unwrap();
     ecs.create_service()
         .cluster(cluster)
         .service_name(format!("uses-{rev}"))
         .task_definition(format!("{FAMILY}:{rev}"))
         .desired_count(0)
-        .network_configuration(ecskit::ecs::network::configuration(subnets, vec![sg], false))
+        .network_configuration(ecskit::ecs::network::configuration(
+            subnets,
+            vec![sg],
+            false,
+        ))
         .send()
         .await
         .unwrap();
@@ -118,7 +126,8 @@ fn keep_without_delete_or_prune_and_a_bad_cluster_are_refused_before_any_call() 
         err.to_string(),
         "--keep N says how many revisions --delete or --prune keeps"
     );
-    let err = match TaskdefRegister::check(&parse(&["--prune", "--keep", "1", "--cluster", "a b"])) {
+    let err = match TaskdefRegister::check(&parse(&["--prune", "--keep", "1", "--cluster", "a b"]))
+    {
         Err(e) => e,
         Ok(_) => panic!("a bad cluster name was taken"),
     };
@@ -127,7 +136,5 @@ fn keep_without_delete_or_prune_and_a_bad_cluster_are_refused_before_any_call() 
         "--cluster 'a b' is not a cluster name: 1 to 255 letters, digits, '-' and '_'"
     );
     // --prune needs --keep (clap says so).
-    assert!(
-        Args::try_parse_from(["taskdef-register", "--file", "x.json", "--prune"]).is_err()
-    );
+    assert!(Args::try_parse_from(["taskdef-register", "--file", "x.json", "--prune"]).is_err());
 }

@@ -31,8 +31,8 @@ mod before;
 mod rollout;
 
 pub use before::Before;
-pub use rollout::Rollout;
 use before::check_before;
+pub use rollout::Rollout;
 
 /// The whole stack file, as written. Every section but `[app]` may be left out of the file's
 /// top level when each service has its own.

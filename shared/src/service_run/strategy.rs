@@ -58,7 +58,11 @@ pub struct RolloutArgs {
     pub load_balancer_role: Option<String>,
     /// Run a Lambda function at a lifecycle stage (repeatable): STAGE=LAMBDA_ARN, e.g.
     /// POST_TEST_TRAFFIC_SHIFT=arn:aws:lambda:us-east-1:123456789012:function:smoke-test.
-    #[arg(long = "hook", value_name = "STAGE=LAMBDA_ARN", help_heading = "Rollout")]
+    #[arg(
+        long = "hook",
+        value_name = "STAGE=LAMBDA_ARN",
+        help_heading = "Rollout"
+    )]
     pub hooks: Vec<String>,
     /// The role ECS invokes the hooks' Lambda functions with.
     #[arg(long, value_name = "ARN", help_heading = "Rollout")]
@@ -219,7 +223,9 @@ pub fn rollout(args: &RolloutArgs) -> (Rollout, Vec<String>) {
     // One Lambda hook per function, with every stage it was named for, in the order given.
     let mut lambdas: Vec<(String, Vec<String>)> = Vec::new();
     for h in &args.hooks {
-        let Some((stage, arn)) = h.split_once('=').filter(|(s, a)| !s.is_empty() && !a.is_empty())
+        let Some((stage, arn)) = h
+            .split_once('=')
+            .filter(|(s, a)| !s.is_empty() && !a.is_empty())
         else {
             problems.push(format!(
                 "--hook '{h}' is not STAGE=LAMBDA_ARN (e.g. POST_TEST_TRAFFIC_SHIFT=arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
@@ -234,7 +240,8 @@ pub fn rollout(args: &RolloutArgs) -> (Rollout, Vec<String>) {
     }
     let mut hooks: Vec<Value> = Vec::new();
     for (arn, stages) in lambdas {
-        let mut hook = json!({"targetType": "AWS_LAMBDA", "hookTargetArn": arn, "lifecycleStages": stages});
+        let mut hook =
+            json!({"targetType": "AWS_LAMBDA", "hookTargetArn": arn, "lifecycleStages": stages});
         if let Some(role) = &args.hook_role {
             hook["roleArn"] = json!(role);
         }
@@ -319,7 +326,10 @@ pub fn overlay(doc: &mut Map<String, Value>, rollout: &Rollout) {
     if !rollout.advanced.is_empty()
         && let Some(lbs) = doc.get_mut("loadBalancers").and_then(Value::as_array_mut)
     {
-        for lb in lbs.iter_mut().filter(|lb| lb.get("targetGroupArn").is_some()) {
+        for lb in lbs
+            .iter_mut()
+            .filter(|lb| lb.get("targetGroupArn").is_some())
+        {
             let Some(lb) = lb.as_object_mut() else {
                 continue;
             };
@@ -337,7 +347,11 @@ pub fn overlay(doc: &mut Map<String, Value>, rollout: &Rollout) {
 
 /// Drops the settings of strategies other than the one named.
 fn tidy(dc: &mut Map<String, Value>) {
-    let Some(s) = dc.get("strategy").and_then(Value::as_str).map(str::to_string) else {
+    let Some(s) = dc
+        .get("strategy")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
         return;
     };
     if s != "CANARY" {
@@ -471,7 +485,11 @@ pub fn refuse_controller(
         .and_then(|l| l.first());
     let text = |k: &str, default: &str| {
         lb.and_then(|l| l.get(k))
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
             .unwrap_or_else(|| default.to_string())
     };
     let load_balancers = json!([{

@@ -20,7 +20,8 @@ use ecskit_contract::outputs;
 pub async fn delete(ctx: &Ctx, args: &Args, family: &str) -> Result<Report> {
     let found = revisions::active_revisions(&ctx.ecs(), family).await?;
     let keep = args.keep.unwrap_or(0);
-    let (deregistered, kept) = deregister_beyond(ctx, family, &found, keep, &HashSet::new()).await?;
+    let (deregistered, kept) =
+        deregister_beyond(ctx, family, &found, keep, &HashSet::new()).await?;
     let mut report = ctx
         .report()
         .output(outputs::TASK_FAMILY, family)
@@ -48,7 +49,11 @@ pub async fn prune(
     let mut used = in_use(ctx, &args.prune_clusters).await?;
     used.insert(revision_key(registered).to_string());
     let keep = args.keep.unwrap_or(0);
-    let keep = if planned { keep.saturating_sub(1) } else { keep };
+    let keep = if planned {
+        keep.saturating_sub(1)
+    } else {
+        keep
+    };
     deregister_beyond(ctx, family, &found, keep, &used).await
 }
 
@@ -102,7 +107,12 @@ async fn in_use(ctx: &Ctx, clusters: &[String]) -> Result<HashSet<String>> {
             for svc in out.services() {
                 let deploying = svc.deployments().iter().filter_map(|d| d.task_definition());
                 let sets = svc.task_sets().iter().filter_map(|t| t.task_definition());
-                for td in svc.task_definition().into_iter().chain(deploying).chain(sets) {
+                for td in svc
+                    .task_definition()
+                    .into_iter()
+                    .chain(deploying)
+                    .chain(sets)
+                {
                     used.insert(revision_key(td).to_string());
                 }
             }

@@ -125,8 +125,10 @@ impl Step for TaskdefRegister {
 
     fn check(args: &Args) -> Result<Checked> {
         if args.keep.is_some() && !args.delete && !args.prune {
-            return Err(Error::input("--keep N says how many revisions --delete or --prune keeps")
-                .hint("add --prune (after registering) or --delete, or drop --keep"));
+            return Err(
+                Error::input("--keep N says how many revisions --delete or --prune keeps")
+                    .hint("add --prune (after registering) or --delete, or drop --keep"),
+            );
         }
         for c in &args.prune_clusters {
             if crate::validate::ecs_name(c, 255).is_err() && !c.starts_with("arn:") {
@@ -341,7 +343,10 @@ async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<Repor
         .output(outputs::TASK_REVISION, revision);
     if let Some((deregistered, kept)) = pruned {
         for arn in &deregistered {
-            report = report.note(format!("deregistered {}", arn.rsplit('/').next().unwrap_or(arn)));
+            report = report.note(format!(
+                "deregistered {}",
+                arn.rsplit('/').next().unwrap_or(arn)
+            ));
         }
         report = report
             .detail("deregistered", deregistered)

@@ -116,7 +116,12 @@ impl HttpConnector for Replay {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let cbor = request.headers().get("smithy-protocol") == Some("rpc-v2-cbor");
         let operation = if cbor {
-            request.uri().rsplit('/').next().unwrap_or_default().to_string()
+            request
+                .uri()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string()
         } else {
             let target = request.headers().get("x-amz-target").unwrap_or_default();
             target.rsplit('.').next().unwrap_or_default().to_string()

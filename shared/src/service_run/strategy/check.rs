@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{MAX_MINUTES, SHIFTING, STAGES, RolloutArgs, advanced_of, overlay, rollout};
+use super::{MAX_MINUTES, RolloutArgs, SHIFTING, STAGES, advanced_of, overlay, rollout};
 
 /// The flag and the file's field that set each checked value, for messages that serve both.
 fn named(field: &str) -> &'static str {
@@ -130,7 +130,11 @@ pub fn check_document(
     let advanced = advanced.unwrap_or_default();
     if shifts_traffic && !advanced.is_empty() {
         let s = strategy.unwrap_or_default();
-        for key in ["alternateTargetGroupArn", "productionListenerRule", "roleArn"] {
+        for key in [
+            "alternateTargetGroupArn",
+            "productionListenerRule",
+            "roleArn",
+        ] {
             if advanced.iter().any(|a| !a.contains_key(key)) {
                 problems.push(format!(
                     "strategy {s} shifts traffic between two target groups and needs {}",
@@ -141,7 +145,11 @@ pub fn check_document(
     }
     for adv in advanced {
         for (key, service, prefix) in [
-            ("alternateTargetGroupArn", "elasticloadbalancing", Some("targetgroup/")),
+            (
+                "alternateTargetGroupArn",
+                "elasticloadbalancing",
+                Some("targetgroup/"),
+            ),
             ("productionListenerRule", "elasticloadbalancing", None),
             ("testListenerRule", "elasticloadbalancing", None),
             ("roleArn", "iam", Some("role/")),
@@ -215,7 +223,10 @@ fn check_hook(i: usize, hook: &Value, problems: &mut Vec<String>) {
         if let Some(v) = t.get("action")
             && !matches!(v.as_str(), Some("CONTINUE" | "ROLLBACK"))
         {
-            problems.push(format!("{}: {v} is not CONTINUE or ROLLBACK", named("action")));
+            problems.push(format!(
+                "{}: {v} is not CONTINUE or ROLLBACK",
+                named("action")
+            ));
         }
     }
 }

@@ -41,8 +41,12 @@ fn a_traffic_shifting_strategy_names_each_missing_load_balancer_flag() {
         assert_eq!(
             p,
             [
-                format!("strategy {api} shifts traffic between two target groups and needs --production-listener-rule (advancedConfiguration.productionListenerRule)"),
-                format!("strategy {api} shifts traffic between two target groups and needs --load-balancer-role (advancedConfiguration.roleArn)"),
+                format!(
+                    "strategy {api} shifts traffic between two target groups and needs --production-listener-rule (advancedConfiguration.productionListenerRule)"
+                ),
+                format!(
+                    "strategy {api} shifts traffic between two target groups and needs --load-balancer-role (advancedConfiguration.roleArn)"
+                ),
             ]
         );
         let mut all = vec!["--strategy", s];
@@ -55,7 +59,9 @@ fn a_traffic_shifting_strategy_names_each_missing_load_balancer_flag() {
 
 impl Strategy {
     fn from_str_api(s: &str) -> &'static str {
-        <Strategy as clap::ValueEnum>::from_str(s, false).unwrap().api()
+        <Strategy as clap::ValueEnum>::from_str(s, false)
+            .unwrap()
+            .api()
     }
 }
 
@@ -71,15 +77,21 @@ fn ranges_are_the_api_references() {
     assert!(with(&["--canary-percent", "0.1", "--canary-bake-time", "24h"]).is_empty());
     assert_eq!(
         with(&["--canary-percent", "0"]),
-        ["--canary-percent (canaryConfiguration.canaryPercent): 0.0 is not a percent from 0.1 to 100 in steps of 0.1"]
+        [
+            "--canary-percent (canaryConfiguration.canaryPercent): 0.0 is not a percent from 0.1 to 100 in steps of 0.1"
+        ]
     );
     assert_eq!(
         with(&["--canary-percent", "12.34"]),
-        ["--canary-percent (canaryConfiguration.canaryPercent): 12.34 is not a percent from 0.1 to 100 in steps of 0.1"]
+        [
+            "--canary-percent (canaryConfiguration.canaryPercent): 12.34 is not a percent from 0.1 to 100 in steps of 0.1"
+        ]
     );
     assert_eq!(
         with(&["--canary-bake-time", "25h"]),
-        ["--canary-bake-time (canaryConfiguration.canaryBakeTimeInMinutes): 1500 is not 0 to 1440 minutes (24h)"]
+        [
+            "--canary-bake-time (canaryConfiguration.canaryBakeTimeInMinutes): 1500 is not 0 to 1440 minutes (24h)"
+        ]
     );
     assert_eq!(
         with(&["--bake-time", "90s"]),
@@ -87,25 +99,33 @@ fn ranges_are_the_api_references() {
     );
     assert_eq!(
         with(&["--bake-time", "1441m"]),
-        ["--bake-time (deploymentConfiguration.bakeTimeInMinutes): 1441 is not 0 to 1440 minutes (24h)"]
+        [
+            "--bake-time (deploymentConfiguration.bakeTimeInMinutes): 1441 is not 0 to 1440 minutes (24h)"
+        ]
     );
     let mut linear = vec!["--strategy", "linear"];
     linear.extend(lb_flags());
     linear.extend(["--linear-step-percent", "2.9"]);
     assert_eq!(
         problems(&linear),
-        ["--linear-step-percent (linearConfiguration.stepPercent): 2.9 is not a percent from 3 to 100 in steps of 0.1"]
+        [
+            "--linear-step-percent (linearConfiguration.stepPercent): 2.9 is not a percent from 3 to 100 in steps of 0.1"
+        ]
     );
     // Settings of another strategy, and a bake time with a rolling update.
     assert_eq!(
         problems(&["--strategy", "rolling", "--bake-time", "5m"]),
-        ["--bake-time (deploymentConfiguration.bakeTimeInMinutes) applies to blue-green, canary and linear, not to a rolling update"]
+        [
+            "--bake-time (deploymentConfiguration.bakeTimeInMinutes) applies to blue-green, canary and linear, not to a rolling update"
+        ]
     );
     let mut bg = vec!["--strategy", "blue-green", "--canary-percent", "5"];
     bg.extend(lb_flags());
     assert_eq!(
         problems(&bg),
-        ["deploymentConfiguration.canaryConfiguration (the canary flags) is for strategy CANARY, and the strategy is BLUE_GREEN"]
+        [
+            "deploymentConfiguration.canaryConfiguration (the canary flags) is for strategy CANARY, and the strategy is BLUE_GREEN"
+        ]
     );
 }
 
@@ -145,19 +165,32 @@ fn hooks_are_checked_by_kind_and_stage() {
     );
     assert_eq!(
         problems(&["--pause-at", "PRE_SCALE_UP", "--hook-timeout", "0m"]),
-        ["--hook-timeout (timeoutConfiguration.timeoutInMinutes): 0 is not 1 to 1440 minutes (24h)"]
+        [
+            "--hook-timeout (timeoutConfiguration.timeoutInMinutes): 0 is not 1 to 1440 minutes (24h)"
+        ]
     );
     assert_eq!(
         problems(&["--hook-role", ROLE]),
-        ["--hook-role is the role of --hook's Lambda functions: add --hook STAGE=LAMBDA_ARN, or drop it"]
+        [
+            "--hook-role is the role of --hook's Lambda functions: add --hook STAGE=LAMBDA_ARN, or drop it"
+        ]
     );
     assert_eq!(
         problems(&["--hook-timeout", "10m"]),
-        ["--hook-timeout and --hook-timeout-action apply to hooks: add --hook or --pause-at, or drop them"]
+        [
+            "--hook-timeout and --hook-timeout-action apply to hooks: add --hook or --pause-at, or drop them"
+        ]
     );
     assert_eq!(
-        problems(&["--hook", &format!("PRE_SCALE_UP={ROLE}"), "--hook-role", ROLE]),
-        [format!("--hook (deploymentConfiguration.lifecycleHooks[0].hookTargetArn): '{ROLE}' is not an lambda ARN")]
+        problems(&[
+            "--hook",
+            &format!("PRE_SCALE_UP={ROLE}"),
+            "--hook-role",
+            ROLE
+        ]),
+        [format!(
+            "--hook (deploymentConfiguration.lifecycleHooks[0].hookTargetArn): '{ROLE}' is not an lambda ARN"
+        )]
     );
 }
 
@@ -191,10 +224,14 @@ fn one_function_named_at_two_stages_is_one_hook() {
 fn a_service_file_gets_the_same_check_and_needs_a_load_balancer_to_shift_traffic() {
     let file = |v: Value| v.as_object().unwrap().clone();
     // No load balancer at all.
-    let no_lb = file(json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}}));
+    let no_lb = file(
+        json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}}),
+    );
     assert_eq!(
         check_file(&no_lb),
-        ["strategy BLUE_GREEN shifts traffic between two target groups: give the service its load balancer (loadBalancers with a targetGroupArn) or serviceConnectConfiguration"]
+        [
+            "strategy BLUE_GREEN shifts traffic between two target groups: give the service its load balancer (loadBalancers with a targetGroupArn) or serviceConnectConfiguration"
+        ]
     );
     // A load balancer without its advanced configuration: each field named.
     let mut lb = no_lb.clone();
@@ -257,7 +294,11 @@ fn a_service_without_a_load_balancer_cannot_shift_traffic_and_no_change_is_no_ch
     let (r, _) = rollout(&args.rollout);
     let err = update_fields(&json!({"serviceName": "web"}), &r, "web").unwrap_err();
     assert_eq!(err.exit_code(), 2);
-    assert!(err.to_string().starts_with("service web has no load balancer with a target group"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("service web has no load balancer with a target group"),
+        "{err}"
+    );
     // A service that already has the rollout: nothing to send.
     let live = json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN", "maximumPercent": 200},
         "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-blue/1",
@@ -268,20 +309,41 @@ fn a_service_without_a_load_balancer_cannot_shift_traffic_and_no_change_is_no_ch
     // From rolling: one change of each.
     let mut rolling = live.clone();
     rolling["deploymentConfiguration"]["strategy"] = json!("ROLLING");
-    rolling["loadBalancers"][0].as_object_mut().unwrap().remove("advancedConfiguration");
+    rolling["loadBalancers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("advancedConfiguration");
     let (fields, changes) = update_fields(&rolling, &r, "web").unwrap();
-    assert_eq!(changes, ["rollout (deploymentConfiguration)", "load balancer advanced configuration"]);
-    assert_eq!(fields["loadBalancers"][0]["advancedConfiguration"]["roleArn"], json!(ROLE));
+    assert_eq!(
+        changes,
+        [
+            "rollout (deploymentConfiguration)",
+            "load balancer advanced configuration"
+        ]
+    );
+    assert_eq!(
+        fields["loadBalancers"][0]["advancedConfiguration"]["roleArn"],
+        json!(ROLE)
+    );
 }
 
 #[test]
 fn a_service_ecs_does_not_deploy_is_refused_with_the_way_out() {
     let live = json!({"deploymentController": {"type": "CODE_DEPLOY"},
         "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-blue/1", "containerName": "app", "containerPort": 8080}]});
-    let err = refuse_controller("prod", "web", &live, &["task definition web:1 -> web:2".into()])
-        .unwrap_err();
+    let err = refuse_controller(
+        "prod",
+        "web",
+        &live,
+        &["task definition web:1 -> web:2".into()],
+    )
+    .unwrap_err();
     assert_eq!(err.exit_code(), 2);
-    assert!(err.to_string().contains("service web has deploymentController CODE_DEPLOY"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("service web has deploymentController CODE_DEPLOY"),
+        "{err}"
+    );
     let hint = err.hint_text().unwrap();
     assert!(
         hint.contains("aws ecs update-service --cluster prod --service web --deployment-controller type=ECS --deployment-configuration '{\"strategy\":\"BLUE_GREEN\",\"bakeTimeInMinutes\":5}'"),
