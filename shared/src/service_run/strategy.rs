@@ -150,7 +150,7 @@ fn stage_name(s: &str) -> String {
 
 /// Whole minutes, for the API's `...InMinutes` fields; a problem naming the flag otherwise.
 fn minutes(flag: &str, d: Duration, problems: &mut Vec<String>) -> Option<i64> {
-    if d.as_secs() % 60 != 0 || d.subsec_nanos() != 0 {
+    if !d.as_secs().is_multiple_of(60) || d.subsec_nanos() != 0 {
         problems.push(format!(
             "{flag} {}s is not whole minutes: ECS counts it in minutes (use 5m, 1h)",
             d.as_secs()
