@@ -313,6 +313,7 @@ impl Ctx {
     }
 
     client!(ec2, aws_sdk_ec2);
+    client!(cloudwatch, aws_sdk_cloudwatch);
     client!(logs, aws_sdk_cloudwatchlogs);
     client!(secrets_manager, aws_sdk_secretsmanager);
     client!(ssm, aws_sdk_ssm);

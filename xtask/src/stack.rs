@@ -28,9 +28,11 @@ use ecskit_contract::validate;
 use serde::Deserialize;
 
 mod before;
+mod rollout;
 
 pub use before::Before;
 use before::check_before;
+pub use rollout::Rollout;
 
 /// The whole stack file, as written. Every section but `[app]` may be left out of the file's
 /// top level when each service has its own.
@@ -144,6 +146,8 @@ pub struct Service {
     pub network: Option<Network>,
     /// A service definition in CreateService's JSON form (`service-run --service-file`).
     pub file: Option<PathBuf>,
+    /// How ECS rolls a new revision out (service-run's rollout flags).
+    pub rollout: Option<Rollout>,
 }
 
 #[derive(Deserialize, Debug, Clone, PartialEq, Default)]
@@ -211,6 +215,7 @@ pub struct Stack {
     pub timeout: Option<u64>,
     pub network: Network,
     pub service_file: Option<PathBuf>,
+    pub rollout: Rollout,
     /// The one-off task run before the service (a checked `[before]`: its command is there).
     pub before: Option<Before>,
 }
@@ -708,6 +713,7 @@ fn check_service(
         timeout: svc.timeout,
         network: svc.network.unwrap_or_default(),
         service_file,
+        rollout: svc.rollout.unwrap_or_default(),
         before: s.before,
     }
 }

@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
 use super::network::{self, NetworkFlags};
 use super::retry::{client_token, with_iam_retry};
 use super::taskdef::TaskDef;
-use super::{Args, Deps, cluster, describe_service, watch};
+use super::{Args, Deps, cluster, describe_service, service_file, strategy, watch};
 use crate::Report;
 pub use crate::ecs::placement::parse_strategy_item;
 use crate::error::{AwsContext, Error, Result};
@@ -221,9 +221,15 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         ))
         .hint("drop the network flags, or register the task definition with networkMode awsvpc"));
     }
-    // Everything that can refuse (the default-VPC lookup of a new service) runs before the
-    // cluster is created: exit 2 means nothing was changed.
-    let existing = describe_service(deps, cluster_name, &service_name).await?;
+    // Everything that can refuse (the default-VPC lookup of a new service, a rollout that needs
+    // a load balancer) runs before the cluster is created: exit 2 means nothing was changed.
+    // The service is read with every field ECS sent, so the rollout is compared as sent.
+    let existing = service_file::describe_both(&deps.ecs, cluster_name, &service_name).await?;
+    let rollout = strategy::rollout(&args.rollout).0;
+    let created_rollout = match &existing {
+        None => strategy::update_fields(&serde_json::json!({}), &rollout, &service_name)?.0,
+        Some(_) => Default::default(),
+    };
     let network = match &existing {
         None if td.awsvpc => Some(network::resolve(deps, &want.network, want.fargate()).await?),
         _ => None,
@@ -243,8 +249,19 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
         ));
     }
     let service = match &existing {
-        None => create(deps, cluster_name, &service_name, &want, td, network).await?,
-        Some(svc) => update(deps, cluster_name, svc, &want, td).await?,
+        None => {
+            create(
+                deps,
+                cluster_name,
+                &service_name,
+                &want,
+                td,
+                network,
+                created_rollout,
+            )
+            .await?
+        }
+        Some((svc, live)) => update(deps, cluster_name, svc, live, &rollout, &want, td).await?,
     };
     watch_and_report(deps, args, td, &cluster_arn, &service_name, service).await
 }
@@ -317,6 +334,7 @@ async fn create(
     want: &Want,
     td: &TaskDef,
     network: Option<NetworkConfiguration>,
+    rollout: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Option<Service>> {
     let desired = want.desired_count.unwrap_or(1);
     let launch = if want.strategy.is_empty() {
@@ -371,7 +389,12 @@ async fn create(
             } else {
                 req = req.set_capacity_provider_strategy(Some(want.strategy.clone()));
             }
-            req.send()
+            req.customize()
+                .mutate_request(strategy::merge_into_body(
+                    Default::default(),
+                    rollout.clone(),
+                ))
+                .send()
         },
     )
     .await?;
@@ -382,11 +405,17 @@ async fn update(
     deps: &Deps,
     cluster: &str,
     existing: &Service,
+    live: &serde_json::Value,
+    rollout: &strategy::Rollout,
     want: &Want,
     td: &TaskDef,
 ) -> Result<Option<Service>> {
     let name = existing.service_name().unwrap_or_default();
-    let plan = plan_update(existing, want, td)?;
+    let mut plan = plan_update(existing, want, td)?;
+    let (rollout_fields, rollout_changes) = strategy::update_fields(live, rollout, name)?;
+    plan.changes.extend(rollout_changes);
+    // Nothing is sent to a service whose deployments ECS does not make.
+    strategy::refuse_controller(cluster, name, live, &plan.changes)?;
     if plan.changes.is_empty() {
         tracing::info!("service {name} already runs {} as asked: no change", td.arn);
         return Ok(Some(existing.clone()));
@@ -414,7 +443,16 @@ async fn update(
             .set_capacity_provider_strategy(Some(want.strategy.clone()))
             .force_new_deployment(true);
     }
+    // What the typed request leaves out of deploymentConfiguration (alarms, hooks, strategy)
+    // keeps the service's value; the rollout flags' fields go over it.
+    let under: serde_json::Map<String, serde_json::Value> = live
+        .get("deploymentConfiguration")
+        .map(|d| ("deploymentConfiguration".to_string(), d.clone()))
+        .into_iter()
+        .collect();
     let out = req
+        .customize()
+        .mutate_request(strategy::merge_into_body(under, rollout_fields))
         .send()
         .await
         .context(format!("updating service {name} in cluster {cluster}"))?;

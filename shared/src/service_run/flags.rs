@@ -165,6 +165,8 @@ pub struct Args {
     /// Also delete the cluster when it is empty and tagged managed-by=ecskit.
     #[arg(long, help_heading = "Delete")]
     pub delete_cluster: bool,
+    #[command(flatten)]
+    pub rollout: super::strategy::RolloutArgs,
     // The shared flags come last, under their own headings (Output, AWS): flattened first,
     // their headings would swallow the step's own flags.
     #[command(flatten)]
@@ -314,6 +316,7 @@ pub fn validate(args: &Args) -> Result<()> {
     {
         problems.push(format!("--max-percent {p} is not between 100 and 200"));
     }
+    problems.extend(super::strategy::check(&args.rollout, file.as_ref()));
     problems.extend(crate::ecs::check_waits(
         args.timeout,
         args.no_progress_timeout,

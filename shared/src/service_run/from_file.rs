@@ -198,6 +198,7 @@ pub fn overlay(doc: &mut Map<String, Value>, args: &Args, task_definition: &str)
     if let Some(on) = args.enable_execute_command {
         doc.insert("enableExecuteCommand".into(), json!(on));
     }
+    super::strategy::overlay(doc, &super::strategy::rollout(&args.rollout).0);
 }
 
 fn public_ip(on: bool) -> &'static str {
@@ -292,7 +293,7 @@ pub async fn deploy(
     match &live {
         Some((_, live_json)) => {
             let p = service_file::plan(&Value::Object(doc.clone()), live_json);
-            refuse_what_update_cannot_do(&p, live_json, &name, file)?;
+            refuse_what_update_cannot_do(cluster_name, &p, live_json, &name, file)?;
             plan = Some(p);
         }
         None if td.awsvpc && !doc.contains_key("networkConfiguration") => {
@@ -340,6 +341,7 @@ pub async fn deploy(
 /// Exit 2 before any call: a field only CreateService takes differs, or the service's
 /// deployments are not ECS's to make (CODE_DEPLOY, EXTERNAL) and the file would update it.
 fn refuse_what_update_cannot_do(
+    cluster: &str,
     plan: &service_file::Plan,
     live: &Value,
     name: &str,
@@ -357,22 +359,16 @@ fn refuse_what_update_cannot_do(
             file.display()
         )));
     }
-    let controller = live
+    // A file that moves the service to the ECS controller is the way out, not a half-update.
+    let moves_to_ecs = plan
+        .update
         .get("deploymentController")
         .and_then(|d| d.get("type"))
         .and_then(Value::as_str)
-        .unwrap_or("ECS");
-    if controller != "ECS" && !plan.update.is_empty() {
-        let fields: Vec<&str> = plan.update.keys().map(String::as_str).collect();
-        return Err(Error::input(format!(
-            "service {name} has deploymentController {controller}: its deployments are made by {}, not by UpdateService; service-run does not update it ({} differ)",
-            if controller == "CODE_DEPLOY" { "CodeDeploy" } else { "the external controller's task sets" },
-            fields.join(", ")
-        ))
-        .hint(format!(
-            "deploy it the {controller} way, or put the service's values back in {}",
-            file.display()
-        )));
+        == Some("ECS");
+    if !moves_to_ecs {
+        let changes: Vec<String> = plan.update.keys().map(|k| format!("{k} differs")).collect();
+        super::strategy::refuse_controller(cluster, name, live, &changes)?;
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ pub mod flags;
 pub mod from_file;
 pub mod rollback;
 pub mod service_file;
+pub mod strategy;
 pub mod verify;
 pub mod watch;
 

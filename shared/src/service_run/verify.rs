@@ -10,6 +10,10 @@
 //! the flags laid over the service file's `networkConfiguration`, else over the live service's,
 //! else, for a new service, the default VPC's subnets and `default` security group. A stack
 //! without subnets of its own is checked too: its default VPC is where the tasks would run.
+//!
+//! The rollout's CloudWatch alarms (`--alarm`, the file's `deploymentConfiguration.alarms`) are
+//! checked at both levels: an alarm that does not exist never fires, so the deployment it
+//! should guard would never be rolled back by it. A missing one is a failure.
 
 use aws_sdk_ecs::types::NetworkConfiguration;
 use serde_json::{Map, Value};
@@ -45,6 +49,9 @@ pub async fn checks(
             Ok(net) => checks.extend(crate::verify::network::check(&deps.ctx, &net).await),
             Err(failed) => checks.push(failed),
         }
+    }
+    if args.verifies_network() {
+        checks.extend(alarms(deps, &alarm_names(args, file)).await?);
     }
     let checks = Checks(checks);
     checks.conclude()?;
@@ -113,4 +120,57 @@ fn subject(conf: &NetworkConfiguration, fargate: bool) -> Network {
             == Some(&aws_sdk_ecs::types::AssignPublicIp::Enabled),
         fargate,
     }
+}
+
+/// The alarms the deploy would send: the flags', laid over the service file's.
+fn alarm_names(args: &Args, file: Option<&Map<String, Value>>) -> Vec<String> {
+    let mut doc = file.cloned().unwrap_or_default();
+    super::strategy::overlay(&mut doc, &super::strategy::rollout(&args.rollout).0);
+    doc.get("deploymentConfiguration")
+        .and_then(|d| d.get("alarms"))
+        .and_then(|a| a.get("alarmNames"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect()
+}
+
+/// One line per alarm: it exists (CloudWatch DescribeAlarms), or the failure that says it
+/// does not.
+async fn alarms(deps: &Deps, names: &[String]) -> Result<Vec<Check>> {
+    use crate::error::AwsContext;
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cw = deps.ctx.cloudwatch();
+    let mut found = std::collections::HashSet::new();
+    // DescribeAlarms takes up to 100 names a call.
+    for batch in names.chunks(100) {
+        let out = cw
+            .describe_alarms()
+            .set_alarm_names(Some(batch.to_vec()))
+            .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+            .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+            .send()
+            .await
+            .context("describing the deployment's CloudWatch alarms")?;
+        let metric = out.metric_alarms().iter().filter_map(|a| a.alarm_name());
+        let composite = out.composite_alarms().iter().filter_map(|a| a.alarm_name());
+        found.extend(metric.chain(composite).map(str::to_string));
+    }
+    Ok(names
+        .iter()
+        .map(|n| {
+            if found.contains(n) {
+                Check::ok("alarm", n, "exists")
+            } else {
+                Check::failure(
+                    "alarm",
+                    n,
+                    "no CloudWatch alarm of this name in this region: it would never fire, and never roll the deployment back (create it, or fix the name)",
+                )
+            }
+        })
+        .collect())
 }

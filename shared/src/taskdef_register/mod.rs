@@ -81,9 +81,24 @@ pub struct Args {
     /// Deregister the family's revisions (only those tagged managed-by=ecskit).
     #[arg(long)]
     pub delete: bool,
-    /// With --delete: keep the newest N ACTIVE revisions.
-    #[arg(long, value_name = "N", requires = "delete", default_value_t = 0)]
-    pub keep: usize,
+    /// With --delete or --prune: keep the newest N ACTIVE revisions.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// After registering, deregister this family's ACTIVE revisions beyond the newest --keep N
+    /// that no service uses (never the one just registered; only those tagged
+    /// managed-by=ecskit). A dry run lists them.
+    #[arg(long, requires = "keep", conflicts_with = "delete")]
+    pub prune: bool,
+    /// With --prune: the clusters whose services' revisions are kept (repeatable or
+    /// comma-separated; default: every cluster in the region).
+    #[arg(
+        long = "cluster",
+        value_name = "CLUSTER",
+        value_delimiter = ',',
+        env = "ECSKIT_PRUNE_CLUSTERS",
+        requires = "prune"
+    )]
+    pub prune_clusters: Vec<String>,
 
     // The shared flags come last, so `--help` shows the step's own flags first.
     #[command(flatten)]
@@ -109,6 +124,19 @@ impl Step for TaskdefRegister {
     type Checked = Checked;
 
     fn check(args: &Args) -> Result<Checked> {
+        if args.keep.is_some() && !args.delete && !args.prune {
+            return Err(
+                Error::input("--keep N says how many revisions --delete or --prune keeps")
+                    .hint("add --prune (after registering) or --delete, or drop --keep"),
+            );
+        }
+        for c in &args.prune_clusters {
+            if crate::validate::ecs_name(c, 255).is_err() && !c.starts_with("arn:") {
+                return Err(Error::input(format!(
+                    "--cluster '{c}' is not a cluster name: 1 to 255 letters, digits, '-' and '_'"
+                )));
+            }
+        }
         if args.delete {
             return Ok(Checked::Delete {
                 family: delete_family(args)?,
@@ -302,11 +330,28 @@ async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<Repor
             (arn, next)
         }
     };
+    let pruned = if args.prune {
+        let planned = ctx.dry_run && unchanged.is_none();
+        Some(delete::prune(ctx, args, family, &arn, planned).await?)
+    } else {
+        None
+    };
     let mut report = ctx
         .report()
         .output(outputs::TASK_DEFINITION_ARN, arn)
         .output(outputs::TASK_FAMILY, family.clone())
         .output(outputs::TASK_REVISION, revision);
+    if let Some((deregistered, kept)) = pruned {
+        for arn in &deregistered {
+            report = report.note(format!(
+                "deregistered {}",
+                arn.rsplit('/').next().unwrap_or(arn)
+            ));
+        }
+        report = report
+            .detail("deregistered", deregistered)
+            .detail("kept", kept);
+    }
     if args.common.output == OutputFormat::Json {
         if let Some(d) = diff_text {
             report = report.detail("diff", d);

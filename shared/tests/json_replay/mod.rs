@@ -3,6 +3,8 @@
 //! answers each request with the next recorded answer, in strict order, and checks that the
 //! request is the one expected (its `X-Amz-Target` operation). Used for what the emulator
 //! never does: an answer lost after the request was applied (a 500), which the SDK retries.
+//! A service that speaks Smithy RPC v2 CBOR (CloudWatch; moto does not speak it) names the
+//! operation in the path, and its answer is sent as CBOR ([`cbor`]).
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -112,8 +114,18 @@ impl Replay {
 
 impl HttpConnector for Replay {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let target = request.headers().get("x-amz-target").unwrap_or_default();
-        let operation = target.rsplit('.').next().unwrap_or_default().to_string();
+        let cbor = request.headers().get("smithy-protocol") == Some("rpc-v2-cbor");
+        let operation = if cbor {
+            request
+                .uri()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            let target = request.headers().get("x-amz-target").unwrap_or_default();
+            target.rsplit('.').next().unwrap_or_default().to_string()
+        };
         let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
         self.sent.lock().unwrap().push((operation.clone(), body));
         let next = self
@@ -123,13 +135,24 @@ impl HttpConnector for Replay {
             .pop_front()
             .unwrap_or_else(|| panic!("unexpected {operation} after the recording ended"));
         assert_eq!(operation, next.operation, "request out of order");
-        let mut response = HttpResponse::new(
-            StatusCode::try_from(next.status).unwrap(),
-            SdkBody::from(next.body.to_string()),
-        );
-        response
-            .headers_mut()
-            .insert("content-type", "application/x-amz-json-1.1");
+        let body = if cbor {
+            SdkBody::from(cbor::encode(&next.body))
+        } else {
+            SdkBody::from(next.body.to_string())
+        };
+        let mut response = HttpResponse::new(StatusCode::try_from(next.status).unwrap(), body);
+        if cbor {
+            response
+                .headers_mut()
+                .insert("content-type", "application/cbor");
+            response
+                .headers_mut()
+                .insert("smithy-protocol", "rpc-v2-cbor");
+        } else {
+            response
+                .headers_mut()
+                .insert("content-type", "application/x-amz-json-1.1");
+        }
         HttpConnectorFuture::ready(Ok(response))
     }
 }
@@ -151,5 +174,53 @@ struct NoWait;
 impl AsyncSleep for NoWait {
     fn sleep(&self, _duration: Duration) -> Sleep {
         Sleep::new(std::future::ready(()))
+    }
+}
+
+/// A JSON value as CBOR (RFC 8949), for the answers of RPC v2 CBOR services, written with the
+/// SDK's own CBOR encoder.
+pub mod cbor {
+    use aws_smithy_cbor::Encoder;
+    use serde_json::Value;
+
+    fn write(e: &mut Encoder, v: &Value) {
+        match v {
+            Value::Null => {
+                e.null();
+            }
+            Value::Bool(b) => {
+                e.boolean(*b);
+            }
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => {
+                    e.long(i);
+                }
+                None => {
+                    e.double(n.as_f64().unwrap_or_default());
+                }
+            },
+            Value::String(s) => {
+                e.str(s);
+            }
+            Value::Array(items) => {
+                e.array(items.len());
+                for i in items {
+                    write(e, i);
+                }
+            }
+            Value::Object(m) => {
+                e.map(m.len());
+                for (k, v) in m {
+                    e.str(k);
+                    write(e, v);
+                }
+            }
+        }
+    }
+
+    pub fn encode(v: &Value) -> Vec<u8> {
+        let mut e = Encoder::new(Vec::new());
+        write(&mut e, v);
+        e.into_writer()
     }
 }

@@ -152,6 +152,7 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
                         }
                     }
                     network_args(&mut a, s);
+                    a.extend(s.rollout.args());
                     if !s.wait {
                         a.push("--no-wait".into());
                     }
