@@ -27,11 +27,13 @@ const TD_NEW: &str = "arn:aws:ecs:us-west-2:123456789012:task-definition/web:3";
 /// This run's service deployment and its target revision.
 const SD: &str =
     "arn:aws:ecs:us-west-2:123456789012:service-deployment/app/web/Xy7pQ2rT9sLm4KvB1nWc8";
-const REV_NEW: &str = "arn:aws:ecs:us-west-2:123456789012:service-revision/app/web/4681436386437183218";
+const REV_NEW: &str =
+    "arn:aws:ecs:us-west-2:123456789012:service-revision/app/web/4681436386437183218";
 /// Another service deployment, created a second before this run's: web:2 again, by someone else.
 const SD_OTHER: &str =
     "arn:aws:ecs:us-west-2:123456789012:service-deployment/app/web/Ab3dE5fG7hJ9kL1mN3pQ5";
-const REV_OLD: &str = "arn:aws:ecs:us-west-2:123456789012:service-revision/app/web/2207385329116590301";
+const REV_OLD: &str =
+    "arn:aws:ecs:us-west-2:123456789012:service-revision/app/web/2207385329116590301";
 const SMOKE: &str = "arn:aws:lambda:us-west-2:123456789012:function:web-smoke-test";
 const HOOK: &str = "e5c3a1f0-8d6b-4f5e-9a2c-7b1d3e5f7a9c";
 /// When this run's DescribeServices deployment was created.
@@ -179,10 +181,7 @@ fn blue_green_polls() -> Vec<Exchange> {
         ),
         ("POST_TEST_TRAFFIC_SHIFT", json!({})),
         ("PRE_PRODUCTION_TRAFFIC_SHIFT", json!({})),
-        (
-            "PRODUCTION_TRAFFIC_SHIFT",
-            production_weight(100.0),
-        ),
+        ("PRODUCTION_TRAFFIC_SHIFT", production_weight(100.0)),
         ("POST_PRODUCTION_TRAFFIC_SHIFT", json!({})),
         ("BAKE_TIME", json!({})),
         ("BAKE_TIME", json!({})),
@@ -217,7 +216,10 @@ fn args(extra: &[&str]) -> Args {
 }
 
 /// Runs service-run as its binary would, on the recording; the lines it printed on stderr.
-async fn run(script: Vec<Exchange>, args: &Args) -> (Replay, ecskit::Result<ecskit::Report>, Vec<String>) {
+async fn run(
+    script: Vec<Exchange>,
+    args: &Args,
+) -> (Replay, ecskit::Result<ecskit::Report>, Vec<String>) {
     run_as(script, args, false).await
 }
 
@@ -286,12 +288,20 @@ async fn a_blue_green_deployment_from_a_service_file_is_followed_through_every_s
     let report = result.unwrap_or_else(|e| panic!("{}\nsent: {:?}", e.render(), replay.sent()));
     assert!(replay.left().is_empty(), "{:?}", replay.left());
     // The strategy reached UpdateService as the file wrote it.
-    let at = replay.sent().iter().position(|o| o == "UpdateService").unwrap();
+    let at = replay
+        .sent()
+        .iter()
+        .position(|o| o == "UpdateService")
+        .unwrap();
     let body: Value = serde_json::from_str(&replay.bodies()[at]).unwrap();
     assert_eq!(body["deploymentConfiguration"]["strategy"], "BLUE_GREEN");
     // The service deployment looked up is this run's, by its task definition: the other one,
     // a second closer in time, deploys web:2.
-    let at = replay.sent().iter().position(|o| o == "DescribeServiceDeployments").unwrap();
+    let at = replay
+        .sent()
+        .iter()
+        .position(|o| o == "DescribeServiceDeployments")
+        .unwrap();
     let body: Value = serde_json::from_str(&replay.bodies()[at]).unwrap();
     assert_eq!(body["serviceDeploymentArns"], json!([SD]));
     insta::assert_snapshot!("blue_green_lines", lines.join("\n"));
@@ -337,8 +347,15 @@ async fn wait_until_stops_at_each_stage_and_names_it_with_the_deployment() {
             Some(stage),
             "{wait}"
         );
-        assert_eq!(report.get_str("SERVICE_DEPLOYMENT_ARN").as_deref(), Some(SD));
-        let reached = if wait == "stable" { "SUCCESSFUL" } else { stage };
+        assert_eq!(
+            report.get_str("SERVICE_DEPLOYMENT_ARN").as_deref(),
+            Some(SD)
+        );
+        let reached = if wait == "stable" {
+            "SUCCESSFUL"
+        } else {
+            stage
+        };
         assert_eq!(
             lines.last().unwrap(),
             &format!("reached {reached} (--wait-until {wait}): deployment {SD}")
@@ -396,7 +413,8 @@ async fn a_bake_time_longer_than_the_no_progress_limit_is_waited_out() {
 /// failure report.
 #[tokio::test]
 async fn a_canary_rolled_back_by_an_alarm_during_bake_time_is_exit_3_naming_the_alarm() {
-    let canary = |stage: &str, status: &str, extra: Value| deployment("CANARY", stage, status, extra);
+    let canary =
+        |stage: &str, status: &str, extra: Value| deployment("CANARY", stage, status, extra);
     let svc = || service("CANARY", "IN_PROGRESS", 2);
     let task = "arn:aws:ecs:us-west-2:123456789012:task/app/0f3c9a1e5b7d4c2a8e6f1a3b5c7d9e0f";
     let mut script = attach();
@@ -407,11 +425,19 @@ async fn a_canary_rolled_back_by_an_alarm_during_bake_time_is_exit_3_naming_the_
     ));
     script.extend(poll(
         svc(),
-        canary("PRODUCTION_TRAFFIC_SHIFT", "IN_PROGRESS", production_weight(10.0)),
+        canary(
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "IN_PROGRESS",
+            production_weight(10.0),
+        ),
     ));
     script.extend(poll(
         svc(),
-        canary("PRODUCTION_TRAFFIC_SHIFT", "IN_PROGRESS", production_weight(100.0)),
+        canary(
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "IN_PROGRESS",
+            production_weight(100.0),
+        ),
     ));
     script.extend(poll(svc(), canary("BAKE_TIME", "IN_PROGRESS", json!({}))));
     script.extend([
@@ -453,10 +479,16 @@ async fn a_canary_rolled_back_by_an_alarm_during_bake_time_is_exit_3_naming_the_
     let details = err.details().expect("the failure report");
     assert_eq!(
         details["failures"][0]["log_tail"],
-        json!(["listening on :8080", "panic: pool exhausted: 500 on /checkout"])
+        json!([
+            "listening on :8080",
+            "panic: pool exhausted: 500 on /checkout"
+        ])
     );
     let env = ecskit::cli::failure_output(&err, OutputFormat::Env).unwrap();
-    assert!(env.contains(&format!("ECSKIT_SERVICE_DEPLOYMENT_ARN={SD}\n")), "{env}");
+    assert!(
+        env.contains(&format!("ECSKIT_SERVICE_DEPLOYMENT_ARN={SD}\n")),
+        "{env}"
+    );
     assert!(env.contains("ECSKIT_LIFECYCLE_STAGE=BAKE_TIME\n"), "{env}");
 }
 
@@ -493,7 +525,12 @@ async fn a_circuit_breaker_rollback_names_the_breaker() {
 async fn a_pause_hook_holds_until_continue() {
     let bg = |stage: &str, extra: Value| deployment("BLUE_GREEN", stage, "IN_PROGRESS", extra);
     let svc = || service("BLUE_GREEN", "IN_PROGRESS", 2);
-    let paused = || bg("POST_TEST_TRAFFIC_SHIFT", json!({"lifecycleHookDetails": pause_hook("AWAITING_ACTION")}));
+    let paused = || {
+        bg(
+            "POST_TEST_TRAFFIC_SHIFT",
+            json!({"lifecycleHookDetails": pause_hook("AWAITING_ACTION")}),
+        )
+    };
 
     // 1. The CI job waits until the paused stage: exit 0 there.
     let mut script = attach();
@@ -512,14 +549,14 @@ async fn a_pause_hook_holds_until_continue() {
     script.extend(poll(svc(), paused()));
     script.extend(poll(
         svc(),
-        bg("POST_TEST_TRAFFIC_SHIFT", json!({"lifecycleHookDetails": pause_hook("SUCCEEDED")})),
+        bg(
+            "POST_TEST_TRAFFIC_SHIFT",
+            json!({"lifecycleHookDetails": pause_hook("SUCCEEDED")}),
+        ),
     ));
     script.extend(poll(
         svc(),
-        bg(
-            "PRODUCTION_TRAFFIC_SHIFT",
-            production_weight(100.0),
-        ),
+        bg("PRODUCTION_TRAFFIC_SHIFT", production_weight(100.0)),
     ));
     script.extend(poll(
         service("BLUE_GREEN", "COMPLETED", 2),
@@ -540,14 +577,26 @@ async fn a_pause_hook_holds_until_continue() {
     let continued = vec![
         ok("ListServiceDeployments", in_progress.clone()),
         ok("DescribeServiceDeployments", paused()),
-        ok("ContinueServiceDeployment", json!({"serviceDeploymentArn": SD})),
+        ok(
+            "ContinueServiceDeployment",
+            json!({"serviceDeploymentArn": SD}),
+        ),
     ];
     let (replay, result, _) = run(continued, &args(&["--continue"])).await;
     let report = result.unwrap();
     assert!(replay.left().is_empty());
     let bodies = replay.bodies();
     let listed: Value = serde_json::from_str(&bodies[0]).unwrap();
-    assert_eq!(listed["status"], json!(["PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"]));
+    assert_eq!(
+        listed["status"],
+        json!([
+            "PENDING",
+            "IN_PROGRESS",
+            "STOP_REQUESTED",
+            "ROLLBACK_REQUESTED",
+            "ROLLBACK_IN_PROGRESS"
+        ])
+    );
     let body: Value = serde_json::from_str(&bodies[2]).unwrap();
     assert_eq!(
         body,
@@ -564,10 +613,15 @@ async fn a_pause_hook_holds_until_continue() {
     let (replay, result, _) = run_as(dry, &args(&["--continue", "--dry-run"]), true).await;
     let report = result.unwrap();
     assert!(replay.left().is_empty());
-    assert_eq!(replay.sent(), ["ListServiceDeployments", "DescribeServiceDeployments"]);
+    assert_eq!(
+        replay.sent(),
+        ["ListServiceDeployments", "DescribeServiceDeployments"]
+    );
     assert_eq!(
         report.actions,
-        [format!("continue deployment {SD} of service web at stage POST_TEST_TRAFFIC_SHIFT (pause hook {HOOK})")]
+        [format!(
+            "continue deployment {SD} of service web at stage POST_TEST_TRAFFIC_SHIFT (pause hook {HOOK})"
+        )]
     );
 
     // A second --continue finds it no longer paused: nothing to do, changed false.
@@ -575,30 +629,45 @@ async fn a_pause_hook_holds_until_continue() {
         ok("ListServiceDeployments", in_progress),
         ok(
             "DescribeServiceDeployments",
-            bg("POST_TEST_TRAFFIC_SHIFT", json!({"lifecycleHookDetails": pause_hook("SUCCEEDED")})),
+            bg(
+                "POST_TEST_TRAFFIC_SHIFT",
+                json!({"lifecycleHookDetails": pause_hook("SUCCEEDED")}),
+            ),
         ),
     ];
     let (replay, result, _) = run(again, &args(&["--continue"])).await;
     let report = result.unwrap();
     assert!(replay.left().is_empty());
     assert!(!report.changed);
-    assert_eq!(report.get_str("SERVICE_DEPLOYMENT_ARN").as_deref(), Some(SD));
+    assert_eq!(
+        report.get_str("SERVICE_DEPLOYMENT_ARN").as_deref(),
+        Some(SD)
+    );
 }
 
 /// (d) The Lambda hook at TEST_TRAFFIC_SHIFT answers FAILED; ECS rolls back (its answer no longer
 /// lists the hook): exit 3 naming the hook.
 #[tokio::test]
 async fn a_failing_lambda_hook_is_exit_3_naming_the_hook() {
-    let bg = |stage: &str, status: &str, extra: Value| deployment("BLUE_GREEN", stage, status, extra);
+    let bg =
+        |stage: &str, status: &str, extra: Value| deployment("BLUE_GREEN", stage, status, extra);
     let svc = || service("BLUE_GREEN", "IN_PROGRESS", 2);
     let mut script = attach();
     script.extend(first_poll(
         svc(),
-        bg("TEST_TRAFFIC_SHIFT", "IN_PROGRESS", json!({"lifecycleHookDetails": lambda_hook("IN_PROGRESS")})),
+        bg(
+            "TEST_TRAFFIC_SHIFT",
+            "IN_PROGRESS",
+            json!({"lifecycleHookDetails": lambda_hook("IN_PROGRESS")}),
+        ),
     ));
     script.extend(poll(
         svc(),
-        bg("TEST_TRAFFIC_SHIFT", "IN_PROGRESS", json!({"lifecycleHookDetails": lambda_hook("FAILED")})),
+        bg(
+            "TEST_TRAFFIC_SHIFT",
+            "IN_PROGRESS",
+            json!({"lifecycleHookDetails": lambda_hook("FAILED")}),
+        ),
     ));
     script.extend(poll(
         svc(),
@@ -635,12 +704,24 @@ async fn a_deployment_stopped_by_a_person() {
         let report = result.unwrap_or_else(|e| panic!("{}", e.render()));
         assert!(replay.left().is_empty());
         let body: Value = serde_json::from_str(&replay.bodies()[2]).unwrap();
-        assert_eq!(body, json!({"serviceDeploymentArn": SD, "stopType": stop_type}));
-        assert_eq!(report.get_str("SERVICE_DEPLOYMENT_ARN").as_deref(), Some(SD));
-        let verb = if kind == "rollback" { "roll back" } else { "abort" };
+        assert_eq!(
+            body,
+            json!({"serviceDeploymentArn": SD, "stopType": stop_type})
+        );
+        assert_eq!(
+            report.get_str("SERVICE_DEPLOYMENT_ARN").as_deref(),
+            Some(SD)
+        );
+        let verb = if kind == "rollback" {
+            "roll back"
+        } else {
+            "abort"
+        };
         assert_eq!(
             report.actions,
-            [format!("{verb} deployment {SD} of service web at stage BAKE_TIME")]
+            [format!(
+                "{verb} deployment {SD} of service web at stage BAKE_TIME"
+            )]
         );
     }
 
@@ -660,7 +741,10 @@ async fn a_deployment_stopped_by_a_person() {
     assert!(replay.left().is_empty());
 
     // The watch of the deployment a person rolled back, and of one a person aborted.
-    for (status, verb) in [("ROLLBACK_SUCCESSFUL", "rolled back"), ("STOPPED", "stopped")] {
+    for (status, verb) in [
+        ("ROLLBACK_SUCCESSFUL", "rolled back"),
+        ("STOPPED", "stopped"),
+    ] {
         let mut script = attach();
         script.extend(first_poll(
             service("BLUE_GREEN", "IN_PROGRESS", 2),
@@ -676,7 +760,9 @@ async fn a_deployment_stopped_by_a_person() {
         assert_eq!(err.exit_code(), 3);
         assert_eq!(
             err.to_string(),
-            format!("deployment {SD} of service web was {verb} at stage BAKE_TIME by a request through the API (StopServiceDeployment or a hook's ROLLBACK: a person or a pipeline): Service deployment stopped by a StopServiceDeployment request ({status})")
+            format!(
+                "deployment {SD} of service web was {verb} at stage BAKE_TIME by a request through the API (StopServiceDeployment or a hook's ROLLBACK: a person or a pipeline): Service deployment stopped by a StopServiceDeployment request ({status})"
+            )
         );
     }
 }
@@ -688,11 +774,18 @@ async fn continue_and_stop_refuse_when_no_or_several_deployments_are_in_progress
                "status": "IN_PROGRESS", "createdAt": T0})
     };
     for flags in [&["--continue"][..], &["--stop-deployment", "abort"][..]] {
-        let none = vec![ok("ListServiceDeployments", json!({"serviceDeployments": []}))];
+        let none = vec![ok(
+            "ListServiceDeployments",
+            json!({"serviceDeployments": []}),
+        )];
         let (replay, result, _) = run(none, &args(flags)).await;
         let err = result.unwrap_err();
         assert_eq!(err.exit_code(), 2, "{flags:?}");
-        assert!(err.to_string().ends_with("service web in cluster app has no deployment in progress"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("service web in cluster app has no deployment in progress"),
+            "{err}"
+        );
         assert_eq!(replay.sent(), ["ListServiceDeployments"]);
 
         let two = vec![ok(
@@ -704,10 +797,16 @@ async fn continue_and_stop_refuse_when_no_or_several_deployments_are_in_progress
         assert_eq!(err.exit_code(), 2, "{flags:?}");
         let text = err.to_string();
         assert!(
-            text.contains("has 2 deployments in progress") && text.contains(SD) && text.contains(SD_OTHER),
+            text.contains("has 2 deployments in progress")
+                && text.contains(SD)
+                && text.contains(SD_OTHER),
             "{text}"
         );
-        assert_eq!(replay.sent(), ["ListServiceDeployments"], "no call that changes anything");
+        assert_eq!(
+            replay.sent(),
+            ["ListServiceDeployments"],
+            "no call that changes anything"
+        );
     }
 }
 
@@ -723,7 +822,12 @@ async fn a_stage_wait_on_a_rolling_service_is_refused_before_any_change() {
         ok("DescribeTaskDefinition", task_definition()),
         ok("DescribeServices", rolling.clone()),
     ];
-    let deploy = args(&["--task-definition", "web:3", "--wait-until", "TEST_TRAFFIC_SHIFT"]);
+    let deploy = args(&[
+        "--task-definition",
+        "web:3",
+        "--wait-until",
+        "TEST_TRAFFIC_SHIFT",
+    ]);
     let (replay, result, _) = run(script, &deploy).await;
     let err = result.unwrap_err();
     assert_eq!(err.exit_code(), 2);
@@ -731,7 +835,10 @@ async fn a_stage_wait_on_a_rolling_service_is_refused_before_any_change() {
         err.to_string(),
         "--wait-until TEST_TRAFFIC_SHIFT: service web deploys with the rolling strategy, which has no lifecycle stages"
     );
-    assert_eq!(replay.sent(), ["DescribeTaskDefinition", "DescribeServices"]);
+    assert_eq!(
+        replay.sent(),
+        ["DescribeTaskDefinition", "DescribeServices"]
+    );
     // --watch: refused on its first read.
     let script = vec![ok("DescribeServices", rolling)];
     let watch = args(&["--watch", "--wait-until", "BAKE_TIME"]);
@@ -758,7 +865,15 @@ async fn a_rolling_deployment_reads_no_service_deployment_and_deployed_means_all
     let (replay, result, _) = run(script, &args(&["--watch", "--wait-until", "deployed"])).await;
     let report = result.unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(replay.left().is_empty(), "{:?}", replay.left());
-    assert_eq!(report.get_str("ROLLOUT_STATE").as_deref(), Some("IN_PROGRESS"));
+    assert_eq!(
+        report.get_str("ROLLOUT_STATE").as_deref(),
+        Some("IN_PROGRESS")
+    );
     assert_eq!(report.get("LIFECYCLE_STAGE"), None);
-    assert!(!replay.sent().iter().any(|o| o.contains("ServiceDeployment")));
+    assert!(
+        !replay
+            .sent()
+            .iter()
+            .any(|o| o.contains("ServiceDeployment"))
+    );
 }

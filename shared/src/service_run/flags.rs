@@ -19,7 +19,7 @@ eval \"$(taskdef-register --file snaplex.json --output env)\"   # ECSKIT_TASK_DE
 service-run --cluster acme --service snaplex                  # deploys it, waits until stable\n  \
 service-run --cluster acme --service snaplex --task-definition snaplex:7 --verify\n  \
 service-run --cluster acme --service-file service.json --capacity-provider-strategy FARGATE_SPOT:3\n  \
-service-run --cluster acme --service snaplex --continue   # after --wait-until POST_TEST_TRAFFIC_SHIFT\n  \
+service-run --cluster acme --service snaplex --continue       # resumes a paused rollout\n  \
 service-run --cluster acme --service snaplex --logs --follow\n  \
 service-run --cluster acme --service snaplex --delete --delete-cluster\n\n\
 Reads: ECSKIT_CLUSTER, ECSKIT_SERVICE, ECSKIT_TASK_DEFINITION_ARN\n\

@@ -121,6 +121,7 @@ pub struct FollowArgs {
     #[arg(
         long,
         value_enum,
+        value_name = "rollback|abort",
         requires = "service",
         conflicts_with_all = ["watch", "delete", "delete_cluster", "export", "logs", "rollback", "service_file"]
     )]
@@ -135,7 +136,9 @@ impl FollowArgs {
 }
 
 /// The strategy a service deploys with, from its deployment configuration: `None` is rolling.
-pub fn staged_strategy(config: Option<&aws_sdk_ecs::types::DeploymentConfiguration>) -> Option<String> {
+pub fn staged_strategy(
+    config: Option<&aws_sdk_ecs::types::DeploymentConfiguration>,
+) -> Option<String> {
     use aws_sdk_ecs::types::DeploymentStrategy;
     match config.and_then(|c| c.strategy()) {
         None | Some(DeploymentStrategy::Rolling) => None,

@@ -153,7 +153,8 @@ impl StageFollower {
                 }
             }
             if self.hooks.insert((id, status)) {
-                deps.progress.println(hook_line(hook, &self.cluster, &self.service));
+                deps.progress
+                    .println(hook_line(hook, &self.cluster, &self.service));
             }
         }
     }
@@ -233,7 +234,10 @@ fn stage_line(sd: &ServiceDeployment, stage: &str) -> String {
     match stage {
         "TEST_TRAFFIC_SHIFT" => format!(
             "{stage}{}",
-            weight(target.and_then(|t| t.requested_test_traffic_weight()), "test")
+            weight(
+                target.and_then(|t| t.requested_test_traffic_weight()),
+                "test"
+            )
         ),
         "PRODUCTION_TRAFFIC_SHIFT" => format!(
             "{stage}{}",

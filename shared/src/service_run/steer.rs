@@ -8,14 +8,15 @@
 //! a pause hook, or is already being stopped.
 
 use aws_sdk_ecs::types::{
-    DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType,
-    ServiceDeploymentStatus as Status, StopServiceDeploymentStopType,
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus,
+    DeploymentLifecycleHookTargetType, ServiceDeploymentStatus as Status,
+    StopServiceDeploymentStopType,
 };
 
 use super::following::StopKind;
 use super::{Args, Deps, stages};
-use crate::error::{AwsContext, Error, Result, sdk_is};
 use crate::Report;
+use crate::error::{AwsContext, Error, Result, sdk_is};
 
 /// `--continue` or `--stop-deployment`, whichever was given.
 pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
@@ -39,7 +40,12 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
         .send()
         .await;
     let listed = match listed {
-        Err(e) if sdk_is(&e, &["ServiceNotFoundException", "ClusterNotFoundException"]) => {
+        Err(e)
+            if sdk_is(
+                &e,
+                &["ServiceNotFoundException", "ClusterNotFoundException"],
+            ) =>
+        {
             return Err(Error::input(format!(
                 "{flag}: there is no service {service} in cluster {}",
                 args.cluster
@@ -150,10 +156,10 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     if let Some(note) = &report_note {
         tracing::info!("{note}");
     }
-    let mut report = deps
-        .ctx
-        .report()
-        .output(ecskit_contract::outputs::SERVICE_DEPLOYMENT_ARN, arn.clone());
+    let mut report = deps.ctx.report().output(
+        ecskit_contract::outputs::SERVICE_DEPLOYMENT_ARN,
+        arn.clone(),
+    );
     if let Some(s) = sd.lifecycle_stage() {
         report = report.output(ecskit_contract::outputs::LIFECYCLE_STAGE, s.as_str());
     }

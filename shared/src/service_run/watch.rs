@@ -433,7 +433,10 @@ async fn follow_reporting(
                         outcome.stage.clone().unwrap_or_default()
                     },
                     target.wait_until.as_str(),
-                    outcome.service_deployment_arn.as_deref().unwrap_or_default()
+                    outcome
+                        .service_deployment_arn
+                        .as_deref()
+                        .unwrap_or_default()
                 ));
                 spinner.finish(outcome.status_line(&target.service));
                 return Ok(outcome);
