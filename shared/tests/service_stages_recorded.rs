@@ -10,6 +10,9 @@
 //! from a service file whose strategy is BLUE_GREEN), (b) a canary an alarm rolls back during
 //! bake time, (c) a pause hook that holds until `--continue`, (d) a Lambda hook that fails,
 //! (e) a deployment a person stops.
+//!
+//! Over 600 lines because each scenario is a recording of ECS's answers, poll by poll, and they
+//! share one set of fixtures: split, the fixtures would be written twice.
 
 mod json_replay;
 
