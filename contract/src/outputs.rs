@@ -35,6 +35,10 @@ pub const DEPLOYMENT_ID: &str = "DEPLOYMENT_ID";
 pub const ROLLOUT_STATE: &str = "ROLLOUT_STATE";
 pub const DESIRED_COUNT: &str = "DESIRED_COUNT";
 pub const RUNNING_COUNT: &str = "RUNNING_COUNT";
+/// service-run following a blue/green, canary or linear deployment: the service deployment
+/// followed (or acted on by `--continue`/`--stop-deployment`) and the lifecycle stage it is in.
+pub const SERVICE_DEPLOYMENT_ARN: &str = "SERVICE_DEPLOYMENT_ARN";
+pub const LIFECYCLE_STAGE: &str = "LIFECYCLE_STAGE";
 /// task-run (and service-run's CLUSTER_ARN, TASK_DEFINITION_ARN): the tasks it started, their
 /// ARNs separated by spaces with `--count`, and the first essential container's exit code.
 pub const TASK_ARN: &str = "TASK_ARN";

@@ -42,6 +42,7 @@ fn target() -> Target {
         deployment_id: DEP.into(),
         essentials: vec!["app".into()],
         logs: Default::default(),
+        wait_until: Default::default(),
     }
 }
 

@@ -293,6 +293,7 @@ pub(super) async fn watch_and_report(
             deployment_id: id.clone(),
             essentials: td.essentials.clone(),
             logs: td.logs.clone(),
+            wait_until: args.follow.wait_until.clone(),
         };
         report_state = watch::follow(deps, &target).await.map_err(|e| {
             e.with_output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn)

@@ -19,11 +19,13 @@ eval \"$(taskdef-register --file snaplex.json --output env)\"   # ECSKIT_TASK_DE
 service-run --cluster acme --service snaplex                  # deploys it, waits until stable\n  \
 service-run --cluster acme --service snaplex --task-definition snaplex:7 --verify\n  \
 service-run --cluster acme --service-file service.json --capacity-provider-strategy FARGATE_SPOT:3\n  \
+service-run --cluster acme --service snaplex --continue       # resumes a paused rollout\n  \
 service-run --cluster acme --service snaplex --logs --follow\n  \
 service-run --cluster acme --service snaplex --delete --delete-cluster\n\n\
 Reads: ECSKIT_CLUSTER, ECSKIT_SERVICE, ECSKIT_TASK_DEFINITION_ARN\n\
 Prints: ECSKIT_CLUSTER_ARN, ECSKIT_SERVICE_ARN, ECSKIT_DEPLOYMENT_ID, ECSKIT_ROLLOUT_STATE, \
-ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_CHANGED\n\n\
+ECSKIT_RUNNING_COUNT, ECSKIT_DESIRED_COUNT, ECSKIT_CHANGED (and, following a blue/green, canary \
+or linear deployment, ECSKIT_SERVICE_DEPLOYMENT_ARN, ECSKIT_LIFECYCLE_STAGE)\n\n\
 Exit codes: 0 success, 1 AWS failure, 2 bad input (nothing changed), 3 the deployment ran but failed"
 )]
 pub struct Args {
@@ -172,6 +174,8 @@ pub struct Args {
     #[command(flatten)]
     pub day2: day2::Day2Args,
     #[command(flatten)]
+    pub follow: super::following::FollowArgs,
+    #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub aws: crate::aws::AwsArgs,
@@ -280,7 +284,8 @@ pub fn validate(args: &Args) -> Result<()> {
         && !args.delete
         && !args.delete_cluster
         && !args.day2.logs
-        && !args.day2.rollback;
+        && !args.day2.rollback
+        && !args.follow.steers();
     match &args.task_definition {
         None if td_needed => problems.push(
             "--task-definition is missing: pass an ARN, `family` or `family:revision` (or set ECSKIT_TASK_DEFINITION_ARN)"

@@ -9,6 +9,8 @@
 //! - [`service_file`] and [`from_file`]: `--service-file`, a service in the CreateService form
 //!   (the comparison and update body, then the deploy that sends the document as written);
 //! - [`export`]: `--export`, a live service and its task definition written out for adoption;
+//! - [`following`], [`stages`] and [`steer`]: `--wait-until`, the stage-by-stage watch of a
+//!   blue/green, canary or linear deployment, `--continue` and `--stop-deployment`;
 //! - [`verify`]: `--verify`, the task definition's checks and the network the deploy will use.
 //!
 //! What task-run uses too (the task definition lookup, the cluster, the network, the IAM retry,
@@ -22,9 +24,12 @@ pub mod day2;
 pub mod deploy;
 pub mod export;
 pub mod flags;
+pub mod following;
 pub mod from_file;
 pub mod rollback;
 pub mod service_file;
+pub mod stages;
+pub mod steer;
 pub mod strategy;
 pub mod verify;
 pub mod watch;
@@ -89,6 +94,9 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
     if args.export {
         return export::export(deps, args).await;
     }
+    if args.follow.steers() {
+        return steer::run(deps, args).await;
+    }
     // Checked by `validate` already; read again here, where it is used. A file in the
     // `create-service --cli-input-json` form names the cluster, service and task definition
     // the flags leave out.
@@ -122,6 +130,7 @@ pub async fn run_with(deps: &Deps, args: &Args) -> Result<Report> {
             .as_ref()
             .is_some_and(|(_, loaded)| loaded.doc.contains_key("networkConfiguration"));
     let td = taskdef::resolve_planned(deps, &td_ref, awsvpc_guess).await?;
+    following::check_stage_wait(deps, args, file.as_ref().map(|(_, l)| &l.doc)).await?;
     let checks = if args.verify.is_some_and(|v| v != Verify::Off) {
         Some(
             verify::checks(

@@ -6,12 +6,19 @@
 //! running == desired), with exit 3 (FAILED, a circuit-breaker rollback, a reason that will not
 //! heal, a timeout), or with an AWS error. Time comes from [`super::Clock`], so tests replay
 //! recorded answers without waiting.
+//!
+//! A blue/green, canary or linear deployment is also followed by its lifecycle stages
+//! ([`super::stages`]): its service deployment decides success (SUCCESSFUL, or the point
+//! `--wait-until` names) and failure (a rollback or a stop), the stopped tasks and events are
+//! read and printed as for a rolling one. A rolling deployment makes the same calls as before.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{DesiredStatus, Service, TaskStopCode};
 
+use super::following::{WaitUntil, staged_strategy};
+use super::stages::{StageFollower, Verdict};
 use super::{Args, Deps, describe_service, is_role_not_assumable};
 use crate::Report;
 pub use crate::ecs::stopped::{describe_stopped, essential_exit, stopped_reason};
@@ -30,6 +37,8 @@ pub struct Target {
     pub essentials: Vec<String>,
     /// Where each container logs, for the failure report's last lines.
     pub logs: std::collections::BTreeMap<String, Option<super::logs::AwsLogs>>,
+    /// Where the wait ends with success (`--wait-until`).
+    pub wait_until: WaitUntil,
 }
 
 /// Where the deployment stands (the step's outputs).
@@ -40,6 +49,9 @@ pub struct Outcome {
     pub running: i32,
     pub pending: i32,
     pub desired: i32,
+    /// A staged deployment's service deployment and its lifecycle stage (`None` for rolling).
+    pub service_deployment_arn: Option<String>,
+    pub stage: Option<String>,
 }
 
 impl Outcome {
@@ -52,6 +64,7 @@ impl Outcome {
                 running: d.running_count(),
                 pending: d.pending_count(),
                 desired: d.desired_count(),
+                ..Default::default()
             },
             (Some(s), None) => Outcome {
                 running: s.running_count(),
@@ -78,6 +91,16 @@ impl Outcome {
             (RUNNING_COUNT, self.running.into()),
             (DESIRED_COUNT, self.desired.into()),
         ]
+        .into_iter()
+        .chain(
+            [
+                (SERVICE_DEPLOYMENT_ARN, &self.service_deployment_arn),
+                (LIFECYCLE_STAGE, &self.stage),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value.clone()?.into()))),
+        )
+        .collect()
     }
 
     pub fn add_to(&self, report: Report) -> Report {
@@ -118,6 +141,7 @@ pub async fn attach(deps: &Deps, args: &Args) -> Result<Report> {
             ))
             .hint("check --cluster and --service, or deploy it first (drop --watch)")
         })?;
+    super::following::stage_wait_fits(args, staged_strategy(svc.deployment_configuration()))?;
     let id = primary_deployment(&svc).ok_or_else(|| {
         Error::aws(
             format!("describing service {name}"),
@@ -143,6 +167,7 @@ pub async fn attach(deps: &Deps, args: &Args) -> Result<Report> {
         deployment_id: id,
         essentials,
         logs,
+        wait_until: args.follow.wait_until.clone(),
     };
     let outcome = follow(deps, &target).await?;
     let report = deps
@@ -195,6 +220,7 @@ async fn follow_reporting(
     let mut first = true;
     let mut essential_failures = 0usize;
     let mut last_signature = None;
+    let mut stages: Option<StageFollower> = None;
     let id = &target.deployment_id;
     let spinner = deps.progress.spinner(format!(
         "waiting for deployment {id} of service {}",
@@ -243,58 +269,86 @@ async fn follow_reporting(
             }
         }
 
-        let Some(d) = deployment else {
-            let rollback = new_events
-                .iter()
-                .chain(
-                    svc.events()
-                        .iter()
-                        .filter_map(|e| e.message().map(str::to_string))
-                        .collect::<Vec<_>>()
-                        .iter(),
-                )
-                .find(|m| m.contains("rolling back") || m.contains("circuit breaker"))
-                .cloned();
-            spinner.finish(format!("deployment {id} is gone"));
-            return Err(Error::deployment(format!(
-                "deployment {id} of service {} is no longer listed: it was rolled back or replaced{}",
-                target.service,
-                rollback.map(|r| format!(" ({r})")).unwrap_or_default()
-            )));
+        // A staged deployment's service deployment, once found, decides success and failure;
+        // until then, and for a rolling deployment, DescribeServices' deployment does.
+        if stages.is_none() && staged_strategy(svc.deployment_configuration()).is_some() {
+            stages = Some(StageFollower::new(&target.cluster, &target.service));
+        }
+        let verdict = match stages.as_mut() {
+            Some(f) => f.poll(deps, deployment, &target.wait_until).await?,
+            None => None,
         };
-        let outcome = Outcome::from_service(Some(&svc), Some(id));
-        let state = outcome.rollout_state.as_deref();
-
-        if state == Some("FAILED") {
-            let reason = d.rollout_state_reason().unwrap_or("no reason given");
-            spinner.finish(outcome.status_line(&target.service));
-            let rolled_back = svc
-                .deployments()
-                .iter()
-                .any(|o| o.id() != Some(id.as_str()) && o.status() == Some("PRIMARY"));
-            return Err(Error::deployment(format!(
-                "deployment {id} of service {} failed{}: {reason}",
-                target.service,
-                if rolled_back { " and was rolled back" } else { "" }
-            ))
-            .hint("the stopped tasks and events above say why; fix the task definition or image and run again"));
+        let mut outcome = Outcome::from_service(Some(&svc), Some(id));
+        if let Some(f) = &stages {
+            outcome.stage = f.stage.clone();
+            outcome.service_deployment_arn = f.arn().map(str::to_string);
+            last.stage = outcome.stage.clone();
+            last.service_deployment_arn = outcome.service_deployment_arn.clone();
         }
-        let stable_without_state =
-            state.is_none() && svc.deployments().len() == 1 && outcome.pending == 0;
-        if (state == Some("COMPLETED") || stable_without_state)
-            && outcome.running == outcome.desired
-        {
-            spinner.finish(format!("{} (stable)", outcome.status_line(&target.service)));
-            return Ok(outcome);
-        }
-        if d.status() == Some("ACTIVE") && state == Some("IN_PROGRESS") {
-            let newer = primary_deployment(&svc).unwrap_or_default();
-            spinner.finish(outcome.status_line(&target.service));
-            return Err(Error::deployment(format!(
-                "deployment {id} of service {} was superseded by deployment {newer}",
-                target.service
-            ))
-            .hint("another deployment of this service started; watch it with --watch"));
+        if outcome.service_deployment_arn.is_none() {
+            let Some(d) = deployment else {
+                let rollback = new_events
+                    .iter()
+                    .chain(
+                        svc.events()
+                            .iter()
+                            .filter_map(|e| e.message().map(str::to_string))
+                            .collect::<Vec<_>>()
+                            .iter(),
+                    )
+                    .find(|m| m.contains("rolling back") || m.contains("circuit breaker"))
+                    .cloned();
+                spinner.finish(format!("deployment {id} is gone"));
+                return Err(Error::deployment(format!(
+                    "deployment {id} of service {} is no longer listed: it was rolled back or replaced{}",
+                    target.service,
+                    rollback.map(|r| format!(" ({r})")).unwrap_or_default()
+                )));
+            };
+            let state = outcome.rollout_state.as_deref();
+            if state == Some("FAILED") {
+                let reason = d.rollout_state_reason().unwrap_or("no reason given");
+                spinner.finish(outcome.status_line(&target.service));
+                let rolled_back = svc
+                    .deployments()
+                    .iter()
+                    .any(|o| o.id() != Some(id.as_str()) && o.status() == Some("PRIMARY"));
+                return Err(Error::deployment(format!(
+                    "deployment {id} of service {} failed{}: {reason}",
+                    target.service,
+                    if rolled_back { " and was rolled back" } else { "" }
+                ))
+                .hint("the stopped tasks and events above say why; fix the task definition or image and run again"));
+            }
+            let stable_without_state =
+                state.is_none() && svc.deployments().len() == 1 && outcome.pending == 0;
+            let all_running = outcome.running == outcome.desired;
+            if (state == Some("COMPLETED") || stable_without_state) && all_running {
+                spinner.finish(format!("{} (stable)", outcome.status_line(&target.service)));
+                return Ok(outcome);
+            }
+            // `--wait-until deployed`: every task of the new deployment runs; the old ones may
+            // still be draining.
+            if target.wait_until == WaitUntil::Deployed
+                && d.status() == Some("PRIMARY")
+                && all_running
+                && outcome.pending == 0
+            {
+                spinner.finish(format!(
+                    "{} (deployed: every task of the new deployment runs)",
+                    outcome.status_line(&target.service)
+                ));
+                return Ok(outcome);
+            }
+            if d.status() == Some("ACTIVE") && state == Some("IN_PROGRESS") {
+                let newer = primary_deployment(&svc).unwrap_or_default();
+                spinner.finish(outcome.status_line(&target.service));
+                return Err(Error::deployment(format!(
+                    "deployment {id} of service {} was superseded by deployment {newer}",
+                    target.service
+                ))
+                .hint("another deployment of this service started; watch it with --watch"));
+            }
         }
 
         // Stopped tasks of this deployment, each reported once.
@@ -369,6 +423,30 @@ async fn follow_reporting(
                 }
             }
         }
+        match verdict {
+            Some(Verdict::Reached) => {
+                deps.progress.println(format!(
+                    "reached {} (--wait-until {}): deployment {}",
+                    if target.wait_until == WaitUntil::Stable {
+                        "SUCCESSFUL".to_string()
+                    } else {
+                        outcome.stage.clone().unwrap_or_default()
+                    },
+                    target.wait_until.as_str(),
+                    outcome
+                        .service_deployment_arn
+                        .as_deref()
+                        .unwrap_or_default()
+                ));
+                spinner.finish(outcome.status_line(&target.service));
+                return Ok(outcome);
+            }
+            Some(Verdict::Failed(e)) => {
+                spinner.finish(outcome.status_line(&target.service));
+                return Err(e);
+            }
+            None => {}
+        }
         if let Some(message) = role_trouble {
             if elapsed >= t.iam_grace {
                 spinner.finish(outcome.status_line(&target.service));
@@ -392,7 +470,12 @@ async fn follow_reporting(
             .hint("read the container's logs; the exit codes are printed above"));
         }
 
-        let signature = (outcome.clone(), seen_events.len(), seen_stopped.len());
+        let signature = (
+            outcome.clone(),
+            seen_events.len(),
+            seen_stopped.len(),
+            stages.as_ref().map(StageFollower::progress_key),
+        );
         let now = deps.clock.elapsed();
         if last_signature.as_ref() != Some(&signature) {
             spinner.set_message(outcome.status_line(&target.service));
@@ -408,7 +491,10 @@ async fn follow_reporting(
             ))
             .hint("raise --timeout, or check the events above"));
         }
-        if now - last_change >= t.no_progress {
+        // A bake time, or a pause hook waiting for a person, changes nothing on purpose until
+        // it ends: only --timeout limits it.
+        let holding = stages.as_ref().is_some_and(|f| f.holding);
+        if now - last_change >= t.no_progress && !holding {
             spinner.finish(outcome.status_line(&target.service));
             return Err(Error::deployment(format!(
                 "deployment {id} of service {} made no progress for {} ({})",
