@@ -259,7 +259,18 @@ async fn a_blue_green_deployment_from_a_service_file_is_followed_through_every_s
         "launchType": "FARGATE",
         "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-0a1b2c3d"], "securityGroups": ["sg-0a1b2c3d"], "assignPublicIp": "DISABLED"}},
         "deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 10,
-            "deploymentCircuitBreaker": {"enable": true, "rollback": true}, "maximumPercent": 200, "minimumHealthyPercent": 100}
+            "deploymentCircuitBreaker": {"enable": true, "rollback": true}, "maximumPercent": 200, "minimumHealthyPercent": 100},
+        // Blue/green shifts traffic between two target groups: the file names both and the rules.
+        "loadBalancers": [{
+            "targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-blue/0123456789abcdef",
+            "containerName": "app", "containerPort": 8080,
+            "advancedConfiguration": {
+                "alternateTargetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-green/fedcba9876543210",
+                "productionListenerRule": "arn:aws:elasticloadbalancing:us-west-2:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9ac1c3a4e3b4b2e0",
+                "testListenerRule": "arn:aws:elasticloadbalancing:us-west-2:123456789012:listener-rule/app/web/50dc6c495c0c9188/0467ef3c8400ae65/1b2c3d4e5f6a7b8c",
+                "roleArn": "arn:aws:iam::123456789012:role/ecs-blue-green"
+            }
+        }]
     });
     std::fs::write(&file, doc.to_string()).unwrap();
     // The live service deploys rolling: the file moves it to blue/green with one UpdateService.
@@ -270,6 +281,7 @@ async fn a_blue_green_deployment_from_a_service_file_is_followed_through_every_s
         .remove("strategy");
     live["services"][0]["taskDefinition"] = json!(TD_OLD);
     live["services"][0]["networkConfiguration"] = doc["networkConfiguration"].clone();
+    live["services"][0]["loadBalancers"] = doc["loadBalancers"].clone();
     live["services"][0]["deployments"] = json!([live["services"][0]["deployments"][1]]);
     let mut script = vec![
         ok("DescribeTaskDefinition", task_definition()),
