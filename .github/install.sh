@@ -3,7 +3,7 @@
 # (action.yml), kept in a script so that it runs, and is tested, outside GitHub too.
 #
 #   ECSKIT_VERSION   a release tag (v0.2.0) or "latest"
-#   ECSKIT_BINARIES  which binaries to put on PATH (space or comma separated; default: all seven)
+#   ECSKIT_BINARIES  which binaries to put on PATH (space or comma separated; default: all eight)
 #   ECSKIT_BASE_URL  where the release files are (default: this repository's GitHub releases;
 #                    tests point it at a local directory with file://)
 #   ECSKIT_INSTALL_DIR  where the binaries go (default: $RUNNER_TOOL_CACHE or ~/.ecskit/bin)
@@ -17,7 +17,7 @@ set -euo pipefail
 
 repo="${ECSKIT_REPOSITORY:-ecskit/ecskit}"
 version="${ECSKIT_VERSION:-latest}"
-binaries="${ECSKIT_BINARIES:-image-push role-create instance-profile config-upload taskdef-register service-run task-run}"
+binaries="${ECSKIT_BINARIES:-image-push role-create instance-profile capacity-create config-upload taskdef-register service-run task-run}"
 binaries="${binaries//,/ }"
 
 fail() { echo "ecskit install: $*" >&2; exit 1; }

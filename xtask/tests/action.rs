@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BINARIES: [&str; 7] = [
+const BINARIES: [&str; 8] = [
     "image-push",
     "role-create",
     "instance-profile",
+    "capacity-create",
     "config-upload",
     "taskdef-register",
     "service-run",
