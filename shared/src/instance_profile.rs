@@ -173,13 +173,14 @@ pub fn desired(args: &Args, grants: &[S3Grant], partition: &str) -> DesiredRole 
     }
 }
 
-struct Profile {
-    arn: String,
-    roles: Vec<String>,
+pub struct Profile {
+    pub arn: String,
+    pub roles: Vec<String>,
     tags: BTreeMap<String, String>,
 }
 
-async fn get_profile(ctx: &Ctx, name: &str) -> Result<Option<Profile>> {
+/// The instance profile, or None when there is none of that name (capacity-create reads its ARN).
+pub async fn get_profile(ctx: &Ctx, name: &str) -> Result<Option<Profile>> {
     match ctx
         .iam()
         .get_instance_profile()

@@ -137,19 +137,26 @@ async fn creates_template_group_and_provider_then_a_rerun_changes_nothing() {
         .send()
         .await
         .unwrap();
-    let data = v.launch_template_versions()[0].launch_template_data().unwrap();
+    let data = v.launch_template_versions()[0]
+        .launch_template_data()
+        .unwrap();
     assert_eq!(data.image_id(), Some(AMI));
     assert_eq!(
         data.iam_instance_profile().and_then(|p| p.name()),
         Some("ecsInstanceRole-profile")
     );
     assert_eq!(
-        data.metadata_options().and_then(|m| m.http_tokens()).map(|t| t.as_str()),
+        data.metadata_options()
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str()),
         Some("required")
     );
     assert_eq!(data.security_group_ids(), [sg.clone()]);
     let root = data.block_device_mappings()[0].ebs().unwrap();
-    assert_eq!((root.encrypted(), root.volume_size()), (Some(true), Some(30)));
+    assert_eq!(
+        (root.encrypted(), root.volume_size()),
+        (Some(true), Some(30))
+    );
     use base64::Engine;
     let user_data = String::from_utf8(
         base64::engine::general_purpose::STANDARD
@@ -170,7 +177,10 @@ async fn creates_template_group_and_provider_then_a_rerun_changes_nothing() {
     assert_eq!(group_subnets.join(","), subnets);
     let provider = s.provider.unwrap();
     let asg = provider.auto_scaling_group_provider().unwrap();
-    assert_eq!(asg.auto_scaling_group_arn(), group.auto_scaling_group_arn().unwrap());
+    assert_eq!(
+        asg.auto_scaling_group_arn(),
+        group.auto_scaling_group_arn().unwrap()
+    );
     assert_eq!(
         asg.managed_termination_protection().map(|m| m.as_str()),
         Some("ENABLED")
@@ -181,7 +191,10 @@ async fn creates_template_group_and_provider_then_a_rerun_changes_nothing() {
     let again = run(args(&stack, &[])).await.unwrap();
     assert!(!again.changed, "{:?}", again.actions);
     assert_eq!(again.calls.mutating, 0);
-    assert_eq!(again.get_str("LAUNCH_TEMPLATE_VERSION").as_deref(), Some("1"));
+    assert_eq!(
+        again.get_str("LAUNCH_TEMPLATE_VERSION").as_deref(),
+        Some("1")
+    );
 }
 
 #[tokio::test]
@@ -199,11 +212,17 @@ async fn a_new_instance_type_is_one_new_template_version_and_one_group_update() 
         ]
     );
     assert_eq!(report.calls.mutating, 2);
-    assert_eq!(report.get_str("LAUNCH_TEMPLATE_VERSION").as_deref(), Some("2"));
+    assert_eq!(
+        report.get_str("LAUNCH_TEMPLATE_VERSION").as_deref(),
+        Some("2")
+    );
     assert_eq!(report.get_str("PREVIOUS_AMI_ID"), None);
     let s = seen(&stack).await;
     assert_eq!(s.template_versions, 2);
-    assert_eq!(s.group.unwrap().launch_template().unwrap().version(), Some("2"));
+    assert_eq!(
+        s.group.unwrap().launch_template().unwrap().version(),
+        Some("2")
+    );
     let again = run(args(&stack, &["--instance-type", "t3.medium"]))
         .await
         .unwrap();
@@ -220,11 +239,16 @@ async fn a_new_ami_is_a_new_version_reported_with_the_old_and_new_ami() {
     assert_eq!(
         report.actions,
         [
-            format!("create launch template acme-ec2 version 2 (image {AMI} -> ami-0123456789abcdef0)"),
+            format!(
+                "create launch template acme-ec2 version 2 (image {AMI} -> ami-0123456789abcdef0)"
+            ),
             "update Auto Scaling group acme-ec2 (launch template version 1 -> 2)".to_string(),
         ]
     );
-    assert_eq!(report.get_str("AMI_ID").as_deref(), Some("ami-0123456789abcdef0"));
+    assert_eq!(
+        report.get_str("AMI_ID").as_deref(),
+        Some("ami-0123456789abcdef0")
+    );
     assert_eq!(report.get_str("PREVIOUS_AMI_ID").as_deref(), Some(AMI));
 }
 
@@ -233,12 +257,21 @@ async fn spot_and_several_types_make_a_mixed_instances_group() {
     let stack = ecskit_testkit::local_stack();
     let report = run(args(
         &stack,
-        &["--instance-type", "m7g.large,m6g.large", "--spot", "--max-size", "4"],
+        &[
+            "--instance-type",
+            "m7g.large,m6g.large",
+            "--spot",
+            "--max-size",
+            "4",
+        ],
     ))
     .await
     .unwrap();
     // The arm64 AMI, from its own parameter.
-    assert_eq!(report.get_str("AMI_ID").as_deref(), Some("ami-0737f91f0e0a2dae7"));
+    assert_eq!(
+        report.get_str("AMI_ID").as_deref(),
+        Some("ami-0737f91f0e0a2dae7")
+    );
     let group = seen(&stack).await.group.unwrap();
     let mixed = group.mixed_instances_policy().unwrap();
     let types: Vec<&str> = mixed
@@ -257,7 +290,13 @@ async fn spot_and_several_types_make_a_mixed_instances_group() {
     );
     let again = run(args(
         &stack,
-        &["--instance-type", "m7g.large,m6g.large", "--spot", "--max-size", "4"],
+        &[
+            "--instance-type",
+            "m7g.large,m6g.large",
+            "--spot",
+            "--max-size",
+            "4",
+        ],
     ))
     .await
     .unwrap();
@@ -307,7 +346,10 @@ async fn a_group_of_that_name_that_is_not_ours_is_refused_before_any_change() {
         .unwrap();
     let err = run(args(&stack, &[])).await.unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
-    assert!(err.render().contains("Auto Scaling group acme-ec2"), "{err}");
+    assert!(
+        err.render().contains("Auto Scaling group acme-ec2"),
+        "{err}"
+    );
     assert!(seen(&stack).await.template_id.is_none());
     // Nor is it deleted.
     let err = run(args(&stack, &["--delete"])).await.unwrap_err();

@@ -92,7 +92,11 @@ async fn read(rules: &[Rule]) -> (ecskit::ecs::Deps, Option<managed::Current>) {
     (d, now)
 }
 
-async fn converge(d: &ecskit::ecs::Deps, now: Option<managed::Current>, want: &Spec) -> ecskit::Result<String> {
+async fn converge(
+    d: &ecskit::ecs::Deps,
+    now: Option<managed::Current>,
+    want: &Spec,
+) -> ecskit::Result<String> {
     managed::check_existing(now.as_ref(), "acme-mi")?;
     managed::converge_provider(d, "acme", "acme-mi", now, want, "us-west-2", "123456789012").await
 }
@@ -111,9 +115,14 @@ async fn a_missing_provider_is_created_in_the_cluster_with_role_profile_network_
                 && lt.ec2_instance_profile_arn() == PROFILE
                 && net.subnets() == ["subnet-0a1b2c3d", "subnet-0e4f5a6b"]
                 && net.security_groups() == ["sg-0123abcd"]
-                && lt.storage_configuration().and_then(|s| s.storage_size_gib()) == Some(30)
+                && lt
+                    .storage_configuration()
+                    .and_then(|s| s.storage_size_gib())
+                    == Some(30)
                 && lt.capacity_option_type() == Some(&CapacityOptionType::OnDemand)
-                && r.tags().iter().any(|t| t.key() == Some("managed-by") && t.value() == Some("ecskit"))
+                && r.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("managed-by") && t.value() == Some("ecskit"))
         })
         .then_output(|| {
             CreateCapacityProviderOutput::builder()
@@ -161,7 +170,10 @@ async fn a_drifted_provider_gets_one_update_naming_the_change() {
             r.name() == Some("acme-mi")
                 && r.cluster() == Some("acme")
                 && lt.network_configuration().unwrap().security_groups() == ["sg-0456cdef"]
-                && lt.storage_configuration().and_then(|s| s.storage_size_gib()) == Some(60)
+                && lt
+                    .storage_configuration()
+                    .and_then(|s| s.storage_size_gib())
+                    == Some(60)
         })
         .then_output(|| UpdateCapacityProviderOutput::builder().build());
     let (d, now) = read(&[described(Some(provider(&spec(), true))), update.clone()]).await;
@@ -169,7 +181,9 @@ async fn a_drifted_provider_gets_one_update_naming_the_change() {
     let report = d.ctx.report();
     assert_eq!(
         report.actions,
-        ["update capacity provider acme-mi (security groups sg-0123abcd -> sg-0456cdef, storage GiB 30 -> 60)"]
+        [
+            "update capacity provider acme-mi (security groups sg-0123abcd -> sg-0456cdef, storage GiB 30 -> 60)"
+        ]
     );
     assert_eq!(update.num_calls(), 1);
 }
@@ -193,7 +207,10 @@ async fn a_provider_not_ours_or_over_a_group_is_refused() {
     let (d, now) = read(&[described(Some(provider(&spec(), false)))]).await;
     let err = converge(&d, now, &spec()).await.unwrap_err();
     assert_eq!(err.exit_code(), 2);
-    assert!(err.to_string().contains("not tagged managed-by=ecskit"), "{err}");
+    assert!(
+        err.to_string().contains("not tagged managed-by=ecskit"),
+        "{err}"
+    );
 
     let group = CapacityProvider::builder()
         .name("acme-mi")
@@ -223,6 +240,11 @@ async fn delete_names_the_cluster() {
         .match_requests(|r| r.capacity_provider() == Some("acme-mi") && r.cluster() == Some("acme"))
         .then_output(|| DeleteCapacityProviderOutput::builder().build());
     let d = deps(&[delete]);
-    managed::delete_provider(&d, "acme", "acme-mi").await.unwrap();
-    assert_eq!(d.ctx.report().actions, ["delete capacity provider acme-mi of cluster acme"]);
+    managed::delete_provider(&d, "acme", "acme-mi")
+        .await
+        .unwrap();
+    assert_eq!(
+        d.ctx.report().actions,
+        ["delete capacity provider acme-mi of cluster acme"]
+    );
 }

@@ -52,7 +52,11 @@ fn verify(args: &Args) -> Result<(String, u8), (String, u8)> {
         Some(dir) => PathBuf::from(dir),
         None => {
             build(
-                &[Step::CapacityCreate, Step::TaskdefRegister, Step::ServiceRun],
+                &[
+                    Step::CapacityCreate,
+                    Step::TaskdefRegister,
+                    Step::ServiceRun,
+                ],
                 &[],
                 false,
             )

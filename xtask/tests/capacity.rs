@@ -23,11 +23,7 @@ fn ec2_taskdef(dir: &std::path::Path) -> String {
     let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let text = std::fs::read_to_string(examples.join("taskdef.json")).unwrap();
     let path = dir.join("taskdef-ec2.json");
-    std::fs::write(
-        &path,
-        text.replace("[\"FARGATE\"]", "[\"EC2\"]"),
-    )
-    .unwrap();
+    std::fs::write(&path, text.replace("[\"FARGATE\"]", "[\"EC2\"]")).unwrap();
     path.display().to_string()
 }
 
@@ -63,11 +59,18 @@ fn register_like_the_agent(cluster: &str, instance: &Value) -> String {
 
 #[test]
 fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
-    for var in ["AWS_ENDPOINT_URL", "ECSKIT_REGISTRY_ENDPOINT", "DOCKER_HOST"] {
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "ECSKIT_REGISTRY_ENDPOINT",
+        "DOCKER_HOST",
+    ] {
         local_env(var);
     }
     for b in ["capacity-create", "instance-profile", "task-run"] {
-        assert!(bin_dir().join(b).exists(), "{b} is missing: cargo build -p {b}");
+        assert!(
+            bin_dir().join(b).exists(),
+            "{b} is missing: cargo build -p {b}"
+        );
     }
     let app = format!("ec2-{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("ecskit-capacity-it-{app}"));
@@ -111,12 +114,27 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
     assert!(at("capacity-create") < at("service-run"), "{names:?}");
     let capacity = step(&first, "capacity-create");
     let provider = format!("{app}-ec2");
-    assert_eq!(capacity["outputs"]["capacity_provider_name"], provider.as_str());
+    assert_eq!(
+        capacity["outputs"]["capacity_provider_name"],
+        provider.as_str()
+    );
 
     // The service runs on the stack's capacity provider.
-    let service = aws(&["ecs", "describe-services", "--cluster", &app, "--services", &app]).unwrap();
+    let service = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &app,
+        "--services",
+        &app,
+    ])
+    .unwrap();
     let strategy = &service["services"][0]["capacityProviderStrategy"];
-    assert_eq!(strategy[0]["capacityProvider"], provider.as_str(), "{service:#}");
+    assert_eq!(
+        strategy[0]["capacityProvider"],
+        provider.as_str(),
+        "{service:#}"
+    );
     // The launch template names the stack's instance profile.
     let versions = aws(&[
         "ec2",
@@ -147,19 +165,35 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
         register_like_the_agent(&app, &instance["Reservations"][0]["Instances"][0]);
 
     // A task of the service's task definition, with the service's strategy, lands on it.
-    let td = service["services"][0]["taskDefinition"].as_str().unwrap().to_string();
+    let td = service["services"][0]["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = std::process::Command::new(bin_dir().join("task-run"))
         .args(["--cluster", &app, "--task-definition", &td])
         .args(["--capacity-provider-strategy", &format!("{provider}:1")])
         .args(["--no-wait", "--output", "json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     let task_arn = run["task_arn"].as_str().unwrap().to_string();
-    let task = aws(&["ecs", "describe-tasks", "--cluster", &app, "--tasks", &task_arn]).unwrap();
+    let task = aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &app,
+        "--tasks",
+        &task_arn,
+    ])
+    .unwrap();
     assert_eq!(
-        task["tasks"][0]["containerInstanceArn"], container_instance.as_str(),
+        task["tasks"][0]["containerInstanceArn"],
+        container_instance.as_str(),
         "{task:#}"
     );
     assert_eq!(task["tasks"][0]["capacityProviderName"], provider.as_str());
@@ -182,7 +216,10 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
         .collect();
     let at = |n: &str| removed.iter().position(|s| *s == n).unwrap();
     assert!(at("service-run") < at("capacity-create"), "{removed:?}");
-    assert!(at("capacity-create") < at("instance-profile"), "{removed:?}");
+    assert!(
+        at("capacity-create") < at("instance-profile"),
+        "{removed:?}"
+    );
     let group = aws(&[
         "autoscaling",
         "describe-auto-scaling-groups",
@@ -191,8 +228,13 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
     ])
     .unwrap();
     assert_eq!(group["AutoScalingGroups"], serde_json::json!([]));
-    let providers = aws(&["ecs", "describe-capacity-providers", "--capacity-providers", &provider])
-        .unwrap();
+    let providers = aws(&[
+        "ecs",
+        "describe-capacity-providers",
+        "--capacity-providers",
+        &provider,
+    ])
+    .unwrap();
     assert_eq!(providers["capacityProviders"], serde_json::json!([]));
     let templates = aws(&[
         "ec2",
@@ -202,6 +244,14 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
     ])
     .unwrap();
     assert_eq!(templates["LaunchTemplates"], serde_json::json!([]));
-    let profile = aws(&["iam", "get-instance-profile", "--instance-profile-name", &format!("{app}-profile")]);
-    assert!(profile.is_err(), "the instance profile is left: {profile:?}");
+    let profile = aws(&[
+        "iam",
+        "get-instance-profile",
+        "--instance-profile-name",
+        &format!("{app}-profile"),
+    ]);
+    assert!(
+        profile.is_err(),
+        "the instance profile is left: {profile:?}"
+    );
 }

@@ -158,7 +158,10 @@ fn differences(now: &Current, want: &Spec) -> Vec<String> {
     let mut d = Vec::new();
     let s = &now.spec;
     if (s.min, s.max) != (want.min, want.max) {
-        d.push(format!("size {}..{} -> {}..{}", s.min, s.max, want.min, want.max));
+        d.push(format!(
+            "size {}..{} -> {}..{}",
+            s.min, s.max, want.min, want.max
+        ));
     }
     if let Some(desired) = want.desired
         && desired != now.desired
@@ -166,10 +169,17 @@ fn differences(now: &Current, want: &Spec) -> Vec<String> {
         d.push(format!("desired {} -> {desired}", now.desired));
     }
     if s.subnets != want.subnets {
-        d.push(format!("subnets {} -> {}", s.subnets.join(","), want.subnets.join(",")));
+        d.push(format!(
+            "subnets {} -> {}",
+            s.subnets.join(","),
+            want.subnets.join(",")
+        ));
     }
     if (&s.template_id, s.version) != (&want.template_id, want.version) {
-        d.push(format!("launch template version {} -> {}", s.version, want.version));
+        d.push(format!(
+            "launch template version {} -> {}",
+            s.version, want.version
+        ));
     }
     let types_now = if s.instance_types.is_empty() {
         "one type".to_string()

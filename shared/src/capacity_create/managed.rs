@@ -10,16 +10,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ecs::types::{
-    CapacityOptionType, CapacityProvider, CapacityProviderField,
-    CreateManagedInstancesProviderConfiguration, InstanceLaunchTemplate,
-    InstanceLaunchTemplateUpdate, ManagedInstancesNetworkConfiguration,
+    CapacityOptionType, CapacityProvider, CreateManagedInstancesProviderConfiguration,
+    InstanceLaunchTemplate, InstanceLaunchTemplateUpdate, ManagedInstancesNetworkConfiguration,
     ManagedInstancesStorageConfiguration, UpdateManagedInstancesProviderConfiguration,
 };
 
 use super::Args;
 use crate::aws::Ctx;
 use crate::ecs::Deps;
-use crate::error::{AwsContext, Error, Result};
+use crate::error::{Error, Result};
 use crate::iam::{policy, role};
 
 /// The AWS managed policy ECS's guide gives the Managed Instances infrastructure role.
@@ -58,22 +57,12 @@ pub fn infrastructure_role(name: &str, partition: &str) -> role::DesiredRole {
 /// The instance profile's ARN (ECS takes an ARN, instance-profile prints a name); a missing
 /// profile is bad input, found before any change.
 async fn instance_profile_arn(ctx: &Ctx, name: &str) -> Result<String> {
-    match ctx
-        .iam()
-        .get_instance_profile()
-        .instance_profile_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out
-            .instance_profile()
-            .map(|p| p.arn().to_string())
-            .unwrap_or_default()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
-            Err(Error::input(format!("instance profile {name} does not exist"))
-                .hint("run instance-profile first, or pass --instance-profile"))
-        }
-        Err(e) => Err(e).context(format!("reading instance profile {name}")),
+    match crate::instance_profile::get_profile(ctx, name).await? {
+        Some(p) => Ok(p.arn),
+        None => Err(
+            Error::input(format!("instance profile {name} does not exist"))
+                .hint("run instance-profile first, or pass --instance-profile"),
+        ),
     }
 }
 
@@ -114,8 +103,16 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
         root_volume_gib: args.root_volume_size,
         spot: args.spot,
     };
-    let arn = converge_provider(deps, &args.cluster, &args.name, now, &want, &region, &account)
-        .await?;
+    let arn = converge_provider(
+        deps,
+        &args.cluster,
+        &args.name,
+        now,
+        &want,
+        &region,
+        &account,
+    )
+    .await?;
     let cluster_now = match cluster_now {
         Some(c) => Some(c),
         None => crate::ecs::cluster::describe(deps, &args.cluster).await?,
@@ -123,7 +120,10 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
     super::provider::attach(deps, args, cluster_now).await?;
     Ok(ctx
         .report()
-        .output(ecskit_contract::outputs::CAPACITY_PROVIDER_NAME, args.name.clone())
+        .output(
+            ecskit_contract::outputs::CAPACITY_PROVIDER_NAME,
+            args.name.clone(),
+        )
         .output(ecskit_contract::outputs::CAPACITY_PROVIDER_ARN, arn))
 }
 
@@ -151,9 +151,10 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
     if let Some(checked) = own_role {
         role::delete(ctx, checked).await?;
     }
-    Ok(ctx
-        .report()
-        .output(ecskit_contract::outputs::CAPACITY_PROVIDER_NAME, args.name.clone()))
+    Ok(ctx.report().output(
+        ecskit_contract::outputs::CAPACITY_PROVIDER_NAME,
+        args.name.clone(),
+    ))
 }
 
 /// A managed instances provider as it is.
@@ -165,19 +166,9 @@ pub struct Current {
 }
 
 pub async fn read(deps: &Deps, cluster: &str, name: &str) -> Result<Option<Current>> {
-    let out = deps
-        .ecs
-        .describe_capacity_providers()
-        .capacity_providers(name)
-        .cluster(cluster)
-        .include(CapacityProviderField::Tags)
-        .send()
-        .await
-        .context(format!("reading capacity provider {name}"))?;
-    Ok(out
-        .capacity_providers()
-        .iter()
-        .find(|p| p.name() == Some(name) && p.status().is_none_or(|s| s.as_str() == "ACTIVE"))
+    Ok(super::provider::describe(deps, Some(cluster), name)
+        .await?
+        .as_ref()
         .map(current))
 }
 
@@ -186,7 +177,9 @@ fn current(p: &CapacityProvider) -> Current {
         let lt = m.instance_launch_template();
         let net = lt.and_then(|l| l.network_configuration());
         let mut subnets = net.map(|n| n.subnets().to_vec()).unwrap_or_default();
-        let mut security_groups = net.map(|n| n.security_groups().to_vec()).unwrap_or_default();
+        let mut security_groups = net
+            .map(|n| n.security_groups().to_vec())
+            .unwrap_or_default();
         subnets.sort();
         security_groups.sort();
         Spec {
@@ -238,11 +231,7 @@ fn storage(want: &Spec) -> ManagedInstancesStorageConfiguration {
 
 fn differences(now: &Spec, want: &Spec) -> Vec<String> {
     let mut d = Vec::new();
-    let mut field = |what: &str, a: String, b: String| {
-        if a != b {
-            d.push(format!("{what} {a} -> {b}"));
-        }
-    };
+    let mut field = |what: &str, a: String, b: String| super::template::changed(&mut d, what, a, b);
     field(
         "infrastructure role",
         now.infrastructure_role_arn.clone(),

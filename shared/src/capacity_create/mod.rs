@@ -44,8 +44,13 @@ pub struct Args {
     /// The cluster the instances join (created with Fargate capacity when missing).
     #[arg(long, env = "ECSKIT_CLUSTER", default_value = "default")]
     pub cluster: String,
-    /// The capacity provider, and the name of its Auto Scaling group and launch template.
-    #[arg(long, env = "ECSKIT_CAPACITY_PROVIDER_NAME", default_value = "ecskit-ec2")]
+    /// The capacity provider, and the name of its Auto Scaling group and launch template (not
+    /// starting with aws, ecs or fargate: ECS keeps those).
+    #[arg(
+        long,
+        env = "ECSKIT_CAPACITY_PROVIDER_NAME",
+        default_value = "ec2-capacity"
+    )]
     pub name: String,
     /// The instance profile the instances launch with (instance-profile's output).
     #[arg(
@@ -103,7 +108,12 @@ pub struct Args {
     pub managed: bool,
     /// The infrastructure role ECS launches managed instances with (default: the step makes
     /// NAME-infrastructure, trusted by ECS, with AmazonECSInfrastructureRolePolicyForManagedInstances).
-    #[arg(long, value_name = "ARN", requires = "managed", help_heading = "ECS Managed Instances")]
+    #[arg(
+        long,
+        value_name = "ARN",
+        requires = "managed",
+        help_heading = "ECS Managed Instances"
+    )]
     pub infrastructure_role_arn: Option<String>,
     /// Delete the capacity provider, the group and the launch template (only when tagged
     /// managed-by=ecskit), after taking the provider out of the cluster.
@@ -160,7 +170,7 @@ pub fn check(args: &Args) -> Result<Arch> {
     if let Err(e) = validate::ecs_name(&args.cluster, 255) {
         problems.push(format!("--cluster: {e}"));
     }
-    if let Err(e) = name(&args.name) {
+    if let Err(e) = validate::capacity_provider_name(&args.name) {
         problems.push(format!("--name: {e}"));
     }
     if let Err(e) = validate::iam_name(&args.instance_profile, 128) {
@@ -223,22 +233,6 @@ pub fn check(args: &Args) -> Result<Arch> {
         (true, Some(a)) => Ok(a),
         _ => Err(Error::inputs(problems)),
     }
-}
-
-/// The one name of the provider, group and template: what all three accept (3 to 128 letters,
-/// digits, '-', '_'), and not a prefix ECS keeps for itself.
-fn name(n: &str) -> std::result::Result<(), String> {
-    validate::ecs_name(n, 128)?;
-    if n.len() < 3 {
-        return Err(format!("'{n}' must be at least 3 characters (a launch template's least)"));
-    }
-    let lower = n.to_ascii_lowercase();
-    if ["aws", "ecs", "fargate"].iter().any(|p| lower.starts_with(p)) {
-        return Err(format!(
-            "'{n}' starts with aws, ecs or fargate, which ECS keeps for its own capacity providers"
-        ));
-    }
-    Ok(())
 }
 
 /// An existing resource of `--name` that this tool did not make: refused, never taken over.
@@ -403,6 +397,8 @@ mod tests {
             assert!(e.contains("--name"), "{bad}: {e}");
         }
         assert!(check(&args(&["--name", "acme-ec2"])).is_ok());
+        // The default is a name ECS accepts.
+        assert!(check(&args(&[])).is_ok());
     }
 
     #[test]
@@ -450,19 +446,30 @@ mod tests {
 
     #[test]
     fn managed_takes_no_instance_settings_and_a_checked_role_arn() {
-        for flag in ["--ami=ami-12345678", "--instance-type=t3.small", "--max-size=3"] {
+        for flag in [
+            "--ami=ami-12345678",
+            "--instance-type=t3.small",
+            "--max-size=3",
+        ] {
             let e = Args::try_parse_from(["capacity-create", "--managed", flag]).unwrap_err();
             assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{flag}");
         }
-        let e = Args::try_parse_from(["capacity-create", "--infrastructure-role-arn=x"]).unwrap_err();
+        let e =
+            Args::try_parse_from(["capacity-create", "--infrastructure-role-arn=x"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
-        let e = problems(&["--managed", "--infrastructure-role-arn", "arn:aws:iam::123456789012:user/x"]);
-        assert!(e.contains("--infrastructure-role-arn"), "{e}");
-        assert!(check(&args(&[
+        let e = problems(&[
             "--managed",
             "--infrastructure-role-arn",
-            "arn:aws:iam::123456789012:role/acme-infra"
-        ]))
-        .is_ok());
+            "arn:aws:iam::123456789012:user/x",
+        ]);
+        assert!(e.contains("--infrastructure-role-arn"), "{e}");
+        assert!(
+            check(&args(&[
+                "--managed",
+                "--infrastructure-role-arn",
+                "arn:aws:iam::123456789012:role/acme-infra"
+            ]))
+            .is_ok()
+        );
     }
 }

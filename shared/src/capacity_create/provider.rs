@@ -22,10 +22,21 @@ pub struct Current {
 }
 
 pub async fn read(deps: &Deps, name: &str) -> Result<Option<Current>> {
+    Ok(describe(deps, None, name).await?.as_ref().map(current))
+}
+
+/// The ACTIVE capacity provider of this name with its tags (a Managed Instances one belongs to
+/// a cluster, and is asked for with it).
+pub async fn describe(
+    deps: &Deps,
+    cluster: Option<&str>,
+    name: &str,
+) -> Result<Option<CapacityProvider>> {
     let out = deps
         .ecs
         .describe_capacity_providers()
         .capacity_providers(name)
+        .set_cluster(cluster.map(str::to_string))
         .include(CapacityProviderField::Tags)
         .send()
         .await
@@ -34,7 +45,7 @@ pub async fn read(deps: &Deps, name: &str) -> Result<Option<Current>> {
         .capacity_providers()
         .iter()
         .find(|p| p.name() == Some(name) && p.status().is_none_or(|s| s.as_str() == "ACTIVE"))
-        .map(current))
+        .cloned())
 }
 
 fn current(p: &CapacityProvider) -> Current {
@@ -124,7 +135,9 @@ pub async fn converge(
         return Ok(out
             .and_then(|o| o.capacity_provider)
             .and_then(|p| p.capacity_provider_arn)
-            .unwrap_or_else(|| format!("arn:aws:ecs:{region}:{account}:capacity-provider/{name}")));
+            .unwrap_or_else(|| {
+                format!("arn:aws:ecs:{region}:{account}:capacity-provider/{name}")
+            }));
     };
     if now.target != Some(target) || !now.scaling_on || !now.protection_on {
         deps.ctx
@@ -186,7 +199,10 @@ pub async fn attach(deps: &Deps, args: &Args, now: Option<Cluster>) -> Result<()
     let name = &args.name;
     let cluster = &args.cluster;
     let (mut providers, strategy) = match &now {
-        Some(c) => (c.capacity_providers().to_vec(), c.default_capacity_provider_strategy().to_vec()),
+        Some(c) => (
+            c.capacity_providers().to_vec(),
+            c.default_capacity_provider_strategy().to_vec(),
+        ),
         None => {
             crate::ecs::cluster::ensure(deps, cluster, false).await?;
             (
@@ -214,7 +230,9 @@ pub async fn attach(deps: &Deps, args: &Args, now: Option<Cluster>) -> Result<()
     }
     let action = match (listed, same_strategy) {
         (false, true) => format!("add capacity provider {name} to cluster {cluster}"),
-        (true, _) => format!("make {name}:1 the default capacity provider strategy of cluster {cluster}"),
+        (true, _) => {
+            format!("make {name}:1 the default capacity provider strategy of cluster {cluster}")
+        }
         (false, false) => format!(
             "add capacity provider {name} to cluster {cluster} as its default strategy ({name}:1)"
         ),
@@ -246,7 +264,10 @@ pub async fn detach(deps: &Deps, args: &Args, now: Option<Cluster>) -> Result<()
     put(
         deps,
         &args.cluster,
-        format!("remove capacity provider {name} from cluster {}", args.cluster),
+        format!(
+            "remove capacity provider {name} from cluster {}",
+            args.cluster
+        ),
         providers,
         strategy,
     )
@@ -257,7 +278,10 @@ pub async fn delete(deps: &Deps, name: &str) -> Result<()> {
     deps.ctx
         .mutate(
             format!("delete capacity provider {name}"),
-            deps.ecs.delete_capacity_provider().capacity_provider(name).send(),
+            deps.ecs
+                .delete_capacity_provider()
+                .capacity_provider(name)
+                .send(),
         )
         .await?;
     Ok(())

@@ -4,8 +4,9 @@
 //! can be pointed at it and an instance refresh can roll to it.
 
 use aws_sdk_ec2::types::{
-    Filter, InstanceType, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    Filter, InstanceType, LaunchTemplateBlockDeviceMappingRequest,
+    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
     RequestLaunchTemplateData, ResourceType, Tag, TagSpecification, VolumeType,
 };
@@ -68,7 +69,9 @@ pub fn architecture_of(types: &[String]) -> std::result::Result<Arch, String> {
 pub fn ami_parameter(arch: Arch) -> &'static str {
     match arch {
         Arch::X86_64 => "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
-        Arch::Arm64 => "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id",
+        Arch::Arm64 => {
+            "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id"
+        }
     }
 }
 
@@ -81,11 +84,10 @@ pub async fn resolve_ami(ctx: &Ctx, arch: Arch) -> Result<String> {
         .name(name)
         .send()
         .await
-        .context(format!("reading the ECS-optimized AMI from SSM parameter {name}"))?;
-    let value = out
-        .parameter
-        .and_then(|p| p.value)
-        .unwrap_or_default();
+        .context(format!(
+            "reading the ECS-optimized AMI from SSM parameter {name}"
+        ))?;
+    let value = out.parameter.and_then(|p| p.value).unwrap_or_default();
     // The answer is another service's: it becomes the template's image only as an AMI id.
     crate::service_run::service_file::ami_id(&value).map_err(|e| {
         Error::aws(
@@ -147,7 +149,12 @@ pub async fn read(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
     // A filter, not LaunchTemplateNames: a missing name is then an empty answer, not an error.
     let out = ec2
         .describe_launch_templates()
-        .filters(Filter::builder().name("launch-template-name").values(name).build())
+        .filters(
+            Filter::builder()
+                .name("launch-template-name")
+                .values(name)
+                .build(),
+        )
         .send()
         .await
         .context(format!("reading launch template {name}"))?;
@@ -339,13 +346,13 @@ fn differences(now: Option<&Spec>, want: &Spec) -> String {
         return "the newest version could not be read".into();
     };
     let mut d = Vec::new();
-    let mut field = |what: &str, a: String, b: String| {
-        if a != b {
-            d.push(format!("{what} {a} -> {b}"));
-        }
-    };
+    let mut field = |what: &str, a: String, b: String| changed(&mut d, what, a, b);
     field("image", now.image_id.clone(), want.image_id.clone());
-    field("instance type", now.instance_type.clone(), want.instance_type.clone());
+    field(
+        "instance type",
+        now.instance_type.clone(),
+        want.instance_type.clone(),
+    );
     field(
         "instance profile",
         now.instance_profile.clone(),
@@ -373,10 +380,20 @@ fn differences(now: Option<&Spec>, want: &Spec) -> String {
     d.join(", ")
 }
 
+/// `what a -> b` when a setting changes: how every difference of this step is said.
+pub(super) fn changed(d: &mut Vec<String>, what: &str, a: String, b: String) {
+    if a != b {
+        d.push(format!("{what} {a} -> {b}"));
+    }
+}
+
 pub async fn delete(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
     ctx.mutate(
         format!("delete launch template {name}"),
-        ctx.ec2().delete_launch_template().launch_template_id(id).send(),
+        ctx.ec2()
+            .delete_launch_template()
+            .launch_template_id(id)
+            .send(),
     )
     .await?;
     Ok(())
@@ -388,10 +405,25 @@ mod tests {
 
     #[test]
     fn graviton_families_are_arm64() {
-        for t in ["t4g.small", "m7g.large", "c6gn.xlarge", "im4gn.large", "g5g.xlarge", "a1.medium", "x2gd.large"] {
+        for t in [
+            "t4g.small",
+            "m7g.large",
+            "c6gn.xlarge",
+            "im4gn.large",
+            "g5g.xlarge",
+            "a1.medium",
+            "x2gd.large",
+        ] {
             assert_eq!(architecture(t), Arch::Arm64, "{t}");
         }
-        for t in ["t3.small", "g4dn.xlarge", "m7a.large", "c7i.large", "inf2.xlarge", "x2idn.large"] {
+        for t in [
+            "t3.small",
+            "g4dn.xlarge",
+            "m7a.large",
+            "c7i.large",
+            "inf2.xlarge",
+            "x2idn.large",
+        ] {
             assert_eq!(architecture(t), Arch::X86_64, "{t}");
         }
     }

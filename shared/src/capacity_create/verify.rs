@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use super::template::{self, Arch};
 use super::Args;
+use super::template::{self, Arch};
 use crate::aws::Ctx;
 use crate::verify::{Check, Checks};
 
@@ -20,7 +20,10 @@ pub fn trusted_services(doc: &Value) -> Vec<String> {
     let strings = |v: Option<&Value>| -> Vec<String> {
         match v {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(l)) => l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(l)) => l
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         }
     };
@@ -38,9 +41,18 @@ pub fn trusted_services(doc: &Value) -> Vec<String> {
 
 /// The instance profile exists and holds a role that trusts ec2.amazonaws.com.
 async fn instance_profile(ctx: &Ctx, name: &str) -> Check {
-    let out = match ctx.iam().get_instance_profile().instance_profile_name(name).send().await {
+    let out = match ctx
+        .iam()
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+    {
         Ok(out) => out,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
             return Check::failure(
                 "instance profile",
                 name,

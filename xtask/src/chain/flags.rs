@@ -298,7 +298,8 @@ mod tests {
     #[test]
     fn delete_args_name_the_same_resources() {
         let s = stack();
-        for step in Step::CHAIN {
+        // This stack has no [capacity] (stack/capacity.rs tests its delete flags).
+        for step in Step::CHAIN.into_iter().filter(|s| *s != Step::CapacityCreate) {
             let a = step_args(step, &s, Mode::Delete);
             assert!(
                 a.iter().any(|f| f.starts_with("--delete")),

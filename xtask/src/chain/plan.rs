@@ -466,7 +466,11 @@ task_definition = { file = "worker.json" }
         // It reads the instance profile only; the task definitions wait for what they read
         // (config-upload too), not for it; what places tasks waits for it.
         assert_eq!(units[capacity].after, [at("instance-profile[0, 1]")]);
-        assert!(units[at("taskdef-register[0]")].after.contains(&at("config-upload[0, 1]")));
+        assert!(
+            units[at("taskdef-register[0]")]
+                .after
+                .contains(&at("config-upload[0, 1]"))
+        );
         assert!(!units[at("taskdef-register[0]")].after.contains(&capacity));
         for svc in ["service-run[0]", "service-run[1]"] {
             assert!(units[at(svc)].after.contains(&capacity), "{svc}");
@@ -475,10 +479,23 @@ task_definition = { file = "worker.json" }
         let order = in_order(&units);
         let shown = names(&units, &order);
         let pos = |n: &str| shown.iter().position(|x| x == n).unwrap();
-        assert!(pos("service-run[1]") < pos("capacity-create[0, 1]"), "{shown:?}");
-        assert!(pos("service-run[0]") < pos("capacity-create[0, 1]"), "{shown:?}");
-        assert!(pos("capacity-create[0, 1]") < pos("instance-profile[0, 1]"), "{shown:?}");
+        assert!(
+            pos("service-run[1]") < pos("capacity-create[0, 1]"),
+            "{shown:?}"
+        );
+        assert!(
+            pos("service-run[0]") < pos("capacity-create[0, 1]"),
+            "{shown:?}"
+        );
+        assert!(
+            pos("capacity-create[0, 1]") < pos("instance-profile[0, 1]"),
+            "{shown:?}"
+        );
         // The cluster holds the instances until capacity-create is done: it is left.
-        assert!(units.iter().all(|u| !u.args.iter().any(|a| a == "--delete-cluster")));
+        assert!(
+            units
+                .iter()
+                .all(|u| !u.args.iter().any(|a| a == "--delete-cluster"))
+        );
     }
 }

@@ -45,8 +45,13 @@ impl Capacity {
 /// first change).
 pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>) {
     let name = c.provider_name(app);
-    if let Err(e) = validate::ecs_name(&name, 128) {
-        problems.push(format!("capacity.name: {e}"));
+    if let Err(e) = validate::capacity_provider_name(&name) {
+        let from = if c.name.is_none() {
+            " (the default, from app.name: set capacity.name)"
+        } else {
+            ""
+        };
+        problems.push(format!("capacity.name: {e}{from}"));
     }
     for (i, t) in c.instance_types.iter().enumerate() {
         if !t.contains('.') || t.trim() != t {
@@ -85,7 +90,13 @@ pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>
 
 /// capacity-create's flags for the section: the cluster and instance profile are the stack's.
 /// `--delete` needs only what names the resources.
-pub fn args(c: &Capacity, app: &str, cluster: &str, profile: Option<&str>, delete: bool) -> Vec<String> {
+pub fn args(
+    c: &Capacity,
+    app: &str,
+    cluster: &str,
+    profile: Option<&str>,
+    delete: bool,
+) -> Vec<String> {
     let mut a = vec![
         "--cluster".to_string(),
         cluster.to_string(),
@@ -142,9 +153,7 @@ mod tests {
     #[test]
     fn a_capacity_section_places_the_services_on_its_provider() {
         let d = dir();
-        let text = format!(
-            "{MANY}\n[capacity]\ninstance_types = [\"t3.medium\"]\nmax_size = 4\n"
-        );
+        let text = format!("{MANY}\n[capacity]\ninstance_types = [\"t3.medium\"]\nmax_size = 4\n");
         let s = parse(&text, &d).unwrap_or_else(|p| panic!("{}", p.join("\n")));
         for svc in &s.services {
             let c = svc.capacity.as_ref().unwrap();
@@ -175,6 +184,14 @@ mod tests {
         ] {
             assert!(joined.contains(want), "{want}:\n{joined}");
         }
+        // The default name comes from app.name: one ECS would refuse says where to fix it.
+        let text =
+            format!("{MANY}\n[capacity]\n").replacen("name = \"shop\"", "name = \"ecs-shop\"", 1);
+        let joined = parse(&text, &d).unwrap_err().join("\n");
+        assert!(
+            joined.contains("capacity.name: 'ecs-shop-ec2' starts with aws, ecs or fargate, which ECS keeps for its own capacity providers (the default, from app.name: set capacity.name)"),
+            "{joined}"
+        );
     }
 
     #[test]
@@ -185,18 +202,37 @@ mod tests {
         );
         let joined = parse(&text, &d).unwrap_err().join("\n");
         for key in ["capacity.instance_types", "capacity.max_size"] {
-            assert!(joined.contains(&format!("{key}: not with capacity.managed")), "{joined}");
+            assert!(
+                joined.contains(&format!("{key}: not with capacity.managed")),
+                "{joined}"
+            );
         }
         let text = format!("{MANY}\n[capacity]\nmanaged = true\nspot = true\n");
         let s = parse(&text, &d).unwrap_or_else(|p| panic!("{}", p.join("\n")));
         let c = s.services[0].capacity.as_ref().unwrap();
         assert_eq!(
             super::args(c, "shop", "shop", Some("p"), false),
-            ["--cluster", "shop", "--name", "shop-ec2", "--managed", "--instance-profile", "p", "--spot"]
+            [
+                "--cluster",
+                "shop",
+                "--name",
+                "shop-ec2",
+                "--managed",
+                "--instance-profile",
+                "p",
+                "--spot"
+            ]
         );
         assert_eq!(
             super::args(c, "shop", "shop", Some("p"), true),
-            ["--cluster", "shop", "--name", "shop-ec2", "--managed", "--delete"]
+            [
+                "--cluster",
+                "shop",
+                "--name",
+                "shop-ec2",
+                "--managed",
+                "--delete"
+            ]
         );
     }
 }
