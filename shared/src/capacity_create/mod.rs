@@ -32,7 +32,6 @@ pub use template::{Arch, ami_parameter, architecture, user_data};
         eval \"$(instance-profile --output env)\"     # ECSKIT_INSTANCE_PROFILE_NAME\n  \
         capacity-create --cluster acme --name acme-ec2 --instance-type t3.medium --max-size 4\n  \
         capacity-create --cluster acme --name acme-arm --instance-type m7g.large,m6g.large --spot\n  \
-        service-run --cluster acme --service web --capacity-provider-strategy acme-ec2:1\n  \
         capacity-create --cluster acme --name acme-mi --managed   # ECS Managed Instances\n  \
         capacity-create --cluster acme --name acme-ec2 --delete\n\n\
         Reads: ECSKIT_CLUSTER, ECSKIT_CAPACITY_PROVIDER_NAME, ECSKIT_INSTANCE_PROFILE_NAME\n\

@@ -299,7 +299,10 @@ mod tests {
     fn delete_args_name_the_same_resources() {
         let s = stack();
         // This stack has no [capacity] (stack/capacity.rs tests its delete flags).
-        for step in Step::CHAIN.into_iter().filter(|s| *s != Step::CapacityCreate) {
+        for step in Step::CHAIN
+            .into_iter()
+            .filter(|s| *s != Step::CapacityCreate)
+        {
             let a = step_args(step, &s, Mode::Delete);
             assert!(
                 a.iter().any(|f| f.starts_with("--delete")),
