@@ -4,7 +4,7 @@
 #
 #   ECSKIT_VERSION   a release tag (v0.2.0) or "latest"
 #   ECSKIT_BINARIES  which steps to put on PATH as links to `ecskit` (space or comma separated;
-#                    default: all seven)
+#                    default: all eight)
 #   ECSKIT_BASE_URL  where the release files are (default: this repository's GitHub releases;
 #                    tests point it at a local directory with file://)
 #   ECSKIT_INSTALL_DIR  where the binary goes (default: $RUNNER_TOOL_CACHE or ~/.ecskit/bin)
@@ -21,7 +21,7 @@ set -euo pipefail
 set -f
 
 # The steps, as the contract lists them (xtask/tests/action.rs checks this list against it).
-steps="image-push role-create instance-profile config-upload taskdef-register service-run task-run"
+steps="image-push role-create instance-profile capacity-create config-upload taskdef-register service-run task-run"
 repo="${ECSKIT_REPOSITORY:-ecskit/ecskit}"
 version="${ECSKIT_VERSION:-latest}"
 binaries="${ECSKIT_BINARIES:-$steps}"

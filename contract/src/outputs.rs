@@ -18,6 +18,16 @@ pub const INSTANCE_PROFILE_ARN: &str = "INSTANCE_PROFILE_ARN";
 pub const INSTANCE_PROFILE_NAME: &str = "INSTANCE_PROFILE_NAME";
 pub const INSTANCE_ROLE_ARN: &str = "INSTANCE_ROLE_ARN";
 pub const INSTANCE_ROLE_NAME: &str = "INSTANCE_ROLE_NAME";
+/// capacity-create: the capacity provider (the name a capacity provider strategy names), its
+/// Auto Scaling group and launch template, and the AMI the template's newest version launches
+/// (PREVIOUS_AMI_ID when this run replaced another one).
+pub const CAPACITY_PROVIDER_NAME: &str = "CAPACITY_PROVIDER_NAME";
+pub const CAPACITY_PROVIDER_ARN: &str = "CAPACITY_PROVIDER_ARN";
+pub const AUTO_SCALING_GROUP_NAME: &str = "AUTO_SCALING_GROUP_NAME";
+pub const LAUNCH_TEMPLATE_ID: &str = "LAUNCH_TEMPLATE_ID";
+pub const LAUNCH_TEMPLATE_VERSION: &str = "LAUNCH_TEMPLATE_VERSION";
+pub const AMI_ID: &str = "AMI_ID";
+pub const PREVIOUS_AMI_ID: &str = "PREVIOUS_AMI_ID";
 /// config-upload.
 pub const CONFIG_BUCKET: &str = "CONFIG_BUCKET";
 pub const CONFIG_PREFIX: &str = "CONFIG_PREFIX";

@@ -1,4 +1,4 @@
-//! The seven steps: their binary names, their order in the chain (six of them: task-run runs
+//! The eight steps: their binary names, their order in the chain (seven of them: task-run runs
 //! one-off tasks beside it), and their main outputs.
 
 use crate::outputs as o;
@@ -9,6 +9,8 @@ pub enum Step {
     ImagePush,
     RoleCreate,
     InstanceProfile,
+    /// EC2 capacity (launch template, Auto Scaling group, capacity provider) for the cluster.
+    CapacityCreate,
     ConfigUpload,
     TaskdefRegister,
     ServiceRun,
@@ -19,16 +21,17 @@ pub enum Step {
 impl Step {
     /// Every binary (releases, man pages, completions, the action's install): the chain's,
     /// then task-run.
-    pub const ALL: [Step; 7] = {
+    pub const ALL: [Step; 8] = {
         let c = Step::CHAIN;
-        [c[0], c[1], c[2], c[3], c[4], c[5], Step::TaskRun]
+        [c[0], c[1], c[2], c[3], c[4], c[5], c[6], Step::TaskRun]
     };
 
     /// The steps a stack's deploy runs, in order.
-    pub const CHAIN: [Step; 6] = [
+    pub const CHAIN: [Step; 7] = [
         Step::ImagePush,
         Step::RoleCreate,
         Step::InstanceProfile,
+        Step::CapacityCreate,
         Step::ConfigUpload,
         Step::TaskdefRegister,
         Step::ServiceRun,
@@ -40,6 +43,7 @@ impl Step {
             Step::ImagePush => "image-push",
             Step::RoleCreate => "role-create",
             Step::InstanceProfile => "instance-profile",
+            Step::CapacityCreate => "capacity-create",
             Step::ConfigUpload => "config-upload",
             Step::TaskdefRegister => "taskdef-register",
             Step::ServiceRun => "service-run",
@@ -57,7 +61,8 @@ impl Step {
     pub fn stage(self) -> u8 {
         match self {
             Step::ImagePush | Step::RoleCreate | Step::InstanceProfile | Step::ConfigUpload => 0,
-            Step::TaskdefRegister => 1,
+            // Its launch template names instance-profile's profile.
+            Step::TaskdefRegister | Step::CapacityCreate => 1,
             // A one-off task reads the registered task definition, as service-run does.
             Step::ServiceRun | Step::TaskRun => 2,
         }
@@ -69,6 +74,7 @@ impl Step {
             Step::ImagePush => &[o::IMAGE_URI],
             Step::RoleCreate => &[o::TASK_ROLE_ARN, o::EXECUTION_ROLE_ARN],
             Step::InstanceProfile => &[o::INSTANCE_PROFILE_ARN],
+            Step::CapacityCreate => &[o::CAPACITY_PROVIDER_NAME, o::AMI_ID],
             Step::ConfigUpload => &[o::CONFIG_URI],
             Step::TaskdefRegister => &[o::TASK_DEFINITION_ARN],
             Step::ServiceRun => &[o::SERVICE_ARN, o::DEPLOYMENT_ID],
@@ -107,8 +113,8 @@ mod tests {
 
     #[test]
     fn every_binary_is_listed_once_and_the_chain_is_all_but_task_run() {
-        assert_eq!(Step::ALL[..6], Step::CHAIN);
-        assert_eq!(Step::ALL[6], Step::TaskRun);
+        assert_eq!(Step::ALL[..7], Step::CHAIN);
+        assert_eq!(Step::ALL[7], Step::TaskRun);
         assert!(!Step::CHAIN.contains(&Step::TaskRun));
     }
 }

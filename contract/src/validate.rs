@@ -138,6 +138,28 @@ pub fn ecs_name(name: &str, max: usize) -> Result<(), String> {
     }
 }
 
+/// capacity-create's one name of its capacity provider, Auto Scaling group and launch template:
+/// what all three accept (3 to 128 letters, digits, '-', '_'), and no prefix ECS keeps for its
+/// own providers (`aws`, `ecs`, `fargate`, in any case).
+pub fn capacity_provider_name(name: &str) -> Result<(), String> {
+    ecs_name(name, 128)?;
+    if name.len() < 3 {
+        return Err(format!(
+            "'{name}' must be at least 3 characters (a launch template's least)"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if ["aws", "ecs", "fargate"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return Err(format!(
+            "'{name}' starts with aws, ecs or fargate, which ECS keeps for its own capacity providers"
+        ));
+    }
+    Ok(())
+}
+
 /// A region name such as `us-west-2` or `ap-southeast-1`.
 pub fn region(name: &str) -> Result<(), String> {
     let parts: Vec<&str> = name.split('-').collect();

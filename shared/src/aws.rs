@@ -312,6 +312,7 @@ impl Ctx {
         self
     }
 
+    client!(autoscaling, aws_sdk_autoscaling);
     client!(ec2, aws_sdk_ec2);
     client!(cloudwatch, aws_sdk_cloudwatch);
     client!(logs, aws_sdk_cloudwatchlogs);

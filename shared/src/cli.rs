@@ -77,7 +77,7 @@ pub fn command<A: clap::CommandFactory>() -> clap::Command {
 /// Writes the binary's shell completions (bash, zsh, fish) and man page into the directory
 /// `ECSKIT_GENERATE_DOCS` names, then exits. `cargo xtask man` runs every binary this way: the
 /// completions and pages come from the very flag definitions the binary parses with, written
-/// once here for all seven, and the xtask needs no link to this library.
+/// once here for all eight, and the xtask needs no link to this library.
 fn generate_docs<A: clap::CommandFactory>() -> Option<ExitCode> {
     let dir = std::env::var_os("ECSKIT_GENERATE_DOCS").filter(|d| !d.is_empty())?;
     let dir = std::path::PathBuf::from(dir);

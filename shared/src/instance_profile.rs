@@ -22,6 +22,7 @@ use crate::{Error, Report, Result};
         instance-profile                     # ecsInstanceRole and its profile, as in AWS's guide\n  \
         instance-profile --s3-read acme-config/snaplex/prod --cloudwatch-logs --output env\n  \
         instance-profile --role-name ecsAnywhereRole --profile-name ecsAnywhere-profile --ecs-anywhere\n  \
+        instance-profile --role-name ecsTrunkingRole --profile-name ecsTrunking-profile --trunking\n  \
         instance-profile --delete\n\n\
         Reads: ECSKIT_INSTANCE_ROLE_NAME, ECSKIT_INSTANCE_PROFILE_NAME\n\
         Prints: ECSKIT_INSTANCE_ROLE_ARN, ECSKIT_INSTANCE_ROLE_NAME, ECSKIT_INSTANCE_PROFILE_ARN, ECSKIT_INSTANCE_PROFILE_NAME, ECSKIT_CHANGED"
@@ -57,6 +58,10 @@ pub struct Args {
     /// External instances (ECS Anywhere): attach AmazonSSMManagedInstanceCore and trust ssm.amazonaws.com too.
     #[arg(long)]
     pub ecs_anywhere: bool,
+    /// Turn on ENI trunking (the `awsvpcTrunking` account setting) for this role's principal:
+    /// instances launched with it take many more awsvpc tasks. Other roles are left as they are.
+    #[arg(long, conflicts_with = "delete")]
+    pub trunking: bool,
     /// Take over a profile that holds another role (that role is removed from it).
     #[arg(long)]
     pub replace_role: bool,
@@ -168,13 +173,14 @@ pub fn desired(args: &Args, grants: &[S3Grant], partition: &str) -> DesiredRole 
     }
 }
 
-struct Profile {
-    arn: String,
-    roles: Vec<String>,
+pub struct Profile {
+    pub arn: String,
+    pub roles: Vec<String>,
     tags: BTreeMap<String, String>,
 }
 
-async fn get_profile(ctx: &Ctx, name: &str) -> Result<Option<Profile>> {
+/// The instance profile, or None when there is none of that name (capacity-create reads its ARN).
+pub async fn get_profile(ctx: &Ctx, name: &str) -> Result<Option<Profile>> {
     match ctx
         .iam()
         .get_instance_profile()
@@ -458,6 +464,9 @@ async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Repo
         let checked = role::check_converge(ctx, &desired).await?;
         let role_arn = role::converge(ctx, &desired, checked, partition, &account).await?;
         let profile_arn = converge_profile(ctx, args, &desired.tags, partition, &account).await?;
+        if args.trunking {
+            trunking(ctx, &role_arn).await?;
+        }
         (role_arn, profile_arn)
     };
     Ok(ctx
@@ -472,4 +481,34 @@ async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Repo
             ecskit_contract::outputs::INSTANCE_PROFILE_NAME,
             args.profile_name.clone(),
         ))
+}
+
+/// ECS's `awsvpcTrunking` setting for the role's principal, turned on when it is not. The
+/// setting is per principal: the instances' role, never the caller's or the account default.
+async fn trunking(ctx: &Ctx, role_arn: &str) -> Result<()> {
+    let ecs = ctx.ecs();
+    let now = ecs
+        .list_account_settings()
+        .name(aws_sdk_ecs::types::SettingName::AwsvpcTrunking)
+        .principal_arn(role_arn)
+        .effective_settings(true)
+        .send()
+        .await
+        .context(format!("reading the awsvpcTrunking setting of {role_arn}"))?;
+    let on = now.settings().iter().any(|s| {
+        s.name() == Some(&aws_sdk_ecs::types::SettingName::AwsvpcTrunking)
+            && s.value() == Some("enabled")
+    });
+    if !on {
+        ctx.mutate(
+            format!("turn on awsvpcTrunking for {role_arn}"),
+            ecs.put_account_setting()
+                .name(aws_sdk_ecs::types::SettingName::AwsvpcTrunking)
+                .value("enabled")
+                .principal_arn(role_arn)
+                .send(),
+        )
+        .await?;
+    }
+    Ok(())
 }

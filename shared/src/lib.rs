@@ -15,8 +15,8 @@
 //!
 //! Each step owns one module named after what the user calls it: [`image`] (image-push),
 //! [`iam`] (role-create, instance-profile), [`config`] (config-upload), [`taskdef`]
-//! (taskdef-register), [`service_run`] (service-run) and [`task_run`] (task-run); what the last
-//! two both use on ECS is in [`ecs`].
+//! (taskdef-register), [`service_run`] (service-run), [`task_run`] (task-run) and
+//! [`capacity_create`] (capacity-create); what they use on ECS is in [`ecs`].
 
 pub mod aws;
 pub mod cli;
@@ -36,6 +36,7 @@ pub use ecskit_contract::validate;
 
 pub mod iam;
 
+pub mod capacity_create;
 pub mod config_upload;
 pub mod image_push;
 pub mod instance_profile;

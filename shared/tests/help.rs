@@ -21,6 +21,7 @@ fn each_help_is_pinned_and_shows_no_environment_value() {
         ("image-push", help::<ecskit::image_push::Args>()),
         ("role-create", help::<ecskit::role_create::Args>()),
         ("instance-profile", help::<ecskit::instance_profile::Args>()),
+        ("capacity-create", help::<ecskit::capacity_create::Args>()),
         ("config-upload", help::<ecskit::config_upload::Args>()),
         ("taskdef-register", help::<ecskit::taskdef_register::Args>()),
         ("service-run", help::<ecskit::service_run::Args>()),

@@ -57,6 +57,16 @@ fn what(stacks: &Stacks, unit: &Unit) -> String {
             stack.bucket, stack.prefix
         ),
         Step::InstanceProfile => "the instance profile and its role".into(),
+        Step::CapacityCreate => {
+            let name = stack
+                .capacity
+                .as_ref()
+                .map(|c| c.provider_name(&stack.app))
+                .unwrap_or_default();
+            format!(
+                "capacity provider, Auto Scaling group (and its instances) and launch template {name}"
+            )
+        }
         Step::RoleCreate => {
             let (task, execution) = stack.role_names();
             format!("roles {task} and {execution}")

@@ -23,8 +23,9 @@ use crate::util::{self, HttpTarget, Result};
 /// The moto release the tests are written against (see ../shared/notes/local-aws.md).
 pub const MOTO_VERSION: &str = "5.2.5";
 /// The AWS services the steps and their tests use (verify and local runs read SSM parameters
-/// and Secrets Manager secrets; config-upload encrypts with KMS).
-const MOTO_EXTRAS: &str = "ecr,ecs,iam,s3,sts,logs,ec2,kms,ssm,secretsmanager";
+/// and Secrets Manager secrets; config-upload encrypts with KMS; capacity-create makes Auto
+/// Scaling groups).
+const MOTO_EXTRAS: &str = "ecr,ecs,iam,s3,sts,logs,ec2,kms,ssm,secretsmanager,autoscaling";
 /// The region of the local stack; moto's ECR proxy endpoint names it too.
 pub const REGION: &str = "us-west-2";
 

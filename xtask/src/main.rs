@@ -43,7 +43,7 @@ enum Task {
         args: Vec<String>,
     },
     /// Deploy the stack file: image-push, role-create, instance-profile and config-upload at
-    /// the same time, then taskdef-register, then service-run.
+    /// the same time, then taskdef-register and capacity-create, then service-run.
     Deploy(deploy::Args),
     /// Check the stack before deploying: roles and their trust, images and their architecture,
     /// secrets, env files, log groups, permissions. No mutating call; a failed check is exit 2.

@@ -31,7 +31,7 @@ const BINARY: &str = "ecskit";
 /// Builds the multicall binary and writes every step's completions and man page into `out`
 /// (completions/ and man/), as the release archives include them. `ecskit STEP` writes what the
 /// step's own binary writes (bins/ecskit/tests/cli.rs checks it), and one binary links once
-/// where seven would link seven times.
+/// where eight would link eight times.
 pub fn man(out: Option<PathBuf>) -> Result<()> {
     let out = out.unwrap_or_else(default_out);
     chain::build(&[], &[PACKAGE], false)?;

@@ -3,7 +3,8 @@
 //!
 //! Over 600 lines because the file's sections, their merge over `[services.NAME]` and their
 //! checks are one document read in one pass, and about half of it is the tests that pin each
-//! check's message; a new section goes into a module of its own (`stack/before.rs`).
+//! check's message; a new section goes into a module of its own (`stack/before.rs`,
+//! `stack/capacity.rs`).
 //!
 //! The file is read in full and checked before any step runs: an unknown key is reported with
 //! its path (`service.netwrk`, `services.web.image.sorce`), a value of the wrong type with its
@@ -28,10 +29,12 @@ use ecskit_contract::validate;
 use serde::Deserialize;
 
 mod before;
+mod capacity;
 mod rollout;
 
 pub use before::Before;
 use before::check_before;
+pub use capacity::{Capacity, args as capacity_args};
 pub use rollout::Rollout;
 
 /// The whole stack file, as written. Every section but `[app]` may be left out of the file's
@@ -40,6 +43,8 @@ pub use rollout::Rollout;
 pub struct StackFile {
     pub app: App,
     pub instance_profile: Option<InstanceProfile>,
+    /// EC2 capacity for the services' cluster (capacity-create), after the instance profile.
+    pub capacity: Option<Capacity>,
     pub image: Option<Image>,
     pub roles: Option<Roles>,
     pub config: Option<Config>,
@@ -218,6 +223,11 @@ pub struct Stack {
     pub rollout: Rollout,
     /// The one-off task run before the service (a checked `[before]`: its command is there).
     pub before: Option<Before>,
+    /// The stack's `[capacity]` (one for every service: they share its cluster).
+    pub capacity: Option<Capacity>,
+    /// `PROVIDER:1` when the service runs on the stack's capacity: there is a `[capacity]` and
+    /// the service does not ask for FARGATE.
+    pub capacity_strategy: Option<String>,
 }
 
 impl Stack {
@@ -316,6 +326,9 @@ fn check_file(f: StackFile, text: &str, base: &Path, problems: &mut Vec<String>)
     }
     if let Err(e) = validate::region(&f.app.region) {
         problems.push(format!("app.region: {e}"));
+    }
+    if let Some(c) = &f.capacity {
+        capacity::check_capacity(c, &app, problems);
     }
     let services = match &f.services {
         None => {
@@ -444,6 +457,18 @@ fn has_path(table: &toml::Table, path: &str) -> bool {
 /// role-create run would undo the other's policy). Roles and images that come out the same
 /// are shared, and done once.
 fn conflicts(services: &[Stack], problems: &mut Vec<String>) {
+    // One [capacity] joins one cluster: its instances' user data names it.
+    if let Some(first) = services.first().filter(|s| s.capacity.is_some())
+        && let Some(other) = services.iter().find(|s| s.cluster != first.cluster)
+    {
+        problems.push(format!(
+            "capacity: services.{} runs in cluster {} and services.{} in {}: one [capacity] serves one cluster",
+            first.label(),
+            first.cluster,
+            other.label(),
+            other.cluster
+        ));
+    }
     // What is claimed -> the first service claiming it, and with what (None: never shared).
     let mut owners: BTreeMap<String, (&Stack, Option<String>)> = BTreeMap::new();
     for s in services {
@@ -664,7 +689,13 @@ fn check_service(
     {
         problems.push(format!("service.file: {} does not exist", p.display()));
     }
-    if launch_type == "EC2" && f.instance_profile.is_none() {
+    // The stack's capacity is where its services run, unless one asks for Fargate.
+    let capacity_strategy = f
+        .capacity
+        .as_ref()
+        .filter(|_| svc.launch_type.as_deref() != Some("FARGATE"))
+        .map(|c| format!("{}:1", c.provider_name(&app)));
+    if (launch_type == "EC2" || f.capacity.is_some()) && f.instance_profile.is_none() {
         // Not an error: the instances may come with their own profile.
         eprintln!(
             "note: service.launch_type is EC2 and there is no [instance_profile]: the container instances need one"
@@ -715,6 +746,8 @@ fn check_service(
         service_file,
         rollout: svc.rollout.unwrap_or_default(),
         before: s.before,
+        capacity: f.capacity.clone(),
+        capacity_strategy,
     }
 }
 

@@ -1,6 +1,6 @@
 //! `cargo xtask verify [--stack F]`: the stack's verify checks (roles and their trust, images
 //! and their architecture, secrets, env files, log groups, the roles' permissions, the
-//! service's network) without a deploy. For each service it runs `taskdef-register --verify
+//! service's network, the `[capacity]`'s instance profile and AMI parameter) without a deploy. For each service it runs `taskdef-register --verify
 //! --dry-run` on the task definition, then `service-run --verify=network --dry-run` on the
 //! revision that would be deployed, with the outputs of the last deploy
 //! (`.ecskit/APP.outputs.env`) where the environment does not give them, so `${ECSKIT_*}` in
@@ -52,7 +52,16 @@ fn verify(args: &Args) -> Result<(String, u8), (String, u8)> {
     let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => {
-            build(&[Step::TaskdefRegister, Step::ServiceRun], &[], false).map_err(|e| (e, 1))?;
+            build(
+                &[
+                    Step::CapacityCreate,
+                    Step::TaskdefRegister,
+                    Step::ServiceRun,
+                ],
+                &[],
+                false,
+            )
+            .map_err(|e| (e, 1))?;
             target_dir().join("debug")
         }
     };
@@ -66,6 +75,17 @@ fn verify(args: &Args) -> Result<(String, u8), (String, u8)> {
         .prefix("ecskit-verify-")
         .tempdir()
         .map_err(|e| (format!("a private directory for verify's answers: {e}"), 1))?;
+    // The stack's EC2 capacity, once (its services share it): the instance profile its
+    // instances launch with, and the AMI parameter.
+    if let Some(stack) = stacks.services.iter().find(|s| s.capacity.is_some()) {
+        let env = load_outputs(&outputs_file(stack))
+            .into_iter()
+            .filter(|(k, _)| std::env::var_os(k).is_none())
+            .collect();
+        let (answer, c) = dry_run_checks(&bin_dir, stack, Step::CapacityCreate, &env)?;
+        checks.extend(answer["checks"].as_array().cloned().unwrap_or_default());
+        code = code.max(c);
+    }
     for stack in &stacks.services {
         let (mut mine, c) = service_checks(&bin_dir, stack, shared.path())?;
         if let Some(key) = &stack.key {

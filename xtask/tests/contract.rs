@@ -1,14 +1,15 @@
-//! The part of the contract every binary shares, checked on all seven at once: `--help` shows
+//! The part of the contract every binary shares, checked on all eight at once: `--help` shows
 //! examples, the common flags and the `ECSKIT_*` names; a usage error exits 2 with nothing on
 //! stdout. No AWS is needed: these fail or finish before the first call.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-const BINARIES: [&str; 7] = [
+const BINARIES: [&str; 8] = [
     "image-push",
     "role-create",
     "instance-profile",
+    "capacity-create",
     "config-upload",
     "taskdef-register",
     "service-run",
@@ -80,13 +81,14 @@ fn a_usage_error_exits_2_with_nothing_on_stdout() {
 
 #[test]
 fn a_failure_prints_an_error_line_and_no_debug_dump_on_stderr_only() {
-    // Without required inputs each binary exits 2; instance-profile, whose inputs all have
-    // defaults, gets as far as the (unreachable) endpoint and exits 1. Each fails with one
-    // `error:` line and a hint on stderr, nothing on stdout, and no Rust dump.
+    // Without required inputs each binary exits 2; instance-profile and capacity-create, whose
+    // inputs all have defaults, get as far as the (unreachable) endpoint and exit 1. Each fails
+    // with one `error:` line and a hint on stderr, nothing on stdout, and no Rust dump.
     let expected = [
         ("image-push", 2),
         ("role-create", 2),
         ("instance-profile", 1),
+        ("capacity-create", 1),
         ("config-upload", 2),
         ("taskdef-register", 2),
         ("service-run", 2),

@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const BINARIES: [&str; 7] = [
+const BINARIES: [&str; 8] = [
     "image-push",
     "role-create",
     "instance-profile",
+    "capacity-create",
     "config-upload",
     "taskdef-register",
     "service-run",

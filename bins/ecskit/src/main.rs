@@ -3,7 +3,7 @@
 //! `role-create`); either way the rest of the command line is the step's own, parsed, helped and
 //! documented by the step's own `main` ([`ecskit::cli::run_step_from`]), so `ecskit role-create
 //! --help` prints what `role-create --help` prints. Releases ship this one binary with a link
-//! per step: the seven steps share one copy of the library and the AWS SDK instead of seven.
+//! per step: the eight steps share one copy of the library and the AWS SDK instead of eight.
 
 use std::ffi::{OsStr, OsString};
 use std::process::ExitCode;
@@ -30,13 +30,14 @@ fn entry<S: StepImpl>() -> Entry {
 /// exhaustive, so a step added to the contract does not build until it has its line).
 fn entry_of(step: Step) -> Entry {
     use ecskit::{
-        config_upload, image_push, instance_profile, role_create, service_run, task_run,
-        taskdef_register,
+        capacity_create, config_upload, image_push, instance_profile, role_create, service_run,
+        task_run, taskdef_register,
     };
     match step {
         Step::ImagePush => entry::<image_push::ImagePush>(),
         Step::RoleCreate => entry::<role_create::RoleCreate>(),
         Step::InstanceProfile => entry::<instance_profile::InstanceProfile>(),
+        Step::CapacityCreate => entry::<capacity_create::CapacityCreate>(),
         Step::ConfigUpload => entry::<config_upload::ConfigUpload>(),
         Step::TaskdefRegister => entry::<taskdef_register::TaskdefRegister>(),
         Step::ServiceRun => entry::<service_run::ServiceRun>(),

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 mod check;
 use check::READ_ONLY;
-pub use check::{check, normalize, security_group_id, subnet_id};
+pub use check::{ami_id, check, normalize, security_group_id, subnet_id};
 
 /// Fields UpdateService takes (besides `cluster` and `service`).
 const UPDATABLE: &[&str] = &[

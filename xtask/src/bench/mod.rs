@@ -210,7 +210,7 @@ wait = false
     eprintln!("bench: building the image and the binaries");
     demo::build_image(&state, &image, "1\n")?;
     let steps = chain::stack_steps(&stacks.services[0]);
-    // Release binaries, as users get them (all seven in one build, so the SDK is built once).
+    // Release binaries, as users get them (all eight in one build, so the SDK is built once).
     let bin_dir = match std::env::var_os("ECSKIT_BIN_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => std::path::PathBuf::from(dir),
         None => {

@@ -43,7 +43,7 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
                     a.push(format!("--env={k}={v}"));
                 }
                 if s.service_file.is_none() {
-                    kv(&mut a, "--launch-type", &s.launch_type);
+                    placement_args(&mut a, s);
                 }
                 network_args(&mut a, s);
                 // A migration may sit in RUNNING for long: the before task's `timeout` is the
@@ -106,6 +106,23 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
                 Mode::Delete => a.push("--delete".into()),
             }
         }
+        // The cluster's EC2 capacity, in the instance profile's name; removed with --delete
+        // (after the services that ran on it, before the profile).
+        Step::CapacityCreate => {
+            if let Some(c) = &s.capacity {
+                let profile = s
+                    .instance_profile
+                    .as_ref()
+                    .and_then(|p| p.profile_name.as_deref());
+                a = crate::stack::capacity_args(
+                    c,
+                    &s.app,
+                    &s.cluster,
+                    profile,
+                    mode == Mode::Delete,
+                );
+            }
+        }
         Step::ConfigUpload => {
             kv(&mut a, "--bucket", &s.bucket);
             kv(&mut a, "--prefix", &s.prefix);
@@ -148,7 +165,7 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
                         Some(f) => kv(&mut a, "--service-file", &f.display().to_string()),
                         None => {
                             kv(&mut a, "--desired-count", &s.count.to_string());
-                            kv(&mut a, "--launch-type", &s.launch_type);
+                            placement_args(&mut a, s);
                         }
                     }
                     network_args(&mut a, s);
@@ -165,6 +182,15 @@ pub fn step_args(step: Step, s: &Stack, mode: Mode) -> Vec<String> {
         }
     }
     a
+}
+
+/// Where the service (and its before task) runs: on the stack's capacity provider, or with
+/// its launch type.
+fn placement_args(a: &mut Vec<String>, s: &Stack) {
+    match &s.capacity_strategy {
+        Some(strategy) => a.extend(["--capacity-provider-strategy".into(), strategy.clone()]),
+        None => a.extend(["--launch-type".into(), s.launch_type.clone()]),
+    }
 }
 
 /// The service's network, the same flags for service-run and its before task (task-run): the
@@ -185,10 +211,11 @@ fn network_args(a: &mut Vec<String>, s: &Stack) {
 
 /// The order of a service's steps in a deploy: the chain's, with the before task (task-run)
 /// between the registered task definition and the service it must run ahead of.
-pub const ORDER: [Step; 7] = [
+pub const ORDER: [Step; 8] = [
     Step::ImagePush,
     Step::RoleCreate,
     Step::InstanceProfile,
+    Step::CapacityCreate,
     Step::ConfigUpload,
     Step::TaskdefRegister,
     Step::TaskRun,
@@ -196,12 +223,14 @@ pub const ORDER: [Step; 7] = [
 ];
 
 /// The steps a stack has, in [`ORDER`]: instance-profile only when configured, config-upload
-/// only when there are config files, task-run only with a `[before]` task.
+/// only when there are config files, task-run only with a `[before]` task, capacity-create only
+/// with `[capacity]`.
 pub fn stack_steps(s: &Stack) -> Vec<Step> {
     ORDER
         .into_iter()
         .filter(|step| match step {
             Step::InstanceProfile => s.instance_profile.is_some(),
+            Step::CapacityCreate => s.capacity.is_some(),
             Step::ImagePush => s.push_image,
             Step::ConfigUpload => !s.config_files.is_empty(),
             Step::TaskRun => s.before.is_some(),
@@ -270,7 +299,11 @@ mod tests {
     #[test]
     fn delete_args_name_the_same_resources() {
         let s = stack();
-        for step in Step::CHAIN {
+        // This stack has no [capacity] (stack/capacity.rs tests its delete flags).
+        for step in Step::CHAIN
+            .into_iter()
+            .filter(|s| *s != Step::CapacityCreate)
+        {
             let a = step_args(step, &s, Mode::Delete);
             assert!(
                 a.iter().any(|f| f.starts_with("--delete")),

@@ -106,6 +106,7 @@ impl Selection {
                     step.binary(),
                     match step {
                         Step::InstanceProfile => "no [instance_profile]",
+                        Step::CapacityCreate => "no [capacity]",
                         Step::ConfigUpload => "no [config] files",
                         Step::TaskRun => "no [before] task",
                         _ => "not configured",
@@ -136,7 +137,8 @@ pub fn deploy(stacks: &Stacks, sel: &Selection) -> Vec<Unit> {
                 continue;
             }
             let args = step_args(step, stack, Mode::Deploy);
-            let shared = (step.stage() == 0)
+            // capacity-create, a later stage, is the cluster's, not the service's: shared too.
+            let shared = (step.stage() == 0 || step == Step::CapacityCreate)
                 .then(|| units.iter().position(|u| u.step == step && u.args == args))
                 .flatten();
             let u = match shared {
@@ -146,13 +148,32 @@ pub fn deploy(stacks: &Stacks, sel: &Selection) -> Vec<Unit> {
                 }
                 None => {
                     // A service's later step waits for its earlier ones in this run.
+                    // capacity-create is beside that line: it reads only the instance profile,
+                    // and only what places tasks (task-run, service-run) needs its capacity.
+                    let is_capacity = |u: &usize| units[*u].step == Step::CapacityCreate;
                     let after = if step.stage() == 0 {
                         Vec::new()
-                    } else {
-                        let last = mine.iter().map(|u| units[*u].step.stage()).max();
+                    } else if step == Step::CapacityCreate {
                         mine.iter()
                             .copied()
-                            .filter(|u| Some(units[*u].step.stage()) == last)
+                            .filter(|u| units[*u].step == Step::InstanceProfile)
+                            .collect()
+                    } else {
+                        let last = mine
+                            .iter()
+                            .filter(|u| !is_capacity(u))
+                            .map(|u| units[*u].step.stage())
+                            .max();
+                        let places = matches!(step, Step::TaskRun | Step::ServiceRun);
+                        mine.iter()
+                            .copied()
+                            .filter(|u| {
+                                if is_capacity(u) {
+                                    places
+                                } else {
+                                    Some(units[*u].step.stage()) == last
+                                }
+                            })
                             .collect()
                     };
                     units.push(Unit {
@@ -190,7 +211,11 @@ pub fn destroy(stacks: &Stacks) -> Vec<Unit> {
         let unit = &deployed[d];
         let stack = &stacks.services[unit.services[0]];
         let mut args = step_args(unit.step, stack, Mode::Delete);
-        if unit.step == Step::ServiceRun && !last_of_cluster(stacks, unit.services[0]) {
+        // A cluster with EC2 capacity holds container instances until capacity-create's
+        // removal (after the services) is done: ECS refuses to delete it before, so it stays.
+        if unit.step == Step::ServiceRun
+            && (!last_of_cluster(stacks, unit.services[0]) || stack.capacity.is_some())
+        {
             args.retain(|a| a != "--delete-cluster");
         }
         match units
@@ -425,5 +450,52 @@ task_definition = { file = "worker.json" }
         assert!(destroy(&s).iter().all(|u| u.step != Step::TaskRun));
         let err = Selection::parse(&stacks(TWO), &["task-run".into()], None).unwrap_err();
         assert!(err.contains("no [before] task"), "{err}");
+    }
+
+    #[test]
+    fn capacity_is_shared_after_the_profile_and_before_the_services_and_removed_between() {
+        let s = stacks(&format!(
+            "{TWO}\n[instance_profile]\n[capacity]\ninstance_types = [\"t3.medium\"]\n"
+        ));
+        let units = deploy(&s, &Selection::default());
+        let at = |n: &str| {
+            let all = names(&units, &(0..units.len()).collect::<Vec<_>>());
+            all.iter().position(|x| x == n).unwrap()
+        };
+        let capacity = at("capacity-create[0, 1]");
+        // It reads the instance profile only; the task definitions wait for what they read
+        // (config-upload too), not for it; what places tasks waits for it.
+        assert_eq!(units[capacity].after, [at("instance-profile[0, 1]")]);
+        assert!(
+            units[at("taskdef-register[0]")]
+                .after
+                .contains(&at("config-upload[0, 1]"))
+        );
+        assert!(!units[at("taskdef-register[0]")].after.contains(&capacity));
+        for svc in ["service-run[0]", "service-run[1]"] {
+            assert!(units[at(svc)].after.contains(&capacity), "{svc}");
+        }
+        let units = destroy(&s);
+        let order = in_order(&units);
+        let shown = names(&units, &order);
+        let pos = |n: &str| shown.iter().position(|x| x == n).unwrap();
+        assert!(
+            pos("service-run[1]") < pos("capacity-create[0, 1]"),
+            "{shown:?}"
+        );
+        assert!(
+            pos("service-run[0]") < pos("capacity-create[0, 1]"),
+            "{shown:?}"
+        );
+        assert!(
+            pos("capacity-create[0, 1]") < pos("instance-profile[0, 1]"),
+            "{shown:?}"
+        );
+        // The cluster holds the instances until capacity-create is done: it is left.
+        assert!(
+            units
+                .iter()
+                .all(|u| !u.args.iter().any(|a| a == "--delete-cluster"))
+        );
     }
 }

@@ -102,7 +102,7 @@ pub struct Runner {
     pub dry_run: bool,
     /// Do not pass the steps' stderr through (the benchmark).
     pub quiet: bool,
-    /// Pass --verify to taskdef-register and --verify=network to service-run.
+    /// Pass --verify to taskdef-register and capacity-create, --verify=network to service-run.
     pub verify: bool,
     /// Added to every step's environment (the local stack's endpoints for the demo).
     pub base_env: Vec<(String, String)>,
@@ -431,10 +431,11 @@ pub fn exit_code(results: &[Option<StepResult>]) -> u8 {
 }
 
 /// The verify flag a step takes in the chain: taskdef-register checks what the task definition
-/// names, service-run the network (`cargo xtask verify` passes the same).
+/// names, service-run the network, capacity-create the instance profile and the AMI parameter
+/// (`cargo xtask verify` passes the same).
 pub fn verify_flag(step: Step) -> Option<&'static str> {
     match step {
-        Step::TaskdefRegister => Some("--verify"),
+        Step::TaskdefRegister | Step::CapacityCreate => Some("--verify"),
         Step::ServiceRun => Some("--verify=network"),
         _ => None,
     }

@@ -105,6 +105,12 @@ pub fn security_group_id(s: &str) -> Result<(), String> {
     resource_id(s, "sg-", "a security group id (sg- and 8 or 17 hex digits)")
 }
 
+/// An AMI id: `ami-` and 8 or 17 hex digits. capacity-create's `--ami`, and what the ECS-optimized
+/// AMI's SSM parameter answers.
+pub fn ami_id(s: &str) -> Result<(), String> {
+    resource_id(s, "ami-", "an AMI id (ami- and 8 or 17 hex digits)")
+}
+
 fn resource_id(s: &str, prefix: &str, what: &str) -> Result<(), String> {
     if s.trim() != s {
         return Err(format!("'{s}' has a space at its start or end"));

@@ -1,0 +1,328 @@
+//! The Auto Scaling group over the subnets: the template's version pinned (so a new version is
+//! one visible update, and an instance refresh has a target), new instances protected from
+//! scale-in (managed termination protection needs it), and a mixed-instances policy when more
+//! than one instance type or Spot is asked for.
+
+use aws_sdk_autoscaling::types::{
+    InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
+    MixedInstancesPolicy, RefreshPreferences, ScaleInProtectedInstances, StandbyInstances, Tag,
+};
+
+use super::Args;
+use crate::aws::{Ctx, MANAGED_BY};
+use crate::error::{AwsContext, Result};
+
+/// The group as this step sets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub min: i32,
+    pub max: i32,
+    /// Set when given: afterwards managed scaling owns the desired capacity.
+    pub desired: Option<i32>,
+    /// Sorted.
+    pub subnets: Vec<String>,
+    pub template_id: String,
+    pub version: i64,
+    pub instance_types: Vec<String>,
+    pub spot: bool,
+}
+
+impl Spec {
+    fn mixed(&self) -> bool {
+        self.instance_types.len() > 1 || self.spot
+    }
+}
+
+/// The group as it is.
+pub struct Current {
+    pub arn: String,
+    pub managed: bool,
+    pub instances: usize,
+    desired: i32,
+    spec: Spec,
+    protected: bool,
+}
+
+/// What converging left: the group's ARN and how many instances it has.
+pub struct Converged {
+    pub arn: String,
+    pub instances: usize,
+}
+
+pub async fn read(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
+    let out = ctx
+        .autoscaling()
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .context(format!("reading Auto Scaling group {name}"))?;
+    let Some(g) = out
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| g.auto_scaling_group_name() == Some(name))
+    else {
+        return Ok(None);
+    };
+    let managed = crate::aws::is_managed(
+        g.tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    );
+    // A mixed-instances policy, when there is one, is what the group launches with.
+    let (lt, types, spot) = match g.mixed_instances_policy() {
+        Some(m) => {
+            let lt = m.launch_template();
+            (
+                lt.and_then(|l| l.launch_template_specification()),
+                lt.map(|l| {
+                    l.overrides()
+                        .iter()
+                        .filter_map(|o| o.instance_type().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+                m.instances_distribution()
+                    .and_then(|d| d.on_demand_percentage_above_base_capacity())
+                    == Some(0),
+            )
+        }
+        None => (g.launch_template(), Vec::new(), false),
+    };
+    let mut subnets: Vec<String> = g
+        .vpc_zone_identifier()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    subnets.sort();
+    Ok(Some(Current {
+        arn: g.auto_scaling_group_arn().unwrap_or_default().to_string(),
+        managed,
+        instances: g.instances().len(),
+        desired: g.desired_capacity().unwrap_or_default(),
+        protected: g.new_instances_protected_from_scale_in() == Some(true),
+        spec: Spec {
+            min: g.min_size().unwrap_or_default(),
+            max: g.max_size().unwrap_or_default(),
+            desired: None,
+            subnets,
+            template_id: lt
+                .and_then(|l| l.launch_template_id())
+                .unwrap_or_default()
+                .to_string(),
+            version: lt
+                .and_then(|l| l.version())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
+            instance_types: types,
+            spot,
+        },
+    }))
+}
+
+fn template_spec(want: &Spec) -> LaunchTemplateSpecification {
+    LaunchTemplateSpecification::builder()
+        .launch_template_id(&want.template_id)
+        .version(want.version.to_string())
+        .build()
+}
+
+fn mixed_policy(want: &Spec) -> MixedInstancesPolicy {
+    MixedInstancesPolicy::builder()
+        .launch_template(
+            LaunchTemplate::builder()
+                .launch_template_specification(template_spec(want))
+                .set_overrides(Some(
+                    want.instance_types
+                        .iter()
+                        .map(|t| LaunchTemplateOverrides::builder().instance_type(t).build())
+                        .collect(),
+                ))
+                .build(),
+        )
+        .instances_distribution(
+            InstancesDistribution::builder()
+                .on_demand_base_capacity(0)
+                .on_demand_percentage_above_base_capacity(if want.spot { 0 } else { 100 })
+                .spot_allocation_strategy("price-capacity-optimized")
+                .build(),
+        )
+        .build()
+}
+
+/// Whether the group differs from `want`, in words.
+fn differences(now: &Current, want: &Spec) -> Vec<String> {
+    let mut d = Vec::new();
+    let s = &now.spec;
+    if (s.min, s.max) != (want.min, want.max) {
+        d.push(format!(
+            "size {}..{} -> {}..{}",
+            s.min, s.max, want.min, want.max
+        ));
+    }
+    if let Some(desired) = want.desired
+        && desired != now.desired
+    {
+        d.push(format!("desired {} -> {desired}", now.desired));
+    }
+    if s.subnets != want.subnets {
+        d.push(format!(
+            "subnets {} -> {}",
+            s.subnets.join(","),
+            want.subnets.join(",")
+        ));
+    }
+    if (&s.template_id, s.version) != (&want.template_id, want.version) {
+        d.push(format!(
+            "launch template version {} -> {}",
+            s.version, want.version
+        ));
+    }
+    let types_now = if s.instance_types.is_empty() {
+        "one type".to_string()
+    } else {
+        s.instance_types.join(",")
+    };
+    let types_want = if want.mixed() {
+        want.instance_types.join(",")
+    } else {
+        "one type".to_string()
+    };
+    if types_now != types_want || s.spot != want.spot {
+        d.push(format!(
+            "instance types {types_now}{} -> {types_want}{}",
+            if s.spot { " (Spot)" } else { "" },
+            if want.spot { " (Spot)" } else { "" }
+        ));
+    }
+    if !now.protected {
+        d.push("new instances protected from scale-in".into());
+    }
+    d
+}
+
+pub async fn converge(
+    ctx: &Ctx,
+    args: &Args,
+    now: Option<Current>,
+    want: &Spec,
+    region: &str,
+    account: &str,
+) -> Result<Converged> {
+    let asg = ctx.autoscaling();
+    let name = &args.name;
+    let Some(now) = now else {
+        let desired = want.desired.unwrap_or(want.min);
+        let mut call = asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(want.min)
+            .max_size(want.max)
+            .desired_capacity(desired)
+            .vpc_zone_identifier(want.subnets.join(","))
+            .new_instances_protected_from_scale_in(true)
+            .tags(
+                Tag::builder()
+                    .key(MANAGED_BY.0)
+                    .value(MANAGED_BY.1)
+                    .propagate_at_launch(true)
+                    .build(),
+            );
+        call = if want.mixed() {
+            call.mixed_instances_policy(mixed_policy(want))
+        } else {
+            call.launch_template(template_spec(want))
+        };
+        ctx.mutate(
+            format!(
+                "create Auto Scaling group {name} ({}..{} instances, desired {desired}, {})",
+                want.min,
+                want.max,
+                want.instance_types.join(",")
+            ),
+            call.send(),
+        )
+        .await?;
+        let arn = match read(ctx, name).await? {
+            Some(g) => g.arn,
+            // A dry run: the ARN holds a UUID that only AWS knows.
+            None => format!(
+                "arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}"
+            ),
+        };
+        return Ok(Converged { arn, instances: 0 });
+    };
+    let changes = differences(&now, want);
+    if !changes.is_empty() {
+        let mut call = asg
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(want.min)
+            .max_size(want.max)
+            .set_desired_capacity(want.desired)
+            .vpc_zone_identifier(want.subnets.join(","))
+            .new_instances_protected_from_scale_in(true);
+        call = if want.mixed() {
+            call.mixed_instances_policy(mixed_policy(want))
+        } else {
+            call.launch_template(template_spec(want))
+        };
+        ctx.mutate(
+            format!("update Auto Scaling group {name} ({})", changes.join(", ")),
+            call.send(),
+        )
+        .await?;
+    }
+    Ok(Converged {
+        arn: now.arn,
+        instances: now.instances,
+    })
+}
+
+/// A new AMI reaches running instances only by replacing them: an instance refresh to the
+/// pinned version, launching before terminating, and refreshing the instances that managed
+/// termination protection guards too (ECS drains their tasks first).
+pub async fn roll(ctx: &Ctx, name: &str, group: &Converged, old: &str, new: &str) -> Result<()> {
+    if group.instances == 0 {
+        tracing::info!("Auto Scaling group {name} has no instances: new ones launch with {new}");
+        return Ok(());
+    }
+    ctx.mutate(
+        format!(
+            "roll the {} instance(s) of Auto Scaling group {name} from {old} to {new} (instance refresh)",
+            group.instances
+        ),
+        ctx.autoscaling()
+            .start_instance_refresh()
+            .auto_scaling_group_name(name)
+            .preferences(
+                RefreshPreferences::builder()
+                    .min_healthy_percentage(100)
+                    .max_healthy_percentage(200)
+                    .scale_in_protected_instances(ScaleInProtectedInstances::Refresh)
+                    .standby_instances(StandbyInstances::Ignore)
+                    .build(),
+            )
+            .send(),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(ctx: &Ctx, name: &str) -> Result<()> {
+    // Forced: managed termination protection keeps every instance from scale-in, so the
+    // group would otherwise never empty.
+    ctx.mutate(
+        format!("delete Auto Scaling group {name} and its instances"),
+        ctx.autoscaling()
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .force_delete(true)
+            .send(),
+    )
+    .await?;
+    Ok(())
+}

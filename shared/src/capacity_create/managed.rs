@@ -1,0 +1,363 @@
+//! ECS Managed Instances (`--managed`): AWS launches, patches and replaces the instances, so
+//! there is no launch template or Auto Scaling group of ours. The step makes (or is given) the
+//! infrastructure role ECS launches them with, and one capacity provider of the cluster with a
+//! managed instances provider: that role, the instance profile, the subnets, security groups,
+//! root volume size and On-Demand or Spot.
+//!
+//! The provider part talks to ECS only ([`converge_provider`], [`delete_provider`]); the
+//! emulator has no Managed Instances, so that part is tested on recorded answers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ecs::types::{
+    CapacityOptionType, CapacityProvider, CreateManagedInstancesProviderConfiguration,
+    InstanceLaunchTemplate, InstanceLaunchTemplateUpdate, ManagedInstancesNetworkConfiguration,
+    ManagedInstancesStorageConfiguration, UpdateManagedInstancesProviderConfiguration,
+};
+
+use super::Args;
+use crate::aws::Ctx;
+use crate::ecs::Deps;
+use crate::error::{Error, Result};
+use crate::iam::{policy, role};
+
+/// The AWS managed policy ECS's guide gives the Managed Instances infrastructure role.
+const INFRASTRUCTURE_POLICY: &str = "AmazonECSInfrastructureRolePolicyForManagedInstances";
+
+/// The managed instances provider as this step sets it (and reads it back).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub infrastructure_role_arn: String,
+    pub instance_profile_arn: String,
+    /// Sorted.
+    pub subnets: Vec<String>,
+    /// Sorted.
+    pub security_groups: Vec<String>,
+    pub root_volume_gib: i32,
+    pub spot: bool,
+}
+
+/// The role this step makes when `--infrastructure-role-arn` is not given: `NAME-infrastructure`,
+/// trusted by ECS, with the managed policy.
+pub fn infrastructure_role(name: &str, partition: &str) -> role::DesiredRole {
+    let policy = policy::aws_managed(partition, "", INFRASTRUCTURE_POLICY);
+    role::DesiredRole {
+        name: format!("{name}-infrastructure"),
+        path: "/".into(),
+        trust: policy::service_trust(&["ecs.amazonaws.com"]),
+        inline: BTreeMap::new(),
+        managed: BTreeSet::from([policy.clone()]),
+        managed_known: BTreeSet::from([policy]),
+        tags: role::tags(&[]),
+        permissions_boundary: None,
+        description: "ECS Managed Instances infrastructure role (ecskit)".into(),
+    }
+}
+
+/// The instance profile's ARN (ECS takes an ARN, instance-profile prints a name); a missing
+/// profile is bad input, found before any change.
+async fn instance_profile_arn(ctx: &Ctx, name: &str) -> Result<String> {
+    match crate::instance_profile::get_profile(ctx, name).await? {
+        Some(p) => Ok(p.arn),
+        None => Err(
+            Error::input(format!("instance profile {name} does not exist"))
+                .hint("run instance-profile first, or pass --instance-profile"),
+        ),
+    }
+}
+
+/// The whole `--managed` step: every read and refusal, then the role, the provider, the cluster.
+pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
+    let ctx = &deps.ctx;
+    let region = ctx.require_region()?;
+    let partition = policy::partition(&region);
+    let account = ctx.account_id().await?;
+    let profile = instance_profile_arn(ctx, &args.instance_profile).await?;
+    let (subnets, security_groups) = super::network(deps, args).await?;
+    let now = read(deps, &args.cluster, &args.name).await?;
+    check_existing(now.as_ref(), &args.name)?;
+    let cluster_now = crate::ecs::cluster::describe(deps, &args.cluster).await?;
+    let own_role = match &args.infrastructure_role_arn {
+        Some(_) => None,
+        None => {
+            let desired = infrastructure_role(&args.name, partition);
+            let checked = role::check_converge(ctx, &desired).await?;
+            Some((desired, checked))
+        }
+    };
+    let infrastructure_role_arn = match (own_role, &args.infrastructure_role_arn) {
+        (Some((desired, checked)), _) => {
+            role::converge(ctx, &desired, checked, partition, &account).await?
+        }
+        (None, arn) => arn.clone().unwrap_or_default(),
+    };
+    // The provider belongs to the cluster: it must exist first.
+    if cluster_now.is_none() {
+        crate::ecs::cluster::ensure(deps, &args.cluster, false).await?;
+    }
+    let want = Spec {
+        infrastructure_role_arn,
+        instance_profile_arn: profile,
+        subnets,
+        security_groups,
+        root_volume_gib: args.root_volume_size,
+        spot: args.spot,
+    };
+    let arn = converge_provider(
+        deps,
+        &args.cluster,
+        &args.name,
+        now,
+        &want,
+        &region,
+        &account,
+    )
+    .await?;
+    let cluster_now = match cluster_now {
+        Some(c) => Some(c),
+        None => crate::ecs::cluster::describe(deps, &args.cluster).await?,
+    };
+    super::provider::attach(deps, args, cluster_now).await?;
+    Ok(ctx
+        .report()
+        .output(
+            ecskit_contract::outputs::CAPACITY_PROVIDER_NAME,
+            args.name.clone(),
+        )
+        .output(ecskit_contract::outputs::CAPACITY_PROVIDER_ARN, arn))
+}
+
+/// `--managed --delete`: the provider out of the cluster and deleted, then the role this step
+/// made (one of another name, given by ARN, is left alone).
+pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
+    let ctx = &deps.ctx;
+    let region = ctx.require_region()?;
+    let partition = policy::partition(&region);
+    let now = read(deps, &args.cluster, &args.name).await?;
+    if now.as_ref().is_some_and(|p| !p.managed) {
+        return Err(super::not_ours("capacity provider", &args.name));
+    }
+    let cluster = crate::ecs::cluster::describe(deps, &args.cluster).await?;
+    let own_role = if args.infrastructure_role_arn.is_none() {
+        let desired = infrastructure_role(&args.name, partition);
+        Some(role::check_delete(ctx, &desired.name).await?)
+    } else {
+        None
+    };
+    super::provider::detach(deps, args, cluster).await?;
+    if now.is_some() {
+        delete_provider(deps, &args.cluster, &args.name).await?;
+    }
+    if let Some(checked) = own_role {
+        role::delete(ctx, checked).await?;
+    }
+    Ok(ctx.report().output(
+        ecskit_contract::outputs::CAPACITY_PROVIDER_NAME,
+        args.name.clone(),
+    ))
+}
+
+/// A managed instances provider as it is.
+pub struct Current {
+    pub managed: bool,
+    pub arn: String,
+    /// None when the provider of this name is not a Managed Instances one.
+    pub spec: Option<Spec>,
+}
+
+pub async fn read(deps: &Deps, cluster: &str, name: &str) -> Result<Option<Current>> {
+    Ok(super::provider::describe(deps, Some(cluster), name)
+        .await?
+        .as_ref()
+        .map(current))
+}
+
+fn current(p: &CapacityProvider) -> Current {
+    let spec = p.managed_instances_provider().map(|m| {
+        let lt = m.instance_launch_template();
+        let net = lt.and_then(|l| l.network_configuration());
+        let mut subnets = net.map(|n| n.subnets().to_vec()).unwrap_or_default();
+        let mut security_groups = net
+            .map(|n| n.security_groups().to_vec())
+            .unwrap_or_default();
+        subnets.sort();
+        security_groups.sort();
+        Spec {
+            infrastructure_role_arn: m.infrastructure_role_arn().unwrap_or_default().to_string(),
+            instance_profile_arn: lt
+                .map(|l| l.ec2_instance_profile_arn().to_string())
+                .unwrap_or_default(),
+            subnets,
+            security_groups,
+            root_volume_gib: lt
+                .and_then(|l| l.storage_configuration())
+                .and_then(|s| s.storage_size_gib())
+                .unwrap_or_default(),
+            spot: lt.and_then(|l| l.capacity_option_type()) == Some(&CapacityOptionType::Spot),
+        }
+    });
+    Current {
+        managed: crate::ecs::cluster::is_managed(p.tags()),
+        arn: p.capacity_provider_arn().unwrap_or_default().to_string(),
+        spec,
+    }
+}
+
+/// A provider of this name must be ours and a Managed Instances one (an Auto Scaling group
+/// provider is never turned into one).
+pub fn check_existing(now: Option<&Current>, name: &str) -> Result<()> {
+    match now {
+        Some(p) if !p.managed => Err(super::not_ours("capacity provider", name)),
+        Some(p) if p.spec.is_none() => Err(Error::input(format!(
+            "capacity provider {name} is over an Auto Scaling group, not ECS Managed Instances"
+        ))
+        .hint("delete it first (capacity-create --delete without --managed), or choose another --name")),
+        _ => Ok(()),
+    }
+}
+
+fn network(want: &Spec) -> ManagedInstancesNetworkConfiguration {
+    ManagedInstancesNetworkConfiguration::builder()
+        .set_subnets(Some(want.subnets.clone()))
+        .set_security_groups(Some(want.security_groups.clone()))
+        .build()
+}
+
+fn storage(want: &Spec) -> ManagedInstancesStorageConfiguration {
+    ManagedInstancesStorageConfiguration::builder()
+        .storage_size_gib(want.root_volume_gib)
+        .build()
+}
+
+fn differences(now: &Spec, want: &Spec) -> Vec<String> {
+    let mut d = Vec::new();
+    let mut field = |what: &str, a: String, b: String| super::template::changed(&mut d, what, a, b);
+    field(
+        "infrastructure role",
+        now.infrastructure_role_arn.clone(),
+        want.infrastructure_role_arn.clone(),
+    );
+    field(
+        "instance profile",
+        now.instance_profile_arn.clone(),
+        want.instance_profile_arn.clone(),
+    );
+    field("subnets", now.subnets.join(","), want.subnets.join(","));
+    field(
+        "security groups",
+        now.security_groups.join(","),
+        want.security_groups.join(","),
+    );
+    field(
+        "storage GiB",
+        now.root_volume_gib.to_string(),
+        want.root_volume_gib.to_string(),
+    );
+    d
+}
+
+/// The provider, created or updated to `want`; returns its ARN. On-Demand or Spot is chosen at
+/// creation (ECS does not change it on an update): a change of it is refused, not half-applied.
+pub async fn converge_provider(
+    deps: &Deps,
+    cluster: &str,
+    name: &str,
+    now: Option<Current>,
+    want: &Spec,
+    region: &str,
+    account: &str,
+) -> Result<String> {
+    let option = if want.spot {
+        CapacityOptionType::Spot
+    } else {
+        CapacityOptionType::OnDemand
+    };
+    let Some(now) = now else {
+        let template = InstanceLaunchTemplate::builder()
+            .ec2_instance_profile_arn(&want.instance_profile_arn)
+            .network_configuration(network(want))
+            .storage_configuration(storage(want))
+            .capacity_option_type(option.clone())
+            .build()
+            .map_err(|e| Error::aws("building the managed instances provider", e))?;
+        let config = CreateManagedInstancesProviderConfiguration::builder()
+            .infrastructure_role_arn(&want.infrastructure_role_arn)
+            .instance_launch_template(template)
+            .build()
+            .map_err(|e| Error::aws("building the managed instances provider", e))?;
+        let out = deps
+            .ctx
+            .mutate(
+                format!(
+                    "create capacity provider {name} in cluster {cluster} (ECS Managed Instances, {}, {})",
+                    option.as_str(),
+                    want.instance_profile_arn
+                ),
+                deps.ecs
+                    .create_capacity_provider()
+                    .name(name)
+                    .cluster(cluster)
+                    .managed_instances_provider(config)
+                    .tags(crate::ecs::cluster::tag())
+                    .send(),
+            )
+            .await?;
+        return Ok(out
+            .and_then(|o| o.capacity_provider)
+            .and_then(|p| p.capacity_provider_arn)
+            .unwrap_or_else(|| {
+                format!("arn:aws:ecs:{region}:{account}:capacity-provider/{name}")
+            }));
+    };
+    let Some(spec) = now.spec.as_ref() else {
+        return Err(Error::input(format!(
+            "capacity provider {name} is not an ECS Managed Instances provider"
+        )));
+    };
+    if spec.spot != want.spot {
+        return Err(Error::input(format!(
+            "capacity provider {name} launches {} instances; ECS does not change that on an update",
+            if spec.spot { "Spot" } else { "On-Demand" }
+        ))
+        .hint("delete it (--delete) and run again, or choose another --name"));
+    }
+    let changes = differences(spec, want);
+    if !changes.is_empty() {
+        let template = InstanceLaunchTemplateUpdate::builder()
+            .ec2_instance_profile_arn(&want.instance_profile_arn)
+            .network_configuration(network(want))
+            .storage_configuration(storage(want))
+            .build();
+        let config = UpdateManagedInstancesProviderConfiguration::builder()
+            .infrastructure_role_arn(&want.infrastructure_role_arn)
+            .instance_launch_template(template)
+            .build()
+            .map_err(|e| Error::aws("building the managed instances provider", e))?;
+        deps.ctx
+            .mutate(
+                format!("update capacity provider {name} ({})", changes.join(", ")),
+                deps.ecs
+                    .update_capacity_provider()
+                    .name(name)
+                    .cluster(cluster)
+                    .managed_instances_provider(config)
+                    .send(),
+            )
+            .await?;
+    }
+    Ok(now.arn)
+}
+
+pub async fn delete_provider(deps: &Deps, cluster: &str, name: &str) -> Result<()> {
+    deps.ctx
+        .mutate(
+            format!("delete capacity provider {name} of cluster {cluster}"),
+            deps.ecs
+                .delete_capacity_provider()
+                .capacity_provider(name)
+                .cluster(cluster)
+                .send(),
+        )
+        .await?;
+    Ok(())
+}

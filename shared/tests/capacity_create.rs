@@ -1,0 +1,405 @@
+//! capacity-create against the local emulator: create (output pinned), a re-run with zero
+//! mutating calls, a changed instance type (one new template version, one group update), an AMI
+//! update reported with both AMIs, dry run, refusals of what is not ours, delete leaves nothing.
+
+use ecskit::capacity_create::{Args, CapacityCreate};
+use ecskit::output::OutputFormat;
+use ecskit_testkit::LocalStack;
+
+/// The ECS-optimized Amazon Linux 2023 x86_64 AMI that moto's copy of the public SSM
+/// parameter names (moto 5.2.5).
+const AMI: &str = "ami-0d66bfd8d204c3aed";
+
+async fn run(a: Args) -> ecskit::Result<ecskit::Report> {
+    ecskit::step::run_from_flags::<CapacityCreate>(&a).await
+}
+
+fn args(stack: &LocalStack, extra: &[&str]) -> Args {
+    let mut all = vec!["--cluster", "acme", "--name", "acme-ec2"];
+    all.extend_from_slice(extra);
+    stack.parse("capacity-create", &all)
+}
+
+struct Seen {
+    template_id: Option<String>,
+    template_versions: i64,
+    group: Option<aws_sdk_autoscaling::types::AutoScalingGroup>,
+    provider: Option<aws_sdk_ecs::types::CapacityProvider>,
+    cluster_providers: Vec<String>,
+    cluster_strategy: Vec<String>,
+}
+
+/// What the emulator holds under the name `acme-ec2` and in cluster `acme`.
+async fn seen(stack: &LocalStack) -> Seen {
+    let ctx = stack.ctx(false).await;
+    let tpl = ctx
+        .ec2()
+        .describe_launch_templates()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("launch-template-name")
+                .values("acme-ec2")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tpl = tpl.launch_templates().first();
+    let group = ctx
+        .autoscaling()
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("acme-ec2")
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()
+        .first()
+        .cloned();
+    let provider = ctx
+        .ecs()
+        .describe_capacity_providers()
+        .capacity_providers("acme-ec2")
+        .send()
+        .await
+        .unwrap()
+        .capacity_providers()
+        .first()
+        .cloned();
+    let cluster = ctx
+        .ecs()
+        .describe_clusters()
+        .clusters("acme")
+        .send()
+        .await
+        .unwrap()
+        .clusters()
+        .first()
+        .cloned();
+    Seen {
+        template_id: tpl.and_then(|t| t.launch_template_id().map(str::to_string)),
+        template_versions: tpl.and_then(|t| t.latest_version_number()).unwrap_or(0),
+        group,
+        provider,
+        cluster_providers: cluster
+            .as_ref()
+            .map(|c| c.capacity_providers().to_vec())
+            .unwrap_or_default(),
+        cluster_strategy: cluster
+            .as_ref()
+            .map(|c| {
+                c.default_capacity_provider_strategy()
+                    .iter()
+                    .map(|s| format!("{}:{}", s.capacity_provider(), s.weight()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+async fn network(stack: &LocalStack) -> (String, String) {
+    let (mut subnets, sg) = stack.default_network().await;
+    subnets.sort();
+    (subnets.join(","), sg)
+}
+
+#[tokio::test]
+async fn creates_template_group_and_provider_then_a_rerun_changes_nothing() {
+    let stack = ecskit_testkit::local_stack();
+    let (subnets, sg) = network(&stack).await;
+    let report = run(args(&stack, &[])).await.unwrap();
+    let s = seen(&stack).await;
+    let lt = s.template_id.clone().unwrap();
+    let group = s.group.clone().unwrap();
+    assert_eq!(
+        report.render(OutputFormat::Text),
+        format!(
+            "  create launch template acme-ec2 ({AMI}, t3.small, ecsInstanceRole-profile)\n  \
+             create Auto Scaling group acme-ec2 (0..2 instances, desired 0, t3.small)\n  \
+             create capacity provider acme-ec2 over Auto Scaling group acme-ec2 (managed scaling to 100%, managed termination protection)\n  \
+             create cluster acme (FARGATE, FARGATE_SPOT)\n  \
+             add capacity provider acme-ec2 to cluster acme as its default strategy (acme-ec2:1)\n\
+             changed: true\n\
+             capacity_provider_name: acme-ec2\n\
+             capacity_provider_arn: arn:aws:ecs:us-west-2:123456789012:capacity-provider/acme-ec2\n\
+             auto_scaling_group_name: acme-ec2\n\
+             launch_template_id: {lt}\n\
+             launch_template_version: 1\n\
+             ami_id: {AMI}\n"
+        )
+    );
+    // The template version holds what the instances need to join the cluster.
+    let ctx = stack.ctx(false).await;
+    let v = ctx
+        .ec2()
+        .describe_launch_template_versions()
+        .launch_template_id(&lt)
+        .versions("1")
+        .send()
+        .await
+        .unwrap();
+    let data = v.launch_template_versions()[0]
+        .launch_template_data()
+        .unwrap();
+    assert_eq!(data.image_id(), Some(AMI));
+    assert_eq!(
+        data.iam_instance_profile().and_then(|p| p.name()),
+        Some("ecsInstanceRole-profile")
+    );
+    assert_eq!(
+        data.metadata_options()
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str()),
+        Some("required")
+    );
+    assert_eq!(data.security_group_ids(), [sg.clone()]);
+    let root = data.block_device_mappings()[0].ebs().unwrap();
+    assert_eq!(
+        (root.encrypted(), root.volume_size()),
+        (Some(true), Some(30))
+    );
+    use base64::Engine;
+    let user_data = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data.user_data().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(user_data, ecskit::capacity_create::user_data("acme"));
+    // The group pins the version, protects new instances, spans the default subnets.
+    let spec = group.launch_template().unwrap();
+    assert_eq!(
+        (spec.launch_template_id(), spec.version()),
+        (Some(lt.as_str()), Some("1"))
+    );
+    assert_eq!(group.new_instances_protected_from_scale_in(), Some(true));
+    let mut group_subnets: Vec<&str> = group.vpc_zone_identifier().unwrap().split(',').collect();
+    group_subnets.sort();
+    assert_eq!(group_subnets.join(","), subnets);
+    let provider = s.provider.unwrap();
+    let asg = provider.auto_scaling_group_provider().unwrap();
+    assert_eq!(
+        asg.auto_scaling_group_arn(),
+        group.auto_scaling_group_arn().unwrap()
+    );
+    assert_eq!(
+        asg.managed_termination_protection().map(|m| m.as_str()),
+        Some("ENABLED")
+    );
+    assert_eq!(s.cluster_providers, ["FARGATE", "FARGATE_SPOT", "acme-ec2"]);
+    assert_eq!(s.cluster_strategy, ["acme-ec2:1"]);
+
+    let again = run(args(&stack, &[])).await.unwrap();
+    assert!(!again.changed, "{:?}", again.actions);
+    assert_eq!(again.calls.mutating, 0);
+    assert_eq!(
+        again.get_str("LAUNCH_TEMPLATE_VERSION").as_deref(),
+        Some("1")
+    );
+}
+
+#[tokio::test]
+async fn a_new_instance_type_is_one_new_template_version_and_one_group_update() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &[])).await.unwrap();
+    let report = run(args(&stack, &["--instance-type", "t3.medium"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.actions,
+        [
+            "create launch template acme-ec2 version 2 (instance type t3.small -> t3.medium)",
+            "update Auto Scaling group acme-ec2 (launch template version 1 -> 2)",
+        ]
+    );
+    assert_eq!(report.calls.mutating, 2);
+    assert_eq!(
+        report.get_str("LAUNCH_TEMPLATE_VERSION").as_deref(),
+        Some("2")
+    );
+    assert_eq!(report.get_str("PREVIOUS_AMI_ID"), None);
+    let s = seen(&stack).await;
+    assert_eq!(s.template_versions, 2);
+    assert_eq!(
+        s.group.unwrap().launch_template().unwrap().version(),
+        Some("2")
+    );
+    let again = run(args(&stack, &["--instance-type", "t3.medium"]))
+        .await
+        .unwrap();
+    assert_eq!(again.calls.mutating, 0, "{:?}", again.actions);
+}
+
+#[tokio::test]
+async fn a_new_ami_is_a_new_version_reported_with_the_old_and_new_ami() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &[])).await.unwrap();
+    let report = run(args(&stack, &["--ami", "ami-0123456789abcdef0"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.actions,
+        [
+            format!(
+                "create launch template acme-ec2 version 2 (image {AMI} -> ami-0123456789abcdef0)"
+            ),
+            "update Auto Scaling group acme-ec2 (launch template version 1 -> 2)".to_string(),
+        ]
+    );
+    assert_eq!(
+        report.get_str("AMI_ID").as_deref(),
+        Some("ami-0123456789abcdef0")
+    );
+    assert_eq!(report.get_str("PREVIOUS_AMI_ID").as_deref(), Some(AMI));
+}
+
+#[tokio::test]
+async fn spot_and_several_types_make_a_mixed_instances_group() {
+    let stack = ecskit_testkit::local_stack();
+    let report = run(args(
+        &stack,
+        &[
+            "--instance-type",
+            "m7g.large,m6g.large",
+            "--spot",
+            "--max-size",
+            "4",
+        ],
+    ))
+    .await
+    .unwrap();
+    // The arm64 AMI, from its own parameter.
+    assert_eq!(
+        report.get_str("AMI_ID").as_deref(),
+        Some("ami-0737f91f0e0a2dae7")
+    );
+    let group = seen(&stack).await.group.unwrap();
+    let mixed = group.mixed_instances_policy().unwrap();
+    let types: Vec<&str> = mixed
+        .launch_template()
+        .unwrap()
+        .overrides()
+        .iter()
+        .filter_map(|o| o.instance_type())
+        .collect();
+    assert_eq!(types, ["m7g.large", "m6g.large"]);
+    assert_eq!(
+        mixed
+            .instances_distribution()
+            .and_then(|d| d.on_demand_percentage_above_base_capacity()),
+        Some(0)
+    );
+    let again = run(args(
+        &stack,
+        &[
+            "--instance-type",
+            "m7g.large,m6g.large",
+            "--spot",
+            "--max-size",
+            "4",
+        ],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(again.calls.mutating, 0, "{:?}", again.actions);
+}
+
+#[tokio::test]
+async fn a_dry_run_reads_and_changes_nothing() {
+    let stack = ecskit_testkit::local_stack();
+    let report = run(args(&stack, &["--dry-run"])).await.unwrap();
+    assert!(report.changed && report.dry_run);
+    assert_eq!(report.calls.mutating, 0);
+    assert_eq!(report.actions.len(), 5, "{:?}", report.actions);
+    let s = seen(&stack).await;
+    assert!(s.template_id.is_none() && s.group.is_none() && s.provider.is_none());
+}
+
+#[tokio::test]
+async fn a_group_of_that_name_that_is_not_ours_is_refused_before_any_change() {
+    let stack = ecskit_testkit::local_stack();
+    let (subnets, _) = network(&stack).await;
+    let ctx = stack.ctx(false).await;
+    ctx.ec2()
+        .create_launch_template()
+        .launch_template_name("theirs")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(AMI)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ctx.autoscaling()
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("acme-ec2")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("theirs")
+                .build(),
+        )
+        .min_size(0)
+        .max_size(1)
+        .vpc_zone_identifier(subnets)
+        .send()
+        .await
+        .unwrap();
+    let err = run(args(&stack, &[])).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.render().contains("Auto Scaling group acme-ec2"),
+        "{err}"
+    );
+    assert!(seen(&stack).await.template_id.is_none());
+    // Nor is it deleted.
+    let err = run(args(&stack, &["--delete"])).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(seen(&stack).await.group.is_some());
+}
+
+#[tokio::test]
+async fn a_template_of_that_name_that_is_not_ours_is_refused() {
+    let stack = ecskit_testkit::local_stack();
+    stack
+        .ctx(false)
+        .await
+        .ec2()
+        .create_launch_template()
+        .launch_template_name("acme-ec2")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(AMI)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let err = run(args(&stack, &[])).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(err.render().contains("launch template acme-ec2"), "{err}");
+    assert_eq!(seen(&stack).await.template_versions, 1);
+    assert!(seen(&stack).await.group.is_none());
+}
+
+#[tokio::test]
+async fn delete_leaves_nothing_and_a_second_delete_changes_nothing() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &[])).await.unwrap();
+    let report = run(args(&stack, &["--delete"])).await.unwrap();
+    assert_eq!(
+        report.actions,
+        [
+            "remove capacity provider acme-ec2 from cluster acme",
+            "delete capacity provider acme-ec2",
+            "delete Auto Scaling group acme-ec2 and its instances",
+            "delete launch template acme-ec2",
+        ]
+    );
+    let s = seen(&stack).await;
+    assert!(s.template_id.is_none() && s.group.is_none() && s.provider.is_none());
+    assert_eq!(s.cluster_providers, ["FARGATE", "FARGATE_SPOT"]);
+    assert!(s.cluster_strategy.is_empty());
+    let again = run(args(&stack, &["--delete"])).await.unwrap();
+    assert!(!again.changed);
+    assert_eq!(again.calls.mutating, 0);
+}

@@ -1,0 +1,250 @@
+//! capacity-create --managed (ECS Managed Instances) on recorded ECS answers (aws-smithy-mocks,
+//! in strict call order): the emulator has no Managed Instances. The provider is created with
+//! the cluster, the infrastructure role, the instance profile's ARN, the network and storage;
+//! one that matches gets no mutating call; one that drifted gets one update naming the change;
+//! Spot vs On-Demand (which ECS does not update), a provider not tagged managed-by=ecskit and an
+//! Auto Scaling group provider of the same name are refused as bad input.
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::operation::create_capacity_provider::CreateCapacityProviderOutput;
+use aws_sdk_ecs::operation::delete_capacity_provider::DeleteCapacityProviderOutput;
+use aws_sdk_ecs::operation::describe_capacity_providers::DescribeCapacityProvidersOutput;
+use aws_sdk_ecs::operation::update_capacity_provider::UpdateCapacityProviderOutput;
+use aws_sdk_ecs::types::{
+    AutoScalingGroupProvider, CapacityOptionType, CapacityProvider, CapacityProviderStatus,
+    InstanceLaunchTemplate, ManagedInstancesNetworkConfiguration, ManagedInstancesProvider,
+    ManagedInstancesStorageConfiguration, Tag,
+};
+use aws_smithy_mocks::{Rule, mock};
+use ecskit::capacity_create::managed::{self, Spec};
+use ecskit::output::OutputFormat;
+
+mod ecs_recorded;
+use ecs_recorded::deps;
+
+const ARN: &str = "arn:aws:ecs:us-west-2:123456789012:capacity-provider/acme-mi";
+const ROLE: &str = "arn:aws:iam::123456789012:role/acme-mi-infrastructure";
+const PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole-profile";
+
+fn spec() -> Spec {
+    Spec {
+        infrastructure_role_arn: ROLE.into(),
+        instance_profile_arn: PROFILE.into(),
+        subnets: vec!["subnet-0a1b2c3d".into(), "subnet-0e4f5a6b".into()],
+        security_groups: vec!["sg-0123abcd".into()],
+        root_volume_gib: 30,
+        spot: false,
+    }
+}
+
+/// The provider as ECS describes it after a create from `s`.
+fn provider(s: &Spec, ours: bool) -> CapacityProvider {
+    let template = InstanceLaunchTemplate::builder()
+        .ec2_instance_profile_arn(&s.instance_profile_arn)
+        .network_configuration(
+            ManagedInstancesNetworkConfiguration::builder()
+                .set_subnets(Some(s.subnets.clone()))
+                .set_security_groups(Some(s.security_groups.clone()))
+                .build(),
+        )
+        .storage_configuration(
+            ManagedInstancesStorageConfiguration::builder()
+                .storage_size_gib(s.root_volume_gib)
+                .build(),
+        )
+        .capacity_option_type(if s.spot {
+            CapacityOptionType::Spot
+        } else {
+            CapacityOptionType::OnDemand
+        })
+        .build()
+        .unwrap();
+    let mut p = CapacityProvider::builder()
+        .name("acme-mi")
+        .cluster("acme")
+        .capacity_provider_arn(ARN)
+        .status(CapacityProviderStatus::Active)
+        .managed_instances_provider(
+            ManagedInstancesProvider::builder()
+                .infrastructure_role_arn(&s.infrastructure_role_arn)
+                .instance_launch_template(template)
+                .build(),
+        );
+    if ours {
+        p = p.tags(Tag::builder().key("managed-by").value("ecskit").build());
+    }
+    p.build()
+}
+
+fn described(p: Option<CapacityProvider>) -> Rule {
+    mock!(Client::describe_capacity_providers)
+        .match_requests(|r| r.capacity_providers() == ["acme-mi"] && r.cluster() == Some("acme"))
+        .then_output(move || {
+            DescribeCapacityProvidersOutput::builder()
+                .set_capacity_providers(Some(p.clone().into_iter().collect()))
+                .build()
+        })
+}
+
+async fn read(rules: &[Rule]) -> (ecskit::ecs::Deps, Option<managed::Current>) {
+    let d = deps(rules);
+    let now = managed::read(&d, "acme", "acme-mi").await.unwrap();
+    (d, now)
+}
+
+async fn converge(
+    d: &ecskit::ecs::Deps,
+    now: Option<managed::Current>,
+    want: &Spec,
+) -> ecskit::Result<String> {
+    managed::check_existing(now.as_ref(), "acme-mi")?;
+    managed::converge_provider(d, "acme", "acme-mi", now, want, "us-west-2", "123456789012").await
+}
+
+#[tokio::test]
+async fn a_missing_provider_is_created_in_the_cluster_with_role_profile_network_and_storage() {
+    let create = mock!(Client::create_capacity_provider)
+        .match_requests(|r| {
+            let m = r.managed_instances_provider().unwrap();
+            let lt = m.instance_launch_template().unwrap();
+            let net = lt.network_configuration().unwrap();
+            r.name() == Some("acme-mi")
+                && r.cluster() == Some("acme")
+                && r.auto_scaling_group_provider().is_none()
+                && m.infrastructure_role_arn() == ROLE
+                && lt.ec2_instance_profile_arn() == PROFILE
+                && net.subnets() == ["subnet-0a1b2c3d", "subnet-0e4f5a6b"]
+                && net.security_groups() == ["sg-0123abcd"]
+                && lt
+                    .storage_configuration()
+                    .and_then(|s| s.storage_size_gib())
+                    == Some(30)
+                && lt.capacity_option_type() == Some(&CapacityOptionType::OnDemand)
+                && r.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("managed-by") && t.value() == Some("ecskit"))
+        })
+        .then_output(|| {
+            CreateCapacityProviderOutput::builder()
+                .capacity_provider(provider(&spec(), true))
+                .build()
+        });
+    let (d, now) = read(&[described(None), create.clone()]).await;
+    assert!(now.is_none());
+    let arn = converge(&d, now, &spec()).await.unwrap();
+    assert_eq!(arn, ARN);
+    let report = d.ctx.report().output("CAPACITY_PROVIDER_ARN", arn);
+    assert_eq!(
+        report.render(OutputFormat::Text),
+        format!(
+            "  create capacity provider acme-mi in cluster acme (ECS Managed Instances, ON_DEMAND, {PROFILE})\n\
+             changed: true\n\
+             capacity_provider_arn: {ARN}\n"
+        )
+    );
+    assert_eq!(create.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_matching_provider_gets_no_mutating_call() {
+    let (d, now) = read(&[described(Some(provider(&spec(), true)))]).await;
+    let arn = converge(&d, now, &spec()).await.unwrap();
+    assert_eq!(arn, ARN);
+    // The mock answers the describe only: any other call would find no answer and fail.
+    let report = d.ctx.report();
+    assert!(!report.changed, "{:?}", report.actions);
+    assert!(report.actions.is_empty());
+}
+
+#[tokio::test]
+async fn a_drifted_provider_gets_one_update_naming_the_change() {
+    let mut want = spec();
+    want.security_groups = vec!["sg-0456cdef".into()];
+    want.root_volume_gib = 60;
+    let update = mock!(Client::update_capacity_provider)
+        .match_requests(|r| {
+            let lt = r
+                .managed_instances_provider()
+                .and_then(|m| m.instance_launch_template())
+                .unwrap();
+            r.name() == Some("acme-mi")
+                && r.cluster() == Some("acme")
+                && lt.network_configuration().unwrap().security_groups() == ["sg-0456cdef"]
+                && lt
+                    .storage_configuration()
+                    .and_then(|s| s.storage_size_gib())
+                    == Some(60)
+        })
+        .then_output(|| UpdateCapacityProviderOutput::builder().build());
+    let (d, now) = read(&[described(Some(provider(&spec(), true))), update.clone()]).await;
+    converge(&d, now, &want).await.unwrap();
+    let report = d.ctx.report();
+    assert_eq!(
+        report.actions,
+        [
+            "update capacity provider acme-mi (security groups sg-0123abcd -> sg-0456cdef, storage GiB 30 -> 60)"
+        ]
+    );
+    assert_eq!(update.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn spot_against_on_demand_is_refused_before_any_change() {
+    let mut want = spec();
+    want.spot = true;
+    let (d, now) = read(&[described(Some(provider(&spec(), true)))]).await;
+    let err = converge(&d, now, &want).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(
+        err.to_string(),
+        "capacity provider acme-mi launches On-Demand instances; ECS does not change that on an update"
+    );
+    assert!(d.ctx.report().actions.is_empty());
+}
+
+#[tokio::test]
+async fn a_provider_not_ours_or_over_a_group_is_refused() {
+    let (d, now) = read(&[described(Some(provider(&spec(), false)))]).await;
+    let err = converge(&d, now, &spec()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string().contains("not tagged managed-by=ecskit"),
+        "{err}"
+    );
+
+    let group = CapacityProvider::builder()
+        .name("acme-mi")
+        .capacity_provider_arn(ARN)
+        .status(CapacityProviderStatus::Active)
+        .auto_scaling_group_provider(
+            AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn("arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:1:autoScalingGroupName/acme-mi")
+                .build()
+                .unwrap(),
+        )
+        .tags(Tag::builder().key("managed-by").value("ecskit").build())
+        .build();
+    let (d, now) = read(&[described(Some(group))]).await;
+    let err = converge(&d, now, &spec()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(
+        err.to_string(),
+        "capacity provider acme-mi is over an Auto Scaling group, not ECS Managed Instances"
+    );
+    assert!(d.ctx.report().actions.is_empty());
+}
+
+#[tokio::test]
+async fn delete_names_the_cluster() {
+    let delete = mock!(Client::delete_capacity_provider)
+        .match_requests(|r| r.capacity_provider() == Some("acme-mi") && r.cluster() == Some("acme"))
+        .then_output(|| DeleteCapacityProviderOutput::builder().build());
+    let d = deps(&[delete]);
+    managed::delete_provider(&d, "acme", "acme-mi")
+        .await
+        .unwrap();
+    assert_eq!(
+        d.ctx.report().actions,
+        ["delete capacity provider acme-mi of cluster acme"]
+    );
+}
