@@ -151,7 +151,7 @@ async fn creates_template_group_and_provider_then_a_rerun_changes_nothing() {
             .map(|t| t.as_str()),
         Some("required")
     );
-    assert_eq!(data.security_group_ids(), [sg.clone()]);
+    assert_eq!(data.security_group_ids(), std::slice::from_ref(&sg));
     let root = data.block_device_mappings()[0].ebs().unwrap();
     assert_eq!(
         (root.encrypted(), root.volume_size()),

@@ -74,6 +74,9 @@ pub fn ci() -> Result<()> {
         "--bins",
         "--tests",
         "--no-run",
+        // every lint and error of the change in one run, not only the first crate's (for a
+        // build, cargo test's no-fail-fast is keep-going)
+        "--no-fail-fast",
         "--message-format=json-render-diagnostics",
     ]))?;
     let integration = lanes::integration_binaries(&built);

@@ -178,7 +178,7 @@ pub fn run(binaries: Vec<TestBinary>, state: &State, lanes: usize) -> Result<()>
         }
     });
     let mut ended = ended.into_inner().unwrap_or_else(|e| e.into_inner());
-    ended.sort_by(|a, b| b.took.cmp(&a.took));
+    ended.sort_by_key(|e| std::cmp::Reverse(e.took));
     eprintln!("\nintegration test binaries, slowest first:");
     for e in &ended {
         eprintln!(
