@@ -403,3 +403,28 @@ async fn delete_leaves_nothing_and_a_second_delete_changes_nothing() {
     assert!(!again.changed);
     assert_eq!(again.calls.mutating, 0);
 }
+
+/// Capacity made for one cluster is never moved to another by a run that names another (a
+/// forgotten --cluster, a renamed stack): exit 2 before any change, naming both clusters.
+#[tokio::test]
+async fn capacity_made_for_one_cluster_is_not_moved_to_another() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &[])).await.unwrap();
+    let other = stack.parse(
+        "capacity-create",
+        &["--cluster", "other", "--name", "acme-ec2"],
+    );
+    let err = run(other).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string()
+            .contains("capacity acme-ec2 was made for cluster acme, not other"),
+        "{err}"
+    );
+    let s = seen(&stack).await;
+    assert_eq!(s.template_versions, 1, "no new template version");
+    assert_eq!(
+        s.group.unwrap().launch_template().unwrap().version(),
+        Some("1")
+    );
+}

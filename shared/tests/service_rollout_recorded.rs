@@ -177,3 +177,61 @@ async fn a_code_deploy_service_gets_no_mutating_call() {
         );
     }
 }
+
+/// A service file moving CANARY to LINEAR is laid over the live deploymentConfiguration: the
+/// request carries the file's strategy and settings, never the live canaryConfiguration beside
+/// them (ECS refuses that mix).
+#[tokio::test]
+async fn a_service_file_changing_the_strategy_sends_only_the_new_strategys_settings() {
+    let advanced =
+        json!({"alternateTargetGroupArn": GREEN, "productionListenerRule": RULE, "roleArn": ROLE});
+    let mut canary = live();
+    canary["deploymentConfiguration"] = json!({
+        "deploymentCircuitBreaker": {"enable": true, "rollback": true}, "maximumPercent": 200,
+        "minimumHealthyPercent": 100, "strategy": "CANARY", "bakeTimeInMinutes": 10,
+        "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5}
+    });
+    canary["loadBalancers"][0]["advancedConfiguration"] = advanced.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("service.json");
+    let doc = json!({
+        "cluster": "prod", "serviceName": "web", "taskDefinition": TD, "desiredCount": 2,
+        "launchType": "FARGATE",
+        "networkConfiguration": live()["networkConfiguration"],
+        "loadBalancers": canary["loadBalancers"],
+        "deploymentConfiguration": {"strategy": "LINEAR", "bakeTimeInMinutes": 10,
+            "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 5}}
+    });
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let mut after = canary.clone();
+    after["deploymentConfiguration"] = json!({
+        "deploymentCircuitBreaker": {"enable": true, "rollback": true}, "maximumPercent": 200,
+        "minimumHealthyPercent": 100, "strategy": "LINEAR", "bakeTimeInMinutes": 10,
+        "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 5}
+    });
+    let mut script = reads(canary);
+    script.push(ok("UpdateService", json!({"service": after})));
+    script.push(ok("TagResource", json!({})));
+    let replay = Replay::new(script);
+    let mut args = Args::try_parse_from([
+        "service-run",
+        "--service-file",
+        file.to_str().unwrap(),
+        "--no-wait",
+    ])
+    .unwrap();
+    args.aws.region = Some("us-west-2".into());
+    ecskit::step::run::<ServiceRun>(&replay.ctx(false), &args)
+        .await
+        .unwrap_or_else(|e| panic!("{}\nsent: {:?}", e.render(), replay.sent()));
+    let at = replay
+        .sent()
+        .iter()
+        .position(|o| o == "UpdateService")
+        .unwrap();
+    let body: Value = serde_json::from_str(&replay.bodies()[at]).unwrap();
+    let dc = &body["deploymentConfiguration"];
+    assert_eq!(dc["strategy"], "LINEAR", "{dc:#}");
+    assert!(dc.get("canaryConfiguration").is_none(), "{dc:#}");
+    assert_eq!(dc["linearConfiguration"]["stepPercent"], 25.0, "{dc:#}");
+}

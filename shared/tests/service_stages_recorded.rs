@@ -183,7 +183,6 @@ fn blue_green_polls() -> Vec<Exchange> {
             json!({"lifecycleHookDetails": lambda_hook("SUCCEEDED")}),
         ),
         ("POST_TEST_TRAFFIC_SHIFT", json!({})),
-        ("PRE_PRODUCTION_TRAFFIC_SHIFT", json!({})),
         ("PRODUCTION_TRAFFIC_SHIFT", production_weight(100.0)),
         ("POST_PRODUCTION_TRAFFIC_SHIFT", json!({})),
         ("BAKE_TIME", json!({})),
@@ -332,13 +331,12 @@ async fn wait_until_stops_at_each_stage_and_names_it_with_the_deployment() {
         ("POST_SCALE_UP", 3),
         ("TEST_TRAFFIC_SHIFT", 4),
         ("POST_TEST_TRAFFIC_SHIFT", 6),
-        ("PRE_PRODUCTION_TRAFFIC_SHIFT", 7),
-        ("PRODUCTION_TRAFFIC_SHIFT", 8),
-        ("POST_PRODUCTION_TRAFFIC_SHIFT", 9),
-        ("deployed", 9),
-        ("BAKE_TIME", 10),
-        ("CLEAN_UP", 12),
-        ("stable", 13),
+        ("PRODUCTION_TRAFFIC_SHIFT", 7),
+        ("POST_PRODUCTION_TRAFFIC_SHIFT", 8),
+        ("deployed", 8),
+        ("BAKE_TIME", 9),
+        ("CLEAN_UP", 11),
+        ("stable", 12),
     ];
     for (wait, polls) in cases {
         let mut script = attach();
@@ -403,6 +401,37 @@ async fn the_stage_and_the_deployment_reached_are_outputs_in_every_format() {
     assert!(env_of(&report).contains("ECSKIT_LIFECYCLE_STAGE=POST_TEST_TRAFFIC_SHIFT\n"));
 }
 
+/// A service deployment of the same task definition from an earlier run (a rollback to it, a
+/// redeploy) is never taken for this run's, even finished SUCCESSFUL: until ECS lists this
+/// run's, the watch waits for it, and the verdict is this run's deployment's.
+#[tokio::test]
+async fn an_earlier_deployment_of_the_same_task_definition_is_not_this_runs() {
+    let earlier =
+        "arn:aws:ecs:us-west-2:123456789012:service-deployment/app/web/Old0Old0Old0Old0Old0O";
+    let svc = || service("BLUE_GREEN", "IN_PROGRESS", 2);
+    let only_the_earlier = json!({"serviceDeployments": [
+        {"serviceDeploymentArn": earlier, "serviceArn": SERVICE, "clusterArn": CLUSTER,
+         "createdAt": T0 - 86_400.0, "startedAt": T0 - 86_400.0, "finishedAt": T0 - 86_000.0,
+         "targetServiceRevisionArn": REV_NEW, "status": "SUCCESSFUL"}
+    ]});
+    let mut script = attach();
+    script.extend(vec![
+        ok("DescribeServices", svc()),
+        ok("ListServiceDeployments", only_the_earlier),
+        ok("DescribeServiceRevisions", revisions()),
+        no_stopped_tasks(),
+    ]);
+    script.extend(first_poll(
+        service("BLUE_GREEN", "COMPLETED", 2),
+        deployment("BLUE_GREEN", "CLEAN_UP", "SUCCESSFUL", json!({})),
+    ));
+    let (replay, result, lines) = run(script, &args(&["--watch"])).await;
+    let report = result.unwrap_or_else(|e| panic!("{}\n{lines:#?}", e.render()));
+    assert!(replay.left().is_empty(), "{:?}", replay.left());
+    let json: Value = serde_json::from_str(&report.render(OutputFormat::Json)).unwrap();
+    assert_eq!(json["service_deployment_arn"], SD, "{lines:#?}");
+}
+
 #[tokio::test]
 async fn a_bake_time_longer_than_the_no_progress_limit_is_waited_out() {
     let bg = |stage: &str| deployment("BLUE_GREEN", stage, "IN_PROGRESS", json!({}));
@@ -423,6 +452,36 @@ async fn a_bake_time_longer_than_the_no_progress_limit_is_waited_out() {
     assert_eq!(lines[0], "stage BAKE_TIME 10m left");
 }
 
+/// A canary's wait at 10% of production traffic and a Lambda hook ECS keeps calling are quiet
+/// by design: neither is "no progress" (only --timeout limits them).
+#[tokio::test]
+async fn a_canary_step_and_a_running_lambda_hook_are_not_no_progress() {
+    let svc = || service("CANARY", "IN_PROGRESS", 2);
+    for (stage, extra) in [
+        ("PRODUCTION_TRAFFIC_SHIFT", production_weight(10.0)),
+        (
+            "TEST_TRAFFIC_SHIFT",
+            json!({"lifecycleHookDetails": lambda_hook("IN_PROGRESS")}),
+        ),
+    ] {
+        let quiet = || deployment("CANARY", stage, "IN_PROGRESS", extra.clone());
+        let mut script = attach();
+        script[0] = ok("DescribeServices", svc());
+        script.extend(first_poll(svc(), quiet()));
+        // Ten polls of 6 s with nothing changing: a minute, twice the no-progress limit.
+        for _ in 0..10 {
+            script.extend(poll(svc(), quiet()));
+        }
+        script.extend(poll(
+            service("CANARY", "COMPLETED", 2),
+            deployment("CANARY", "CLEAN_UP", "SUCCESSFUL", json!({})),
+        ));
+        let args = args(&["--watch", "--no-progress-timeout", "30s"]);
+        let (_, result, lines) = run(script, &args).await;
+        result.unwrap_or_else(|e| panic!("{stage}: {}\n{lines:#?}", e.render()));
+    }
+}
+
 /// (b) A canary: 10% of production traffic, then all of it, then the alarm fires during the bake
 /// time and ECS rolls back. One green task crashed meanwhile: its last log lines are in the
 /// failure report.
@@ -436,7 +495,7 @@ async fn a_canary_rolled_back_by_an_alarm_during_bake_time_is_exit_3_naming_the_
     script[0] = ok("DescribeServices", svc());
     script.extend(first_poll(
         svc(),
-        canary("PRE_PRODUCTION_TRAFFIC_SHIFT", "IN_PROGRESS", json!({})),
+        canary("POST_SCALE_UP", "IN_PROGRESS", json!({})),
     ));
     script.extend(poll(
         svc(),

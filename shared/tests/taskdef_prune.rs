@@ -101,7 +101,7 @@ async fn prune_keeps_what_services_use_and_the_revision_just_registered() {
     // revision this run found unchanged, the one it reports) stay.
     let narrow = run(
         &stack,
-        &["--prune", "--keep", "0", "--cluster", "apps"],
+        &["--prune", "--keep", "0", "--in-use-cluster", "apps"],
         false,
     )
     .await;
@@ -126,15 +126,27 @@ fn keep_without_delete_or_prune_and_a_bad_cluster_are_refused_before_any_call() 
         err.to_string(),
         "--keep N says how many revisions --delete or --prune keeps"
     );
-    let err = match TaskdefRegister::check(&parse(&["--prune", "--keep", "1", "--cluster", "a b"]))
-    {
+    let err = match TaskdefRegister::check(&parse(&[
+        "--prune",
+        "--keep",
+        "1",
+        "--in-use-cluster",
+        "a b",
+    ])) {
         Err(e) => e,
         Ok(_) => panic!("a bad cluster name was taken"),
     };
     assert_eq!(
         err.to_string(),
-        "--cluster 'a b' is not a cluster name: 1 to 255 letters, digits, '-' and '_'"
+        "--in-use-cluster 'a b' is not a cluster name: 1 to 255 letters, digits, '-' and '_'"
     );
+    // Named on the command line without --prune: a mistake, said (the variable set for a whole
+    // job is read only by runs that prune).
+    let err = match TaskdefRegister::check(&parse(&["--in-use-cluster", "apps"])) {
+        Err(e) => e,
+        Ok(_) => panic!("--in-use-cluster without --prune was taken"),
+    };
+    assert_eq!(err.exit_code(), 2);
     // --prune needs --keep (clap says so).
     assert!(Args::try_parse_from(["taskdef-register", "--file", "x.json", "--prune"]).is_err());
 }

@@ -235,6 +235,26 @@ pub fn check(args: &Args) -> Result<Arch> {
 }
 
 /// An existing resource of `--name` that this tool did not make: refused, never taken over.
+/// The cluster a template's instances join (its user data's `ECS_CLUSTER=` line).
+fn joined_cluster(user_data: &str) -> Option<String> {
+    user_data
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ECS_CLUSTER="))
+        .map(str::to_string)
+}
+
+/// Capacity made for one cluster is never moved to another by a run that names another (a
+/// forgotten --cluster, a renamed stack): its instances would join the new cluster while the old
+/// one's capacity provider keeps scaling the group for tasks that never land there.
+fn other_cluster(name: &str, joined: &str, asked: &str) -> Error {
+    Error::input(format!(
+        "capacity {name} was made for cluster {joined}, not {asked}: its instances join {joined}"
+    ))
+    .hint(format!(
+        "pass --cluster {joined}, or give this cluster its own capacity with another --name (or remove {name} first with --delete --cluster {joined})"
+    ))
+}
+
 fn not_ours(what: &str, name: &str) -> Error {
     Error::input(format!(
         "{what} {name} exists and is not tagged managed-by=ecskit: it is not this step's to change"
@@ -282,6 +302,14 @@ async fn converge(deps: &Deps, args: &Args, arch: Arch) -> Result<Report> {
         return Err(not_ours("Auto Scaling group", &args.name));
     }
     provider::check_existing(cp_now.as_ref(), &args.name, grp_now.as_ref())?;
+    if let Some(joined) = tpl_now
+        .as_ref()
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| joined_cluster(&s.user_data))
+        .filter(|c| *c != args.cluster)
+    {
+        return Err(other_cluster(&args.name, &joined, &args.cluster));
+    }
 
     let want = template::Spec {
         image_id: image.clone(),

@@ -100,7 +100,10 @@ pub async fn resolve_ami(ctx: &Ctx, arch: Arch) -> Result<String> {
 
 /// The instances' user data: the agent's config joins the cluster, lets tasks use their task
 /// role (in bridge and host network modes too) and lets the awslogs driver use the execution
-/// role. The cluster name is a checked ECS name: it cannot add a line of its own.
+/// role. awsvpc tasks are kept from the instance metadata service (the hop limit stops bridge
+/// tasks only): a task gets its own role, never the instance's. The logging drivers are the
+/// agent's default ones plus awslogs. The cluster name is a checked ECS name: it cannot add a
+/// line of its own.
 pub fn user_data(cluster: &str) -> String {
     format!(
         "#!/bin/bash\n\
@@ -108,8 +111,9 @@ pub fn user_data(cluster: &str) -> String {
          ECS_CLUSTER={cluster}\n\
          ECS_ENABLE_TASK_IAM_ROLE=true\n\
          ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n\
-         ECS_AVAILABLE_LOGGING_DRIVERS=[\"json-file\",\"awslogs\"]\n\
+         ECS_AVAILABLE_LOGGING_DRIVERS=[\"json-file\",\"none\",\"awslogs\"]\n\
          ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE=true\n\
+         ECS_AWSVPC_BLOCK_IMDS=true\n\
          EOF\n"
     )
 }
@@ -434,8 +438,8 @@ mod tests {
             user_data("acme"),
             "#!/bin/bash\ncat >> /etc/ecs/ecs.config <<'EOF'\nECS_CLUSTER=acme\n\
              ECS_ENABLE_TASK_IAM_ROLE=true\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n\
-             ECS_AVAILABLE_LOGGING_DRIVERS=[\"json-file\",\"awslogs\"]\n\
-             ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE=true\nEOF\n"
+             ECS_AVAILABLE_LOGGING_DRIVERS=[\"json-file\",\"none\",\"awslogs\"]\n\
+             ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE=true\nECS_AWSVPC_BLOCK_IMDS=true\nEOF\n"
         );
     }
 }

@@ -10,19 +10,23 @@ use crate::error::{Error, Result};
 
 /// ECS's lifecycle stages in the order a deployment goes through them (the API reference's
 /// ServiceDeployment.lifecycleStage). Canary and linear repeat the production traffic shift.
-pub const STAGES: [&str; 11] = [
+/// PRE_PRODUCTION_TRAFFIC_SHIFT is a stage a hook may run at, never one a deployment reports:
+/// a wait for it would be met only once production traffic moves (see [`HOOK_ONLY`]).
+pub const STAGES: [&str; 10] = [
     "RECONCILE_SERVICE",
     "PRE_SCALE_UP",
     "SCALE_UP",
     "POST_SCALE_UP",
     "TEST_TRAFFIC_SHIFT",
     "POST_TEST_TRAFFIC_SHIFT",
-    "PRE_PRODUCTION_TRAFFIC_SHIFT",
     "PRODUCTION_TRAFFIC_SHIFT",
     "POST_PRODUCTION_TRAFFIC_SHIFT",
     "BAKE_TIME",
     "CLEAN_UP",
 ];
+
+/// The hook stage no deployment reports as its own, and where to wait instead.
+pub const HOOK_ONLY: &str = "PRE_PRODUCTION_TRAFFIC_SHIFT";
 
 /// Where the watch stops with exit 0.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,7 +75,11 @@ pub fn parse_wait_until(s: &str) -> std::result::Result<WaitUntil, String> {
         .unwrap_or(t)
         .to_ascii_uppercase()
         .replace('-', "_");
-    if STAGES.contains(&upper.as_str()) {
+    if upper == HOOK_ONLY {
+        Err(format!(
+            "'{s}': ECS runs hooks at {HOOK_ONLY} but never reports it as the deployment's stage, so a wait for it would end only once production traffic moves: wait until POST_TEST_TRAFFIC_SHIFT (with --pause-at POST_TEST_TRAFFIC_SHIFT to hold it there)"
+        ))
+    } else if STAGES.contains(&upper.as_str()) {
         Ok(WaitUntil::Stage(upper))
     } else {
         Err(format!(
@@ -99,13 +107,13 @@ pub struct FollowArgs {
     /// a lifecycle stage of a blue/green, canary or linear deployment (TEST_TRAFFIC_SHIFT,
     /// POST_TEST_TRAFFIC_SHIFT, BAKE_TIME ...), for a CI job to test against the test
     /// listener and then --continue. Prints the stage reached and the deployment's ARN.
+    /// --no-wait wins over it (the variable may be set for a whole job).
     #[arg(
         long,
         env = "ECSKIT_WAIT_UNTIL",
         value_name = "stable|deployed|STAGE",
         default_value = "stable",
-        value_parser = parse_wait_until,
-        conflicts_with = "no_wait"
+        value_parser = parse_wait_until
     )]
     pub wait_until: WaitUntil,
     /// Resume the service's deployment held by a pause hook (ContinueServiceDeployment, action
@@ -156,7 +164,8 @@ pub async fn check_stage_wait(
     args: &Args,
     file: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Result<()> {
-    if !matches!(args.follow.wait_until, WaitUntil::Stage(_)) {
+    // --no-wait: nothing is waited for, so no stage either.
+    if args.no_wait || !matches!(args.follow.wait_until, WaitUntil::Stage(_)) {
         return Ok(());
     }
     // --strategy wins over the file (it is laid over it), the file over the live service.
@@ -213,6 +222,12 @@ mod tests {
         }
         let err = parse_wait_until("TEST_TRAFIC_SHIFT").unwrap_err();
         assert!(err.contains("TEST_TRAFFIC_SHIFT, POST_TEST"), "{err}");
+        // A hook stage that is never a deployment's: refused, pointing to the stage to wait for.
+        let err = parse_wait_until("pre_production_traffic_shift").unwrap_err();
+        assert!(
+            err.contains("never reports it") && err.contains("wait until POST_TEST_TRAFFIC_SHIFT"),
+            "{err}"
+        );
     }
 
     #[test]

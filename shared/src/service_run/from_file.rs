@@ -451,6 +451,11 @@ async fn send_update(
         .iter()
         .map(|(k, v)| (k.clone(), service_file::update_value(v, live.get(k))))
         .collect();
+    // The file's deploymentConfiguration is laid over the live one: a strategy the file
+    // changes must not carry the live strategy's settings along.
+    if let Some(Value::Object(dc)) = body.get_mut("deploymentConfiguration") {
+        super::strategy::tidy(dc);
+    }
     // ECS moves a service to another capacity provider strategy only with a new deployment.
     if body.contains_key("capacityProviderStrategy") {
         body.insert("forceNewDeployment".into(), json!(true));

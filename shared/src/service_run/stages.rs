@@ -127,12 +127,21 @@ impl StageFollower {
                 deps.progress.println(format!("stage {line}"));
                 self.printed = Some(line);
             }
-            self.holding = name == "BAKE_TIME";
+            // Quiet by design, not stuck: a bake time, and a canary's or linear step's wait
+            // at one production weight.
+            let stepped = matches!(
+                sd.deployment_configuration().and_then(|c| c.strategy()),
+                Some(aws_sdk_ecs::types::DeploymentStrategy::Canary)
+                    | Some(aws_sdk_ecs::types::DeploymentStrategy::Linear)
+            );
+            self.holding = name == "BAKE_TIME" || (stepped && name == "PRODUCTION_TRAFFIC_SHIFT");
             self.stage = Some(name);
         }
+        // A pause waiting for a person, or a Lambda hook ECS keeps calling until it answers.
         self.holding |= sd.lifecycle_hook_details().iter().any(|h| {
-            h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
-                && h.status() == Some(&HookStatus::AwaitingAction)
+            (h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+                && h.status() == Some(&HookStatus::AwaitingAction))
+                || h.status() == Some(&HookStatus::InProgress)
         });
         for hook in sd.lifecycle_hook_details() {
             let id = hook.hook_id().unwrap_or_default().to_string();
@@ -327,6 +336,10 @@ pub async fn describe(deps: &Deps, arn: &str) -> Result<ServiceDeployment> {
     ))
 }
 
+/// How much older than this run's DescribeServices deployment its service deployment may be
+/// listed (the two are created together; their timestamps come from different records).
+const SAME_RUN_SLACK_SECS: f64 = 60.0;
+
 /// This run's service deployment: see the module's comment. `None` while it is not listed.
 async fn find(
     deps: &Deps,
@@ -377,9 +390,21 @@ async fn find(
         (Some(a), Some(b)) => (a - b).abs(),
         _ => f64::MAX,
     };
+    // An earlier service deployment of the same task definition (a rollback to it, a redeploy)
+    // is never this run's: this run's was created with its DescribeServices deployment, not
+    // before it (a minute's slack for the two records' clocks). Until ECS lists it, wait.
+    let not_older = |b: &aws_sdk_ecs::types::ServiceDeploymentBrief| match (
+        created,
+        b.created_at().map(|t| t.as_secs_f64()),
+    ) {
+        (Some(run), Some(listed)) => listed >= run - SAME_RUN_SLACK_SECS,
+        // A record without its time: the nearest one, as before (ECS always sends both).
+        _ => true,
+    };
     Ok(briefs
         .iter()
         .filter(|b| b.target_service_revision_arn().is_some_and(runs_td))
+        .filter(|b| not_older(b))
         .min_by(|a, b| distance(a).total_cmp(&distance(b)))
         .and_then(|b| b.service_deployment_arn().map(str::to_string)))
 }

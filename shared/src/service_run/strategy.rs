@@ -345,8 +345,10 @@ pub fn overlay(doc: &mut Map<String, Value>, rollout: &Rollout) {
     }
 }
 
-/// Drops the settings of strategies other than the one named.
-fn tidy(dc: &mut Map<String, Value>) {
+/// Drops the settings of strategies other than the one named (ECS refuses a request holding
+/// another strategy's settings, as it would after a file moves CANARY to LINEAR over the live
+/// service's canaryConfiguration).
+pub fn tidy(dc: &mut Map<String, Value>) {
     let Some(s) = dc
         .get("strategy")
         .and_then(Value::as_str)

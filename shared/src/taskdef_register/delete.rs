@@ -4,7 +4,7 @@
 //! alone, with a warning.
 //!
 //! Which services count for `--prune`: those of every cluster in the region (ListClusters),
-//! unless `--cluster` names the ones to look in. Every cluster is the default because a
+//! unless `--in-use-cluster` names the ones to look in. Every cluster is the default because a
 //! revision deregistered under a service in a cluster nobody named is the one its rollback
 //! (`service-run --rollback`, a circuit breaker's) can no longer be started from by name; the
 //! cost is one ListServices and a DescribeServices per ten services.

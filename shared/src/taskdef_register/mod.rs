@@ -35,6 +35,9 @@ use ecskit_contract::outputs;
 use document::Overrides;
 pub use revisions::{Revision, active_revisions, latest_active, register};
 
+/// The variable --in-use-cluster also reads.
+const PRUNE_CLUSTERS_ENV: &str = "ECSKIT_PRUNE_CLUSTERS";
+
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "taskdef-register",
@@ -89,14 +92,14 @@ pub struct Args {
     /// managed-by=ecskit). A dry run lists them.
     #[arg(long, requires = "keep", conflicts_with = "delete")]
     pub prune: bool,
-    /// With --prune: the clusters whose services' revisions are kept (repeatable or
-    /// comma-separated; default: every cluster in the region).
+    /// With --prune: look for the services that use a revision only in these clusters
+    /// (repeatable or comma-separated; default: every cluster in the region). A revision a
+    /// service of another cluster runs is then not protected.
     #[arg(
-        long = "cluster",
+        long = "in-use-cluster",
         value_name = "CLUSTER",
         value_delimiter = ',',
-        env = "ECSKIT_PRUNE_CLUSTERS",
-        requires = "prune"
+        env = PRUNE_CLUSTERS_ENV
     )]
     pub prune_clusters: Vec<String>,
 
@@ -130,10 +133,21 @@ impl Step for TaskdefRegister {
                     .hint("add --prune (after registering) or --delete, or drop --keep"),
             );
         }
+        // Given on the command line without --prune it is a mistake; set for a whole job in
+        // the environment it is read only by the runs that prune.
+        if !args.prune
+            && !args.prune_clusters.is_empty()
+            && std::env::var_os(PRUNE_CLUSTERS_ENV).is_none()
+        {
+            return Err(Error::input(
+                "--in-use-cluster says where --prune looks for revisions in use",
+            )
+            .hint("add --prune --keep N, or drop --in-use-cluster"));
+        }
         for c in &args.prune_clusters {
             if crate::validate::ecs_name(c, 255).is_err() && !c.starts_with("arn:") {
                 return Err(Error::input(format!(
-                    "--cluster '{c}' is not a cluster name: 1 to 255 letters, digits, '-' and '_'"
+                    "--in-use-cluster '{c}' is not a cluster name: 1 to 255 letters, digits, '-' and '_'"
                 )));
             }
         }

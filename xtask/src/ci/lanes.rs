@@ -88,13 +88,39 @@ fn package_of(id: &str, dir: &Path) -> Option<String> {
 /// The binaries that took longest in past runs go first, so that the lanes end together
 /// rather than one lane starting the slowest binary last. Names are `package/test`.
 const SLOWEST_FIRST: &[&str] = &[
-    "ecskit/iam_role_create",
+    "task-run/local",
+    "xtask/before",
+    "xtask/many",
+    "ecskit/config_upload",
+    "xtask/faults",
     "ecskit/image",
+    "ecskit/capacity_create",
+    "ecskit/taskdef",
+    "ecskit/verify",
     "ecskit/service",
-    "ecskit/output_snapshots",
+    "ecskit/iam_role_create",
     "ecskit/service_day2",
+    "image-push/cli",
     "ecskit/iam_instance_profile",
 ];
+
+/// Binaries that start local tasks on the shared Docker engine: a local task's network takes
+/// ECS's 169.254.170.0/24, so the engine runs one at a time (task-run refuses a second one).
+/// No two of them run at once; the other lane takes other binaries meanwhile.
+const ONE_LOCAL_TASK_AT_A_TIME: &[&str] = &["task-run/local", "ecskit-demo-app/local_run"];
+
+fn runs_local_tasks(b: &TestBinary) -> bool {
+    ONE_LOCAL_TASK_AT_A_TIME.contains(&format!("{}/{}", b.package, b.name).as_str())
+}
+
+/// The next binary a lane may take: the first in order, passing over one that runs local tasks
+/// while another such binary runs. `None` when nothing may start now (or nothing is left).
+fn next_allowed(queue: &mut VecDeque<TestBinary>, local_busy: bool) -> Option<TestBinary> {
+    let at = queue
+        .iter()
+        .position(|b| !(local_busy && runs_local_tasks(b)))?;
+    queue.remove(at)
+}
 
 /// `binaries` in the order the lanes take them.
 pub fn ordered(mut binaries: Vec<TestBinary>) -> Vec<TestBinary> {
@@ -148,19 +174,42 @@ pub fn run(binaries: Vec<TestBinary>, state: &State, lanes: usize) -> Result<()>
         .chain(motos.iter().map(|m| m.port))
         .collect();
     let queue = Mutex::new(ordered(binaries).into_iter().collect::<VecDeque<_>>());
+    // Whether a binary that runs local tasks is running, and the lanes waiting for that to end.
+    let local_busy = Mutex::new(false);
+    let local_done = std::sync::Condvar::new();
     let ended = Mutex::new(Vec::new());
     let print = Mutex::new(());
     std::thread::scope(|scope| {
         for (lane, port) in ports.iter().enumerate() {
             let (queue, ended, print) = (&queue, &ended, &print);
+            let (local_busy, local_done) = (&local_busy, &local_done);
             let out_dir = work_dir.path().to_path_buf();
             scope.spawn(move || {
                 loop {
-                    let Some(bin) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
-                    else {
-                        return;
+                    // Lock order: local_busy, then the queue.
+                    let mut busy = local_busy.lock().unwrap_or_else(|e| e.into_inner());
+                    let bin = loop {
+                        let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                        if q.is_empty() {
+                            return;
+                        }
+                        if let Some(bin) = next_allowed(&mut q, *busy) {
+                            break bin;
+                        }
+                        // Only local-task binaries are left and one runs: wait for it.
+                        drop(q);
+                        busy = local_done.wait(busy).unwrap_or_else(|e| e.into_inner());
                     };
+                    let local = runs_local_tasks(&bin);
+                    if local {
+                        *busy = true;
+                    }
+                    drop(busy);
                     let result = run_one(&bin, state, *port, lane, &out_dir);
+                    if local {
+                        *local_busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
+                        local_done.notify_all();
+                    }
                     let _turn = print.lock().unwrap_or_else(|e| e.into_inner());
                     eprintln!(
                         "\n--- {} (lane {lane}): {} in {:.1}s",
@@ -284,6 +333,29 @@ mod tests {
     }
 
     #[test]
+    fn two_binaries_that_run_local_tasks_never_start_together() {
+        let bin = |package: &str, name: &str| TestBinary {
+            name: name.into(),
+            package: package.into(),
+            dir: PathBuf::new(),
+            exe: PathBuf::new(),
+        };
+        let mut queue: VecDeque<TestBinary> = [
+            bin("task-run", "local"),
+            bin("ecskit-demo-app", "local_run"),
+            bin("ecskit", "help"),
+        ]
+        .into();
+        let first = next_allowed(&mut queue, false).unwrap();
+        assert_eq!(first.name, "local");
+        // While it runs, the other lane passes over the demo's local run.
+        let second = next_allowed(&mut queue, true).unwrap();
+        assert_eq!(second.name, "help");
+        assert!(next_allowed(&mut queue, true).is_none(), "must wait");
+        assert_eq!(next_allowed(&mut queue, false).unwrap().name, "local_run");
+    }
+
+    #[test]
     fn the_slowest_known_binaries_go_first() {
         let bin = |package: &str, name: &str| TestBinary {
             name: name.into(),
@@ -298,6 +370,6 @@ mod tests {
             bin("ecskit", "iam_role_create"),
         ]);
         let names: Vec<&str> = order.iter().map(|b| b.name.as_str()).collect();
-        assert_eq!(names, ["iam_role_create", "image", "help", "deploy"]);
+        assert_eq!(names, ["image", "iam_role_create", "help", "deploy"]);
     }
 }

@@ -1,0 +1,88 @@
+//! capacity-create as a process: bad input is exit 2 with nothing on stdout and nothing made, a
+//! dry run's plan in `--output env`, the help's order.
+
+use std::process::Command;
+
+fn capacity_create(stack: &ecskit_testkit::LocalStack, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_capacity-create"))
+        .args(["--region", "us-west-2", "--endpoint-url", &stack.moto_url])
+        .args(args)
+        .env_remove("ECSKIT_CAPACITY_PROVIDER_NAME")
+        .env_remove("ECSKIT_INSTANCE_PROFILE_NAME")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bad_sizes_are_exit_2_naming_the_flags_with_nothing_on_stdout() {
+    let stack = ecskit_testkit::local_stack();
+    let name = format!("cli{}", std::process::id());
+    let out = capacity_create(
+        &stack,
+        &[
+            "--cluster",
+            &name,
+            "--name",
+            &name,
+            "--min-size",
+            "3",
+            "--max-size",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("--min-size 3 and --max-size 1"), "{stderr}");
+}
+
+#[test]
+fn a_dry_run_plans_with_env_output_and_makes_nothing() {
+    let stack = ecskit_testkit::local_stack();
+    let name = format!("dry{}", std::process::id());
+    let out = capacity_create(
+        &stack,
+        &[
+            "--cluster",
+            &name,
+            "--name",
+            &name,
+            "--dry-run",
+            "--output",
+            "env",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!("ECSKIT_CAPACITY_PROVIDER_NAME={name}\n")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ECSKIT_CHANGED=true\n"), "{stdout}");
+    // Nothing was made: a second dry run still plans the template.
+    let again = capacity_create(&stack, &["--cluster", &name, "--name", &name, "--dry-run"]);
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(&format!("launch template {name}")),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+/// The step's own flags come first, under the step's name; Output and AWS come last.
+#[test]
+fn help_lists_the_steps_own_flags_first() {
+    let (help, headings) = ecskit_testkit::help_and_headings(env!("CARGO_BIN_EXE_capacity-create"));
+    assert_eq!(
+        headings.get(1).map(String::as_str),
+        Some("capacity-create:"),
+        "{help}"
+    );
+    let n = headings.len();
+    assert_eq!(
+        headings[n - 3..].to_vec(),
+        ["Output:", "AWS:", "Examples:"],
+        "{help}"
+    );
+}
