@@ -214,8 +214,15 @@ pub async fn attach(deps: &Deps, args: &Args, now: Option<Cluster>) -> Result<()
     let listed = providers.iter().any(|p| p == name);
     let want_strategy = if args.no_default_strategy {
         strategy.clone()
-    } else {
+    } else if replaces_default(&strategy, name) {
         vec![item(name, 1, 0)]
+    } else {
+        // Someone chose this cluster's default: it stays, and the services name the provider.
+        tracing::warn!(
+            "cluster {cluster}'s default capacity provider strategy is {}: left as it is; give the services --capacity-provider-strategy {name}:1",
+            shown(&strategy)
+        );
+        strategy.clone()
     };
     let same_strategy = want_strategy.len() == strategy.len()
         && want_strategy.iter().zip(&strategy).all(|(a, b)| {
@@ -238,6 +245,28 @@ pub async fn attach(deps: &Deps, args: &Args, now: Option<Cluster>) -> Result<()
         ),
     };
     put(deps, cluster, action, providers, want_strategy).await
+}
+
+/// Whether the cluster's default strategy is this step's to replace: none, the FARGATE:1 a new
+/// cluster gets (ecskit's own or ECS's console default), or this provider's already. A strategy
+/// someone chose (other providers, weights, a base) is never overwritten.
+fn replaces_default(strategy: &[CapacityProviderStrategyItem], name: &str) -> bool {
+    match strategy {
+        [] => true,
+        [only] => {
+            let plain = only.weight() <= 1 && only.base() == 0;
+            plain && (only.capacity_provider() == "FARGATE" || only.capacity_provider() == name)
+        }
+        _ => false,
+    }
+}
+
+fn shown(strategy: &[CapacityProviderStrategyItem]) -> String {
+    strategy
+        .iter()
+        .map(|s| format!("{}:{}", s.capacity_provider(), s.weight()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The provider out of the cluster's list and default strategy (the rest left as it is).
@@ -285,4 +314,24 @@ pub async fn delete(deps: &Deps, name: &str) -> Result<()> {
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_empty_or_new_clusters_default_strategy_is_replaced() {
+        assert!(replaces_default(&[], "ec2"));
+        assert!(replaces_default(&[item("FARGATE", 1, 0)], "ec2"));
+        assert!(replaces_default(&[item("ec2", 1, 0)], "ec2"));
+        // Chosen by someone: kept.
+        assert!(!replaces_default(&[item("FARGATE_SPOT", 1, 0)], "ec2"));
+        assert!(!replaces_default(&[item("FARGATE", 1, 2)], "ec2"));
+        assert!(!replaces_default(&[item("other-ec2", 1, 0)], "ec2"));
+        assert!(!replaces_default(
+            &[item("FARGATE", 1, 0), item("FARGATE_SPOT", 3, 0)],
+            "ec2"
+        ));
+    }
 }
