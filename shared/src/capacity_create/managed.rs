@@ -302,12 +302,7 @@ pub async fn converge_provider(
                     .send(),
             )
             .await?;
-        return Ok(out
-            .and_then(|o| o.capacity_provider)
-            .and_then(|p| p.capacity_provider_arn)
-            .unwrap_or_else(|| {
-                format!("arn:aws:ecs:{region}:{account}:capacity-provider/{name}")
-            }));
+        return Ok(super::provider::created_arn(out, region, account, name));
     };
     let Some(spec) = now.spec.as_ref() else {
         return Err(Error::input(format!(

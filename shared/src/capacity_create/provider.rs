@@ -132,12 +132,7 @@ pub async fn converge(
                     .send(),
             )
             .await?;
-        return Ok(out
-            .and_then(|o| o.capacity_provider)
-            .and_then(|p| p.capacity_provider_arn)
-            .unwrap_or_else(|| {
-                format!("arn:aws:ecs:{region}:{account}:capacity-provider/{name}")
-            }));
+        return Ok(created_arn(out, region, account, name));
     };
     if now.target != Some(target) || !now.scaling_on || !now.protection_on {
         deps.ctx
@@ -160,6 +155,19 @@ pub async fn converge(
             .await?;
     }
     Ok(now.arn)
+}
+
+/// The ARN CreateCapacityProvider answered, or (in a dry run, which sends nothing) the one it
+/// would have.
+pub(super) fn created_arn(
+    out: Option<aws_sdk_ecs::operation::create_capacity_provider::CreateCapacityProviderOutput>,
+    region: &str,
+    account: &str,
+    name: &str,
+) -> String {
+    out.and_then(|o| o.capacity_provider)
+        .and_then(|p| p.capacity_provider_arn)
+        .unwrap_or_else(|| format!("arn:aws:ecs:{region}:{account}:capacity-provider/{name}"))
 }
 
 fn item(name: &str, weight: i32, base: i32) -> CapacityProviderStrategyItem {

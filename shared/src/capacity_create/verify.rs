@@ -12,29 +12,10 @@ use crate::verify::{Check, Checks};
 
 /// The services a trust policy lets assume the role (statements that Allow sts:AssumeRole).
 pub fn trusted_services(doc: &Value) -> Vec<String> {
-    let statements: Vec<&Value> = match doc.get("Statement") {
-        Some(Value::Array(list)) => list.iter().collect(),
-        Some(one @ Value::Object(_)) => vec![one],
-        _ => return Vec::new(),
-    };
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        match v {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(l)) => l
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    statements
+    use crate::iam::policy::{assume_statements, strings};
+    assume_statements(doc)
+        .unwrap_or_default()
         .into_iter()
-        .filter(|st| st.get("Effect").and_then(Value::as_str) == Some("Allow"))
-        .filter(|st| {
-            strings(st.get("Action"))
-                .iter()
-                .any(|a| a == "sts:AssumeRole" || a == "sts:*" || a == "*")
-        })
         .flat_map(|st| strings(st.pointer("/Principal/Service")))
         .collect()
 }

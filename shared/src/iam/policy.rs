@@ -301,7 +301,30 @@ pub fn check_document(doc: &Value) -> Vec<String> {
     problems
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
+/// The statements of a trust policy that allow assuming the role (Effect Allow, an Action of
+/// `sts:AssumeRole`, `sts:*` or `*`); `None` when the document has no Statement.
+pub fn assume_statements(doc: &Value) -> Option<Vec<&Value>> {
+    let statements: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => return None,
+    };
+    Some(
+        statements
+            .into_iter()
+            .filter(|st| st.get("Effect").and_then(Value::as_str) == Some("Allow"))
+            .filter(|st| {
+                strings(st.get("Action"))
+                    .iter()
+                    .any(|a| a == "sts:AssumeRole" || a == "sts:*" || a == "*")
+            })
+            .collect(),
+    )
+}
+
+/// A policy element that is one string or a list of them (`Action`, `Principal.Service`, a
+/// condition's values), as a list; anything else is empty.
+pub fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) => a

@@ -138,8 +138,7 @@ pub async fn check(
         .collect();
     let key = key("permission", serde_json::json!(asked));
     let iam = ctx.iam();
-    memo.checks(key, || simulate_all(&iam, questions.clone()))
-        .await
+    memo.checks(key, || simulate_all(&iam, questions)).await
 }
 
 /// [`simulate_all`]'s checks alone.

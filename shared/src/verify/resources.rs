@@ -20,34 +20,13 @@ pub fn role_name(arn: &str) -> &str {
 /// What is wrong with a trust policy for an ECS task role: ECS must be allowed to assume it,
 /// and confused-deputy conditions, where present, must name this account.
 pub fn trust_problems(doc: &Value, account: &str) -> Vec<String> {
-    let statements: Vec<&Value> = match doc.get("Statement") {
-        Some(Value::Array(list)) => list.iter().collect(),
-        Some(one @ Value::Object(_)) => vec![one],
-        _ => return vec!["the trust policy has no Statement".into()],
-    };
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        match v {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(l)) => l
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
+    use crate::iam::policy::{assume_statements, strings};
+    let Some(statements) = assume_statements(doc) else {
+        return vec!["the trust policy has no Statement".into()];
     };
     let mut trusted = Vec::new();
     let mut problems = Vec::new();
     for st in statements {
-        if st.get("Effect").and_then(Value::as_str) != Some("Allow") {
-            continue;
-        }
-        let actions = strings(st.get("Action"));
-        if !actions
-            .iter()
-            .any(|a| a == "sts:AssumeRole" || a == "sts:*" || a == "*")
-        {
-            continue;
-        }
         let services = strings(st.pointer("/Principal/Service"));
         if !services.iter().any(|s| s == "ecs-tasks.amazonaws.com") {
             trusted.extend(services);
