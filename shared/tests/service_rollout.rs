@@ -95,3 +95,73 @@ async fn a_service_ecs_does_not_deploy_gets_no_mutating_call_from_the_flags() {
         assert_eq!(live.services()[0].task_definition(), Some(first.as_str()));
     }
 }
+
+/// A rollout setting given without its strategy takes the service's own: a bake time asked of
+/// a rolling service (ECS would drop it, and every run would report a change) is exit 2 before
+/// any mutating call, the cluster's included; the same from a service file.
+#[tokio::test]
+async fn a_bake_time_for_a_rolling_service_is_refused_before_any_change() {
+    let stack = local_stack();
+    let td = stack.register_app("baked", "nginx:1").await;
+    let base = [
+        "--cluster",
+        "bake",
+        "--service",
+        "baked",
+        "--task-definition",
+        td.as_str(),
+        "--no-wait",
+    ];
+    let args: Args = stack.parse("service-run", &base);
+    let ctx = stack.ctx(false).await;
+    ecskit::step::run::<ServiceRun>(&ctx, &args).await.unwrap();
+
+    let mut argv = base.to_vec();
+    argv.extend(["--bake-time", "5m"]);
+    let args: Args = stack.parse("service-run", &argv);
+    let ctx = stack.ctx(false).await;
+    let err = ecskit::step::run::<ServiceRun>(&ctx, &args)
+        .await
+        .expect_err("the bake time was accepted for a rolling service");
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string()
+            .starts_with("service baked keeps its strategy ROLLING: --bake-time"),
+        "{err}"
+    );
+    assert!(
+        ctx.calls().mutating().is_empty(),
+        "{:?}",
+        ctx.calls().mutating()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("service.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"serviceName": "baked", "desiredCount": 1, "launchType": "FARGATE",
+            "deploymentConfiguration": {"bakeTimeInMinutes": 5}})
+        .to_string(),
+    )
+    .unwrap();
+    let file = file.to_string_lossy().to_string();
+    let mut argv = base.to_vec();
+    argv.extend(["--service-file", file.as_str()]);
+    let args: Args = stack.parse("service-run", &argv);
+    let ctx = stack.ctx(false).await;
+    let err = ecskit::step::run::<ServiceRun>(&ctx, &args)
+        .await
+        .expect_err("the file's bake time was accepted for a rolling service");
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string().contains(
+            "keeps its strategy ROLLING: --bake-time (deploymentConfiguration.bakeTimeInMinutes)"
+        ),
+        "{err}"
+    );
+    assert!(
+        ctx.calls().mutating().is_empty(),
+        "{:?}",
+        ctx.calls().mutating()
+    );
+}

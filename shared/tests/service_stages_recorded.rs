@@ -719,6 +719,136 @@ async fn a_pause_hook_holds_until_continue() {
     );
 }
 
+/// `--continue` run before ECS reaches the pause (a CI job right after the deploy) waits for it
+/// and then continues it, rather than exiting 0 having released nothing; a deployment already
+/// past its pause changes nothing; one without any pause hook is exit 2.
+#[tokio::test]
+async fn continue_waits_for_a_pause_not_yet_reached() {
+    let in_progress = json!({"serviceDeployments": [
+        {"serviceDeploymentArn": SD, "serviceArn": SERVICE, "clusterArn": CLUSTER,
+         "targetServiceRevisionArn": REV_NEW, "status": "IN_PROGRESS", "createdAt": T0 + 2.0}]});
+    // The deployment as ECS sends it: its configuration names the pause.
+    let at = |stage: &str, hooks: Value| {
+        deployment(
+            "BLUE_GREEN",
+            stage,
+            "IN_PROGRESS",
+            json!({"lifecycleHookDetails": hooks, "deploymentConfiguration": {
+                "strategy": "BLUE_GREEN", "bakeTimeInMinutes": 10,
+                "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]}}),
+        )
+    };
+    let script = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok("DescribeServiceDeployments", at("SCALE_UP", json!([]))),
+        ok(
+            "DescribeServiceDeployments",
+            at("TEST_TRAFFIC_SHIFT", json!([])),
+        ),
+        ok(
+            "DescribeServiceDeployments",
+            at("POST_TEST_TRAFFIC_SHIFT", pause_hook("AWAITING_ACTION")),
+        ),
+        ok(
+            "ContinueServiceDeployment",
+            json!({"serviceDeploymentArn": SD}),
+        ),
+    ];
+    let (replay, result, lines) = run(script, &args(&["--continue"])).await;
+    let report = result.unwrap_or_else(|e| panic!("{}\n{lines:#?}", e.render()));
+    assert!(replay.left().is_empty());
+    assert!(report.changed);
+    let body: Value = serde_json::from_str(&replay.bodies()[4]).unwrap();
+    assert_eq!(
+        body,
+        json!({"serviceDeploymentArn": SD, "hookId": HOOK, "action": "CONTINUE"})
+    );
+    assert_eq!(
+        report.get_str("LIFECYCLE_STAGE").as_deref(),
+        Some("POST_TEST_TRAFFIC_SHIFT")
+    );
+    let waiting = format!(
+        "deployment {SD} has not reached its pause at POST_TEST_TRAFFIC_SHIFT yet (now SCALE_UP): waiting for it"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(&waiting)).count(),
+        1,
+        "said once: {lines:#?}"
+    );
+
+    // Its dry run says what it would wait for, and waits for nothing.
+    let dry = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok("DescribeServiceDeployments", at("SCALE_UP", json!([]))),
+    ];
+    let (replay, result, _) = run_as(dry, &args(&["--continue", "--dry-run"]), true).await;
+    let report = result.unwrap();
+    assert!(replay.left().is_empty());
+    assert_eq!(
+        report.actions,
+        [format!(
+            "wait for deployment {SD} of service web to pause at POST_TEST_TRAFFIC_SHIFT (now SCALE_UP), then continue it"
+        )]
+    );
+
+    // Past the pause: nothing to continue, changed false.
+    let past = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok(
+            "DescribeServiceDeployments",
+            at("PRODUCTION_TRAFFIC_SHIFT", json!([])),
+        ),
+    ];
+    let (replay, result, _) = run(past, &args(&["--continue"])).await;
+    let report = result.unwrap();
+    assert!(replay.left().is_empty());
+    assert!(!report.changed);
+
+    // Never reached within --timeout: exit 3 naming the pause, nothing continued.
+    let mut slow = vec![ok("ListServiceDeployments", in_progress.clone())];
+    for _ in 0..4 {
+        slow.push(ok(
+            "DescribeServiceDeployments",
+            at("TEST_TRAFFIC_SHIFT", json!([])),
+        ));
+    }
+    let (replay, result, _) = run(
+        slow,
+        &args(&["--continue", "--timeout", "18s", "--poll-interval", "6s"]),
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.to_string()
+            .contains("did not reach its pause at POST_TEST_TRAFFIC_SHIFT within 18s"),
+        "{err}"
+    );
+    assert!(
+        !replay
+            .sent()
+            .iter()
+            .any(|c| c == "ContinueServiceDeployment")
+    );
+
+    // A deployment with no pause hook: exit 2, nothing sent that changes it.
+    let no_pause = vec![
+        ok("ListServiceDeployments", in_progress),
+        ok(
+            "DescribeServiceDeployments",
+            deployment("BLUE_GREEN", "TEST_TRAFFIC_SHIFT", "IN_PROGRESS", json!({})),
+        ),
+    ];
+    let (replay, result, _) = run(no_pause, &args(&["--continue"])).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("has no pause hook"), "{err}");
+    assert_eq!(
+        replay.sent(),
+        ["ListServiceDeployments", "DescribeServiceDeployments"]
+    );
+}
+
 /// (d) The Lambda hook at TEST_TRAFFIC_SHIFT answers FAILED; ECS rolls back (its answer no longer
 /// lists the hook): exit 3 naming the hook.
 #[tokio::test]

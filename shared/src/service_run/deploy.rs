@@ -226,9 +226,15 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     // The service is read with every field ECS sent, so the rollout is compared as sent.
     let existing = service_file::describe_both(&deps.ecs, cluster_name, &service_name).await?;
     let rollout = strategy::rollout(&args.rollout).0;
-    let created_rollout = match &existing {
-        None => strategy::update_fields(&serde_json::json!({}), &rollout, &service_name)?.0,
-        Some(_) => Default::default(),
+    let next = match &existing {
+        None => Next::Create(
+            strategy::update_fields(&serde_json::json!({}), &rollout, &service_name)?.0,
+        ),
+        Some((svc, live)) => Next::Update(
+            svc,
+            live,
+            plan_whole_update(cluster_name, svc, live, &rollout, &want, td)?,
+        ),
     };
     let network = match &existing {
         None if td.awsvpc => Some(network::resolve(deps, &want.network, want.fargate()).await?),
@@ -248,8 +254,8 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
             "warning: cluster {cluster_name} has no EC2 capacity: no container instance has joined it and it has no EC2 capacity provider, so EC2 tasks will stay PENDING until instances join (instance-profile makes their role)"
         ));
     }
-    let service = match &existing {
-        None => {
+    let service = match next {
+        Next::Create(created_rollout) => {
             create(
                 deps,
                 cluster_name,
@@ -261,7 +267,9 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
             )
             .await?
         }
-        Some((svc, live)) => update(deps, cluster_name, svc, live, &rollout, &want, td).await?,
+        Next::Update(svc, live, prepared) => {
+            update(deps, cluster_name, svc, live, prepared, &want, td).await?
+        }
     };
     watch_and_report(deps, args, td, &cluster_arn, &service_name, service).await
 }
@@ -402,21 +410,55 @@ async fn create(
     Ok(out.service)
 }
 
-async fn update(
-    deps: &Deps,
+/// What the run does to the service: create it with the rollout's fields, or update it.
+enum Next<'a> {
+    Create(serde_json::Map<String, serde_json::Value>),
+    Update(&'a Service, &'a serde_json::Value, Update),
+}
+
+/// An update worked out before any call that changes something: what differs, and the
+/// rollout's fields to send. Every refusal (a field ECS cannot change in place, a rollout the
+/// live service cannot take, a service whose deployments ECS does not make) is made here.
+struct Update {
+    plan: Plan,
+    rollout_fields: serde_json::Map<String, serde_json::Value>,
+}
+
+fn plan_whole_update(
     cluster: &str,
     existing: &Service,
     live: &serde_json::Value,
     rollout: &strategy::Rollout,
     want: &Want,
     td: &TaskDef,
-) -> Result<Option<Service>> {
+) -> Result<Update> {
     let name = existing.service_name().unwrap_or_default();
     let mut plan = plan_update(existing, want, td)?;
+    strategy::check_over_live(live, rollout, name)?;
     let (rollout_fields, rollout_changes) = strategy::update_fields(live, rollout, name)?;
     plan.changes.extend(rollout_changes);
     // Nothing is sent to a service whose deployments ECS does not make.
     strategy::refuse_controller(cluster, name, live, &plan.changes)?;
+    Ok(Update {
+        plan,
+        rollout_fields,
+    })
+}
+
+async fn update(
+    deps: &Deps,
+    cluster: &str,
+    existing: &Service,
+    live: &serde_json::Value,
+    update: Update,
+    want: &Want,
+    td: &TaskDef,
+) -> Result<Option<Service>> {
+    let name = existing.service_name().unwrap_or_default();
+    let Update {
+        plan,
+        rollout_fields,
+    } = update;
     if plan.changes.is_empty() {
         tracing::info!("service {name} already runs {} as asked: no change", td.arn);
         return Ok(Some(existing.clone()));

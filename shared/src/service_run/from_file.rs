@@ -293,6 +293,18 @@ pub async fn deploy(
     match &live {
         Some((_, live_json)) => {
             let p = service_file::plan(&Value::Object(doc.clone()), live_json);
+            if p.update.contains_key("deploymentConfiguration") {
+                let deployment = doc
+                    .get("deploymentConfiguration")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                let rollout = super::strategy::Rollout {
+                    deployment,
+                    ..Default::default()
+                };
+                super::strategy::check_over_live(live_json, &rollout, &name)?;
+            }
             refuse_what_update_cannot_do(cluster_name, &p, live_json, &name, file)?;
             plan = Some(p);
         }

@@ -121,6 +121,8 @@ fn contains(wanted: &Value, live: &Value, remembered: bool) -> bool {
                 && w.iter()
                     .all(|wi| l.iter().any(|li| contains(wi, li, remembered)))
         }
+        // 10 and 10.0 are the same percent: a file's integer against ECS's float is no change.
+        (Value::Number(w), Value::Number(l)) => w == l || w.as_f64() == l.as_f64(),
         (w, l) => w == l,
     }
 }
@@ -391,6 +393,17 @@ mod tests {
                 .clone()
         );
         assert_eq!(p.needs_recreate, ["launchType: \"FARGATE\" -> \"EC2\""]);
+    }
+
+    #[test]
+    fn a_whole_number_and_the_same_float_are_no_change() {
+        let mut f = file();
+        f["deploymentConfiguration"] = json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10, "canaryBakeTimeInMinutes": 5}});
+        let mut l = live();
+        l["deploymentConfiguration"] = json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5}});
+        assert_eq!(plan(&f, &l), Plan::default());
+        f["deploymentConfiguration"]["canaryConfiguration"]["canaryPercent"] = json!(10.5);
+        assert!(plan(&f, &l).update.contains_key("deploymentConfiguration"));
     }
 
     #[test]

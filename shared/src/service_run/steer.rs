@@ -9,12 +9,12 @@
 
 use aws_sdk_ecs::types::{
     DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus,
-    DeploymentLifecycleHookTargetType, ServiceDeploymentStatus as Status,
+    DeploymentLifecycleHookTargetType, ServiceDeployment, ServiceDeploymentStatus as Status,
     StopServiceDeploymentStopType,
 };
 
 use super::following::StopKind;
-use super::{Args, Deps, stages};
+use super::{Args, Deps, following, stages};
 use crate::Report;
 use crate::error::{AwsContext, Error, Result, sdk_is};
 
@@ -91,26 +91,21 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     let mut report_note = None;
     match args.follow.stop_deployment {
         None => {
-            if !matches!(status, Status::Pending | Status::InProgress) {
-                return Err(Error::input(format!(
-                    "--continue: deployment {arn} of service {service} is {}: there is nothing to resume",
-                    status.as_str()
-                )));
-            }
-            let paused: Vec<String> = sd
-                .lifecycle_hook_details()
-                .iter()
-                .filter(|h| {
-                    h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
-                        && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
-                })
-                .filter_map(|h| h.hook_id().map(str::to_string))
-                .collect();
-            if paused.is_empty() {
-                report_note = Some(format!(
-                    "deployment {arn} is not held by a pause hook (stage {stage}): nothing to continue"
-                ));
-            }
+            let (sd, paused) = match await_pause(deps, &arn, &service, sd).await? {
+                Pause::Awaiting(sd, hooks) => (sd, hooks),
+                Pause::Done(note) => {
+                    tracing::info!("{note}");
+                    return Ok(deps
+                        .ctx
+                        .report()
+                        .output(ecskit_contract::outputs::SERVICE_DEPLOYMENT_ARN, arn)
+                        .note(note));
+                }
+            };
+            let stage = sd
+                .lifecycle_stage()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "none yet".to_string());
             // Every pause hook of the stage waits for the same person's word.
             for hook in paused {
                 deps.ctx
@@ -125,6 +120,14 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
                     )
                     .await?;
             }
+            let mut report = deps.ctx.report().output(
+                ecskit_contract::outputs::SERVICE_DEPLOYMENT_ARN,
+                arn.clone(),
+            );
+            if let Some(s) = sd.lifecycle_stage() {
+                report = report.output(ecskit_contract::outputs::LIFECYCLE_STAGE, s.as_str());
+            }
+            return Ok(report);
         }
         Some(kind) => {
             if matches!(
@@ -167,4 +170,136 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
         Some(note) => report.note(note),
         None => report,
     })
+}
+
+/// What `--continue` finds: the pause hooks waiting for it (and the deployment as last read),
+/// or why there is nothing left to continue.
+enum Pause {
+    Awaiting(Box<ServiceDeployment>, Vec<String>),
+    Done(String),
+}
+
+/// A lifecycle stage's rank in the order a deployment goes through them. A pause at
+/// PRE_PRODUCTION_TRAFFIC_SHIFT (a stage no deployment reports) holds between the test traffic
+/// shift and the production one.
+fn rank(stage: &str) -> Option<usize> {
+    if stage == following::HOOK_ONLY {
+        return following::STAGES
+            .iter()
+            .position(|s| *s == "POST_TEST_TRAFFIC_SHIFT")
+            .map(|i| 2 * i + 1);
+    }
+    following::STAGES
+        .iter()
+        .position(|s| *s == stage)
+        .map(|i| 2 * i)
+}
+
+/// The deployment's pause hooks waiting for a person, after waiting (up to `--timeout`) for the
+/// deployment to reach a pause it has not reached yet. A CI job may run `--continue` right after
+/// the deploy, before ECS gets to the pause: continuing nothing and exiting 0 would let the job
+/// believe it released the deployment. A pause already passed (this run's or a person's
+/// continue, a timeout that went on) is nothing to do, so a second `--continue` changes nothing.
+/// A deployment that has no pause hook at all is exit 2: there is nothing it could continue.
+async fn await_pause(
+    deps: &Deps,
+    arn: &str,
+    service: &str,
+    mut sd: ServiceDeployment,
+) -> Result<Pause> {
+    let start = deps.clock.elapsed();
+    let mut said_waiting = false;
+    loop {
+        let status = sd.status().cloned().unwrap_or(Status::Pending);
+        let current = sd
+            .lifecycle_stage()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        let details = sd.lifecycle_hook_details();
+        let is_pause = |h: &&aws_sdk_ecs::types::DeploymentLifecycleHookDetail| {
+            h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+        };
+        let awaiting: Vec<String> = details
+            .iter()
+            .filter(is_pause)
+            .filter(|h| h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction))
+            .filter_map(|h| h.hook_id().map(str::to_string))
+            .collect();
+        let in_progress = matches!(status, Status::Pending | Status::InProgress);
+        if in_progress && !awaiting.is_empty() {
+            return Ok(Pause::Awaiting(Box::new(sd), awaiting));
+        }
+        if details
+            .iter()
+            .filter(is_pause)
+            .any(|h| h.status() == Some(&DeploymentLifecycleHookStatus::Succeeded))
+        {
+            return Ok(Pause::Done(format!(
+                "deployment {arn} is no longer held by its pause hook at {current}: it was continued, nothing to do"
+            )));
+        }
+        // The stages the deployment was told to pause at, in the order it reaches them.
+        let mut pauses: Vec<(usize, String)> = sd
+            .deployment_configuration()
+            .map(|c| c.lifecycle_hooks())
+            .unwrap_or_default()
+            .iter()
+            .filter(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause))
+            .flat_map(|h| h.lifecycle_stages())
+            .filter_map(|s| rank(s.as_str()).map(|r| (r, s.as_str().to_string())))
+            .collect();
+        pauses.sort();
+        let Some(last) = pauses.last().cloned() else {
+            return Err(Error::input(format!(
+                "--continue: deployment {arn} of service {service} has no pause hook (deploymentConfiguration.lifecycleHooks with targetType PAUSE): there is nothing to continue"
+            ))
+            .hint("deploy with --pause-at STAGE (or a PAUSE hook in the service file) to hold a deployment for --continue"));
+        };
+        let here = rank(&current);
+        let ahead = pauses
+            .iter()
+            .find(|(r, _)| here.is_none_or(|h| *r >= h))
+            .cloned();
+        let Some((_, next)) = ahead else {
+            return Ok(Pause::Done(format!(
+                "deployment {arn} is at {current}, past its pause at {}: nothing to continue",
+                last.1
+            )));
+        };
+        if !in_progress {
+            return Err(Error::input(format!(
+                "--continue: deployment {arn} of service {service} is {} before its pause at {next}: there is nothing to resume",
+                status.as_str()
+            )));
+        }
+        // Not there yet: a dry run says what it would wait for; a real run waits.
+        if !deps.ctx.apply(format!(
+            "wait for deployment {arn} of service {service} to pause at {next} (now {}), then continue it",
+            if current.is_empty() { "starting" } else { &current }
+        )) {
+            return Ok(Pause::Done(format!(
+                "deployment {arn} has not reached its pause at {next} yet"
+            )));
+        }
+        if !said_waiting {
+            deps.progress.println(format!(
+                "deployment {arn} has not reached its pause at {next} yet (now {}): waiting for it",
+                if current.is_empty() {
+                    "starting"
+                } else {
+                    &current
+                }
+            ));
+            said_waiting = true;
+        }
+        if deps.clock.elapsed() - start >= deps.timing.timeout {
+            return Err(Error::deployment(format!(
+                "deployment {arn} of service {service} did not reach its pause at {next} within {}",
+                super::watch::human(deps.timing.timeout)
+            ))
+            .hint("raise --timeout, or follow it with service-run --watch"));
+        }
+        deps.clock.sleep(deps.timing.poll).await;
+        sd = stages::describe(deps, arn).await?;
+    }
 }

@@ -462,6 +462,34 @@ pub fn update_fields(
     Ok((plan.update, changes))
 }
 
+/// Exit 2 when the rollout's settings do not fit the strategy the live service keeps: settings
+/// sent without `--strategy` (or the file's `deploymentConfiguration.strategy`) take the
+/// service's own, so a bake time asked of a rolling service would be dropped on the way (and
+/// the run would report a change every time), a canary setting on a linear one refused by ECS
+/// half-way through the deploy.
+pub fn check_over_live(live: &Value, rollout: &Rollout, name: &str) -> crate::Result<()> {
+    if rollout.deployment.is_empty() || rollout.deployment.contains_key("strategy") {
+        return Ok(());
+    }
+    let kept = live
+        .pointer("/deploymentConfiguration/strategy")
+        .and_then(Value::as_str)
+        .unwrap_or("ROLLING");
+    let mut dc = rollout.deployment.clone();
+    dc.insert("strategy".into(), json!(kept));
+    let problems = check_document(&dc, None);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(crate::Error::inputs(
+        problems
+            .into_iter()
+            .map(|p| format!("service {name} keeps its strategy {kept}: {p}"))
+            .collect(),
+    )
+    .hint("name the strategy the settings are for (--strategy blue-green|canary|linear, or deploymentConfiguration.strategy in the service file), or drop them"))
+}
+
 /// Exit 2 for a service ECS does not deploy itself (deploymentController CODE_DEPLOY or
 /// EXTERNAL) that a run would update: UpdateService cannot roll out its task definition, so the
 /// call would fail or leave it half-changed. `changes` says what would have been sent. The hint

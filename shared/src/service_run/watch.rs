@@ -527,7 +527,7 @@ pub async fn until_inactive(deps: &Deps, cluster: &str, name: &str) -> Result<()
     Ok(())
 }
 
-fn human(d: Duration) -> String {
+pub(super) fn human(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)

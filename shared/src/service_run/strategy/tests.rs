@@ -354,3 +354,41 @@ fn a_service_ecs_does_not_deploy_is_refused_with_the_way_out() {
     assert!(refuse_controller("prod", "web", &live, &[]).is_ok());
     assert!(refuse_controller("prod", "web", &json!({}), &["x".into()]).is_ok());
 }
+
+#[test]
+fn settings_without_a_strategy_are_checked_against_the_strategy_the_service_keeps() {
+    let rollout = |extra: &[&str]| {
+        let mut all = vec!["service-run", "--cluster", "c", "--service", "web"];
+        all.extend_from_slice(extra);
+        let args = super::super::Args::try_parse_from(all).unwrap();
+        super::rollout(&args.rollout).0
+    };
+    let rolling = serde_json::json!({"deploymentConfiguration": {"maximumPercent": 200}});
+    let blue_green = serde_json::json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN"}});
+    let linear = serde_json::json!({"deploymentConfiguration": {"strategy": "LINEAR"}});
+    // A bake time on a rolling service (no strategy in the answer is ECS's ROLLING) would be
+    // dropped on the way.
+    let err = check_over_live(&rolling, &rollout(&["--bake-time", "5m"]), "web").unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(
+        err.to_string(),
+        "service web keeps its strategy ROLLING: --bake-time (deploymentConfiguration.bakeTimeInMinutes) applies to blue-green, canary and linear, not to a rolling update"
+    );
+    assert!(check_over_live(&blue_green, &rollout(&["--bake-time", "5m"]), "web").is_ok());
+    let err = check_over_live(&linear, &rollout(&["--canary-percent", "10"]), "web").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("canaryConfiguration (the canary flags) is for strategy CANARY, and the strategy is LINEAR"),
+        "{err}"
+    );
+    // With the strategy named, the check of the flags themselves is the one that counts.
+    assert!(
+        check_over_live(
+            &rolling,
+            &rollout(&["--strategy", "blue-green", "--bake-time", "5m"]),
+            "web"
+        )
+        .is_ok()
+    );
+    assert!(check_over_live(&rolling, &rollout(&["--alarm", "web-5xx"]), "web").is_ok());
+}
