@@ -11,10 +11,36 @@ pub mod calls;
 pub mod env;
 pub mod exit;
 pub mod outputs;
+pub mod rollout;
 pub mod step;
 pub mod validate;
 
 pub use step::Step;
+
+use std::time::Duration;
+
+/// `90`, `90s`, `15m`, `1h`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration: use 90s, 15m or 1h"))?;
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(format!("'{s}' is not a duration: use 90s, 15m or 1h")),
+    };
+    // Checked: a huge value is bad input (exit 2), not an overflow.
+    n.checked_mul(per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is too long a duration: use at most a few days, like 72h"))
+}
 
 /// The tag on everything ecskit creates. Each step's `--delete` removes only resources that
 /// carry it, so ecskit never deletes what someone else made.

@@ -28,6 +28,9 @@ pub enum Error {
         code: Option<String>,
         detail: String,
         hint: Option<String>,
+        /// What the run had already done and made when the call failed (a task definition
+        /// registered before its `--prune` failed): its outputs, printed as a success's are.
+        known: Option<Box<crate::Report>>,
     },
     /// The Docker Engine (or a registry behind it) failed. Exit 1.
     #[error("{context}: {detail}")]
@@ -108,10 +111,10 @@ impl Error {
     }
 
     /// An output of the failed run (`TASK_ARN`, `EXIT_CODE` ...), printed as a success's
-    /// outputs are. Only a run that ran but failed (exit 3) has outputs; other errors are
-    /// returned unchanged.
+    /// outputs are. Only a run that ran but failed (exit 3), or an AWS call that failed after
+    /// the run had made something, has outputs; other errors are returned unchanged.
     pub fn with_output(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
-        if let Error::Deployment { known, .. } = &mut self {
+        if let Error::Deployment { known, .. } | Error::Aws { known, .. } = &mut self {
             let report = known
                 .take()
                 .map(|b| *b)
@@ -132,7 +135,13 @@ impl Error {
     /// Puts the failed run's outputs into `report` (the context's: what was done, the calls),
     /// so that what is printed says what changed before the failure too.
     pub fn in_report(mut self, report: crate::Report) -> Self {
-        if let Error::Deployment { known, .. } = &mut self {
+        // An AWS failure says what was made only when the step attached an output to it.
+        let slot = match &mut self {
+            Error::Deployment { known, .. } => Some(known),
+            Error::Aws { known, .. } if known.is_some() => Some(known),
+            _ => None,
+        };
+        if let Some(known) = slot {
             let outputs = known
                 .take()
                 .map(|b| b.outputs().to_vec())
@@ -148,7 +157,7 @@ impl Error {
     /// What is known of a run that ran but failed, when it said.
     pub fn known(&self) -> Option<&crate::Report> {
         match self {
-            Error::Deployment { known, .. } => known.as_deref(),
+            Error::Deployment { known, .. } | Error::Aws { known, .. } => known.as_deref(),
             _ => None,
         }
     }
@@ -193,6 +202,7 @@ impl Error {
             code: None,
             detail: detail.to_string(),
             hint: None,
+            known: None,
         }
     }
 
@@ -328,6 +338,7 @@ where
         code,
         detail,
         hint,
+        known: None,
     }
 }
 

@@ -150,3 +150,46 @@ fn keep_without_delete_or_prune_and_a_bad_cluster_are_refused_before_any_call() 
     // --prune needs --keep (clap says so).
     assert!(Args::try_parse_from(["taskdef-register", "--file", "x.json", "--prune"]).is_err());
 }
+
+/// A prune that fails after the register (here: a cluster to look in that does not exist) is
+/// exit 1, and still says which revision it registered, in every output format: the next step
+/// of a chain, or a CI job on failure, has the ARN.
+#[tokio::test]
+async fn a_prune_that_fails_after_the_register_still_names_the_revision() {
+    let stack = ecskit_testkit::local_stack();
+    let file = fixture();
+    let mut args = Args::try_parse_from([
+        "taskdef-register",
+        "--file",
+        file.to_str().unwrap(),
+        "--family",
+        "prune-fails",
+        "--prune",
+        "--keep",
+        "1",
+        "--in-use-cluster",
+        "no-such-cluster",
+    ])
+    .unwrap();
+    args.aws = stack.aws_args();
+    let ctx = ecskit::aws::Ctx::new(&args.aws, false).await;
+    let err = ecskit::step::run::<TaskdefRegister>(&ctx, &args)
+        .await
+        .expect_err("the prune in a missing cluster succeeded");
+    assert_eq!(err.exit_code(), 1, "{}", err.render());
+    let registered = taskdef_register::active_revisions(&ctx.ecs(), "prune-fails")
+        .await
+        .unwrap();
+    let (_, arn) = registered.first().expect("the revision was registered");
+    let env = ecskit::cli::failure_output(&err, ecskit::output::OutputFormat::Env)
+        .expect("the failure prints the outputs");
+    assert!(
+        env.contains(&format!("TASK_DEFINITION_ARN={arn}")) && env.contains("TASK_REVISION=1"),
+        "{env}"
+    );
+    let json = ecskit::cli::failure_output(&err, ecskit::output::OutputFormat::Json).unwrap();
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["task_definition_arn"], Value::String(arn.clone()));
+    assert_eq!(json["exit_status"], 1);
+    assert_eq!(json["changed"], true);
+}

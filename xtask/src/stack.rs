@@ -701,6 +701,9 @@ fn check_service(
             "note: service.launch_type is EC2 and there is no [instance_profile]: the container instances need one"
         );
     }
+    if let Some(r) = &svc.rollout {
+        r.check(service_file.is_some(), problems);
+    }
     if let Some(b) = &s.before {
         check_before(b, problems);
         // The service file's launch type, capacity providers and network are not passed to

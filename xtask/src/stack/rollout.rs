@@ -17,9 +17,9 @@
 //! ```
 //!
 //! The types are checked when the file is read (a strategy that is not one of the four, a
-//! percent that is not a number); the values' ranges and what a strategy needs are
-//! service-run's own check, which refuses them (exit 2) before its first mutating call, so
-//! they are checked in one place.
+//! percent that is not a number); the values' ranges and what a strategy needs by service-run's
+//! own check ([`ecskit_contract::rollout::check`]) when the stack is checked, before the chain's
+//! first step: a bad bake time must not be found after the image was pushed and the roles made.
 
 use std::collections::BTreeMap;
 
@@ -65,7 +65,44 @@ pub enum HookAction {
     Rollback,
 }
 
+/// service-run's rollout flags, parsed as service-run parses them.
+#[derive(clap::Parser)]
+struct Flags {
+    #[command(flatten)]
+    rollout: ecskit_contract::rollout::RolloutArgs,
+}
+
 impl Rollout {
+    /// What service-run would refuse in this rollout, each problem under `service.rollout`. With
+    /// a service file the load balancer may be the file's, so only the rollout's own values are
+    /// checked here (service-run checks them laid over the file).
+    pub fn check(&self, with_file: bool, problems: &mut Vec<String>) {
+        use clap::Parser;
+        use ecskit_contract::rollout;
+        let argv = std::iter::once("service-run".to_string()).chain(self.args());
+        let flags = match Flags::try_parse_from(argv) {
+            Ok(f) => f,
+            Err(e) => {
+                let first = e.to_string();
+                let first = first
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                problems.push(format!("service.rollout: {first}"));
+                return;
+            }
+        };
+        let found = if with_file {
+            let (r, mut found) = rollout::rollout(&flags.rollout);
+            found.extend(rollout::check_document(&r.deployment, None));
+            found
+        } else {
+            rollout::check(&flags.rollout, None)
+        };
+        problems.extend(found.into_iter().map(|p| format!("service.rollout: {p}")));
+    }
+
     /// service-run's flags for this rollout, in `--flag=value` form (a value never reads as a
     /// flag).
     pub fn args(&self) -> Vec<String> {
@@ -154,6 +191,7 @@ production_listener_rule = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:
 load_balancer_role = "arn:aws:iam::123456789012:role/ecs-infra"
 alarms = ["web-5xx", "web-latency"]
 pause_at = ["POST_TEST_TRAFFIC_SHIFT"]
+hook_role = "arn:aws:iam::123456789012:role/ecs-hooks"
 [service.rollout.hooks]
 POST_TEST_TRAFFIC_SHIFT = "arn:aws:lambda:eu-west-1:123456789012:function:smoke"
 "#;
@@ -167,6 +205,7 @@ POST_TEST_TRAFFIC_SHIFT = "arn:aws:lambda:eu-west-1:123456789012:function:smoke"
                 "--alternate-target-group=arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/green/1",
                 "--production-listener-rule=arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/web/1/2/3",
                 "--load-balancer-role=arn:aws:iam::123456789012:role/ecs-infra",
+                "--hook-role=arn:aws:iam::123456789012:role/ecs-hooks",
                 "--canary-percent=10",
                 "--hook=POST_TEST_TRAFFIC_SHIFT=arn:aws:lambda:eu-west-1:123456789012:function:smoke",
                 "--pause-at=POST_TEST_TRAFFIC_SHIFT",
@@ -189,6 +228,66 @@ POST_TEST_TRAFFIC_SHIFT = "arn:aws:lambda:eu-west-1:123456789012:function:smoke"
                 .iter()
                 .any(|p| p.contains("unknown key `service.rollout.canary_percnt`")),
             "{problems:?}"
+        );
+    }
+
+    /// The values service-run would refuse are refused when the stack is read, before the
+    /// chain's first step, each naming the table, the flag and the field.
+    #[test]
+    fn out_of_range_values_are_refused_when_the_stack_is_checked() {
+        let d = dir();
+        let text = |rollout: &str, file: bool| {
+            format!(
+                "[app]\nname = \"web\"\nregion = \"eu-west-1\"\n[roles]\nbucket = \"web-config\"\n[task_definition]\nfile = \"taskdef.json\"\n{}[service.rollout]\n{rollout}\n",
+                if file {
+                    "[service]\nfile = \"taskdef.json\"\n"
+                } else {
+                    ""
+                }
+            )
+        };
+        let problems = parse(
+            &text(
+                "strategy = \"canary\"\ncanary_percent = 0.05\nbake_time = \"90s\"",
+                false,
+            ),
+            &d,
+        )
+        .unwrap_err();
+        for wanted in [
+            "service.rollout: --bake-time 90s is not whole minutes",
+            "service.rollout: --canary-percent (canaryConfiguration.canaryPercent): 0.05 is not a percent from 0.1 to 100",
+            "service.rollout: strategy CANARY shifts traffic between two target groups and needs --alternate-target-group",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(wanted)),
+                "{wanted}: {problems:?}"
+            );
+        }
+        // With a service file the load balancer may be the file's: only the values are checked.
+        let problems = parse(
+            &text("strategy = \"linear\"\nlinear_step_percent = 2", true),
+            &d,
+        )
+        .unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.starts_with(
+                "service.rollout: --linear-step-percent (linearConfiguration.stepPercent): 2.0 is not a percent from 3 to 100"
+            )),
+            "{problems:?}"
+        );
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.contains("needs --alternate-target-group")),
+            "{problems:?}"
+        );
+        assert!(
+            parse(
+                &text("strategy = \"linear\"\nlinear_step_percent = 10", true),
+                &d
+            )
+            .is_ok()
         );
     }
 }

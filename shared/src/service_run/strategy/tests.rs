@@ -37,7 +37,7 @@ fn lb_flags() -> Vec<&'static str> {
 fn a_traffic_shifting_strategy_names_each_missing_load_balancer_flag() {
     for s in ["blue-green", "canary", "linear"] {
         let p = problems(&["--strategy", s, "--alternate-target-group", TG]);
-        let api = Strategy::from_str_api(s);
+        let api = from_str_api(s);
         assert_eq!(
             p,
             [
@@ -57,12 +57,10 @@ fn a_traffic_shifting_strategy_names_each_missing_load_balancer_flag() {
     assert!(problems(&["--strategy", "rolling"]).is_empty());
 }
 
-impl Strategy {
-    fn from_str_api(s: &str) -> &'static str {
-        <Strategy as clap::ValueEnum>::from_str(s, false)
-            .unwrap()
-            .api()
-    }
+fn from_str_api(s: &str) -> &'static str {
+    <Strategy as clap::ValueEnum>::from_str(s, false)
+        .unwrap()
+        .api()
 }
 
 #[test]
