@@ -494,6 +494,9 @@ pub fn check_document(
             check_hook(i, hook, &mut problems);
         }
     }
+    if let Some(alarms) = deployment.get("alarms") {
+        check_alarms(alarms, &mut problems);
+    }
     let advanced = advanced.unwrap_or_default();
     if shifts_traffic && !advanced.is_empty() {
         let s = strategy.unwrap_or_default();
@@ -533,6 +536,42 @@ pub fn check_document(
         }
     }
     problems
+}
+
+/// `--alarm` (deploymentConfiguration.alarms): CloudWatch alarm names, 1 to 255 characters;
+/// alarms turned on name at least one.
+fn check_alarms(alarms: &Value, problems: &mut Vec<String>) {
+    let names = alarms.get("alarmNames").and_then(Value::as_array);
+    for name in names.into_iter().flatten() {
+        match name.as_str() {
+            Some(n) if !n.trim().is_empty() && n.chars().count() <= 255 => {}
+            _ => problems.push(format!(
+                "--alarm (deploymentConfiguration.alarms.alarmNames): {name} is not a CloudWatch alarm name (1 to 255 characters)"
+            )),
+        }
+    }
+    let on = alarms.get("enable").and_then(Value::as_bool) == Some(true);
+    if on && names.is_none_or(Vec::is_empty) {
+        problems.push(
+            "--alarm (deploymentConfiguration.alarms.alarmNames): alarms are enabled and none is named: name one, or set enable to false"
+                .into(),
+        );
+    }
+}
+
+/// ECS needs a bake time with the blue/green strategy (DeploymentConfiguration.bakeTimeInMinutes:
+/// "You must provide this parameter when you use the BLUE_GREEN deployment strategy"). Checked on
+/// the configuration as it will be sent: a new service's, or the rollout laid over a live one's,
+/// which may carry the bake time already.
+pub fn missing_bake_time(sent: &Map<String, Value>) -> Option<String> {
+    (sent.get("strategy").and_then(Value::as_str) == Some("BLUE_GREEN")
+        && !sent.contains_key("bakeTimeInMinutes"))
+    .then(|| {
+        format!(
+            "{}: missing: ECS needs it with the blue-green strategy (e.g. --bake-time 5m; 0m for none)",
+            named("bakeTimeInMinutes")
+        )
+    })
 }
 
 fn check_hook(i: usize, hook: &Value, problems: &mut Vec<String>) {

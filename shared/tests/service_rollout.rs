@@ -165,3 +165,90 @@ async fn a_bake_time_for_a_rolling_service_is_refused_before_any_change() {
         ctx.calls().mutating()
     );
 }
+
+/// A new blue/green service without a bake time (which ECS requires with that strategy) is
+/// exit 2 before any mutating call, from the flags and from a service file.
+#[tokio::test]
+async fn a_new_blue_green_service_without_a_bake_time_is_refused_before_any_change() {
+    let stack = local_stack();
+    let td = stack.register_app("bluegreen", "nginx:1").await;
+    let tg = "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/green/1";
+    let rule = "arn:aws:elasticloadbalancing:us-west-2:123456789012:listener-rule/app/web/1/2/3";
+    let role = "arn:aws:iam::123456789012:role/ecs-infrastructure";
+    let argv = [
+        "--cluster",
+        "bg",
+        "--service",
+        "bluegreen",
+        "--task-definition",
+        td.as_str(),
+        "--no-wait",
+        "--strategy",
+        "blue-green",
+        "--alternate-target-group",
+        tg,
+        "--production-listener-rule",
+        rule,
+        "--load-balancer-role",
+        role,
+    ];
+    let args: Args = stack.parse("service-run", &argv);
+    let ctx = stack.ctx(false).await;
+    let err = ecskit::step::run::<ServiceRun>(&ctx, &args)
+        .await
+        .expect_err("a blue/green service without a bake time was created");
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string().starts_with(
+            "service bluegreen: --bake-time (deploymentConfiguration.bakeTimeInMinutes): missing"
+        ),
+        "{err}"
+    );
+    assert!(
+        ctx.calls().mutating().is_empty(),
+        "{:?}",
+        ctx.calls().mutating()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("service.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"serviceName": "bluegreen", "desiredCount": 1, "launchType": "FARGATE",
+            "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/blue/1",
+                "containerName": "app", "containerPort": 80,
+                "advancedConfiguration": {"alternateTargetGroupArn": tg, "productionListenerRule": rule, "roleArn": role}}],
+            "deploymentConfiguration": {"strategy": "BLUE_GREEN"}})
+        .to_string(),
+    )
+    .unwrap();
+    let file = file.to_string_lossy().to_string();
+    let args: Args = stack.parse(
+        "service-run",
+        &[
+            "--cluster",
+            "bg",
+            "--task-definition",
+            td.as_str(),
+            "--no-wait",
+            "--service-file",
+            file.as_str(),
+        ],
+    );
+    let ctx = stack.ctx(false).await;
+    let err = ecskit::step::run::<ServiceRun>(&ctx, &args)
+        .await
+        .expect_err("the file's blue/green service without a bake time was created");
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string().contains(
+            "service bluegreen: --bake-time (deploymentConfiguration.bakeTimeInMinutes): missing"
+        ),
+        "{err}"
+    );
+    assert!(
+        ctx.calls().mutating().is_empty(),
+        "{:?}",
+        ctx.calls().mutating()
+    );
+}

@@ -227,9 +227,14 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     let existing = service_file::describe_both(&deps.ecs, cluster_name, &service_name).await?;
     let rollout = strategy::rollout(&args.rollout).0;
     let next = match &existing {
-        None => Next::Create(
-            strategy::update_fields(&serde_json::json!({}), &rollout, &service_name)?.0,
-        ),
+        None => {
+            if let Some(p) = strategy::missing_bake_time(&rollout.deployment) {
+                return Err(Error::input(format!("service {service_name}: {p}")));
+            }
+            Next::Create(
+                strategy::update_fields(&serde_json::json!({}), &rollout, &service_name)?.0,
+            )
+        }
         Some((svc, live)) => Next::Update(
             svc,
             live,

@@ -323,6 +323,17 @@ pub async fn deploy(
         }
         None => {}
     }
+    if live.is_none()
+        && let Some(p) = doc
+            .get("deploymentConfiguration")
+            .and_then(Value::as_object)
+            .and_then(super::strategy::missing_bake_time)
+    {
+        return Err(Error::input(format!(
+            "--service-file {}: service {name}: {p}",
+            file.display()
+        )));
+    }
     let ensured = cluster::ensure(deps, cluster_name, args.container_insights).await?;
     if !fargate && !deps.ctx.dry_run && !ensured.ec2_capacity {
         deps.progress.println(format!(

@@ -109,26 +109,39 @@ pub fn update_fields(
 /// the run would report a change every time), a canary setting on a linear one refused by ECS
 /// half-way through the deploy.
 pub fn check_over_live(live: &Value, rollout: &Rollout, name: &str) -> crate::Result<()> {
-    if rollout.deployment.is_empty() || rollout.deployment.contains_key("strategy") {
+    if rollout.deployment.is_empty() {
         return Ok(());
     }
     let kept = live
         .pointer("/deploymentConfiguration/strategy")
         .and_then(Value::as_str)
         .unwrap_or("ROLLING");
-    let mut dc = rollout.deployment.clone();
-    dc.insert("strategy".into(), json!(kept));
-    let problems = check_document(&dc, None);
+    let mut problems = Vec::new();
+    if !rollout.deployment.contains_key("strategy") {
+        let mut dc = rollout.deployment.clone();
+        dc.insert("strategy".into(), json!(kept));
+        problems.extend(
+            check_document(&dc, None)
+                .into_iter()
+                .map(|p| format!("service {name} keeps its strategy {kept}: {p}")),
+        );
+    }
+    // As it will be sent: the rollout's fields over the service's own configuration.
+    let mut sent = live
+        .get("deploymentConfiguration")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in &rollout.deployment {
+        sent.insert(k.clone(), v.clone());
+    }
+    tidy(&mut sent);
+    problems.extend(missing_bake_time(&sent).map(|p| format!("service {name}: {p}")));
     if problems.is_empty() {
         return Ok(());
     }
-    Err(crate::Error::inputs(
-        problems
-            .into_iter()
-            .map(|p| format!("service {name} keeps its strategy {kept}: {p}"))
-            .collect(),
-    )
-    .hint("name the strategy the settings are for (--strategy blue-green|canary|linear, or deploymentConfiguration.strategy in the service file), or drop them"))
+    Err(crate::Error::inputs(problems)
+    .hint("name the strategy the settings are for (--strategy blue-green|canary|linear, or deploymentConfiguration.strategy in the service file) with what it needs, or drop them"))
 }
 
 /// Exit 2 for a service ECS does not deploy itself (deploymentController CODE_DEPLOY or

@@ -390,3 +390,49 @@ fn settings_without_a_strategy_are_checked_against_the_strategy_the_service_keep
     );
     assert!(check_over_live(&rolling, &rollout(&["--alarm", "web-5xx"]), "web").is_ok());
 }
+
+#[test]
+fn blue_green_needs_a_bake_time_as_sent_and_alarms_need_names() {
+    let rollout = |extra: &[&str]| {
+        let mut all = vec!["service-run", "--cluster", "c", "--service", "web"];
+        all.extend_from_slice(extra);
+        let args = super::super::Args::try_parse_from(all).unwrap();
+        super::rollout(&args.rollout).0
+    };
+    let rolling = serde_json::json!({"deploymentConfiguration": {"maximumPercent": 200}});
+    let baked = serde_json::json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 10}});
+    // A rolling service moved to blue/green without a bake time: ECS refuses it half-way.
+    let err =
+        check_over_live(&rolling, &rollout(&["--strategy", "blue-green"]), "web").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service web: --bake-time (deploymentConfiguration.bakeTimeInMinutes): missing: ECS needs it with the blue-green strategy (e.g. --bake-time 5m; 0m for none)"
+    );
+    // The service's own bake time is sent along (the live configuration is laid under).
+    assert!(check_over_live(&baked, &rollout(&["--strategy", "blue-green"]), "web").is_ok());
+    assert!(
+        check_over_live(
+            &rolling,
+            &rollout(&["--strategy", "blue-green", "--bake-time", "0m"]),
+            "web"
+        )
+        .is_ok()
+    );
+    assert!(missing_bake_time(&rollout(&["--strategy", "blue-green"]).deployment).is_some());
+    assert!(missing_bake_time(&rollout(&["--strategy", "canary"]).deployment).is_none());
+
+    let p = problems(&["--alarm", " "]);
+    assert_eq!(
+        p,
+        [
+            "--alarm (deploymentConfiguration.alarms.alarmNames): \" \" is not a CloudWatch alarm name (1 to 255 characters)"
+        ]
+    );
+    let file = serde_json::json!({"serviceName": "web", "deploymentConfiguration": {"alarms": {"alarmNames": [], "enable": true, "rollback": true}}});
+    let p = check_file(file.as_object().unwrap());
+    assert!(
+        p.iter()
+            .any(|p| p.contains("alarms are enabled and none is named")),
+        "{p:?}"
+    );
+}
