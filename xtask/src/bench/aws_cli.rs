@@ -470,4 +470,35 @@ impl Cli {
             mutating: 1,
         })
     }
+
+    /// The emulator's floor for case (a): the calls of [`Cli::first_deploy`], made by one warm
+    /// boto3 process (`floor.py`) under the name `app`, timed from its first call to its last.
+    pub fn floor(&self, app: &str, image_uri: &str) -> Result<Measure> {
+        let script = self.dir.join("floor.py");
+        std::fs::write(&script, include_str!("floor.py")).map_err(|e| e.to_string())?;
+        let input = serde_json::json!({
+            "app": app,
+            "region": local::REGION,
+            "endpoint": self.endpoint,
+            "examples": self.examples,
+            "image_uri": image_uri,
+        });
+        let python = local::moto_venv().join("bin/python");
+        let mut cmd = Command::new(python);
+        cmd.arg(&script)
+            .arg(input.to_string())
+            .envs(self.env.iter().map(|(k, v)| (*k, v)))
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null());
+        let out: Value = serde_json::from_str(&util::output(&mut cmd)?)
+            .map_err(|e| format!("the floor script's answer: {e}"))?;
+        let count = |k: &str| out[k].as_u64().unwrap_or(0) as usize;
+        Ok(Measure {
+            time: std::time::Duration::from_secs_f64(out["ms"].as_f64().unwrap_or(0.0) / 1000.0),
+            calls: Calls {
+                total: count("total"),
+                mutating: count("mutating"),
+            },
+        })
+    }
 }

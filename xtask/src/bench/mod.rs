@@ -115,6 +115,46 @@ pub fn render(rows: &[Row]) -> String {
     )
 }
 
+/// Case (a) beside the emulator's floor: the CLI script's calls made from one warm process
+/// (`floor.py`), the least time the emulator takes for that work.
+pub fn render_floor(first: &Row, floor: &Measure) -> String {
+    let mut cells = vec![first.case.to_string()];
+    cells.extend(first.ecskit.cells());
+    cells.extend(floor.cells());
+    cells.push(format!("{:.1}x", ratio(first.ecskit, *floor)));
+    cells.push(format!("{:.1}x", first.speedup()));
+    markdown(
+        &[
+            "case",
+            "ecskit time",
+            "ecskit calls (mutating)",
+            "emulator floor",
+            "floor calls (mutating)",
+            "ecskit / floor",
+            "aws CLI / ecskit",
+        ],
+        &[cells],
+    )
+}
+
+/// How many times the floor's time `a` took.
+fn ratio(a: Measure, floor: Measure) -> f64 {
+    let f = floor.time.as_secs_f64();
+    if f <= 0.0 {
+        return f64::INFINITY;
+    }
+    a.time.as_secs_f64() / f
+}
+
+/// The target: the first deploy within 1.5 times the emulator's floor.
+pub fn floor_target(first: &Row, floor: &Measure) -> (String, bool) {
+    let r = ratio(first.ecskit, *floor);
+    (
+        format!("first deploy within 1.5x the emulator's floor ({r:.1}x)"),
+        r <= 1.5,
+    )
+}
+
 /// The targets: (b) zero mutating calls and under 0.5 s; (a) at least 50x the CLI way.
 pub fn targets(first: &Row, no_change: &Row) -> Vec<(String, bool)> {
     vec![
@@ -246,6 +286,7 @@ wait = false
         .collect();
     let first = chain(&runner, &stacks, &rest, &mut env)?;
     let cli_first = cli.first_deploy(&cli_push.1)?;
+    let floor = cli.floor(&format!("bench-floor-{run_id}"), &cli_push.1)?;
 
     eprintln!("bench: (b) no-change re-deploy");
     let mut env_b = BTreeMap::new();
@@ -290,7 +331,9 @@ wait = false
         },
     ];
     println!("{}", render(&rows));
+    println!("{}", render_floor(&rows[1], &floor));
     let mut checks = targets(&rows[1], &rows[2]);
+    checks.push(floor_target(&rows[1], &floor));
 
     let sizes = sizes::measure(&runner, &state, &dir, &run_id)?;
     println!("{}", sizes::render(&sizes));
@@ -431,5 +474,22 @@ mod tests {
         );
         assert!(checks[2].0.contains("18.0x"), "{}", checks[2].0);
         assert!(checks[2].0.contains("50x"), "{}", checks[2].0);
+    }
+
+    #[test]
+    fn the_floor_row_shows_both_ratios_and_its_target() {
+        let first = Row {
+            case: "(a)",
+            ecskit: m(600, 44, 13),
+            cli: m(9000, 15, 13),
+        };
+        let floor = m(200, 15, 13);
+        let table = render_floor(&first, &floor);
+        assert!(
+            table.ends_with("| (a) | 0.60 s | 44 (13) | 0.20 s | 15 (13) | 3.0x | 15.0x |\n"),
+            "{table}"
+        );
+        assert!(!floor_target(&first, &floor).1);
+        assert!(floor_target(&first, &m(400, 15, 13)).1);
     }
 }
