@@ -645,9 +645,16 @@ pub fn check(args: &RolloutArgs, file: Option<&Map<String, Value>>) -> Vec<Strin
     let (rollout, mut problems) = rollout(args);
     match file {
         Some(doc) => {
+            // The flags on their own first: laid over the file, a setting of another strategy
+            // than the one they name is tidied away, and would be dropped without a word.
+            problems.extend(check_document(&rollout.deployment, None));
             let mut doc = doc.clone();
             overlay(&mut doc, &rollout);
-            problems.extend(check_file(&doc));
+            for p in check_file(&doc) {
+                if !problems.contains(&p) {
+                    problems.push(p);
+                }
+            }
         }
         None => problems.extend(check_document(
             &rollout.deployment,

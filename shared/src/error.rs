@@ -111,10 +111,10 @@ impl Error {
     }
 
     /// An output of the failed run (`TASK_ARN`, `EXIT_CODE` ...), printed as a success's
-    /// outputs are. Only a run that ran but failed (exit 3), or an AWS call that failed after
-    /// the run had made something, has outputs; other errors are returned unchanged.
+    /// outputs are. Only a run that ran but failed (exit 3) has outputs; other errors are
+    /// returned unchanged (see [`Error::with_made_output`]).
     pub fn with_output(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
-        if let Error::Deployment { known, .. } | Error::Aws { known, .. } = &mut self {
+        if let Error::Deployment { known, .. } = &mut self {
             let report = known
                 .take()
                 .map(|b| *b)
@@ -122,6 +122,22 @@ impl Error {
             *known = Some(Box::new(report.output(name, value)));
         }
         self
+    }
+
+    /// An output naming what the run made before an AWS call failed (the task definition a
+    /// `--prune` that failed had registered): printed as a success's outputs are, so a CI job on
+    /// failure knows what now exists. Only where the step chose so; for a run that ran but
+    /// failed, the same as [`Error::with_output`].
+    pub fn with_made_output(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        if let Error::Aws { known, .. } = &mut self {
+            let report = known
+                .take()
+                .map(|b| *b)
+                .unwrap_or_else(|| crate::Report::new(Vec::new(), false, Default::default()));
+            *known = Some(Box::new(report.output(name, value)));
+            return self;
+        }
+        self.with_output(name, value)
     }
 
     /// Every output of `report` as [`Error::with_output`] (a report the failed run had built).

@@ -126,7 +126,7 @@ async fn a_bake_time_for_a_rolling_service_is_refused_before_any_change() {
     assert_eq!(err.exit_code(), 2, "{}", err.render());
     assert!(
         err.to_string()
-            .starts_with("service baked keeps its strategy ROLLING: --bake-time"),
+            .starts_with("service baked keeps ECS's default strategy ROLLING: --bake-time"),
         "{err}"
     );
     assert!(
@@ -155,7 +155,7 @@ async fn a_bake_time_for_a_rolling_service_is_refused_before_any_change() {
     assert_eq!(err.exit_code(), 2, "{}", err.render());
     assert!(
         err.to_string().contains(
-            "keeps its strategy ROLLING: --bake-time (deploymentConfiguration.bakeTimeInMinutes)"
+            "keeps ECS's default strategy ROLLING: --bake-time (deploymentConfiguration.bakeTimeInMinutes)"
         ),
         "{err}"
     );
@@ -166,10 +166,11 @@ async fn a_bake_time_for_a_rolling_service_is_refused_before_any_change() {
     );
 }
 
-/// A new blue/green service without a bake time (which ECS requires with that strategy) is
-/// exit 2 before any mutating call, from the flags and from a service file.
+/// A new service starts from ECS's defaults: a bake time without a strategy (ECS would make it
+/// rolling and drop the bake time) is exit 2 before any mutating call; a blue/green service file
+/// without the bake time ECS requires, the same.
 #[tokio::test]
-async fn a_new_blue_green_service_without_a_bake_time_is_refused_before_any_change() {
+async fn a_new_service_gets_the_rollout_check_of_ecs_defaults_before_any_change() {
     let stack = local_stack();
     let td = stack.register_app("bluegreen", "nginx:1").await;
     let tg = "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/green/1";
@@ -183,24 +184,18 @@ async fn a_new_blue_green_service_without_a_bake_time_is_refused_before_any_chan
         "--task-definition",
         td.as_str(),
         "--no-wait",
-        "--strategy",
-        "blue-green",
-        "--alternate-target-group",
-        tg,
-        "--production-listener-rule",
-        rule,
-        "--load-balancer-role",
-        role,
+        "--bake-time",
+        "5m",
     ];
     let args: Args = stack.parse("service-run", &argv);
     let ctx = stack.ctx(false).await;
     let err = ecskit::step::run::<ServiceRun>(&ctx, &args)
         .await
-        .expect_err("a blue/green service without a bake time was created");
+        .expect_err("a new service took a bake time without a strategy");
     assert_eq!(err.exit_code(), 2, "{}", err.render());
     assert!(
         err.to_string().starts_with(
-            "service bluegreen: --bake-time (deploymentConfiguration.bakeTimeInMinutes): missing"
+            "service bluegreen keeps ECS's default strategy ROLLING: --bake-time (deploymentConfiguration.bakeTimeInMinutes) applies to blue-green"
         ),
         "{err}"
     );

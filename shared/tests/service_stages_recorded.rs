@@ -831,13 +831,24 @@ async fn continue_waits_for_a_pause_not_yet_reached() {
             .any(|c| c == "ContinueServiceDeployment")
     );
 
-    // A deployment with no pause hook: exit 2, nothing sent that changes it.
+    // --no-wait: a pause not reached yet is exit 2, nothing continued.
+    let early = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok("DescribeServiceDeployments", at("SCALE_UP", json!([]))),
+    ];
+    let (replay, result, _) = run(early, &args(&["--continue", "--no-wait"])).await;
+    assert_eq!(result.unwrap_err().exit_code(), 2);
+    assert!(replay.left().is_empty());
+
+    // A deployment with no pause hook (neither in its answer nor on the service): exit 2,
+    // nothing sent that changes it.
     let no_pause = vec![
         ok("ListServiceDeployments", in_progress),
         ok(
             "DescribeServiceDeployments",
             deployment("BLUE_GREEN", "TEST_TRAFFIC_SHIFT", "IN_PROGRESS", json!({})),
         ),
+        ok("DescribeServices", service("BLUE_GREEN", "IN_PROGRESS", 2)),
     ];
     let (replay, result, _) = run(no_pause, &args(&["--continue"])).await;
     let err = result.unwrap_err();
@@ -845,8 +856,162 @@ async fn continue_waits_for_a_pause_not_yet_reached() {
     assert!(err.to_string().contains("has no pause hook"), "{err}");
     assert_eq!(
         replay.sent(),
-        ["ListServiceDeployments", "DescribeServiceDeployments"]
+        [
+            "ListServiceDeployments",
+            "DescribeServiceDeployments",
+            "DescribeServices"
+        ]
     );
+}
+
+/// Two pauses, and canary's pause before each production step: `--continue` after the first
+/// was continued waits for the next rather than reporting "nothing to continue"; a retry while
+/// the deployment still sits at the continued pause changes nothing; a deployment rolling back
+/// after its pause timed out is exit 2 naming that.
+#[tokio::test]
+async fn continue_finds_the_next_pause_and_refuses_a_deployment_that_ended() {
+    let in_progress = json!({"serviceDeployments": [
+        {"serviceDeploymentArn": SD, "serviceArn": SERVICE, "clusterArn": CLUSTER,
+         "targetServiceRevisionArn": REV_NEW, "status": "IN_PROGRESS", "createdAt": T0 + 2.0}]});
+    let with_pauses = |strategy: &str, stage: &str, status: &str, stages: Value, extra: Value| {
+        let mut over = json!({"deploymentConfiguration": {
+            "strategy": strategy, "bakeTimeInMinutes": 10,
+            "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": stages}]}});
+        if let (Some(o), Some(e)) = (over.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        deployment(strategy, stage, status, over)
+    };
+    let two = json!(["POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]);
+
+    // Right after the first pause was continued: a retry changes nothing.
+    let retry = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "BLUE_GREEN",
+                "POST_TEST_TRAFFIC_SHIFT",
+                "IN_PROGRESS",
+                two.clone(),
+                json!({"lifecycleHookDetails": pause_hook("SUCCEEDED")}),
+            ),
+        ),
+    ];
+    let (replay, result, _) = run(retry, &args(&["--continue"])).await;
+    let report = result.unwrap();
+    assert!(replay.left().is_empty());
+    assert!(!report.changed);
+
+    // Past the first, before the second: waits for it and continues it.
+    let next = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "BLUE_GREEN",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                "IN_PROGRESS",
+                two.clone(),
+                json!({}),
+            ),
+        ),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "BLUE_GREEN",
+                "POST_PRODUCTION_TRAFFIC_SHIFT",
+                "IN_PROGRESS",
+                two.clone(),
+                json!({"lifecycleHookDetails": pause_hook("AWAITING_ACTION")}),
+            ),
+        ),
+        ok(
+            "ContinueServiceDeployment",
+            json!({"serviceDeploymentArn": SD}),
+        ),
+    ];
+    let (replay, result, lines) = run(next, &args(&["--continue"])).await;
+    let report = result.unwrap_or_else(|e| panic!("{}\n{lines:#?}", e.render()));
+    assert!(replay.left().is_empty());
+    assert!(report.changed);
+
+    // Canary pauses before each production step: between steps the pause is ahead again.
+    let pre = json!(["PRE_PRODUCTION_TRAFFIC_SHIFT"]);
+    let canary = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "CANARY",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                "IN_PROGRESS",
+                pre.clone(),
+                production_weight(10.0),
+            ),
+        ),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "CANARY",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                "IN_PROGRESS",
+                pre.clone(),
+                json!({"lifecycleHookDetails": pause_hook("AWAITING_ACTION")}),
+            ),
+        ),
+        ok(
+            "ContinueServiceDeployment",
+            json!({"serviceDeploymentArn": SD}),
+        ),
+    ];
+    let (replay, result, lines) = run(canary, &args(&["--continue"])).await;
+    let report = result.unwrap_or_else(|e| panic!("{}\n{lines:#?}", e.render()));
+    assert!(replay.left().is_empty());
+    assert!(report.changed);
+    // All the traffic moved: the pause is behind it.
+    let done = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "CANARY",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                "IN_PROGRESS",
+                pre,
+                production_weight(100.0),
+            ),
+        ),
+    ];
+    let (_, result, _) = run(done, &args(&["--continue"])).await;
+    assert!(!result.unwrap().changed);
+
+    // Rolling back after the pause timed out: exit 2 naming the status and the pause.
+    let mut rolling_back = in_progress;
+    rolling_back["serviceDeployments"][0]["status"] = json!("ROLLBACK_IN_PROGRESS");
+    let ended = vec![
+        ok("ListServiceDeployments", rolling_back),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "BLUE_GREEN",
+                "POST_TEST_TRAFFIC_SHIFT",
+                "ROLLBACK_IN_PROGRESS",
+                two,
+                json!({"lifecycleHookDetails": pause_hook("TIMED_OUT")}),
+            ),
+        ),
+    ];
+    let (replay, result, _) = run(ended, &args(&["--continue"])).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string().contains(
+            "is ROLLBACK_IN_PROGRESS (its pause hook at POST_TEST_TRAFFIC_SHIFT is TIMED_OUT)"
+        ),
+        "{err}"
+    );
+    assert!(replay.left().is_empty());
 }
 
 /// (d) The Lambda hook at TEST_TRAFFIC_SHIFT answers FAILED; ECS rolls back (its answer no longer

@@ -228,12 +228,11 @@ pub async fn deploy(deps: &Deps, args: &Args, td: &TaskDef) -> Result<Report> {
     let rollout = strategy::rollout(&args.rollout).0;
     let next = match &existing {
         None => {
-            if let Some(p) = strategy::missing_bake_time(&rollout.deployment) {
-                return Err(Error::input(format!("service {service_name}: {p}")));
-            }
-            Next::Create(
-                strategy::update_fields(&serde_json::json!({}), &rollout, &service_name)?.0,
-            )
+            let fields =
+                strategy::update_fields(&serde_json::json!({}), &rollout, &service_name)?.0;
+            // A new service starts from ECS's defaults (rolling).
+            strategy::check_over_live(&serde_json::json!({}), &rollout, &service_name)?;
+            Next::Create(fields)
         }
         Some((svc, live)) => Next::Update(
             svc,
@@ -439,11 +438,12 @@ fn plan_whole_update(
 ) -> Result<Update> {
     let name = existing.service_name().unwrap_or_default();
     let mut plan = plan_update(existing, want, td)?;
-    strategy::check_over_live(live, rollout, name)?;
     let (rollout_fields, rollout_changes) = strategy::update_fields(live, rollout, name)?;
     plan.changes.extend(rollout_changes);
-    // Nothing is sent to a service whose deployments ECS does not make.
+    // Nothing is sent to a service whose deployments ECS does not make: that refusal, with
+    // its way out, comes before what the rollout's settings would need.
     strategy::refuse_controller(cluster, name, live, &plan.changes)?;
+    strategy::check_over_live(live, rollout, name)?;
     Ok(Update {
         plan,
         rollout_fields,

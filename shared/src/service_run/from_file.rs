@@ -293,6 +293,7 @@ pub async fn deploy(
     match &live {
         Some((_, live_json)) => {
             let p = service_file::plan(&Value::Object(doc.clone()), live_json);
+            refuse_what_update_cannot_do(cluster_name, &p, live_json, &name, file)?;
             if p.update.contains_key("deploymentConfiguration") {
                 let deployment = doc
                     .get("deploymentConfiguration")
@@ -305,7 +306,6 @@ pub async fn deploy(
                 };
                 super::strategy::check_over_live(live_json, &rollout, &name)?;
             }
-            refuse_what_update_cannot_do(cluster_name, &p, live_json, &name, file)?;
             plan = Some(p);
         }
         None if td.awsvpc && !doc.contains_key("networkConfiguration") => {
@@ -323,16 +323,17 @@ pub async fn deploy(
         }
         None => {}
     }
-    if live.is_none()
-        && let Some(p) = doc
-            .get("deploymentConfiguration")
-            .and_then(Value::as_object)
-            .and_then(super::strategy::missing_bake_time)
-    {
-        return Err(Error::input(format!(
-            "--service-file {}: service {name}: {p}",
-            file.display()
-        )));
+    if live.is_none() {
+        // A new service starts from ECS's defaults (rolling).
+        let rollout = super::strategy::Rollout {
+            deployment: doc
+                .get("deploymentConfiguration")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        super::strategy::check_over_live(&json!({}), &rollout, &name)?;
     }
     let ensured = cluster::ensure(deps, cluster_name, args.container_insights).await?;
     if !fargate && !deps.ctx.dry_run && !ensured.ec2_capacity {

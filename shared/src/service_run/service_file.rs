@@ -122,7 +122,10 @@ fn contains(wanted: &Value, live: &Value, remembered: bool) -> bool {
                     .all(|wi| l.iter().any(|li| contains(wi, li, remembered)))
         }
         // 10 and 10.0 are the same percent: a file's integer against ECS's float is no change.
-        (Value::Number(w), Value::Number(l)) => w == l || w.as_f64() == l.as_f64(),
+        (Value::Number(w), Value::Number(l)) => match (w.as_i64(), l.as_i64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => w == l || w.as_f64() == l.as_f64(),
+        },
         (w, l) => w == l,
     }
 }

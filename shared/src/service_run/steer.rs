@@ -91,7 +91,7 @@ pub async fn run(deps: &Deps, args: &Args) -> Result<Report> {
     let mut report_note = None;
     match args.follow.stop_deployment {
         None => {
-            let (sd, paused) = match await_pause(deps, &arn, &service, sd).await? {
+            let (sd, paused) = match await_pause(deps, args, &arn, &service, sd).await? {
                 Pause::Awaiting(sd, hooks) => (sd, hooks),
                 Pause::Done(note) => {
                     tracing::info!("{note}");
@@ -195,14 +195,66 @@ fn rank(stage: &str) -> Option<usize> {
         .map(|i| 2 * i)
 }
 
+/// The stages a deployment was told to pause at (its PAUSE hooks), in the order it reaches them.
+/// From the deployment's own configuration; when ECS leaves it out of the answer, from the
+/// service's (one DescribeServices).
+async fn pause_stages(
+    deps: &Deps,
+    cluster: &str,
+    service: &str,
+    sd: &ServiceDeployment,
+) -> Result<Vec<(usize, String)>> {
+    use aws_sdk_ecs::types::DeploymentLifecycleHook;
+    let of = |hooks: &[DeploymentLifecycleHook]| -> Vec<(usize, String)> {
+        let mut stages: Vec<(usize, String)> = hooks
+            .iter()
+            .filter(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause))
+            .flat_map(|h| h.lifecycle_stages())
+            .filter_map(|s| rank(s.as_str()).map(|r| (r, s.as_str().to_string())))
+            .collect();
+        stages.sort();
+        stages.dedup();
+        stages
+    };
+    let own = sd
+        .deployment_configuration()
+        .map(|c| of(c.lifecycle_hooks()))
+        .unwrap_or_default();
+    if !own.is_empty() {
+        return Ok(own);
+    }
+    let out = deps
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .context(format!("describing service {service} in cluster {cluster}"))?;
+    Ok(out
+        .services()
+        .first()
+        .and_then(|s| s.deployment_configuration())
+        .map(|c| of(c.lifecycle_hooks()))
+        .unwrap_or_default())
+}
+
 /// The deployment's pause hooks waiting for a person, after waiting (up to `--timeout`) for the
 /// deployment to reach a pause it has not reached yet. A CI job may run `--continue` right after
 /// the deploy, before ECS gets to the pause: continuing nothing and exiting 0 would let the job
-/// believe it released the deployment. A pause already passed (this run's or a person's
-/// continue, a timeout that went on) is nothing to do, so a second `--continue` changes nothing.
-/// A deployment that has no pause hook at all is exit 2: there is nothing it could continue.
+/// believe it released the deployment.
+///
+/// - A deployment that is not PENDING or IN_PROGRESS (stopping, rolling back, after a pause
+///   timed out or failed) is exit 2 naming its status: there is nothing to resume.
+/// - A pause hook SUCCEEDED at the current stage was continued (by this run's twin or a
+///   person): nothing to do, so a retried `--continue` changes nothing; a later pause is
+///   released by a `--continue` run once the deployment has left this stage.
+/// - Canary and linear pause at PRE_PRODUCTION_TRAFFIC_SHIFT before every production traffic
+///   step: that pause is still ahead while the new revision has less than all the traffic.
+/// - A deployment with no pause hook at all is exit 2: there is nothing it could continue.
 async fn await_pause(
     deps: &Deps,
+    args: &Args,
     arn: &str,
     service: &str,
     mut sd: ServiceDeployment,
@@ -215,80 +267,97 @@ async fn await_pause(
             .lifecycle_stage()
             .map(|s| s.as_str().to_string())
             .unwrap_or_default();
-        let details = sd.lifecycle_hook_details();
-        let is_pause = |h: &&aws_sdk_ecs::types::DeploymentLifecycleHookDetail| {
-            h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+        let shown = if current.is_empty() {
+            "starting".to_string()
+        } else {
+            current.clone()
         };
-        let awaiting: Vec<String> = details
+        let pauses: Vec<_> = sd
+            .lifecycle_hook_details()
             .iter()
-            .filter(is_pause)
+            .filter(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause))
+            .collect();
+        if !matches!(status, Status::Pending | Status::InProgress) {
+            let ended = pauses
+                .iter()
+                .filter_map(|h| h.status())
+                .find(|s| {
+                    matches!(
+                        s,
+                        DeploymentLifecycleHookStatus::TimedOut
+                            | DeploymentLifecycleHookStatus::Failed
+                    )
+                })
+                .map(|s| format!(" (its pause hook at {shown} is {})", s.as_str()))
+                .unwrap_or_default();
+            return Err(Error::input(format!(
+                "--continue: deployment {arn} of service {service} is {}{ended}: there is nothing to resume",
+                status.as_str()
+            ))
+            .hint("service-run --watch shows how it ends; deploy again to start a new deployment"));
+        }
+        let awaiting: Vec<String> = pauses
+            .iter()
             .filter(|h| h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction))
             .filter_map(|h| h.hook_id().map(str::to_string))
             .collect();
-        let in_progress = matches!(status, Status::Pending | Status::InProgress);
-        if in_progress && !awaiting.is_empty() {
+        if !awaiting.is_empty() {
             return Ok(Pause::Awaiting(Box::new(sd), awaiting));
         }
-        if details
+        if pauses
             .iter()
-            .filter(is_pause)
             .any(|h| h.status() == Some(&DeploymentLifecycleHookStatus::Succeeded))
         {
             return Ok(Pause::Done(format!(
-                "deployment {arn} is no longer held by its pause hook at {current}: it was continued, nothing to do"
+                "deployment {arn}'s pause at {shown} was already continued: nothing to do (a later pause is continued by --continue once the deployment has left {shown})"
             )));
         }
-        // The stages the deployment was told to pause at, in the order it reaches them.
-        let mut pauses: Vec<(usize, String)> = sd
-            .deployment_configuration()
-            .map(|c| c.lifecycle_hooks())
-            .unwrap_or_default()
-            .iter()
-            .filter(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause))
-            .flat_map(|h| h.lifecycle_stages())
-            .filter_map(|s| rank(s.as_str()).map(|r| (r, s.as_str().to_string())))
-            .collect();
-        pauses.sort();
-        let Some(last) = pauses.last().cloned() else {
+        let stages = pause_stages(deps, &args.cluster, service, &sd).await?;
+        let Some(last) = stages.last().cloned() else {
             return Err(Error::input(format!(
                 "--continue: deployment {arn} of service {service} has no pause hook (deploymentConfiguration.lifecycleHooks with targetType PAUSE): there is nothing to continue"
             ))
             .hint("deploy with --pause-at STAGE (or a PAUSE hook in the service file) to hold a deployment for --continue"));
         };
         let here = rank(&current);
-        let ahead = pauses
+        // Canary and linear shift production traffic in steps, pausing before each.
+        let stepping = matches!(
+            sd.deployment_configuration()
+                .and_then(|c| c.strategy())
+                .map(|s| s.as_str()),
+            Some("CANARY" | "LINEAR")
+        ) && current == "PRODUCTION_TRAFFIC_SHIFT"
+            && sd
+                .target_service_revision()
+                .and_then(|t| t.requested_production_traffic_weight())
+                .is_some_and(|w| w < 100.0);
+        let ahead = stages
             .iter()
-            .find(|(r, _)| here.is_none_or(|h| *r >= h))
+            .find(|(r, s)| here.is_none_or(|h| *r >= h) || (stepping && s == following::HOOK_ONLY))
             .cloned();
         let Some((_, next)) = ahead else {
             return Ok(Pause::Done(format!(
-                "deployment {arn} is at {current}, past its pause at {}: nothing to continue",
+                "deployment {arn} is at {shown}, past its pause at {}: nothing to continue",
                 last.1
             )));
         };
-        if !in_progress {
-            return Err(Error::input(format!(
-                "--continue: deployment {arn} of service {service} is {} before its pause at {next}: there is nothing to resume",
-                status.as_str()
-            )));
-        }
-        // Not there yet: a dry run says what it would wait for; a real run waits.
+        // Not there yet: a dry run says what it would wait for; --no-wait does not wait.
         if !deps.ctx.apply(format!(
-            "wait for deployment {arn} of service {service} to pause at {next} (now {}), then continue it",
-            if current.is_empty() { "starting" } else { &current }
+            "wait for deployment {arn} of service {service} to pause at {next} (now {shown}), then continue it"
         )) {
             return Ok(Pause::Done(format!(
                 "deployment {arn} has not reached its pause at {next} yet"
             )));
         }
+        if args.no_wait {
+            return Err(Error::input(format!(
+                "--continue --no-wait: deployment {arn} of service {service} has not reached its pause at {next} yet (now {shown}): nothing is waiting to be continued"
+            ))
+            .hint("drop --no-wait to wait for the pause (up to --timeout), or run --continue again later"));
+        }
         if !said_waiting {
             deps.progress.println(format!(
-                "deployment {arn} has not reached its pause at {next} yet (now {}): waiting for it",
-                if current.is_empty() {
-                    "starting"
-                } else {
-                    &current
-                }
+                "deployment {arn} has not reached its pause at {next} yet (now {shown}): waiting for it"
             ));
             said_waiting = true;
         }
@@ -297,7 +366,8 @@ async fn await_pause(
                 "deployment {arn} of service {service} did not reach its pause at {next} within {}",
                 super::watch::human(deps.timing.timeout)
             ))
-            .hint("raise --timeout, or follow it with service-run --watch"));
+            .hint("raise --timeout, or follow it with service-run --watch")
+            .with_output(ecskit_contract::outputs::SERVICE_DEPLOYMENT_ARN, arn));
         }
         deps.clock.sleep(deps.timing.poll).await;
         sd = stages::describe(deps, arn).await?;

@@ -112,18 +112,28 @@ pub fn check_over_live(live: &Value, rollout: &Rollout, name: &str) -> crate::Re
     if rollout.deployment.is_empty() {
         return Ok(());
     }
-    let kept = live
+    let (kept, whose) = match live
         .pointer("/deploymentConfiguration/strategy")
         .and_then(Value::as_str)
-        .unwrap_or("ROLLING");
+    {
+        Some(s) => (s, "its strategy"),
+        None => ("ROLLING", "ECS's default strategy"),
+    };
     let mut problems = Vec::new();
+    let mut hint = None;
     if !rollout.deployment.contains_key("strategy") {
         let mut dc = rollout.deployment.clone();
         dc.insert("strategy".into(), json!(kept));
+        let found = check_document(&dc, None);
+        if !found.is_empty() {
+            hint = Some(
+                "name the strategy the settings are for (--strategy blue-green|canary|linear, or deploymentConfiguration.strategy in the service file), or drop them",
+            );
+        }
         problems.extend(
-            check_document(&dc, None)
+            found
                 .into_iter()
-                .map(|p| format!("service {name} keeps its strategy {kept}: {p}")),
+                .map(|p| format!("service {name} keeps {whose} {kept}: {p}")),
         );
     }
     // As it will be sent: the rollout's fields over the service's own configuration.
@@ -136,12 +146,16 @@ pub fn check_over_live(live: &Value, rollout: &Rollout, name: &str) -> crate::Re
         sent.insert(k.clone(), v.clone());
     }
     tidy(&mut sent);
-    problems.extend(missing_bake_time(&sent).map(|p| format!("service {name}: {p}")));
-    if problems.is_empty() {
-        return Ok(());
+    if let Some(p) = missing_bake_time(&sent) {
+        problems.push(format!("service {name}: {p}"));
+        hint.get_or_insert(
+            "add --bake-time (deploymentConfiguration.bakeTimeInMinutes), e.g. 5m; 0m for none",
+        );
     }
-    Err(crate::Error::inputs(problems)
-    .hint("name the strategy the settings are for (--strategy blue-green|canary|linear, or deploymentConfiguration.strategy in the service file) with what it needs, or drop them"))
+    match hint {
+        None => Ok(()),
+        Some(h) => Err(crate::Error::inputs(problems).hint(h)),
+    }
 }
 
 /// Exit 2 for a service ECS does not deploy itself (deploymentController CODE_DEPLOY or

@@ -346,15 +346,15 @@ async fn register_prepared(ctx: &Ctx, p: &Prepared, args: &Args) -> Result<Repor
     };
     let pruned = if args.prune {
         let planned = ctx.dry_run && unchanged.is_none();
-        // The revision is registered: a prune that fails after it still says which, so a
-        // chained step (or a CI job on failure) has the ARN it would have had.
+        // The revision is registered: a prune that fails after it still says which (exit 1
+        // with the outputs), so a CI job on failure knows what now exists.
         Some(
             delete::prune(ctx, args, family, &arn, planned)
                 .await
                 .map_err(|e| {
-                    e.with_output(outputs::TASK_DEFINITION_ARN, arn.clone())
-                        .with_output(outputs::TASK_FAMILY, family.clone())
-                        .with_output(outputs::TASK_REVISION, revision)
+                    e.with_made_output(outputs::TASK_DEFINITION_ARN, arn.clone())
+                        .with_made_output(outputs::TASK_FAMILY, family.clone())
+                        .with_made_output(outputs::TASK_REVISION, revision)
                 })?,
         )
     } else {

@@ -93,6 +93,13 @@ impl Rollout {
                 return;
             }
         };
+        // ECS needs a bake time with blue-green; a live service may have its own, which
+        // service-run keeps (and without one, refuses before any change).
+        if self.strategy == Some(Strategy::BlueGreen) && self.bake_time.is_none() {
+            eprintln!(
+                "note: service.rollout: strategy \"blue-green\" without bake_time: ECS needs one; the service's own is kept, and a service without one is refused (add bake_time = \"5m\")"
+            );
+        }
         let found = if with_file {
             let (r, mut found) = rollout::rollout(&flags.rollout);
             found.extend(rollout::check_document(&r.deployment, None));

@@ -370,7 +370,15 @@ fn settings_without_a_strategy_are_checked_against_the_strategy_the_service_keep
     assert_eq!(err.exit_code(), 2);
     assert_eq!(
         err.to_string(),
-        "service web keeps its strategy ROLLING: --bake-time (deploymentConfiguration.bakeTimeInMinutes) applies to blue-green, canary and linear, not to a rolling update"
+        "service web keeps ECS's default strategy ROLLING: --bake-time (deploymentConfiguration.bakeTimeInMinutes) applies to blue-green, canary and linear, not to a rolling update"
+    );
+    // A service that names its strategy.
+    let named = serde_json::json!({"deploymentConfiguration": {"strategy": "ROLLING"}});
+    let err = check_over_live(&named, &rollout(&["--bake-time", "5m"]), "web").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("service web keeps its strategy ROLLING: --bake-time"),
+        "{err}"
     );
     assert!(check_over_live(&blue_green, &rollout(&["--bake-time", "5m"]), "web").is_ok());
     let err = check_over_live(&linear, &rollout(&["--canary-percent", "10"]), "web").unwrap_err();
@@ -434,5 +442,27 @@ fn blue_green_needs_a_bake_time_as_sent_and_alarms_need_names() {
         p.iter()
             .any(|p| p.contains("alarms are enabled and none is named")),
         "{p:?}"
+    );
+}
+
+#[test]
+fn with_a_service_file_a_flag_of_another_strategy_than_its_own_is_refused_not_dropped() {
+    let file = serde_json::json!({"serviceName": "web", "deploymentConfiguration": {"strategy": "ROLLING"}});
+    let args = super::super::Args::try_parse_from([
+        "service-run",
+        "--cluster",
+        "c",
+        "--strategy",
+        "rolling",
+        "--bake-time",
+        "5m",
+    ])
+    .unwrap();
+    let p = check(&args.rollout, file.as_object());
+    assert_eq!(
+        p,
+        [
+            "--bake-time (deploymentConfiguration.bakeTimeInMinutes) applies to blue-green, canary and linear, not to a rolling update"
+        ]
     );
 }
