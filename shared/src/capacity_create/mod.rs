@@ -602,6 +602,26 @@ mod tests {
     }
 
     #[test]
+    fn a_managed_name_leaves_room_for_its_infrastructure_role() {
+        let long = "m".repeat(50);
+        let e = problems(&["--managed", "--name", &long]);
+        assert!(e.contains("--name: 'mmm"), "{e}");
+        assert!(e.contains("at most 49"), "{e}");
+        assert!(check(&args(&["--managed", "--name", &"m".repeat(49)])).is_ok());
+        // A role given by ARN: the name names no role.
+        assert!(
+            check(&args(&[
+                "--managed",
+                "--name",
+                &long,
+                "--infrastructure-role-arn",
+                "arn:aws:iam::123456789012:role/acme-infra"
+            ]))
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn instance_types_of_two_architectures_are_refused() {
         let e = problems(&["--instance-type", "t3.small,t4g.small"]);
         assert!(e.contains("architecture"), "{e}");
