@@ -636,3 +636,106 @@ async fn a_desired_count_managed_scaling_chose_is_kept() {
         ["update Auto Scaling group acme-ec2 (size 0..3 -> 0..1, desired 2 -> 0)"]
     );
 }
+
+/// The cluster's status, or None when ECS no longer knows it.
+async fn cluster_status(stack: &LocalStack, name: &str) -> Option<String> {
+    let ctx = stack.ctx(false).await;
+    let out = ctx
+        .ecs()
+        .describe_clusters()
+        .clusters(name)
+        .send()
+        .await
+        .unwrap();
+    out.clusters()
+        .first()
+        .and_then(|c| c.status().map(str::to_string))
+        .filter(|s| s != "INACTIVE")
+}
+
+/// `--delete --delete-cluster` (what `cargo xtask destroy` runs for a stack's capacity) takes
+/// the cluster with it when ecskit made it and it is left empty; a cluster made by hand stays.
+#[tokio::test]
+async fn delete_cluster_removes_only_a_cluster_ecskit_made() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &[])).await.unwrap();
+    let report = run(args(&stack, &["--delete", "--delete-cluster"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.actions.last().map(String::as_str),
+        Some("delete cluster acme"),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(cluster_status(&stack, "acme").await, None);
+
+    let ctx = stack.ctx(false).await;
+    ctx.ecs()
+        .create_cluster()
+        .cluster_name("by-hand")
+        .send()
+        .await
+        .unwrap();
+    let mine = |extra: &[&str]| {
+        let mut all = vec!["--cluster", "by-hand", "--name", "hand-ec2"];
+        all.extend_from_slice(extra);
+        stack.parse("capacity-create", &all)
+    };
+    run(mine(&[])).await.unwrap();
+    let report = run(mine(&["--delete", "--delete-cluster"])).await.unwrap();
+    assert!(
+        !report.actions.iter().any(|a| a.contains("delete cluster")),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(
+        cluster_status(&stack, "by-hand").await.as_deref(),
+        Some("ACTIVE")
+    );
+
+    // A cluster ecskit made that holds a container instance of another (not the group's): the
+    // instance is not deregistered, and the cluster is left. (The group has an instance of its
+    // own, so its instances are looked for among the cluster's.)
+    run(args(&stack, &["--desired-capacity", "1"]))
+        .await
+        .unwrap();
+    let other = ctx
+        .ec2()
+        .run_instances()
+        .image_id("ami-04681a1dbd79675a5")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Small)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let other = other.instances()[0].instance_id().unwrap();
+    let document = serde_json::json!({
+        "instanceId": other,
+        "region": "us-west-2",
+        "accountId": "123456789012",
+    });
+    ctx.ecs()
+        .register_container_instance()
+        .cluster("acme")
+        .instance_identity_document(document.to_string())
+        .send()
+        .await
+        .unwrap();
+    let report = run(args(&stack, &["--delete", "--delete-cluster"]))
+        .await
+        .unwrap();
+    assert!(
+        !report
+            .actions
+            .iter()
+            .any(|a| a.contains("delete cluster") || a.contains("deregister")),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(
+        cluster_status(&stack, "acme").await.as_deref(),
+        Some("ACTIVE")
+    );
+}

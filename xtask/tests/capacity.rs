@@ -2,7 +2,8 @@
 //! real binaries: capacity-create runs after instance-profile and before service-run, the
 //! service's capacity provider strategy names the stack's provider, a container instance of
 //! the group registered the way the ECS agent registers takes the service's task, a second
-//! deploy changes nothing, and destroy removes the capacity after the service.
+//! deploy changes nothing, and destroy removes the capacity after the service, then the
+//! cluster. A bad `[capacity]` is refused by the stack check before any call.
 //!
 //! moto launches the group's instance but runs no ECS agent, so the test registers it the way
 //! the agent does (RegisterContainerInstance with the instance's identity document). Nor does
@@ -210,7 +211,11 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
     assert_eq!(capacity["changed"], false, "{capacity:#}");
     assert_eq!(capacity["aws_calls"]["mutating"], 0, "{capacity:#}");
 
-    // destroy removes the capacity (after the service) and the profile.
+    // The test's own task (not the stack's) is stopped first: moto never stops the tasks of an
+    // instance that goes away, and a cluster with a task is left by destroy.
+    aws(&["ecs", "stop-task", "--cluster", &app, "--task", &task_arn]).unwrap();
+
+    // destroy removes the capacity (after the service), the cluster and the profile.
     let (code, gone, stderr) = xtask(&["destroy", "--stack", &stack, "--yes", "--output", "json"]);
     assert_eq!(code, 0, "destroy failed:\n{gone:#}\n{stderr}");
     let removed: Vec<&str> = gone["steps"]
@@ -249,6 +254,17 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
     ])
     .unwrap();
     assert_eq!(templates["LaunchTemplates"], serde_json::json!([]));
+    // The cluster went with the capacity: ecskit made it, and its one container instance (the
+    // group's, registered above) was deregistered with the group.
+    let clusters = aws(&["ecs", "describe-clusters", "--clusters", &app]).unwrap();
+    assert!(
+        clusters["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "INACTIVE"),
+        "the cluster is left: {clusters:#}\n{stderr}"
+    );
     let profile = aws(&[
         "iam",
         "get-instance-profile",

@@ -45,6 +45,8 @@ pub struct Current {
     pub instances: usize,
     /// Each instance's launch template version, as the group reports it.
     instance_versions: Vec<Option<String>>,
+    /// The group's EC2 instances.
+    pub instance_ids: Vec<String>,
     desired: i32,
     spec: Spec,
     protected: bool,
@@ -114,6 +116,11 @@ pub async fn read(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
         managed,
         cluster,
         instances: g.instances().len(),
+        instance_ids: g
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect(),
         instance_versions: g
             .instances()
             .iter()

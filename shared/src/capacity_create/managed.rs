@@ -170,6 +170,10 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
     if let Some(checked) = own_role {
         role::delete(ctx, checked).await?;
     }
+    if args.delete_cluster {
+        // Left (with a warning) while ECS still has the managed instances registered.
+        crate::ecs::cluster::delete_if_empty(deps, &args.cluster).await?;
+    }
     Ok(ctx.report().output(
         ecskit_contract::outputs::CAPACITY_PROVIDER_NAME,
         args.name.clone(),

@@ -122,6 +122,11 @@ pub struct Args {
     /// managed-by=ecskit and made for this cluster), after taking the provider out of the cluster.
     #[arg(long, help_heading = "Delete")]
     pub delete: bool,
+    /// With --delete: then delete the cluster too, when ecskit made it (tagged managed-by=ecskit)
+    /// and it is left empty (no service, task or container instance). The group's own container
+    /// instances, whose EC2 instances go with the group, are deregistered first.
+    #[arg(long, requires = "delete", help_heading = "Delete")]
+    pub delete_cluster: bool,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -508,6 +513,59 @@ pub async fn group_provider_to_delete(
     Ok(now)
 }
 
+/// The container instances of `cluster` that run on the group's EC2 instances (which the
+/// group's forced delete terminates), deregistered so the cluster can go: ECS keeps a
+/// terminating instance registered for minutes, and refuses to delete a cluster until then.
+/// Only the group's own instances are deregistered; any other keeps the cluster.
+async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> Result<()> {
+    use crate::error::AwsContext;
+    if group.is_empty() {
+        return Ok(());
+    }
+    let listed = deps
+        .ecs
+        .list_container_instances()
+        .cluster(cluster)
+        .send()
+        .await
+        .context(format!(
+            "listing the container instances of cluster {cluster}"
+        ))?;
+    for chunk in listed.container_instance_arns().chunks(100) {
+        let out = deps
+            .ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context(format!(
+                "reading the container instances of cluster {cluster}"
+            ))?;
+        for ci in out.container_instances() {
+            let Some(ec2) = ci
+                .ec2_instance_id()
+                .filter(|id| group.iter().any(|g| g == id))
+            else {
+                continue;
+            };
+            let arn = ci.container_instance_arn().unwrap_or_default();
+            deps.ctx
+                .mutate(
+                    format!("deregister container instance {ec2} (of the deleted group) from cluster {cluster}"),
+                    deps.ecs
+                        .deregister_container_instance()
+                        .cluster(cluster)
+                        .container_instance(arn)
+                        .force(true)
+                        .send(),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
     let ctx = &deps.ctx;
     let cp = group_provider_to_delete(deps, &args.cluster, &args.name).await?;
@@ -518,15 +576,22 @@ async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
     // another cluster's, stops the whole delete, so no half of someone else's capacity is
     // taken apart.
     claims(args, tpl.as_ref(), grp.as_ref(), cp.as_ref())?;
+    let exists = cluster.is_some();
     provider::detach(deps, args, cluster).await?;
     if cp.is_some() {
         provider::delete(deps, &args.name).await?;
     }
-    if grp.is_some() {
+    if let Some(g) = &grp {
         group::delete(ctx, &args.name).await?;
+        if args.delete_cluster && exists {
+            deregister_instances(deps, &args.cluster, &g.instance_ids).await?;
+        }
     }
     if let Some(t) = tpl {
         template::delete(ctx, &args.name, &t.id).await?;
+    }
+    if args.delete_cluster && exists {
+        crate::ecs::cluster::delete_if_empty(deps, &args.cluster).await?;
     }
     if !ctx.report().changed {
         tracing::info!("no capacity named {} exists: nothing to delete", args.name);

@@ -125,7 +125,7 @@ pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>
 }
 
 /// capacity-create's flags for the section: the cluster and instance profile are the stack's.
-/// `--delete` needs only what names the resources.
+/// `--delete` needs only what names the resources (and takes the cluster with it).
 pub fn args(
     c: &Capacity,
     app: &str,
@@ -146,7 +146,9 @@ pub fn args(
         }
     }
     if delete {
-        a.push("--delete".into());
+        // One [capacity] serves the one cluster of the stack's services, and its removal comes
+        // after theirs: the cluster goes with it (when ecskit made it and nothing else is in it).
+        a.extend(["--delete".into(), "--delete-cluster".into()]);
         return a;
     }
     if let Some(p) = profile {
@@ -267,7 +269,8 @@ mod tests {
                 "--name",
                 "shop-ec2",
                 "--managed",
-                "--delete"
+                "--delete",
+                "--delete-cluster"
             ]
         );
     }
