@@ -46,6 +46,11 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 /// carry it, so ecskit never deletes what someone else made.
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "ecskit");
 
+/// The tag that says which cluster a resource made for one cluster belongs to (capacity-create's
+/// launch template, Auto Scaling group and capacity provider): a run for another cluster never
+/// changes or deletes it, even when the names collide.
+pub const CLUSTER_TAG: &str = "ecskit:cluster";
+
 /// Whether a resource's tags say ecskit made it. Every AWS service spells tags in its own type,
 /// so callers pass `(key, value)` pairs: `is_managed(tags.iter().map(|t| (t.key(), t.value())))`.
 pub fn is_managed<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {

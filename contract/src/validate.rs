@@ -160,6 +160,123 @@ pub fn capacity_provider_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest capacity provider name `--managed` takes when it makes its infrastructure role:
+/// the role is `NAME-infrastructure`, and an IAM role name has at most 64 characters.
+pub const MANAGED_NAME_MAX: usize = 64 - "-infrastructure".len();
+
+/// An EC2 instance type as written: a family and a size joined by one '.' (`t3.small`,
+/// `c6gn.xlarge`, `u-6tb1.metal`), lower-case letters, digits and '-'.
+pub fn instance_type(t: &str) -> Result<(), String> {
+    let ok = t.split_once('.').is_some_and(|(family, size)| {
+        !family.is_empty()
+            && !size.is_empty()
+            && family.starts_with(|c: char| c.is_ascii_lowercase())
+            && (family.chars().chain(size.chars()))
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{t}' is not an instance type (like t3.small)"))
+    }
+}
+
+/// A subnet id: `subnet-` and 8 or 17 hex digits, nothing around it.
+pub fn subnet_id(s: &str) -> Result<(), String> {
+    resource_id(s, "subnet-", "a subnet id (subnet- and 8 or 17 hex digits)")
+}
+
+/// A security group id: `sg-` and 8 or 17 hex digits.
+pub fn security_group_id(s: &str) -> Result<(), String> {
+    resource_id(s, "sg-", "a security group id (sg- and 8 or 17 hex digits)")
+}
+
+/// An AMI id: `ami-` and 8 or 17 hex digits.
+pub fn ami_id(s: &str) -> Result<(), String> {
+    resource_id(s, "ami-", "an AMI id (ami- and 8 or 17 hex digits)")
+}
+
+fn resource_id(s: &str, prefix: &str, what: &str) -> Result<(), String> {
+    if s.trim() != s {
+        return Err(format!("'{s}' has a space at its start or end"));
+    }
+    let ok = s.strip_prefix(prefix).is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17) && hex.chars().all(|c| c.is_ascii_hexdigit())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not {what}"))
+    }
+}
+
+/// capacity-create's sizes and percentages, as one step's flags or a stack's `[capacity]` give
+/// them. `key` names each value in the caller's words (`--min-size` or `capacity.min_size`);
+/// each problem is returned as `KEY VALUE: why`.
+pub struct CapacitySizes {
+    pub min: i64,
+    pub max: i64,
+    pub desired: Option<i64>,
+    pub target_capacity: i64,
+    pub root_volume_gib: i64,
+}
+
+impl CapacitySizes {
+    pub fn problems(&self, key: impl Fn(&str) -> String) -> Vec<String> {
+        let mut p = Vec::new();
+        let (min_k, max_k) = (key("min_size"), key("max_size"));
+        if self.min < 0 {
+            p.push(format!("{min_k} {}: must be 0 or more", self.min));
+        }
+        if self.max < 1 {
+            p.push(format!("{max_k} {}: must be 1 or more", self.max));
+        }
+        if self.min > self.max {
+            p.push(format!(
+                "{min_k} {} is more than {max_k} {}: need {min_k} <= {max_k}",
+                self.min, self.max
+            ));
+        }
+        if let Some(d) = self.desired
+            && !(self.min..=self.max).contains(&d)
+        {
+            p.push(format!(
+                "{} {d}: must lie between {min_k} {} and {max_k} {}",
+                key("desired_capacity"),
+                self.min,
+                self.max
+            ));
+        }
+        if !(1..=100).contains(&self.target_capacity) {
+            p.push(format!(
+                "{} {}: must be 1 to 100 (percent)",
+                key("target_capacity"),
+                self.target_capacity
+            ));
+        }
+        if !(30..=16_384).contains(&self.root_volume_gib) {
+            p.push(format!(
+                "{} {}: must be 30 (the AMI's snapshot) to 16384 GiB",
+                key("root_volume_size"),
+                self.root_volume_gib
+            ));
+        }
+        p
+    }
+}
+
+/// With `--managed` and no infrastructure role given, the name also names the role the step
+/// makes (`NAME-infrastructure`), so it must leave room for the suffix.
+pub fn managed_capacity_name(name: &str, makes_role: bool) -> Result<(), String> {
+    if makes_role && name.len() > MANAGED_NAME_MAX {
+        return Err(format!(
+            "'{name}' is {} characters: with managed capacity it also names the infrastructure role {name}-infrastructure, and a role name has at most 64 (so at most {MANAGED_NAME_MAX}; or give the infrastructure role's ARN)",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
 /// A region name such as `us-west-2` or `ap-southeast-1`.
 pub fn region(name: &str) -> Result<(), String> {
     let parts: Vec<&str> = name.split('-').collect();
@@ -340,5 +457,39 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn capacity_values() {
+        for good in ["t3.small", "c6gn.xlarge", "u-6tb1.metal"] {
+            assert_eq!(instance_type(good), Ok(()), "{good}");
+        }
+        for bad in ["t3", ".small", "T3.small", "t3. small", "3t.small"] {
+            assert!(instance_type(bad).is_err(), "{bad}");
+        }
+        assert_eq!(subnet_id("subnet-0123456789abcdef0"), Ok(()));
+        assert!(subnet_id("subnet-1").is_err());
+        assert!(security_group_id(" sg-12345678").is_err());
+        assert_eq!(ami_id("ami-12345678"), Ok(()));
+        let sizes = |min, max, desired| CapacitySizes {
+            min,
+            max,
+            desired,
+            target_capacity: 100,
+            root_volume_gib: 30,
+        };
+        let key = |k: &str| format!("capacity.{k}");
+        assert!(sizes(0, 2, Some(1)).problems(key).is_empty());
+        assert_eq!(
+            sizes(-1, 0, Some(3)).problems(key),
+            [
+                "capacity.min_size -1: must be 0 or more",
+                "capacity.max_size 0: must be 1 or more",
+                "capacity.desired_capacity 3: must lie between capacity.min_size -1 and capacity.max_size 0",
+            ]
+        );
+        assert!(managed_capacity_name(&"n".repeat(49), true).is_ok());
+        assert!(managed_capacity_name(&"n".repeat(50), true).is_err());
+        assert!(managed_capacity_name(&"n".repeat(50), false).is_ok());
     }
 }

@@ -1,6 +1,8 @@
 //! capacity-create against the local emulator: create (output pinned), a re-run with zero
 //! mutating calls, a changed instance type (one new template version, one group update), an AMI
-//! update reported with both AMIs, dry run, refusals of what is not ours, delete leaves nothing.
+//! update reported with both AMIs, a pinned AMI checked (it exists, its architecture, EBS), a
+//! desired count managed scaling chose kept, dry run, refusals of what is not ours or another
+//! cluster's, capacity made before the cluster tag adopted, delete leaves nothing.
 
 use ecskit::capacity_create::{Args, CapacityCreate};
 use ecskit::output::OutputFormat;
@@ -233,21 +235,21 @@ async fn a_new_instance_type_is_one_new_template_version_and_one_group_update() 
 async fn a_new_ami_is_a_new_version_reported_with_the_old_and_new_ami() {
     let stack = ecskit_testkit::local_stack();
     run(args(&stack, &[])).await.unwrap();
-    let report = run(args(&stack, &["--ami", "ami-0123456789abcdef0"]))
+    let report = run(args(&stack, &["--ami", "ami-04681a1dbd79675a5"]))
         .await
         .unwrap();
     assert_eq!(
         report.actions,
         [
             format!(
-                "create launch template acme-ec2 version 2 (image {AMI} -> ami-0123456789abcdef0)"
+                "create launch template acme-ec2 version 2 (image {AMI} -> ami-04681a1dbd79675a5)"
             ),
             "update Auto Scaling group acme-ec2 (launch template version 1 -> 2)".to_string(),
         ]
     );
     assert_eq!(
         report.get_str("AMI_ID").as_deref(),
-        Some("ami-0123456789abcdef0")
+        Some("ami-04681a1dbd79675a5")
     );
     assert_eq!(report.get_str("PREVIOUS_AMI_ID").as_deref(), Some(AMI));
 }
@@ -416,15 +418,324 @@ async fn capacity_made_for_one_cluster_is_not_moved_to_another() {
     );
     let err = run(other).await.unwrap_err();
     assert_eq!(err.exit_code(), 2, "{}", err.render());
-    assert!(
-        err.to_string()
-            .contains("capacity acme-ec2 was made for cluster acme, not other"),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "launch template acme-ec2 belongs to cluster acme (tagged ecskit:cluster=acme), not other: this run does not change or delete it"
     );
     let s = seen(&stack).await;
     assert_eq!(s.template_versions, 1, "no new template version");
     assert_eq!(
         s.group.unwrap().launch_template().unwrap().version(),
         Some("1")
+    );
+}
+
+/// The `ecskit:cluster` tag of each of the three resources, as the emulator holds them.
+async fn cluster_tags(stack: &LocalStack) -> [Option<String>; 3] {
+    let ctx = stack.ctx(false).await;
+    let s = seen(stack).await;
+    let tpl = ctx
+        .ec2()
+        .describe_launch_templates()
+        .launch_template_ids(s.template_id.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let find = |k: &str, v: &str| (k == "ecskit:cluster").then(|| v.to_string());
+    let t = tpl.launch_templates()[0]
+        .tags()
+        .iter()
+        .find_map(|t| find(t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+    let g = s
+        .group
+        .unwrap()
+        .tags()
+        .iter()
+        .find_map(|t| find(t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+    let p = ctx
+        .ecs()
+        .describe_capacity_providers()
+        .capacity_providers("acme-ec2")
+        .include(aws_sdk_ecs::types::CapacityProviderField::Tags)
+        .send()
+        .await
+        .unwrap()
+        .capacity_providers()[0]
+        .tags()
+        .iter()
+        .find_map(|t| find(t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+    [t, g, p]
+}
+
+/// Two clusters' capacity of one name: everything the step makes is tagged with its cluster,
+/// and a delete (or an update) for another cluster is refused before any change, naming the
+/// resource and the cluster it belongs to; nothing of the first cluster's is touched.
+#[tokio::test]
+async fn another_clusters_capacity_is_neither_changed_nor_deleted() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &[])).await.unwrap();
+    let acme = Some("acme".to_string());
+    assert_eq!(
+        cluster_tags(&stack).await,
+        [acme.clone(), acme.clone(), acme]
+    );
+    for extra in [&["--delete"][..], &["--max-size", "5"][..]] {
+        let mut all = vec!["--cluster", "beta", "--name", "acme-ec2"];
+        all.extend_from_slice(extra);
+        let err = run(stack.parse("capacity-create", &all)).await.unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{}", err.render());
+        assert_eq!(
+            err.to_string(),
+            "launch template acme-ec2 belongs to cluster acme (tagged ecskit:cluster=acme), not beta: this run does not change or delete it",
+            "{extra:?}"
+        );
+        assert!(err.render().contains("--cluster acme"), "{}", err.render());
+    }
+    let s = seen(&stack).await;
+    assert!(s.template_id.is_some() && s.group.is_some() && s.provider.is_some());
+    assert_eq!(s.group.unwrap().max_size(), Some(2));
+    assert_eq!(s.cluster_providers, ["FARGATE", "FARGATE_SPOT", "acme-ec2"]);
+}
+
+/// Capacity an earlier ecskit made (tagged managed-by=ecskit, without the cluster tag) and whose
+/// instances join this cluster is taken as this cluster's: tagged once, then left alone.
+#[tokio::test]
+async fn capacity_made_before_the_cluster_tag_is_adopted_by_its_cluster() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &[])).await.unwrap();
+    let ctx = stack.ctx(false).await;
+    let s = seen(&stack).await;
+    // moto answers a launch template's tags as they were at its creation (CreateTags and
+    // DeleteTags do not reach DescribeLaunchTemplates), so the template keeps its tag here and
+    // the group and provider show the adoption.
+    ctx.autoscaling()
+        .delete_tags()
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .resource_id("acme-ec2")
+                .resource_type("auto-scaling-group")
+                .key("ecskit:cluster")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ctx.ecs()
+        .untag_resource()
+        .resource_arn(s.provider.unwrap().capacity_provider_arn().unwrap())
+        .tag_keys("ecskit:cluster")
+        .send()
+        .await
+        .unwrap();
+    let acme = Some("acme".to_string());
+    assert_eq!(cluster_tags(&stack).await, [acme.clone(), None, None]);
+    let report = run(args(&stack, &[])).await.unwrap();
+    assert_eq!(
+        report.actions,
+        [
+            "tag Auto Scaling group acme-ec2 ecskit:cluster=acme (made before ecskit tagged the cluster)",
+            "tag capacity provider acme-ec2 ecskit:cluster=acme (made before ecskit tagged the cluster)",
+        ]
+    );
+    let acme = Some("acme".to_string());
+    assert_eq!(
+        cluster_tags(&stack).await,
+        [acme.clone(), acme.clone(), acme]
+    );
+    let again = run(args(&stack, &[])).await.unwrap();
+    assert_eq!(again.calls.mutating, 0, "{:?}", again.actions);
+}
+
+/// A pinned --ami is read (DescribeImages) before any change: one that does not exist, one of
+/// the other architecture than the instance types, and one not backed by EBS are bad input.
+/// moto's default AMIs give one of each.
+#[tokio::test]
+async fn a_pinned_ami_is_checked_before_any_change() {
+    let stack = ecskit_testkit::local_stack();
+    for (ami, types, want) in [
+        (
+            "ami-0123456789abcdef0",
+            "t3.small",
+            "--ami ami-0123456789abcdef0: no such AMI in this region (or not shared with this account)",
+        ),
+        (
+            "ami-0e9271c829888680e",
+            "t3.small",
+            "--ami ami-0e9271c829888680e: the AMI is for arm64, the instance types are x86_64",
+        ),
+        (
+            "ami-04681a1dbd79675a5",
+            "t4g.small",
+            "--ami ami-04681a1dbd79675a5: the AMI is for x86_64, the instance types are arm64",
+        ),
+        (
+            "ami-04681a1dbd79675b6",
+            "t3.small",
+            "--ami ami-04681a1dbd79675b6: its root device is instance-store, not ebs: the template's encrypted gp3 root volume needs an EBS-backed AMI",
+        ),
+    ] {
+        let err = run(args(&stack, &["--ami", ami, "--instance-type", types]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{}", err.render());
+        assert_eq!(err.to_string(), want);
+        let s = seen(&stack).await;
+        assert!(s.template_id.is_none() && s.group.is_none() && s.provider.is_none());
+    }
+    // The arm64 one with Graviton types is taken.
+    let report = run(args(
+        &stack,
+        &[
+            "--ami",
+            "ami-0e9271c829888680e",
+            "--instance-type",
+            "t4g.small",
+        ],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        report.get_str("AMI_ID").as_deref(),
+        Some("ami-0e9271c829888680e")
+    );
+}
+
+/// Once the capacity provider's managed scaling runs the group, the desired count ECS set is not
+/// drift: a re-run with the same --desired-capacity (as a stack passes on every deploy) makes no
+/// call that changes anything. New sizes that leave the count outside them do set it.
+#[tokio::test]
+async fn a_desired_count_managed_scaling_chose_is_kept() {
+    let stack = ecskit_testkit::local_stack();
+    let flags = ["--desired-capacity", "0", "--max-size", "3"];
+    run(args(&stack, &flags)).await.unwrap();
+    // What managed scaling does when tasks need an instance.
+    let ctx = stack.ctx(false).await;
+    ctx.autoscaling()
+        .set_desired_capacity()
+        .auto_scaling_group_name("acme-ec2")
+        .desired_capacity(2)
+        .send()
+        .await
+        .unwrap();
+    let again = run(args(&stack, &flags)).await.unwrap();
+    assert!(!again.changed, "{:?}", again.actions);
+    assert_eq!(again.calls.mutating, 0);
+    assert_eq!(
+        seen(&stack).await.group.unwrap().desired_capacity(),
+        Some(2)
+    );
+    // A max below the count: the count is set to the given one.
+    let report = run(args(
+        &stack,
+        &["--desired-capacity", "0", "--max-size", "1"],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        report.actions,
+        ["update Auto Scaling group acme-ec2 (size 0..3 -> 0..1, desired 2 -> 0)"]
+    );
+}
+
+/// The cluster's status, or None when ECS no longer knows it.
+async fn cluster_status(stack: &LocalStack, name: &str) -> Option<String> {
+    let ctx = stack.ctx(false).await;
+    let out = ctx
+        .ecs()
+        .describe_clusters()
+        .clusters(name)
+        .send()
+        .await
+        .unwrap();
+    out.clusters()
+        .first()
+        .and_then(|c| c.status().map(str::to_string))
+        .filter(|s| s != "INACTIVE")
+}
+
+/// `--delete --delete-cluster` (what `cargo xtask destroy` runs for a stack's capacity) takes
+/// the cluster with it when ecskit made it and it is left empty; a cluster made by hand stays.
+#[tokio::test]
+async fn delete_cluster_removes_only_a_cluster_ecskit_made() {
+    let stack = ecskit_testkit::local_stack();
+    run(args(&stack, &[])).await.unwrap();
+    let report = run(args(&stack, &["--delete", "--delete-cluster"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.actions.last().map(String::as_str),
+        Some("delete cluster acme"),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(cluster_status(&stack, "acme").await, None);
+
+    let ctx = stack.ctx(false).await;
+    ctx.ecs()
+        .create_cluster()
+        .cluster_name("by-hand")
+        .send()
+        .await
+        .unwrap();
+    let mine = |extra: &[&str]| {
+        let mut all = vec!["--cluster", "by-hand", "--name", "hand-ec2"];
+        all.extend_from_slice(extra);
+        stack.parse("capacity-create", &all)
+    };
+    run(mine(&[])).await.unwrap();
+    let report = run(mine(&["--delete", "--delete-cluster"])).await.unwrap();
+    assert!(
+        !report.actions.iter().any(|a| a.contains("delete cluster")),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(
+        cluster_status(&stack, "by-hand").await.as_deref(),
+        Some("ACTIVE")
+    );
+
+    // A cluster ecskit made that holds a container instance of another (not the group's): the
+    // instance is not deregistered, and the cluster is left. (The group has an instance of its
+    // own, so its instances are looked for among the cluster's.)
+    run(args(&stack, &["--desired-capacity", "1"]))
+        .await
+        .unwrap();
+    let other = ctx
+        .ec2()
+        .run_instances()
+        .image_id("ami-04681a1dbd79675a5")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Small)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let other = other.instances()[0].instance_id().unwrap();
+    let document = serde_json::json!({
+        "instanceId": other,
+        "region": "us-west-2",
+        "accountId": "123456789012",
+    });
+    ctx.ecs()
+        .register_container_instance()
+        .cluster("acme")
+        .instance_identity_document(document.to_string())
+        .send()
+        .await
+        .unwrap();
+    let report = run(args(&stack, &["--delete", "--delete-cluster"]))
+        .await
+        .unwrap();
+    assert!(
+        !report
+            .actions
+            .iter()
+            .any(|a| a.contains("delete cluster") || a.contains("deregister")),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(
+        cluster_status(&stack, "acme").await.as_deref(),
+        Some("ACTIVE")
     );
 }

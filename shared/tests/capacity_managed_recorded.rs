@@ -123,6 +123,9 @@ async fn a_missing_provider_is_created_in_the_cluster_with_role_profile_network_
                 && r.tags()
                     .iter()
                     .any(|t| t.key() == Some("managed-by") && t.value() == Some("ecskit"))
+                && r.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("ecskit:cluster") && t.value() == Some("acme"))
         })
         .then_output(|| {
             CreateCapacityProviderOutput::builder()
@@ -247,4 +250,90 @@ async fn delete_names_the_cluster() {
         d.ctx.report().actions,
         ["delete capacity provider acme-mi of cluster acme"]
     );
+}
+
+fn asg_provider(cluster_tag: Option<&str>) -> CapacityProvider {
+    let mut p = CapacityProvider::builder()
+        .name("acme-mi")
+        .capacity_provider_arn(ARN)
+        .status(CapacityProviderStatus::Active)
+        .auto_scaling_group_provider(
+            AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn("arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:1:autoScalingGroupName/acme-mi")
+                .build()
+                .unwrap(),
+        )
+        .tags(Tag::builder().key("managed-by").value("ecskit").build());
+    if let Some(c) = cluster_tag {
+        p = p.tags(Tag::builder().key("ecskit:cluster").value(c).build());
+    }
+    p.build()
+}
+
+fn delete_args() -> ecskit::capacity_create::Args {
+    use clap::Parser;
+    ecskit::capacity_create::Args::try_parse_from([
+        "capacity-create",
+        "--cluster",
+        "acme",
+        "--name",
+        "acme-mi",
+        "--managed",
+        "--delete",
+    ])
+    .unwrap()
+}
+
+/// `--delete` without `--managed` never takes a Managed Instances provider out of the cluster
+/// or deletes it: refused (exit 2) on the first read, before any change.
+#[tokio::test]
+async fn an_ec2_delete_refuses_a_managed_instances_provider() {
+    let any = mock!(Client::describe_capacity_providers)
+        .match_requests(|r| r.capacity_providers() == ["acme-mi"])
+        .then_output(|| {
+            DescribeCapacityProvidersOutput::builder()
+                .capacity_providers(provider(&spec(), true))
+                .build()
+        });
+    let d = deps(&[any]);
+    let Err(err) = ecskit::capacity_create::group_provider_to_delete(&d, "acme", "acme-mi").await
+    else {
+        panic!("a Managed Instances provider was taken for deletion");
+    };
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(
+        err.to_string(),
+        "capacity provider acme-mi is an ECS Managed Instances provider: a run without --managed does not change or delete it"
+    );
+    assert!(err.render().contains("pass --managed"), "{}", err.render());
+    assert!(d.ctx.report().actions.is_empty());
+}
+
+/// `--managed --delete` never removes an Auto Scaling group provider of the same name, nor a
+/// provider tagged for another cluster: refused before any change (the mock answers the
+/// describe only, so any further call would fail the test).
+#[tokio::test]
+async fn a_managed_delete_refuses_a_group_provider_and_another_clusters_provider() {
+    let d = deps(&[described(Some(asg_provider(Some("acme"))))]);
+    let err = managed::delete(&d, &delete_args()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(
+        err.to_string(),
+        "capacity provider acme-mi is an Auto Scaling group provider: a run with --managed does not change or delete it"
+    );
+    assert!(d.ctx.report().actions.is_empty());
+
+    let mut other = provider(&spec(), true);
+    other.tags = Some(vec![
+        Tag::builder().key("managed-by").value("ecskit").build(),
+        Tag::builder().key("ecskit:cluster").value("beta").build(),
+    ]);
+    let d = deps(&[described(Some(other))]);
+    let err = managed::delete(&d, &delete_args()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(
+        err.to_string(),
+        "capacity provider acme-mi belongs to cluster beta (tagged ecskit:cluster=beta), not acme: this run does not change or delete it"
+    );
+    assert!(err.render().contains("--cluster beta"), "{}", err.render());
 }

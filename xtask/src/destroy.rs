@@ -64,7 +64,8 @@ fn what(stacks: &Stacks, unit: &Unit) -> String {
                 .map(|c| c.provider_name(&stack.app))
                 .unwrap_or_default();
             format!(
-                "capacity provider, Auto Scaling group (and its instances) and launch template {name}"
+                "capacity provider, Auto Scaling group (and its instances) and launch template {name}, then cluster {} (if ecskit made it and it is empty)",
+                stack.cluster
             )
         }
         Step::RoleCreate => {

@@ -695,11 +695,20 @@ fn check_service(
         .as_ref()
         .filter(|_| svc.launch_type.as_deref() != Some("FARGATE"))
         .map(|c| format!("{}:1", c.provider_name(&app)));
-    if (launch_type == "EC2" || f.capacity.is_some()) && f.instance_profile.is_none() {
-        // Not an error: the instances may come with their own profile.
-        eprintln!(
-            "note: service.launch_type is EC2 and there is no [instance_profile]: the container instances need one"
-        );
+    // Not an error: the profile may have been made outside the stack. With [capacity] the
+    // instances launch with capacity-create's default profile, ecsInstanceRole-profile, which
+    // then must exist (a managed [capacity] is refused without it; an EC2 group cannot launch
+    // its instances).
+    if f.instance_profile.is_none() {
+        if f.capacity.is_some() {
+            eprintln!(
+                "note: [capacity] and no [instance_profile]: the instances launch with instance profile ecsInstanceRole-profile (capacity-create's default), which must exist; add [instance_profile] to make it"
+            );
+        } else if launch_type == "EC2" {
+            eprintln!(
+                "note: service.launch_type is EC2 and there is no [instance_profile]: the cluster's container instances need one of their own"
+            );
+        }
     }
     if let Some(r) = &svc.rollout {
         r.check(service_file.is_some(), problems);

@@ -2,7 +2,8 @@
 //! real binaries: capacity-create runs after instance-profile and before service-run, the
 //! service's capacity provider strategy names the stack's provider, a container instance of
 //! the group registered the way the ECS agent registers takes the service's task, a second
-//! deploy changes nothing, and destroy removes the capacity after the service.
+//! deploy changes nothing, and destroy removes the capacity after the service, then the
+//! cluster. A bad `[capacity]` is refused by the stack check before any call.
 //!
 //! moto launches the group's instance but runs no ECS agent, so the test registers it the way
 //! the agent does (RegisterContainerInstance with the instance's identity document). Nor does
@@ -210,7 +211,11 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
     assert_eq!(capacity["changed"], false, "{capacity:#}");
     assert_eq!(capacity["aws_calls"]["mutating"], 0, "{capacity:#}");
 
-    // destroy removes the capacity (after the service) and the profile.
+    // The test's own task (not the stack's) is stopped first: moto never stops the tasks of an
+    // instance that goes away, and a cluster with a task is left by destroy.
+    aws(&["ecs", "stop-task", "--cluster", &app, "--task", &task_arn]).unwrap();
+
+    // destroy removes the capacity (after the service), the cluster and the profile.
     let (code, gone, stderr) = xtask(&["destroy", "--stack", &stack, "--yes", "--output", "json"]);
     assert_eq!(code, 0, "destroy failed:\n{gone:#}\n{stderr}");
     let removed: Vec<&str> = gone["steps"]
@@ -249,6 +254,17 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
     ])
     .unwrap();
     assert_eq!(templates["LaunchTemplates"], serde_json::json!([]));
+    // The cluster went with the capacity: ecskit made it, and its one container instance (the
+    // group's, registered above) was deregistered with the group.
+    let clusters = aws(&["ecs", "describe-clusters", "--clusters", &app]).unwrap();
+    assert!(
+        clusters["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "INACTIVE"),
+        "the cluster is left: {clusters:#}\n{stderr}"
+    );
     let profile = aws(&[
         "iam",
         "get-instance-profile",
@@ -259,4 +275,86 @@ fn an_ec2_stack_places_its_task_on_an_instance_of_its_capacity() {
         profile.is_err(),
         "the instance profile is left: {profile:?}"
     );
+}
+
+/// A `[capacity]` value capacity-create would refuse is refused by the stack check, before the
+/// deploy's first step: exit 2 naming each field, no AWS call at all (the call log stays empty),
+/// and nothing made (not the instance profile's role, which comes first in the chain).
+#[test]
+fn a_bad_capacity_section_is_refused_before_the_first_change() {
+    local_env("AWS_ENDPOINT_URL");
+    let app = format!("ec2bad-{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("ecskit-capacity-it-{app}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let stack = support::stack_file(&dir, &app, &format!("{app}:1"));
+    let text = std::fs::read_to_string(&stack).unwrap();
+    std::fs::write(
+        &stack,
+        format!(
+            "{text}[instance_profile]\nprofile_name = \"{app}-profile\"\nrole_name = \"{app}-instance\"\n\
+             [capacity]\ninstance_types = [\"t3.medium\", \"T3 large\"]\nmax_size = 2\ndesired_capacity = 5\n\
+             target_capacity = 0\nsubnets = [\"subnet-12345678\", \"net-1\"]\nsecurity_groups = [\"sg-1\"]\n\
+             ami = \"ami-xyz\"\n"
+        ),
+    )
+    .unwrap();
+    let calls = dir.join("calls.log");
+    let (code, stdout, stderr) = support::xtask_text(
+        &["deploy", "--stack", &stack],
+        &[("ECSKIT_CALL_LOG", calls.to_str().unwrap())],
+    );
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    for field in [
+        "capacity.instance_types[1]: 'T3 large' is not an instance type",
+        "capacity.desired_capacity 5: must lie between capacity.min_size 0 and capacity.max_size 2",
+        "capacity.target_capacity 0: must be 1 to 100",
+        "capacity.subnets[1]: 'net-1' is not a subnet id",
+        "capacity.security_groups[0]: 'sg-1' is not a security group id",
+        "capacity.ami: 'ami-xyz' is not an AMI id",
+    ] {
+        assert!(stderr.contains(field), "{field}:\n{stderr}");
+    }
+    let logged = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(logged.is_empty(), "AWS calls were made:\n{logged}");
+    assert!(
+        aws(&["iam", "get-role", "--role-name", &format!("{app}-instance")]).is_err(),
+        "the instance role was made"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A managed `[capacity]` whose name leaves no room for the infrastructure role's suffix is
+/// refused by the stack check (the step would fail at the role, after the earlier steps ran).
+#[test]
+fn a_managed_capacity_name_too_long_for_its_role_is_refused_before_the_first_change() {
+    local_env("AWS_ENDPOINT_URL");
+    let app = format!("ec2long-{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("ecskit-capacity-it-{app}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let stack = support::stack_file(&dir, &app, &format!("{app}:1"));
+    let text = std::fs::read_to_string(&stack).unwrap();
+    let name = "m".repeat(50);
+    std::fs::write(
+        &stack,
+        format!("{text}[capacity]\nmanaged = true\nname = \"{name}\"\n"),
+    )
+    .unwrap();
+    let calls = dir.join("calls.log");
+    let (code, stdout, stderr) = support::xtask_text(
+        &["deploy", "--stack", &stack],
+        &[("ECSKIT_CALL_LOG", calls.to_str().unwrap())],
+    );
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("capacity.name: '{name}' is 50 characters")),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,7 +33,10 @@ fn bad_sizes_are_exit_2_naming_the_flags_with_nothing_on_stdout() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("--min-size 3 and --max-size 1"), "{stderr}");
+    assert!(
+        stderr.contains("--min-size 3 is more than --max-size 1"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -4,20 +4,23 @@
 //! than one instance type or Spot is asked for.
 
 use aws_sdk_autoscaling::types::{
-    InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
-    MixedInstancesPolicy, RefreshPreferences, ScaleInProtectedInstances, StandbyInstances, Tag,
+    InstanceRefreshStatus, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences,
+    ScaleInProtectedInstances, StandbyInstances, Tag,
 };
 
 use super::Args;
 use crate::aws::{Ctx, MANAGED_BY};
 use crate::error::{AwsContext, Result};
+use ecskit_contract::CLUSTER_TAG;
 
 /// The group as this step sets it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
     pub min: i32,
     pub max: i32,
-    /// Set when given: afterwards managed scaling owns the desired capacity.
+    /// Set when given, and on an update only while no capacity provider's managed scaling owns
+    /// the desired capacity (or the sizes leave the group's desired count outside them).
     pub desired: Option<i32>,
     /// Sorted.
     pub subnets: Vec<String>,
@@ -37,16 +40,24 @@ impl Spec {
 pub struct Current {
     pub arn: String,
     pub managed: bool,
+    /// The cluster it was made for (its `ecskit:cluster` tag).
+    pub cluster: Option<String>,
     pub instances: usize,
+    /// Each instance's launch template version, as the group reports it.
+    instance_versions: Vec<Option<String>>,
+    /// The group's EC2 instances.
+    pub instance_ids: Vec<String>,
     desired: i32,
     spec: Spec,
     protected: bool,
 }
 
-/// What converging left: the group's ARN and how many instances it has.
+/// What converging left: the group's ARN, how many instances it has, and how many of them run
+/// another launch template version than the one the group now launches.
 pub struct Converged {
     pub arn: String,
     pub instances: usize,
+    pub stale: usize,
 }
 
 pub async fn read(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
@@ -64,11 +75,13 @@ pub async fn read(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
     else {
         return Ok(None);
     };
-    let managed = crate::aws::is_managed(
+    let tags = || {
         g.tags()
             .iter()
-            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-    );
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+    };
+    let managed = crate::aws::is_managed(tags());
+    let cluster = super::tagged_cluster(tags());
     // A mixed-instances policy, when there is one, is what the group launches with.
     let (lt, types, spot) = match g.mixed_instances_policy() {
         Some(m) => {
@@ -101,7 +114,22 @@ pub async fn read(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
     Ok(Some(Current {
         arn: g.auto_scaling_group_arn().unwrap_or_default().to_string(),
         managed,
+        cluster,
         instances: g.instances().len(),
+        instance_ids: g
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect(),
+        instance_versions: g
+            .instances()
+            .iter()
+            .map(|i| {
+                i.launch_template()
+                    .and_then(|l| l.version())
+                    .map(str::to_string)
+            })
+            .collect(),
         desired: g.desired_capacity().unwrap_or_default(),
         protected: g.new_instances_protected_from_scale_in() == Some(true),
         spec: Spec {
@@ -153,8 +181,31 @@ fn mixed_policy(want: &Spec) -> MixedInstancesPolicy {
         .build()
 }
 
+/// The desired capacity an update sets, if any. Once a capacity provider's managed scaling owns
+/// it (`scaling_owns`), the count ECS chose is kept: `--desired-capacity` (which a stack passes
+/// on every deploy) applies only at creation, and again only when new sizes leave the group's
+/// count outside them (then the given one, or the nearest size).
+fn desired_on_update(now: &Current, want: &Spec, scaling_owns: bool) -> Option<i32> {
+    if !(want.min..=want.max).contains(&now.desired) {
+        return Some(
+            want.desired
+                .unwrap_or(now.desired.clamp(want.min, want.max)),
+        );
+    }
+    if !scaling_owns {
+        return want.desired;
+    }
+    if let Some(d) = want.desired.filter(|d| *d != now.desired) {
+        tracing::info!(
+            "desired capacity {d} not set: the group has {}, which its capacity provider's managed scaling chose",
+            now.desired
+        );
+    }
+    None
+}
+
 /// Whether the group differs from `want`, in words.
-fn differences(now: &Current, want: &Spec) -> Vec<String> {
+fn differences(now: &Current, want: &Spec, desired: Option<i32>) -> Vec<String> {
     let mut d = Vec::new();
     let s = &now.spec;
     if (s.min, s.max) != (want.min, want.max) {
@@ -163,7 +214,7 @@ fn differences(now: &Current, want: &Spec) -> Vec<String> {
             s.min, s.max, want.min, want.max
         ));
     }
-    if let Some(desired) = want.desired
+    if let Some(desired) = desired
         && desired != now.desired
     {
         d.push(format!("desired {} -> {desired}", now.desired));
@@ -204,11 +255,13 @@ fn differences(now: &Current, want: &Spec) -> Vec<String> {
     d
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn converge(
     ctx: &Ctx,
     args: &Args,
     now: Option<Current>,
     want: &Spec,
+    scaling_owns: bool,
     region: &str,
     account: &str,
 ) -> Result<Converged> {
@@ -228,6 +281,13 @@ pub async fn converge(
                 Tag::builder()
                     .key(MANAGED_BY.0)
                     .value(MANAGED_BY.1)
+                    .propagate_at_launch(true)
+                    .build(),
+            )
+            .tags(
+                Tag::builder()
+                    .key(CLUSTER_TAG)
+                    .value(&args.cluster)
                     .propagate_at_launch(true)
                     .build(),
             );
@@ -253,16 +313,21 @@ pub async fn converge(
                 "arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}"
             ),
         };
-        return Ok(Converged { arn, instances: 0 });
+        return Ok(Converged {
+            arn,
+            instances: 0,
+            stale: 0,
+        });
     };
-    let changes = differences(&now, want);
+    let desired = desired_on_update(&now, want, scaling_owns);
+    let changes = differences(&now, want, desired);
     if !changes.is_empty() {
         let mut call = asg
             .update_auto_scaling_group()
             .auto_scaling_group_name(name)
             .min_size(want.min)
             .max_size(want.max)
-            .set_desired_capacity(want.desired)
+            .set_desired_capacity(desired)
             .vpc_zone_identifier(want.subnets.join(","))
             .new_instances_protected_from_scale_in(true);
         call = if want.mixed() {
@@ -276,25 +341,131 @@ pub async fn converge(
         )
         .await?;
     }
+    let version = want.version.to_string();
+    let stale = now
+        .instance_versions
+        .iter()
+        .filter(|v| v.as_deref() != Some(version.as_str()))
+        .count();
     Ok(Converged {
         arn: now.arn,
         instances: now.instances,
+        stale,
     })
+}
+
+/// Tags a group an earlier ecskit made without the cluster tag for `cluster`.
+pub async fn tag_cluster(ctx: &Ctx, name: &str, cluster: &str) -> Result<()> {
+    ctx.mutate(
+        format!("tag Auto Scaling group {name} {CLUSTER_TAG}={cluster} (made before ecskit tagged the cluster)"),
+        ctx.autoscaling()
+            .create_or_update_tags()
+            .tags(
+                Tag::builder()
+                    .resource_id(name)
+                    .resource_type("auto-scaling-group")
+                    .key(CLUSTER_TAG)
+                    .value(cluster)
+                    .propagate_at_launch(true)
+                    .build(),
+            )
+            .send(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What the group's instances need from an instance refresh.
+pub struct Rollout<'a> {
+    /// The group's name.
+    pub name: &'a str,
+    /// The group's instances, and how many of them run another template version than the
+    /// pinned one.
+    pub instances: usize,
+    pub stale: usize,
+    /// The AMI this run's new template version replaced, and the new one.
+    pub image_change: Option<(&'a str, &'a str)>,
+}
+
+/// An instance refresh that has not ended: another cannot start while it runs.
+fn running(s: &InstanceRefreshStatus) -> bool {
+    matches!(
+        s,
+        InstanceRefreshStatus::Pending
+            | InstanceRefreshStatus::InProgress
+            | InstanceRefreshStatus::Cancelling
+            | InstanceRefreshStatus::RollbackInProgress
+            | InstanceRefreshStatus::Baking
+    )
+}
+
+/// An instance refresh that ended without replacing the instances.
+fn gave_up(s: &InstanceRefreshStatus) -> bool {
+    matches!(
+        s,
+        InstanceRefreshStatus::Failed
+            | InstanceRefreshStatus::Cancelled
+            | InstanceRefreshStatus::RollbackFailed
+            | InstanceRefreshStatus::RollbackSuccessful
+    )
 }
 
 /// A new AMI reaches running instances only by replacing them: an instance refresh to the
 /// pinned version, launching before terminating, and refreshing the instances that managed
-/// termination protection guards too (ECS drains their tasks first).
-pub async fn roll(ctx: &Ctx, name: &str, group: &Converged, old: &str, new: &str) -> Result<()> {
-    if group.instances == 0 {
-        tracing::info!("Auto Scaling group {name} has no instances: new ones launch with {new}");
+/// termination protection guards too (ECS drains their tasks first). Started when this run
+/// made a new AMI's version, and again on a later run when the last refresh failed or was
+/// cancelled while instances still run an older version; never while one is running (the
+/// next run starts one if that one ends without replacing them).
+pub async fn roll(ctx: &Ctx, r: &Rollout<'_>) -> Result<()> {
+    let name = r.name;
+    if r.instances == 0 {
+        if let Some((_, new)) = r.image_change {
+            tracing::info!(
+                "Auto Scaling group {name} has no instances: new ones launch with {new}"
+            );
+        }
         return Ok(());
     }
-    ctx.mutate(
-        format!(
+    if r.image_change.is_none() && r.stale == 0 {
+        return Ok(());
+    }
+    // The newest refresh comes first.
+    let last = ctx
+        .autoscaling()
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(name)
+        .max_records(1)
+        .send()
+        .await
+        .context(format!(
+            "reading Auto Scaling group {name}'s instance refreshes"
+        ))?;
+    let last = last
+        .instance_refreshes()
+        .first()
+        .and_then(|i| i.status())
+        .cloned();
+    if let Some(status) = last.as_ref().filter(|s| running(s)) {
+        tracing::warn!(
+            "an instance refresh of Auto Scaling group {name} is {}: no other is started; a later run starts one if it ends without replacing the instances",
+            status.as_str()
+        );
+        return Ok(());
+    }
+    let action = match (r.image_change, &last) {
+        (Some((old, new)), _) => format!(
             "roll the {} instance(s) of Auto Scaling group {name} from {old} to {new} (instance refresh)",
-            group.instances
+            r.instances
         ),
+        (None, Some(status)) if gave_up(status) => format!(
+            "roll the {} instance(s) of Auto Scaling group {name} still on an older launch template version again (the last instance refresh is {})",
+            r.stale,
+            status.as_str()
+        ),
+        (None, _) => return Ok(()),
+    };
+    ctx.mutate(
+        action,
         ctx.autoscaling()
             .start_instance_refresh()
             .auto_scaling_group_name(name)

@@ -76,6 +76,18 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
     let (subnets, security_groups) = super::network(deps, args).await?;
     let now = read(deps, &args.cluster, &args.name).await?;
     check_existing(now.as_ref(), &args.name)?;
+    let untagged = match &now {
+        Some(p) => {
+            super::claim(
+                "capacity provider",
+                &args.name,
+                p.managed,
+                p.cluster.as_deref(),
+                &args.cluster,
+            )? == super::Claim::Untagged
+        }
+        None => false,
+    };
     let cluster_now = crate::ecs::cluster::describe(deps, &args.cluster).await?;
     let own_role = match &args.infrastructure_role_arn {
         Some(_) => None,
@@ -91,6 +103,15 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
         }
         (None, arn) => arn.clone().unwrap_or_default(),
     };
+    if let Some(p) = now.as_ref().filter(|_| untagged) {
+        tracing::info!(
+            "capacity provider {} was made by an earlier ecskit without the {} tag: taken as cluster {}'s",
+            args.name,
+            ecskit_contract::CLUSTER_TAG,
+            args.cluster
+        );
+        super::provider::tag_cluster(deps, &args.name, &p.arn, &args.cluster).await?;
+    }
     // The provider belongs to the cluster: it must exist first.
     if cluster_now.is_none() {
         crate::ecs::cluster::ensure(deps, &args.cluster, false).await?;
@@ -134,9 +155,7 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
     let region = ctx.require_region()?;
     let partition = policy::partition(&region);
     let now = read(deps, &args.cluster, &args.name).await?;
-    if now.as_ref().is_some_and(|p| !p.managed) {
-        return Err(super::not_ours("capacity provider", &args.name));
-    }
+    check_deletable(now.as_ref(), &args.cluster, &args.name)?;
     let cluster = crate::ecs::cluster::describe(deps, &args.cluster).await?;
     let own_role = if args.infrastructure_role_arn.is_none() {
         let desired = infrastructure_role(&args.name, partition);
@@ -151,6 +170,10 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
     if let Some(checked) = own_role {
         role::delete(ctx, checked).await?;
     }
+    if args.delete_cluster {
+        // Left (with a warning) while ECS still has the managed instances registered.
+        crate::ecs::cluster::delete_if_empty(deps, &args.cluster).await?;
+    }
     Ok(ctx.report().output(
         ecskit_contract::outputs::CAPACITY_PROVIDER_NAME,
         args.name.clone(),
@@ -160,6 +183,8 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
 /// A managed instances provider as it is.
 pub struct Current {
     pub managed: bool,
+    /// The cluster it was made for (its `ecskit:cluster` tag).
+    pub cluster: Option<String>,
     pub arn: String,
     /// None when the provider of this name is not a Managed Instances one.
     pub spec: Option<Spec>,
@@ -198,6 +223,7 @@ fn current(p: &CapacityProvider) -> Current {
     });
     Current {
         managed: crate::ecs::cluster::is_managed(p.tags()),
+        cluster: super::provider::tagged_cluster(p.tags()),
         arn: p.capacity_provider_arn().unwrap_or_default().to_string(),
         spec,
     }
@@ -214,6 +240,29 @@ pub fn check_existing(now: Option<&Current>, name: &str) -> Result<()> {
         .hint("delete it first (capacity-create --delete without --managed), or choose another --name")),
         _ => Ok(()),
     }
+}
+
+/// What `--managed --delete` may remove: a provider of this name made by ecskit, for this
+/// cluster (or before the cluster tag), and a Managed Instances one (an Auto Scaling group
+/// provider is the other mode's to delete). Decided before any change.
+pub fn check_deletable(now: Option<&Current>, cluster: &str, name: &str) -> Result<()> {
+    let Some(p) = now else {
+        return Ok(());
+    };
+    super::claim(
+        "capacity provider",
+        name,
+        p.managed,
+        p.cluster.as_deref(),
+        cluster,
+    )?;
+    if p.spec.is_none() {
+        return Err(super::provider::wrong_kind(
+            name,
+            super::provider::Kind::AutoScalingGroup,
+        ));
+    }
+    Ok(())
 }
 
 fn network(want: &Spec) -> ManagedInstancesNetworkConfiguration {
@@ -299,6 +348,7 @@ pub async fn converge_provider(
                     .cluster(cluster)
                     .managed_instances_provider(config)
                     .tags(crate::ecs::cluster::tag())
+                    .tags(super::provider::cluster_tag(cluster))
                     .send(),
             )
             .await?;

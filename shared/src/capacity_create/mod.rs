@@ -2,9 +2,11 @@
 //! ECS-optimized AMI, the instance profile, user data that joins the cluster), an Auto Scaling
 //! group over the subnets, and an ECS capacity provider over the group, attached to the cluster.
 //!
-//! Everything it makes is named after `--name` and tagged managed-by=ecskit; a launch template,
-//! group or capacity provider of that name that is not tagged is refused (exit 2), never taken
-//! over. Every resource is read, and every refusal decided, before the first mutating call.
+//! Everything it makes is named after `--name` and tagged managed-by=ecskit and
+//! ecskit:cluster=CLUSTER; a launch template, group or capacity provider of that name that is
+//! not tagged managed-by=ecskit, or is tagged for another cluster, is refused (exit 2), never
+//! taken over. Every resource is read, and every refusal decided, before the first mutating
+//! call.
 
 mod group;
 pub mod managed;
@@ -20,6 +22,7 @@ use crate::validate;
 use crate::{Error, Report, Result};
 use ecskit_contract::outputs as o;
 
+pub use group::{Rollout, roll};
 pub use template::{Arch, ami_parameter, architecture, user_data};
 
 #[derive(clap::Parser, Debug)]
@@ -74,8 +77,9 @@ pub struct Args {
     /// The group's maximum size.
     #[arg(long, default_value_t = 2)]
     pub max_size: i32,
-    /// The group's desired capacity when it is created (afterwards managed scaling owns it;
-    /// given on a later run, it is set again).
+    /// The group's desired capacity when it is created (afterwards managed scaling owns it: a
+    /// later run sets it only while no managed scaling runs the group, or when new sizes leave
+    /// the group's count outside them).
     #[arg(long)]
     pub desired_capacity: Option<i32>,
     /// Managed scaling's target: how full (percent) the instances are kept.
@@ -115,9 +119,14 @@ pub struct Args {
     )]
     pub infrastructure_role_arn: Option<String>,
     /// Delete the capacity provider, the group and the launch template (only when tagged
-    /// managed-by=ecskit), after taking the provider out of the cluster.
+    /// managed-by=ecskit and made for this cluster), after taking the provider out of the cluster.
     #[arg(long, help_heading = "Delete")]
     pub delete: bool,
+    /// With --delete: then delete the cluster too, when ecskit made it (tagged managed-by=ecskit)
+    /// and it is left empty (no service, task or container instance). The group's own container
+    /// instances, whose EC2 instances go with the group, are deregistered first.
+    #[arg(long, requires = "delete", help_heading = "Delete")]
+    pub delete_cluster: bool,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -183,7 +192,7 @@ pub fn check(args: &Args) -> Result<Arch> {
         }
     };
     if let Some(ami) = &args.ami
-        && let Err(e) = crate::service_run::service_file::ami_id(ami)
+        && let Err(e) = validate::ami_id(ami)
     {
         problems.push(format!("--ami: {e}"));
     }
@@ -192,49 +201,85 @@ pub fn check(args: &Args) -> Result<Arch> {
     {
         problems.push(format!("--infrastructure-role-arn: {e}"));
     }
+    if args.managed
+        && let Err(e) =
+            validate::managed_capacity_name(&args.name, args.infrastructure_role_arn.is_none())
+    {
+        problems.push(format!("--name: {e}"));
+    }
     for s in &args.subnets {
-        if let Err(e) = crate::service_run::service_file::subnet_id(s) {
+        if let Err(e) = validate::subnet_id(s) {
             problems.push(format!("--subnets: {e}"));
         }
     }
     for s in &args.security_groups {
-        if let Err(e) = crate::service_run::service_file::security_group_id(s) {
+        if let Err(e) = validate::security_group_id(s) {
             problems.push(format!("--security-groups: {e}"));
         }
     }
-    if args.min_size < 0 || args.max_size < 1 || args.min_size > args.max_size {
-        problems.push(format!(
-            "--min-size {} and --max-size {}: need 0 <= min <= max and max >= 1",
-            args.min_size, args.max_size
-        ));
-    }
-    if let Some(d) = args.desired_capacity
-        && !(args.min_size..=args.max_size).contains(&d)
-    {
-        problems.push(format!(
-            "--desired-capacity {d}: must lie between --min-size {} and --max-size {}",
-            args.min_size, args.max_size
-        ));
-    }
-    if !(1..=100).contains(&args.target_capacity) {
-        problems.push(format!(
-            "--target-capacity {}: must be 1 to 100 (percent)",
-            args.target_capacity
-        ));
-    }
-    if !(30..=16_384).contains(&args.root_volume_size) {
-        problems.push(format!(
-            "--root-volume-size {}: must be 30 (the AMI's snapshot) to 16384 GiB",
-            args.root_volume_size
-        ));
-    }
+    // The same checks as the stack file's [capacity] (in the contract crate, so the orchestrator
+    // refuses a bad section before its deploy's first change).
+    problems.extend(
+        validate::CapacitySizes {
+            min: args.min_size.into(),
+            max: args.max_size.into(),
+            desired: args.desired_capacity.map(i64::from),
+            target_capacity: args.target_capacity.into(),
+            root_volume_gib: args.root_volume_size.into(),
+        }
+        .problems(|k| format!("--{}", k.replace('_', "-"))),
+    );
     match (problems.is_empty(), arch) {
         (true, Some(a)) => Ok(a),
         _ => Err(Error::inputs(problems)),
     }
 }
 
-/// An existing resource of `--name` that this tool did not make: refused, never taken over.
+/// The cluster a resource is tagged for (`ecskit:cluster`), from its tags as `(key, value)`.
+pub(crate) fn tagged_cluster<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<String> {
+    tags.into_iter()
+        .find(|(k, _)| *k == ecskit_contract::CLUSTER_TAG)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Whose an existing resource of `--name` is, for this run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// Tagged managed-by=ecskit and for this cluster.
+    Ours,
+    /// Tagged managed-by=ecskit by a version that did not tag the cluster: taken as this
+    /// cluster's (its other checks passed) and tagged so on the next change.
+    Untagged,
+}
+
+/// A resource of `--name` is this run's only when ecskit made it for this cluster: one not tagged
+/// managed-by=ecskit, or tagged for another cluster, is refused (exit 2) before any change, so a
+/// name two clusters share never lets one cluster's run change or delete the other's capacity.
+pub(crate) fn claim(
+    what: &str,
+    name: &str,
+    managed: bool,
+    tagged: Option<&str>,
+    cluster: &str,
+) -> Result<Claim> {
+    if !managed {
+        return Err(not_ours(what, name));
+    }
+    match tagged {
+        Some(c) if c == cluster => Ok(Claim::Ours),
+        Some(other) => Err(Error::input(format!(
+            "{what} {name} belongs to cluster {other} (tagged {}={other}), not {cluster}: this run does not change or delete it",
+            ecskit_contract::CLUSTER_TAG
+        ))
+        .hint(format!(
+            "pass --cluster {other} to manage it, or give cluster {cluster} its own capacity with another --name"
+        ))),
+        None => Ok(Claim::Untagged),
+    }
+}
+
 /// The cluster a template's instances join (its user data's `ECS_CLUSTER=` line).
 fn joined_cluster(user_data: &str) -> Option<String> {
     user_data
@@ -295,20 +340,21 @@ async fn converge(deps: &Deps, args: &Args, arch: Arch) -> Result<Report> {
     let grp_now = group::read(ctx, &args.name).await?;
     let cp_now = provider::read(deps, &args.name).await?;
     let cluster_now = crate::ecs::cluster::describe(deps, &args.cluster).await?;
-    if tpl_now.as_ref().is_some_and(|t| !t.managed) {
-        return Err(not_ours("launch template", &args.name));
-    }
-    if grp_now.as_ref().is_some_and(|g| !g.managed) {
-        return Err(not_ours("Auto Scaling group", &args.name));
-    }
+    let claims = claims(args, tpl_now.as_ref(), grp_now.as_ref(), cp_now.as_ref())?;
     provider::check_existing(cp_now.as_ref(), &args.name, grp_now.as_ref())?;
-    if let Some(joined) = tpl_now
-        .as_ref()
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| joined_cluster(&s.user_data))
-        .filter(|c| *c != args.cluster)
-    {
-        return Err(other_cluster(&args.name, &joined, &args.cluster));
+    if let Some(image) = &args.ami {
+        template::check_image(ctx, image, arch).await?;
+    }
+    // Capacity an earlier ecskit made without the cluster tag, and that joins this cluster: it
+    // is tagged for it now, so a later run for another cluster refuses it.
+    if let (Some(t), Some(Claim::Untagged)) = (&tpl_now, claims.template) {
+        template::tag_cluster(ctx, &args.name, &t.id, &args.cluster).await?;
+    }
+    if let Some(Claim::Untagged) = claims.group {
+        group::tag_cluster(ctx, &args.name, &args.cluster).await?;
+    }
+    if let (Some(p), Some(Claim::Untagged)) = (&cp_now, claims.provider) {
+        provider::tag_cluster(deps, &args.name, &p.arn, &args.cluster).await?;
     }
 
     let want = template::Spec {
@@ -321,7 +367,9 @@ async fn converge(deps: &Deps, args: &Args, arch: Arch) -> Result<Report> {
         imdsv2: true,
         encrypted: true,
     };
-    let tpl = template::converge(ctx, &args.name, tpl_now, &want).await?;
+    // Once the provider's managed scaling runs the group, the desired count is ECS's.
+    let scaling_owns = cp_now.as_ref().is_some_and(|p| p.scaling_on);
+    let tpl = template::converge(ctx, &args.name, &args.cluster, tpl_now, &want).await?;
     let grp = group::converge(
         ctx,
         args,
@@ -336,15 +384,22 @@ async fn converge(deps: &Deps, args: &Args, arch: Arch) -> Result<Report> {
             instance_types: args.instance_type.clone(),
             spot: args.spot,
         },
+        scaling_owns,
         &region,
         &account,
     )
     .await?;
-    let mut previous_ami = None;
-    if let Some(old) = tpl.replaced_image.as_deref().filter(|old| *old != image) {
-        group::roll(ctx, &args.name, &grp, old, &image).await?;
-        previous_ami = Some(old.to_string());
-    }
+    let previous_ami = tpl.replaced_image.filter(|old| *old != image);
+    group::roll(
+        ctx,
+        &group::Rollout {
+            name: &args.name,
+            instances: grp.instances,
+            stale: grp.stale,
+            image_change: previous_ami.as_deref().map(|old| (old, image.as_str())),
+        },
+    )
+    .await?;
     let cp_arn = provider::converge(deps, args, cp_now, &grp.arn, &region, &account).await?;
     provider::attach(deps, args, cluster_now).await?;
     let mut report = ctx
@@ -361,32 +416,182 @@ async fn converge(deps: &Deps, args: &Args, arch: Arch) -> Result<Report> {
     Ok(report)
 }
 
+/// What each existing resource of `--name` is to this run; the first one that is not this
+/// cluster's, or whose instances join another cluster, refuses the whole run.
+struct Claims {
+    template: Option<Claim>,
+    group: Option<Claim>,
+    provider: Option<Claim>,
+}
+
+fn claims(
+    args: &Args,
+    tpl: Option<&template::Current>,
+    grp: Option<&group::Current>,
+    cp: Option<&provider::Current>,
+) -> Result<Claims> {
+    let (name, cluster) = (&args.name, &args.cluster);
+    let template = tpl
+        .map(|t| {
+            claim(
+                "launch template",
+                name,
+                t.managed,
+                t.cluster.as_deref(),
+                cluster,
+            )
+        })
+        .transpose()?;
+    let group = grp
+        .map(|g| {
+            claim(
+                "Auto Scaling group",
+                name,
+                g.managed,
+                g.cluster.as_deref(),
+                cluster,
+            )
+        })
+        .transpose()?;
+    let provider = cp
+        .map(|p| {
+            claim(
+                "capacity provider",
+                name,
+                p.managed,
+                p.cluster.as_deref(),
+                cluster,
+            )
+        })
+        .transpose()?;
+    // Made before the cluster tag: the template's user data still says which cluster its
+    // instances join.
+    if let Some(joined) = tpl
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| joined_cluster(&s.user_data))
+        .filter(|c| c != cluster)
+    {
+        return Err(other_cluster(name, &joined, cluster));
+    }
+    for (what, c) in [
+        ("launch template", template),
+        ("Auto Scaling group", group),
+        ("capacity provider", provider),
+    ] {
+        if c == Some(Claim::Untagged) {
+            tracing::info!(
+                "{what} {name} was made by an earlier ecskit without the {} tag: taken as cluster {cluster}'s",
+                ecskit_contract::CLUSTER_TAG
+            );
+        }
+    }
+    Ok(Claims {
+        template,
+        group,
+        provider,
+    })
+}
+
+/// The Auto Scaling group provider of this name, for `--delete` without `--managed`: a Managed
+/// Instances provider of this name (it belongs to the cluster, and is looked for there too) is
+/// refused before any change, never taken out of the cluster or deleted by this mode.
+pub async fn group_provider_to_delete(
+    deps: &Deps,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<provider::Current>> {
+    let found = match provider::describe(deps, None, name).await? {
+        Some(p) => Some(p),
+        None => provider::describe(deps, Some(cluster), name).await?,
+    };
+    let now = found.as_ref().map(provider::current);
+    if let Some(p) = &now
+        && p.kind != provider::Kind::AutoScalingGroup
+    {
+        return Err(provider::wrong_kind(name, p.kind));
+    }
+    Ok(now)
+}
+
+/// The container instances of `cluster` that run on the group's EC2 instances (which the
+/// group's forced delete terminates), deregistered so the cluster can go: ECS keeps a
+/// terminating instance registered for minutes, and refuses to delete a cluster until then.
+/// Only the group's own instances are deregistered; any other keeps the cluster.
+async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> Result<()> {
+    use crate::error::AwsContext;
+    if group.is_empty() {
+        return Ok(());
+    }
+    let listed = deps
+        .ecs
+        .list_container_instances()
+        .cluster(cluster)
+        .send()
+        .await
+        .context(format!(
+            "listing the container instances of cluster {cluster}"
+        ))?;
+    for chunk in listed.container_instance_arns().chunks(100) {
+        let out = deps
+            .ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context(format!(
+                "reading the container instances of cluster {cluster}"
+            ))?;
+        for ci in out.container_instances() {
+            let Some(ec2) = ci
+                .ec2_instance_id()
+                .filter(|id| group.iter().any(|g| g == id))
+            else {
+                continue;
+            };
+            let arn = ci.container_instance_arn().unwrap_or_default();
+            deps.ctx
+                .mutate(
+                    format!("deregister container instance {ec2} (of the deleted group) from cluster {cluster}"),
+                    deps.ecs
+                        .deregister_container_instance()
+                        .cluster(cluster)
+                        .container_instance(arn)
+                        .force(true)
+                        .send(),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
     let ctx = &deps.ctx;
+    let cp = group_provider_to_delete(deps, &args.cluster, &args.name).await?;
     let tpl = template::read(ctx, &args.name).await?;
     let grp = group::read(ctx, &args.name).await?;
-    let cp = provider::read(deps, &args.name).await?;
     let cluster = crate::ecs::cluster::describe(deps, &args.cluster).await?;
-    // Refusals before the first change: a resource of this name that is not ours stops the
-    // whole delete, so no half of someone else's capacity is taken apart.
-    if tpl.as_ref().is_some_and(|t| !t.managed) {
-        return Err(not_ours("launch template", &args.name));
-    }
-    if grp.as_ref().is_some_and(|g| !g.managed) {
-        return Err(not_ours("Auto Scaling group", &args.name));
-    }
-    if cp.as_ref().is_some_and(|c| !c.managed) {
-        return Err(not_ours("capacity provider", &args.name));
-    }
+    // Refusals before the first change: a resource of this name that is not ours, or is
+    // another cluster's, stops the whole delete, so no half of someone else's capacity is
+    // taken apart.
+    claims(args, tpl.as_ref(), grp.as_ref(), cp.as_ref())?;
+    let exists = cluster.is_some();
     provider::detach(deps, args, cluster).await?;
     if cp.is_some() {
         provider::delete(deps, &args.name).await?;
     }
-    if grp.is_some() {
+    if let Some(g) = &grp {
         group::delete(ctx, &args.name).await?;
+        if args.delete_cluster && exists {
+            deregister_instances(deps, &args.cluster, &g.instance_ids).await?;
+        }
     }
     if let Some(t) = tpl {
         template::delete(ctx, &args.name, &t.id).await?;
+    }
+    if args.delete_cluster && exists {
+        crate::ecs::cluster::delete_if_empty(deps, &args.cluster).await?;
     }
     if !ctx.report().changed {
         tracing::info!("no capacity named {} exists: nothing to delete", args.name);
@@ -459,6 +664,26 @@ mod tests {
         ] {
             assert!(e.contains(flag), "{flag}: {e}");
         }
+    }
+
+    #[test]
+    fn a_managed_name_leaves_room_for_its_infrastructure_role() {
+        let long = "m".repeat(50);
+        let e = problems(&["--managed", "--name", &long]);
+        assert!(e.contains("--name: 'mmm"), "{e}");
+        assert!(e.contains("at most 49"), "{e}");
+        assert!(check(&args(&["--managed", "--name", &"m".repeat(49)])).is_ok());
+        // A role given by ARN: the name names no role.
+        assert!(
+            check(&args(&[
+                "--managed",
+                "--name",
+                &long,
+                "--infrastructure-role-arn",
+                "arn:aws:iam::123456789012:role/acme-infra"
+            ]))
+            .is_ok()
+        );
     }
 
     #[test]

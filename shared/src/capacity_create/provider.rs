@@ -4,20 +4,77 @@
 use aws_sdk_ecs::types::{
     AutoScalingGroupProvider, AutoScalingGroupProviderUpdate, CapacityProvider,
     CapacityProviderField, CapacityProviderStrategyItem, Cluster, ManagedDraining, ManagedScaling,
-    ManagedScalingStatus, ManagedTerminationProtection,
+    ManagedScalingStatus, ManagedTerminationProtection, Tag,
 };
+use ecskit_contract::CLUSTER_TAG;
 
 use super::Args;
 use crate::ecs::Deps;
 use crate::error::{AwsContext, Error, Result};
 
+/// What a capacity provider is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An Auto Scaling group (what capacity-create makes without `--managed`).
+    AutoScalingGroup,
+    /// ECS Managed Instances (`--managed`).
+    ManagedInstances,
+    /// Neither (FARGATE, FARGATE_SPOT, or a kind this version does not know).
+    Other,
+}
+
+impl Kind {
+    fn of(p: &CapacityProvider) -> Kind {
+        if p.auto_scaling_group_provider().is_some() {
+            Kind::AutoScalingGroup
+        } else if p.managed_instances_provider().is_some() {
+            Kind::ManagedInstances
+        } else {
+            Kind::Other
+        }
+    }
+
+    fn said(self) -> &'static str {
+        match self {
+            Kind::AutoScalingGroup => "an Auto Scaling group provider",
+            Kind::ManagedInstances => "an ECS Managed Instances provider",
+            Kind::Other => "neither an Auto Scaling group nor an ECS Managed Instances provider",
+        }
+    }
+}
+
+/// A provider of this name of the other kind than the run's mode: refused before any change
+/// (without `--managed` the step never touches a Managed Instances provider, with it never an
+/// Auto Scaling group provider).
+pub fn wrong_kind(name: &str, kind: Kind) -> Error {
+    let (mode, fix) = match kind {
+        Kind::ManagedInstances => (
+            "without --managed",
+            format!("pass --managed to manage {name}, or choose another --name"),
+        ),
+        Kind::AutoScalingGroup => (
+            "with --managed",
+            format!("leave out --managed to manage {name}, or choose another --name"),
+        ),
+        Kind::Other => ("here", "choose another --name".to_string()),
+    };
+    Error::input(format!(
+        "capacity provider {name} is {}: a run {mode} does not change or delete it",
+        kind.said()
+    ))
+    .hint(fix)
+}
+
 /// The provider as it is.
 pub struct Current {
     pub managed: bool,
-    arn: String,
+    /// The cluster it was made for (its `ecskit:cluster` tag).
+    pub cluster: Option<String>,
+    pub kind: Kind,
+    pub arn: String,
     group_arn: String,
     target: Option<i32>,
-    scaling_on: bool,
+    pub scaling_on: bool,
     protection_on: bool,
 }
 
@@ -48,11 +105,13 @@ pub async fn describe(
         .cloned())
 }
 
-fn current(p: &CapacityProvider) -> Current {
+pub(super) fn current(p: &CapacityProvider) -> Current {
     let asg = p.auto_scaling_group_provider();
     let scaling = asg.and_then(|a| a.managed_scaling());
     Current {
         managed: crate::ecs::cluster::is_managed(p.tags()),
+        cluster: tagged_cluster(p.tags()),
+        kind: Kind::of(p),
         arn: p.capacity_provider_arn().unwrap_or_default().to_string(),
         group_arn: asg
             .map(|a| a.auto_scaling_group_arn().to_string())
@@ -76,6 +135,9 @@ pub fn check_existing(
     };
     if !p.managed {
         return Err(super::not_ours("capacity provider", name));
+    }
+    if p.kind != Kind::AutoScalingGroup {
+        return Err(wrong_kind(name, p.kind));
     }
     let ours = match group {
         Some(g) => p.group_arn == g.arn,
@@ -129,6 +191,7 @@ pub async fn converge(
                             .map_err(|e| Error::aws("building the capacity provider", e))?,
                     )
                     .tags(crate::ecs::cluster::tag())
+                    .tags(cluster_tag(&args.cluster))
                     .send(),
             )
             .await?;
@@ -155,6 +218,34 @@ pub async fn converge(
             .await?;
     }
     Ok(now.arn)
+}
+
+/// The `ecskit:cluster` tag of a provider made for `cluster`.
+pub(super) fn cluster_tag(cluster: &str) -> Tag {
+    Tag::builder().key(CLUSTER_TAG).value(cluster).build()
+}
+
+/// The cluster an ECS resource is tagged for.
+pub(super) fn tagged_cluster(tags: &[Tag]) -> Option<String> {
+    super::tagged_cluster(
+        tags.iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    )
+}
+
+/// Tags a provider an earlier ecskit made without the cluster tag for `cluster`.
+pub async fn tag_cluster(deps: &Deps, name: &str, arn: &str, cluster: &str) -> Result<()> {
+    deps.ctx
+        .mutate(
+            format!("tag capacity provider {name} {CLUSTER_TAG}={cluster} (made before ecskit tagged the cluster)"),
+            deps.ecs
+                .tag_resource()
+                .resource_arn(arn)
+                .tags(cluster_tag(cluster))
+                .send(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// The ARN CreateCapacityProvider answered, or (in a dry run, which sends nothing) the one it

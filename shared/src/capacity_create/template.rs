@@ -14,6 +14,7 @@ use base64::Engine;
 
 use crate::aws::{Ctx, MANAGED_BY};
 use crate::error::{AwsContext, Error, Result};
+use ecskit_contract::CLUSTER_TAG;
 
 /// The root device of the ECS-optimized Amazon Linux 2023 AMIs.
 const ROOT_DEVICE: &str = "/dev/xvda";
@@ -43,16 +44,7 @@ pub fn architecture(instance_type: &str) -> Arch {
 pub fn architecture_of(types: &[String]) -> std::result::Result<Arch, String> {
     let mut found: Option<Arch> = None;
     for t in types {
-        let ok = t.split_once('.').is_some_and(|(family, size)| {
-            !family.is_empty()
-                && !size.is_empty()
-                && family.starts_with(|c: char| c.is_ascii_lowercase())
-                && (family.chars().chain(size.chars()))
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        });
-        if !ok {
-            return Err(format!("'{t}' is not an instance type (like t3.small)"));
-        }
+        crate::validate::instance_type(t)?;
         let a = architecture(t);
         if found.is_some_and(|f| f != a) {
             return Err(format!(
@@ -136,6 +128,8 @@ pub struct Spec {
 pub struct Current {
     pub id: String,
     pub managed: bool,
+    /// The cluster it was made for (its `ecskit:cluster` tag).
+    pub cluster: Option<String>,
     pub latest: i64,
     pub spec: Option<Spec>,
 }
@@ -170,11 +164,13 @@ pub async fn read(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
         return Ok(None);
     };
     let id = t.launch_template_id().unwrap_or_default().to_string();
-    let managed = crate::aws::is_managed(
+    let tags = || {
         t.tags()
             .iter()
-            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-    );
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+    };
+    let managed = crate::aws::is_managed(tags());
+    let cluster = super::tagged_cluster(tags());
     let latest = t.latest_version_number().unwrap_or(1);
     let versions = ec2
         .describe_launch_template_versions()
@@ -191,6 +187,7 @@ pub async fn read(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
     Ok(Some(Current {
         id,
         managed,
+        cluster,
         latest,
         spec,
     }))
@@ -274,6 +271,7 @@ fn data(spec: &Spec) -> RequestLaunchTemplateData {
 pub async fn converge(
     ctx: &Ctx,
     name: &str,
+    cluster: &str,
     now: Option<Current>,
     want: &Spec,
 ) -> Result<Converged> {
@@ -294,6 +292,7 @@ pub async fn converge(
                         TagSpecification::builder()
                             .resource_type(ResourceType::LaunchTemplate)
                             .tags(Tag::builder().key(MANAGED_BY.0).value(MANAGED_BY.1).build())
+                            .tags(Tag::builder().key(CLUSTER_TAG).value(cluster).build())
                             .build(),
                     )
                     .send(),
@@ -389,6 +388,73 @@ pub(super) fn changed(d: &mut Vec<String>, what: &str, a: String, b: String) {
     if a != b {
         d.push(format!("{what} {a} -> {b}"));
     }
+}
+
+/// Tags a template an earlier ecskit made without the cluster tag for `cluster`.
+pub async fn tag_cluster(ctx: &Ctx, name: &str, id: &str, cluster: &str) -> Result<()> {
+    ctx.mutate(
+        format!("tag launch template {name} {CLUSTER_TAG}={cluster} (made before ecskit tagged the cluster)"),
+        ctx.ec2()
+            .create_tags()
+            .resources(id)
+            .tags(Tag::builder().key(CLUSTER_TAG).value(cluster).build())
+            .send(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A pinned `--ami` as EC2 describes it: it must exist, run on the instance types'
+/// architecture and boot from EBS (the template's encrypted gp3 root volume is an EBS mapping).
+/// Read before any change; each mismatch is bad input.
+pub async fn check_image(ctx: &Ctx, image: &str, arch: Arch) -> Result<()> {
+    let missing = || {
+        Error::input(format!(
+            "--ami {image}: no such AMI in this region (or not shared with this account)"
+        ))
+        .hint("check the AMI id and the region, or leave --ami out to use the ECS-optimized AMI")
+    };
+    let out = match ctx.ec2().describe_images().image_ids(image).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            use aws_sdk_ec2::error::ProvideErrorMetadata;
+            let code = e
+                .as_service_error()
+                .and_then(|s| s.code())
+                .unwrap_or_default();
+            if code.starts_with("InvalidAMIID") {
+                return Err(missing());
+            }
+            return Err(e).context(format!("reading AMI {image}"));
+        }
+    };
+    let Some(found) = out.images().iter().find(|i| i.image_id() == Some(image)) else {
+        return Err(missing());
+    };
+    let want = match arch {
+        Arch::X86_64 => "x86_64",
+        Arch::Arm64 => "arm64",
+    };
+    let has = found.architecture().map(|a| a.as_str()).unwrap_or_default();
+    if has != want {
+        return Err(Error::input(format!(
+            "--ami {image}: the AMI is for {has}, the instance types are {want}"
+        ))
+        .hint(format!(
+            "pin an {want} AMI, or pick instance types of the AMI's architecture"
+        )));
+    }
+    let root = found
+        .root_device_type()
+        .map(|r| r.as_str())
+        .unwrap_or_default();
+    if root != "ebs" {
+        return Err(Error::input(format!(
+            "--ami {image}: its root device is {root}, not ebs: the template's encrypted gp3 root volume needs an EBS-backed AMI"
+        ))
+        .hint("pin an EBS-backed AMI (the ECS-optimized ones are)"));
+    }
+    Ok(())
 }
 
 pub async fn delete(ctx: &Ctx, name: &str, id: &str) -> Result<()> {

@@ -202,6 +202,27 @@ pub async fn delete_if_empty(deps: &Deps, name: &str) -> Result<Option<String>> 
         );
         return Ok(Some(arn));
     }
+    // ECS refuses to delete a cluster with registered container instances: say so, not fail.
+    // Listed (ACTIVE, DRAINING, ...; not INACTIVE) rather than counted: the count lags behind a
+    // deregistration this run just made.
+    let instances = match c.registered_container_instances_count() {
+        0 => 0,
+        _ => deps
+            .ecs
+            .list_container_instances()
+            .cluster(name)
+            .send()
+            .await
+            .context(format!("listing the container instances of cluster {name}"))?
+            .container_instance_arns()
+            .len(),
+    };
+    if instances > 0 {
+        tracing::warn!(
+            "cluster {name} still has {instances} container instance(s): left as it is (run the removal again once they are gone)"
+        );
+        return Ok(Some(arn));
+    }
     if deps.ctx.apply(format!("delete cluster {name}")) {
         deps.ecs
             .delete_cluster()

@@ -1,4 +1,5 @@
-//! Recorded answers for the AWS JSON-protocol services (ECR, ECS), played back at the HTTP
+//! Recorded answers for the AWS JSON-protocol services (ECR, ECS; and Auto Scaling's query
+//! protocol, its answer recorded as XML text), played back at the HTTP
 //! layer so the steps run unchanged through `Ctx`: the `SdkConfig` carries an HTTP client that
 //! answers each request with the next recorded answer, in strict order, and checks that the
 //! request is the one expected (its `X-Amz-Target` operation). Used for what the emulator
@@ -122,10 +123,17 @@ impl HttpConnector for Replay {
                 .next()
                 .unwrap_or_default()
                 .to_string()
-        } else {
-            let target = request.headers().get("x-amz-target").unwrap_or_default();
+        } else if let Some(target) = request.headers().get("x-amz-target") {
             target.rsplit('.').next().unwrap_or_default().to_string()
+        } else {
+            // The AWS query protocol (Auto Scaling): `Action=Operation&...` in a form body.
+            let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default());
+            body.split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or_default()
+                .to_string()
         };
+        let query = !cbor && request.headers().get("x-amz-target").is_none();
         let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
         self.sent.lock().unwrap().push((operation.clone(), body));
         let next = self
@@ -137,6 +145,9 @@ impl HttpConnector for Replay {
         assert_eq!(operation, next.operation, "request out of order");
         let body = if cbor {
             SdkBody::from(cbor::encode(&next.body))
+        } else if let (true, Value::String(xml)) = (query, &next.body) {
+            // A query-protocol answer is recorded as its XML text.
+            SdkBody::from(xml.clone())
         } else {
             SdkBody::from(next.body.to_string())
         };
@@ -148,6 +159,8 @@ impl HttpConnector for Replay {
             response
                 .headers_mut()
                 .insert("smithy-protocol", "rpc-v2-cbor");
+        } else if query {
+            response.headers_mut().insert("content-type", "text/xml");
         } else {
             response
                 .headers_mut()

@@ -41,8 +41,10 @@ impl Capacity {
     }
 }
 
-/// The section's problems that need no call (capacity-create checks the rest, all before its
-/// first change).
+/// The section's problems that need no call, found by the stack check before the deploy's first
+/// change (the same checks as capacity-create's own, from the contract crate). What needs a call
+/// (an AMI that does not exist, a name taken by another cluster's capacity) capacity-create finds
+/// in its own run, before its own first change, but after the deploy's earlier steps ran.
 pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>) {
     let name = c.provider_name(app);
     if let Err(e) = validate::capacity_provider_name(&name) {
@@ -54,11 +56,34 @@ pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>
         problems.push(format!("capacity.name: {e}{from}"));
     }
     for (i, t) in c.instance_types.iter().enumerate() {
-        if !t.contains('.') || t.trim() != t {
-            problems.push(format!(
-                "capacity.instance_types[{i}]: '{t}' is not an instance type (like t3.small)"
-            ));
+        if let Err(e) = validate::instance_type(t) {
+            problems.push(format!("capacity.instance_types[{i}]: {e}"));
         }
+    }
+    if let Some(ami) = &c.ami
+        && let Err(e) = validate::ami_id(ami)
+    {
+        problems.push(format!("capacity.ami: {e}"));
+    }
+    for (i, s) in c.subnets.iter().enumerate() {
+        if let Err(e) = validate::subnet_id(s) {
+            problems.push(format!("capacity.subnets[{i}]: {e}"));
+        }
+    }
+    for (i, s) in c.security_groups.iter().enumerate() {
+        if let Err(e) = validate::security_group_id(s) {
+            problems.push(format!("capacity.security_groups[{i}]: {e}"));
+        }
+    }
+    if let Some(arn) = &c.infrastructure_role_arn
+        && let Err(e) = validate::role_arn(arn)
+    {
+        problems.push(format!("capacity.infrastructure_role_arn: {e}"));
+    }
+    if c.managed
+        && let Err(e) = validate::managed_capacity_name(&name, c.infrastructure_role_arn.is_none())
+    {
+        problems.push(format!("capacity.name: {e}"));
     }
     if c.managed {
         // AWS picks the instances and their AMI: these keys would be silently unused.
@@ -79,17 +104,28 @@ pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>
     } else if c.infrastructure_role_arn.is_some() {
         problems.push("capacity.infrastructure_role_arn: only with capacity.managed = true".into());
     }
-    if let (Some(min), Some(max)) = (c.min_size, c.max_size)
-        && min > max
+    // capacity-create's own defaults stand in for what the section leaves out, so the stack is
+    // refused here, before the deploy's first change, for what the step would refuse mid-deploy.
+    if !c.managed {
+        let sizes = validate::CapacitySizes {
+            min: c.min_size.map_or(0, i64::from),
+            max: c.max_size.map_or(2, i64::from),
+            desired: c.desired_capacity.map(i64::from),
+            target_capacity: c.target_capacity.map_or(100, i64::from),
+            root_volume_gib: c.root_volume_size.map_or(30, i64::from),
+        };
+        problems.extend(sizes.problems(|k| format!("capacity.{k}")));
+    } else if let Some(gib) = c.root_volume_size
+        && !(30..=16_384).contains(&gib)
     {
         problems.push(format!(
-            "capacity.min_size {min} is more than capacity.max_size {max}"
+            "capacity.root_volume_size {gib}: must be 30 (the AMI's snapshot) to 16384 GiB"
         ));
     }
 }
 
 /// capacity-create's flags for the section: the cluster and instance profile are the stack's.
-/// `--delete` needs only what names the resources.
+/// `--delete` needs only what names the resources (and takes the cluster with it).
 pub fn args(
     c: &Capacity,
     app: &str,
@@ -110,7 +146,9 @@ pub fn args(
         }
     }
     if delete {
-        a.push("--delete".into());
+        // One [capacity] serves the one cluster of the stack's services, and its removal comes
+        // after theirs: the cluster goes with it (when ecskit made it and nothing else is in it).
+        a.extend(["--delete".into(), "--delete-cluster".into()]);
         return a;
     }
     if let Some(p) = profile {
@@ -231,7 +269,8 @@ mod tests {
                 "--name",
                 "shop-ec2",
                 "--managed",
-                "--delete"
+                "--delete",
+                "--delete-cluster"
             ]
         );
     }

@@ -95,35 +95,9 @@ fn drop_nulls(map: &mut Map<String, Value>, path: &str, out: &mut Vec<String>) {
     }
 }
 
-/// A subnet id: `subnet-` and 8 or 17 hex digits, nothing around it. Shared with `--subnets`.
-pub fn subnet_id(s: &str) -> Result<(), String> {
-    resource_id(s, "subnet-", "a subnet id (subnet- and 8 or 17 hex digits)")
-}
-
-/// A security group id: `sg-` and 8 or 17 hex digits. Shared with `--security-groups`.
-pub fn security_group_id(s: &str) -> Result<(), String> {
-    resource_id(s, "sg-", "a security group id (sg- and 8 or 17 hex digits)")
-}
-
-/// An AMI id: `ami-` and 8 or 17 hex digits. capacity-create's `--ami`, and what the ECS-optimized
-/// AMI's SSM parameter answers.
-pub fn ami_id(s: &str) -> Result<(), String> {
-    resource_id(s, "ami-", "an AMI id (ami- and 8 or 17 hex digits)")
-}
-
-fn resource_id(s: &str, prefix: &str, what: &str) -> Result<(), String> {
-    if s.trim() != s {
-        return Err(format!("'{s}' has a space at its start or end"));
-    }
-    let ok = s.strip_prefix(prefix).is_some_and(|hex| {
-        matches!(hex.len(), 8 | 17) && hex.chars().all(|c| c.is_ascii_hexdigit())
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("'{s}' is not {what}"))
-    }
-}
+// Shared with capacity-create's flags and the stack file's `[capacity]`: written once, in the
+// contract crate.
+pub use ecskit_contract::validate::{ami_id, security_group_id, subnet_id};
 
 /// Whether a field holds an ARN: its name says so, or its value starts like one.
 fn arn_field(key: &str, value: &str) -> bool {
