@@ -645,9 +645,18 @@ pub fn check(args: &RolloutArgs, file: Option<&Map<String, Value>>) -> Vec<Strin
     let (rollout, mut problems) = rollout(args);
     match file {
         Some(doc) => {
-            // The flags on their own first: laid over the file, a setting of another strategy
-            // than the one they name is tidied away, and would be dropped without a word.
-            problems.extend(check_document(&rollout.deployment, None));
+            // The flags on their own first, with the strategy they name or else the file's:
+            // laid over the file, a setting of another strategy is tidied away, and would be
+            // dropped without a word.
+            let mut flags = rollout.deployment.clone();
+            if !flags.contains_key("strategy")
+                && let Some(s) = doc
+                    .get("deploymentConfiguration")
+                    .and_then(|d| d.get("strategy"))
+            {
+                flags.insert("strategy".into(), s.clone());
+            }
+            problems.extend(check_document(&flags, None));
             let mut doc = doc.clone();
             overlay(&mut doc, &rollout);
             for p in check_file(&doc) {

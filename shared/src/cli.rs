@@ -137,7 +137,8 @@ pub fn finish(result: Result<Report>, format: OutputFormat) -> ExitCode {
 /// prints its outputs as a success would (task ARN, exit codes, rollout state) with
 /// `FAILURE`, the reason, so that a CI job reading `--output env` or `github` on
 /// `if: failure()` has them, as does an AWS failure after the step made something (a task
-/// definition registered before its `--prune` failed, exit 1); `json` also carries the error,
+/// definition registered before its `--prune` failed, a service created or updated before its
+/// watch failed: exit 1); `json` also carries the error,
 /// the step's exit status and the details (a failed verify's checks, stopped tasks and their
 /// last lines). Other failures print nothing on stdout, except json's details when there are
 /// some.

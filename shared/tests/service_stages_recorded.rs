@@ -864,12 +864,13 @@ async fn continue_waits_for_a_pause_not_yet_reached() {
     );
 }
 
-/// Two pauses, and canary's pause before each production step: `--continue` after the first
-/// was continued waits for the next rather than reporting "nothing to continue"; a retry while
-/// the deployment still sits at the continued pause changes nothing; a deployment rolling back
-/// after its pause timed out is exit 2 naming that.
+/// Two pauses, and canary's pause before each production step: `--continue` never waits for a
+/// later pause (a retry whose answer was lost must not release the next one): past a pause, it
+/// changes nothing and says to wait with --wait-until; a pause that timed out and went on is
+/// nothing to do; a deployment that rolls back while `--continue` waits for its first pause is
+/// exit 3, one rolling back already exit 2 naming the pause that timed out.
 #[tokio::test]
-async fn continue_finds_the_next_pause_and_refuses_a_deployment_that_ended() {
+async fn continue_never_waits_past_a_pause_and_refuses_a_deployment_that_ended() {
     let in_progress = json!({"serviceDeployments": [
         {"serviceDeploymentArn": SD, "serviceArn": SERVICE, "clusterArn": CLUSTER,
          "targetServiceRevisionArn": REV_NEW, "status": "IN_PROGRESS", "createdAt": T0 + 2.0}]});
@@ -883,39 +884,48 @@ async fn continue_finds_the_next_pause_and_refuses_a_deployment_that_ended() {
         deployment(strategy, stage, status, over)
     };
     let two = json!(["POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]);
-
-    // Right after the first pause was continued: a retry changes nothing.
-    let retry = vec![
-        ok("ListServiceDeployments", in_progress.clone()),
-        ok(
-            "DescribeServiceDeployments",
-            with_pauses(
-                "BLUE_GREEN",
-                "POST_TEST_TRAFFIC_SHIFT",
-                "IN_PROGRESS",
-                two.clone(),
-                json!({"lifecycleHookDetails": pause_hook("SUCCEEDED")}),
+    let nothing_sent = |stage: &str, strategy: &str, stages: &Value, extra: Value| {
+        vec![
+            ok("ListServiceDeployments", in_progress.clone()),
+            ok(
+                "DescribeServiceDeployments",
+                with_pauses(strategy, stage, "IN_PROGRESS", stages.clone(), extra),
             ),
-        ),
-    ];
-    let (replay, result, _) = run(retry, &args(&["--continue"])).await;
+        ]
+    };
+
+    // Right after the first pause was continued, or after it timed out and went on: a retry
+    // changes nothing.
+    for status in ["SUCCEEDED", "TIMED_OUT"] {
+        let script = nothing_sent(
+            "POST_TEST_TRAFFIC_SHIFT",
+            "BLUE_GREEN",
+            &two,
+            json!({"lifecycleHookDetails": pause_hook(status)}),
+        );
+        let (replay, result, _) = run(script, &args(&["--continue"])).await;
+        let report = result.unwrap();
+        assert!(replay.left().is_empty());
+        assert!(!report.changed, "{status}");
+    }
+
+    // Past the first, before the second: not waited for (a retry must not release it); the
+    // note says how to release it.
+    let script = nothing_sent("PRODUCTION_TRAFFIC_SHIFT", "BLUE_GREEN", &two, json!({}));
+    let (replay, result, _) = run(script, &args(&["--continue"])).await;
     let report = result.unwrap();
     assert!(replay.left().is_empty());
     assert!(!report.changed);
-
-    // Past the first, before the second: waits for it and continues it.
-    let next = vec![
-        ok("ListServiceDeployments", in_progress.clone()),
-        ok(
-            "DescribeServiceDeployments",
-            with_pauses(
-                "BLUE_GREEN",
-                "PRODUCTION_TRAFFIC_SHIFT",
-                "IN_PROGRESS",
-                two.clone(),
-                json!({}),
-            ),
+    let text = report.render(OutputFormat::Text);
+    assert!(
+        text.contains(
+            "past its pause at POST_TEST_TRAFFIC_SHIFT, and no pause is waiting: nothing to continue (to release a later pause, wait for it with --wait-until STAGE, then --continue)"
         ),
+        "{text}"
+    );
+    // ... and once it waits there, --continue releases it.
+    let script = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
         ok(
             "DescribeServiceDeployments",
             with_pauses(
@@ -931,62 +941,56 @@ async fn continue_finds_the_next_pause_and_refuses_a_deployment_that_ended() {
             json!({"serviceDeploymentArn": SD}),
         ),
     ];
-    let (replay, result, lines) = run(next, &args(&["--continue"])).await;
-    let report = result.unwrap_or_else(|e| panic!("{}\n{lines:#?}", e.render()));
+    let (replay, result, _) = run(script, &args(&["--continue"])).await;
+    assert!(result.unwrap().changed);
     assert!(replay.left().is_empty());
-    assert!(report.changed);
 
-    // Canary pauses before each production step: between steps the pause is ahead again.
+    // Canary between two traffic steps: its pause is behind it, nothing is sent.
     let pre = json!(["PRE_PRODUCTION_TRAFFIC_SHIFT"]);
-    let canary = vec![
-        ok("ListServiceDeployments", in_progress.clone()),
-        ok(
-            "DescribeServiceDeployments",
-            with_pauses(
-                "CANARY",
-                "PRODUCTION_TRAFFIC_SHIFT",
-                "IN_PROGRESS",
-                pre.clone(),
-                production_weight(10.0),
-            ),
-        ),
-        ok(
-            "DescribeServiceDeployments",
-            with_pauses(
-                "CANARY",
-                "PRODUCTION_TRAFFIC_SHIFT",
-                "IN_PROGRESS",
-                pre.clone(),
-                json!({"lifecycleHookDetails": pause_hook("AWAITING_ACTION")}),
-            ),
-        ),
-        ok(
-            "ContinueServiceDeployment",
-            json!({"serviceDeploymentArn": SD}),
-        ),
-    ];
-    let (replay, result, lines) = run(canary, &args(&["--continue"])).await;
-    let report = result.unwrap_or_else(|e| panic!("{}\n{lines:#?}", e.render()));
-    assert!(replay.left().is_empty());
-    assert!(report.changed);
-    // All the traffic moved: the pause is behind it.
-    let done = vec![
-        ok("ListServiceDeployments", in_progress.clone()),
-        ok(
-            "DescribeServiceDeployments",
-            with_pauses(
-                "CANARY",
-                "PRODUCTION_TRAFFIC_SHIFT",
-                "IN_PROGRESS",
-                pre,
-                production_weight(100.0),
-            ),
-        ),
-    ];
-    let (_, result, _) = run(done, &args(&["--continue"])).await;
+    let script = nothing_sent(
+        "PRODUCTION_TRAFFIC_SHIFT",
+        "CANARY",
+        &pre,
+        production_weight(10.0),
+    );
+    let (replay, result, _) = run(script, &args(&["--continue"])).await;
     assert!(!result.unwrap().changed);
+    assert!(replay.left().is_empty());
 
-    // Rolling back after the pause timed out: exit 2 naming the status and the pause.
+    // Rolls back while --continue waits for its first pause: exit 3 naming the deployment.
+    let script = vec![
+        ok("ListServiceDeployments", in_progress.clone()),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "BLUE_GREEN",
+                "SCALE_UP",
+                "IN_PROGRESS",
+                two.clone(),
+                json!({}),
+            ),
+        ),
+        ok(
+            "DescribeServiceDeployments",
+            with_pauses(
+                "BLUE_GREEN",
+                "SCALE_UP",
+                "ROLLBACK_IN_PROGRESS",
+                two.clone(),
+                json!({}),
+            ),
+        ),
+    ];
+    let (replay, result, _) = run(script, &args(&["--continue"])).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{}", err.render());
+    assert!(replay.left().is_empty());
+    assert!(
+        ecskit::cli::failure_output(&err, OutputFormat::Env).is_some_and(|o| o.contains(SD)),
+        "the deployment is named"
+    );
+
+    // Rolling back already after the pause timed out: exit 2 naming the status and the pause.
     let mut rolling_back = in_progress;
     rolling_back["serviceDeployments"][0]["status"] = json!("ROLLBACK_IN_PROGRESS");
     let ended = vec![

@@ -307,10 +307,12 @@ pub(super) async fn watch_and_report(
             logs: td.logs.clone(),
             wait_until: args.follow.wait_until.clone(),
         };
+        // The service was created or updated: an AWS failure while watching (a throttle) still
+        // names it.
         report_state = watch::follow(deps, &target).await.map_err(|e| {
-            e.with_output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn)
-                .with_output(ecskit_contract::outputs::SERVICE_ARN, service_arn.clone())
-                .with_output(
+            e.with_made_output(ecskit_contract::outputs::CLUSTER_ARN, cluster_arn)
+                .with_made_output(ecskit_contract::outputs::SERVICE_ARN, service_arn.clone())
+                .with_made_output(
                     ecskit_contract::outputs::TASK_DEFINITION_ARN,
                     td.arn.clone(),
                 )

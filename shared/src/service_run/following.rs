@@ -117,8 +117,9 @@ pub struct FollowArgs {
     )]
     pub wait_until: WaitUntil,
     /// Resume the service's deployment held by a pause hook (ContinueServiceDeployment, action
-    /// CONTINUE); names the deployment. Not at its pause yet: waits for it, up to --timeout
-    /// (with --no-wait: exit 2). Follow it afterwards with --watch.
+    /// CONTINUE); names the deployment. Before its first pause: waits for it, up to --timeout
+    /// (with --no-wait: exit 2); a later pause: wait for it with --wait-until first. Follow it
+    /// afterwards with --watch.
     #[arg(
         long = "continue",
         requires = "service",

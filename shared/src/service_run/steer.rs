@@ -240,17 +240,20 @@ async fn pause_stages(
 }
 
 /// The deployment's pause hooks waiting for a person, after waiting (up to `--timeout`) for the
-/// deployment to reach a pause it has not reached yet. A CI job may run `--continue` right after
-/// the deploy, before ECS gets to the pause: continuing nothing and exiting 0 would let the job
-/// believe it released the deployment.
+/// deployment to reach its first pause. A CI job may run `--continue` right after the deploy,
+/// before ECS gets to the pause: continuing nothing and exiting 0 would let the job believe it
+/// released the deployment.
 ///
-/// - A deployment that is not PENDING or IN_PROGRESS (stopping, rolling back, after a pause
-///   timed out or failed) is exit 2 naming its status: there is nothing to resume.
-/// - A pause hook SUCCEEDED at the current stage was continued (by this run's twin or a
-///   person): nothing to do, so a retried `--continue` changes nothing; a later pause is
-///   released by a `--continue` run once the deployment has left this stage.
-/// - Canary and linear pause at PRE_PRODUCTION_TRAFFIC_SHIFT before every production traffic
-///   step: that pause is still ahead while the new revision has less than all the traffic.
+/// Without a stage to name, a later pause is never waited for: a retried `--continue` (its
+/// answer lost) that found the deployment moved on would otherwise release the next pause too.
+/// To release a later pause (or canary's pause before its next traffic step), wait for it with
+/// `--wait-until STAGE` first; `--continue` then finds it waiting.
+///
+/// - A deployment that is not PENDING or IN_PROGRESS is exit 2 naming its status (with a pause
+///   that timed out or failed); one that rolls back or stops while this run waits is exit 3, one
+///   that succeeds while it waits (someone else continued it) is nothing to do.
+/// - A pause hook at the current stage that SUCCEEDED (continued) or TIMED_OUT (its timeout
+///   action went on) is nothing to do: a retry changes nothing.
 /// - A deployment with no pause hook at all is exit 2: there is nothing it could continue.
 async fn await_pause(
     deps: &Deps,
@@ -260,7 +263,9 @@ async fn await_pause(
     mut sd: ServiceDeployment,
 ) -> Result<Pause> {
     let start = deps.clock.elapsed();
-    let mut said_waiting = false;
+    // Read once, when first needed (a waiting pause needs none of it).
+    let mut stages: Option<Vec<(usize, String)>> = None;
+    let mut waited = false;
     loop {
         let status = sd.status().cloned().unwrap_or(Status::Pending);
         let current = sd
@@ -278,6 +283,12 @@ async fn await_pause(
             .filter(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause))
             .collect();
         if !matches!(status, Status::Pending | Status::InProgress) {
+            if waited && status == Status::Successful {
+                return Ok(Pause::Done(format!(
+                    "deployment {arn} finished ({}) while this run waited: nothing to continue",
+                    status.as_str()
+                )));
+            }
             let ended = pauses
                 .iter()
                 .filter_map(|h| h.status())
@@ -290,11 +301,19 @@ async fn await_pause(
                 })
                 .map(|s| format!(" (its pause hook at {shown} is {})", s.as_str()))
                 .unwrap_or_default();
-            return Err(Error::input(format!(
+            let message = format!(
                 "--continue: deployment {arn} of service {service} is {}{ended}: there is nothing to resume",
                 status.as_str()
-            ))
-            .hint("service-run --watch shows how it ends; deploy again to start a new deployment"));
+            );
+            if waited {
+                // It ran and failed (or was stopped) while this run waited for its pause.
+                return Err(Error::deployment(message)
+                    .hint("service-run --watch shows why; deploy again to start a new deployment")
+                    .with_output(ecskit_contract::outputs::SERVICE_DEPLOYMENT_ARN, arn));
+            }
+            return Err(Error::input(message).hint(
+                "service-run --watch shows how it ends; deploy again to start a new deployment",
+            ));
         }
         let awaiting: Vec<String> = pauses
             .iter()
@@ -304,66 +323,62 @@ async fn await_pause(
         if !awaiting.is_empty() {
             return Ok(Pause::Awaiting(Box::new(sd), awaiting));
         }
-        if pauses
-            .iter()
-            .any(|h| h.status() == Some(&DeploymentLifecycleHookStatus::Succeeded))
-        {
+        let gone_on = pauses.iter().find_map(|h| match h.status() {
+            Some(DeploymentLifecycleHookStatus::Succeeded) => Some("was continued"),
+            Some(DeploymentLifecycleHookStatus::TimedOut) => {
+                Some("timed out and its timeout action went on")
+            }
+            _ => None,
+        });
+        if let Some(how) = gone_on {
             return Ok(Pause::Done(format!(
-                "deployment {arn}'s pause at {shown} was already continued: nothing to do (a later pause is continued by --continue once the deployment has left {shown})"
+                "deployment {arn}'s pause at {shown} {how}: nothing to do"
             )));
         }
-        let stages = pause_stages(deps, &args.cluster, service, &sd).await?;
-        let Some(last) = stages.last().cloned() else {
+        if stages.is_none() {
+            stages = Some(pause_stages(deps, &args.cluster, service, &sd).await?);
+        }
+        let stages = stages.as_deref().unwrap_or_default();
+        let Some((_, first)) = stages.first().cloned() else {
             return Err(Error::input(format!(
                 "--continue: deployment {arn} of service {service} has no pause hook (deploymentConfiguration.lifecycleHooks with targetType PAUSE): there is nothing to continue"
             ))
             .hint("deploy with --pause-at STAGE (or a PAUSE hook in the service file) to hold a deployment for --continue"));
         };
         let here = rank(&current);
-        // Canary and linear shift production traffic in steps, pausing before each.
-        let stepping = matches!(
-            sd.deployment_configuration()
-                .and_then(|c| c.strategy())
-                .map(|s| s.as_str()),
-            Some("CANARY" | "LINEAR")
-        ) && current == "PRODUCTION_TRAFFIC_SHIFT"
-            && sd
-                .target_service_revision()
-                .and_then(|t| t.requested_production_traffic_weight())
-                .is_some_and(|w| w < 100.0);
-        let ahead = stages
+        if let Some((_, behind)) = stages
             .iter()
-            .find(|(r, s)| here.is_none_or(|h| *r >= h) || (stepping && s == following::HOOK_ONLY))
-            .cloned();
-        let Some((_, next)) = ahead else {
+            .rev()
+            .find(|(r, _)| here.is_some_and(|h| *r < h))
+        {
             return Ok(Pause::Done(format!(
-                "deployment {arn} is at {shown}, past its pause at {}: nothing to continue",
-                last.1
-            )));
-        };
-        // Not there yet: a dry run says what it would wait for; --no-wait does not wait.
-        if !deps.ctx.apply(format!(
-            "wait for deployment {arn} of service {service} to pause at {next} (now {shown}), then continue it"
-        )) {
-            return Ok(Pause::Done(format!(
-                "deployment {arn} has not reached its pause at {next} yet"
+                "deployment {arn} is at {shown}, past its pause at {behind}, and no pause is waiting: nothing to continue (to release a later pause, wait for it with --wait-until STAGE, then --continue)"
             )));
         }
+        // Its first pause is still ahead: --no-wait and a dry run do not wait for it.
         if args.no_wait {
             return Err(Error::input(format!(
-                "--continue --no-wait: deployment {arn} of service {service} has not reached its pause at {next} yet (now {shown}): nothing is waiting to be continued"
+                "--continue --no-wait: deployment {arn} of service {service} has not reached its pause at {first} yet (now {shown}): nothing is waiting to be continued"
             ))
             .hint("drop --no-wait to wait for the pause (up to --timeout), or run --continue again later"));
         }
-        if !said_waiting {
-            deps.progress.println(format!(
-                "deployment {arn} has not reached its pause at {next} yet (now {shown}): waiting for it"
+        if deps.ctx.dry_run {
+            deps.ctx.apply(format!(
+                "wait for deployment {arn} of service {service} to pause at {first} (now {shown}), then continue it"
             ));
-            said_waiting = true;
+            return Ok(Pause::Done(format!(
+                "deployment {arn} has not reached its pause at {first} yet"
+            )));
+        }
+        if !waited {
+            deps.progress.println(format!(
+                "deployment {arn} has not reached its pause at {first} yet (now {shown}): waiting for it"
+            ));
+            waited = true;
         }
         if deps.clock.elapsed() - start >= deps.timing.timeout {
             return Err(Error::deployment(format!(
-                "deployment {arn} of service {service} did not reach its pause at {next} within {}",
+                "deployment {arn} of service {service} did not reach its pause at {first} within {}",
                 super::watch::human(deps.timing.timeout)
             ))
             .hint("raise --timeout, or follow it with service-run --watch")
