@@ -622,3 +622,25 @@ async fn a_role_ecskit_does_not_manage_is_referenced_untouched() {
     );
     assert!(attached(&stack, "console-execution").await.is_empty());
 }
+
+/// A role this run created is what CreateRole answered, with no policy: it is not read again
+/// (no GetRole beyond the check and the wait, no listing of its policies).
+#[tokio::test]
+async fn a_role_just_created_is_not_read_again() {
+    let stack = ecskit_testkit::local_stack();
+    let a = args(&stack, &["--name", "lean", "--bucket", "cfg-bucket"]);
+    let ctx = stack.ctx(false).await;
+    ecskit::step::run::<RoleCreate>(&ctx, &a).await.unwrap();
+    let ops: Vec<String> = ctx
+        .calls()
+        .calls()
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    let count = |op: &str| ops.iter().filter(|o| *o == op).count();
+    assert_eq!(count("CreateRole"), 2, "{ops:?}");
+    assert_eq!(count("ListRolePolicies"), 0, "{ops:?}");
+    assert_eq!(count("ListAttachedRolePolicies"), 0, "{ops:?}");
+    // Per role: the check before any change, and the wait for it to be visible.
+    assert_eq!(count("GetRole"), 4, "{ops:?}");
+}

@@ -115,29 +115,34 @@ async fn get_role(ctx: &Ctx, name: &str) -> Result<Option<Current>> {
             let role = out.role.ok_or_else(|| {
                 Error::aws(format!("reading role {name}"), "no role in the answer")
             })?;
-            let trust = match role.assume_role_policy_document() {
-                Some(doc) => policy::decode(doc)
-                    .map_err(|e| Error::aws(format!("reading the trust policy of {name}"), e))?,
-                None => Value::Null,
-            };
-            Ok(Some(Current {
-                arn: role.arn().to_string(),
-                path: role.path().to_string(),
-                trust,
-                tags: role
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect(),
-                boundary: role
-                    .permissions_boundary()
-                    .and_then(|b| b.permissions_boundary_arn())
-                    .map(str::to_string),
-            }))
+            current_of(&role, name).map(Some)
         }
         Err(e) if e.is_aws(&["NoSuchEntity"]) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The role as GetRole (or CreateRole) answers it.
+fn current_of(role: &aws_sdk_iam::types::Role, name: &str) -> Result<Current> {
+    let trust = match role.assume_role_policy_document() {
+        Some(doc) => policy::decode(doc)
+            .map_err(|e| Error::aws(format!("reading the trust policy of {name}"), e))?,
+        None => Value::Null,
+    };
+    Ok(Current {
+        arn: role.arn().to_string(),
+        path: role.path().to_string(),
+        trust,
+        tags: role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string),
+    })
 }
 
 async fn inline_names(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
@@ -272,16 +277,25 @@ pub async fn converge(
         if let Some(b) = &desired.permissions_boundary {
             req = req.permissions_boundary(b);
         }
-        match req.send().await.context(format!("creating role {name}")) {
-            Ok(_) => created = true,
+        let answered = match req.send().await.context(format!("creating role {name}")) {
+            Ok(out) => {
+                created = true;
+                out.role
+            }
             // A retried create whose first answer was lost: the role is there, converge it.
             Err(e) if e.is_aws(&["EntityAlreadyExists"]) => {
                 tracing::info!("role {name} already exists (a retried create): converging it");
+                None
             }
             Err(e) => return Err(e),
-        }
+        };
         wait_for_role(ctx, name).await?;
-        current = get_role(ctx, name).await?;
+        // A role this run created is what CreateRole answered, with no policy yet: it is not
+        // read again (GetRole, and the two policy lists below).
+        current = match answered {
+            Some(role) => Some(current_of(&role, name)?),
+            None => get_role(ctx, name).await?,
+        };
     }
 
     let arn = match &current {
@@ -295,8 +309,8 @@ pub async fn converge(
     };
 
     // Inline policies: put what is missing or different, remove our own that are not wanted.
-    // A role that does not exist (dry-run) has none.
-    let existing = if current.is_some() {
+    // A role that does not exist (dry-run), or that this run just created, has none.
+    let existing = if current.is_some() && !created {
         inline_names(ctx, name).await?
     } else {
         Vec::new()
@@ -355,7 +369,7 @@ pub async fn converge(
     }
 
     // Managed policies.
-    let attached = if current.is_some() {
+    let attached = if current.is_some() && !created {
         attached_arns(ctx, name).await?
     } else {
         Vec::new()
