@@ -228,18 +228,26 @@ fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
 }
 
 /// The profile holds exactly our role, is tagged, and is visible.
+/// `read`: the profile as this run read it before its first change, when it did.
 async fn converge_profile(
     ctx: &Ctx,
     args: &Args,
     tags: &BTreeMap<String, String>,
     partition: &str,
     account: &str,
+    read: Option<Option<Profile>>,
 ) -> Result<String> {
     let iam = ctx.iam();
     let name = &args.profile_name;
     let role_name = &args.role_name;
-    let mut current = get_profile(ctx, name).await?;
+    let mut current = match read {
+        Some(r) => r,
+        None => get_profile(ctx, name).await?,
+    };
+    // Whether the profile was created or its role changed: only then is it waited for.
+    let mut changed = false;
     if current.is_none() && ctx.apply(format!("create instance profile {name}")) {
+        changed = true;
         match iam
             .create_instance_profile()
             .instance_profile_name(name)
@@ -285,6 +293,7 @@ async fn converge_profile(
                 "instance profile {name} holds role {other}: replacing it with {role_name}"
             );
             if ctx.apply(format!("remove role {other} from instance profile {name}")) {
+                changed = true;
                 iam.remove_role_from_instance_profile()
                     .instance_profile_name(name)
                     .role_name(other)
@@ -299,6 +308,7 @@ async fn converge_profile(
     if !profile.roles.contains(role_name)
         && ctx.apply(format!("add role {role_name} to instance profile {name}"))
     {
+        changed = true;
         let added = iam
             .add_role_to_instance_profile()
             .instance_profile_name(name)
@@ -346,7 +356,9 @@ async fn converge_profile(
                 .context(format!("tagging instance profile {name}"))?;
         }
     }
-    if !ctx.dry_run {
+    // A profile this run created or gave its role may not be visible to EC2 yet; one left as
+    // it was is.
+    if changed && !ctx.dry_run {
         wait_for_profile(ctx, name).await?;
     }
     Ok(profile.arn)
@@ -456,14 +468,18 @@ async fn converge_all(ctx: &Ctx, args: &Args, grants: &[S3Grant]) -> Result<Repo
         )
     } else {
         // A profile that holds another role is refused before anything is changed.
-        if !args.replace_role
-            && let Some(p) = get_profile(ctx, &args.profile_name).await?
-        {
-            conflict(args, &p)?;
+        let mut read = None;
+        if !args.replace_role {
+            let p = get_profile(ctx, &args.profile_name).await?;
+            if let Some(p) = &p {
+                conflict(args, p)?;
+            }
+            read = Some(p);
         }
         let checked = role::check_converge(ctx, &desired).await?;
         let role_arn = role::converge(ctx, &desired, checked, partition, &account).await?;
-        let profile_arn = converge_profile(ctx, args, &desired.tags, partition, &account).await?;
+        let profile_arn =
+            converge_profile(ctx, args, &desired.tags, partition, &account, read).await?;
         if args.trunking {
             trunking(ctx, &role_arn).await?;
         }

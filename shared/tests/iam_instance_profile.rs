@@ -334,3 +334,29 @@ async fn deleting_beside_an_untagged_role_changes_nothing() {
         "the profile is still there"
     );
 }
+
+/// A re-run that changes nothing reads the profile once: the read made before any change is
+/// the one converged, and a profile left as it was is not waited for.
+#[tokio::test]
+async fn a_rerun_reads_the_profile_once() {
+    let stack = ecskit_testkit::local_stack();
+    let flags = [
+        "--role-name",
+        "lean-instance",
+        "--profile-name",
+        "lean-profile",
+    ];
+    run(args(&stack, &flags)).await.unwrap();
+    let ctx = stack.ctx(false).await;
+    let report = ecskit::step::run::<InstanceProfile>(&ctx, &args(&stack, &flags))
+        .await
+        .unwrap();
+    assert!(!report.changed);
+    let reads = ctx
+        .calls()
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "GetInstanceProfile")
+        .count();
+    assert_eq!(reads, 1, "{:?}", ctx.calls().calls());
+}
