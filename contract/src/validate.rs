@@ -191,6 +191,15 @@ pub fn security_group_id(s: &str) -> Result<(), String> {
     resource_id(s, "sg-", "a security group id (sg- and 8 or 17 hex digits)")
 }
 
+/// An AWS account id: exactly 12 digits (`--allow-ami-owner`).
+pub fn account_id(s: &str) -> Result<(), String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not an AWS account id (12 digits)"))
+    }
+}
+
 /// An AMI id: `ami-` and 8 or 17 hex digits.
 pub fn ami_id(s: &str) -> Result<(), String> {
     resource_id(s, "ami-", "an AMI id (ami- and 8 or 17 hex digits)")

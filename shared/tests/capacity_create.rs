@@ -739,3 +739,169 @@ async fn delete_cluster_removes_only_a_cluster_ecskit_made() {
         Some("ACTIVE")
     );
 }
+
+/// The ECS trust of an infrastructure role, as a user would write it.
+const ECS_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// A role `NAME-infrastructure` made outside the step, with `tags`.
+async fn infrastructure_role(stack: &LocalStack, name: &str, tags: &[(&str, &str)]) {
+    let ctx = stack.ctx(false).await;
+    let mut call = ctx
+        .iam()
+        .create_role()
+        .role_name(format!("{name}-infrastructure"))
+        .assume_role_policy_document(ECS_TRUST);
+    for (k, v) in tags {
+        call = call.tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .unwrap(),
+        );
+    }
+    call.send().await.unwrap();
+}
+
+/// The role's tags, sorted, and its attached policies; None when it is gone.
+async fn role_state(stack: &LocalStack, name: &str) -> Option<(Vec<(String, String)>, usize)> {
+    let ctx = stack.ctx(false).await;
+    let role = ctx
+        .iam()
+        .get_role()
+        .role_name(format!("{name}-infrastructure"))
+        .send()
+        .await
+        .ok()?
+        .role?;
+    let mut tags: Vec<(String, String)> = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    tags.sort();
+    let attached = ctx
+        .iam()
+        .list_attached_role_policies()
+        .role_name(format!("{name}-infrastructure"))
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .len();
+    Some((tags, attached))
+}
+
+fn managed_args(stack: &LocalStack, cluster: &str, name: &str, extra: &[&str]) -> Args {
+    let mut all = vec!["--cluster", cluster, "--name", name, "--managed"];
+    all.extend_from_slice(extra);
+    stack.parse("capacity-create", &all)
+}
+
+/// `--managed` never takes over an infrastructure role ecskit did not make: one without the
+/// managed-by=ecskit tag (that is not already an ECS infrastructure role with the policy) is
+/// refused before any change, and `--managed --delete` leaves it.
+#[tokio::test]
+async fn a_managed_run_neither_changes_nor_deletes_an_infrastructure_role_it_did_not_make() {
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    infrastructure_role(&stack, "hand-mi", &[("team", "infra")]).await;
+    let before = role_state(&stack, "hand-mi").await;
+    let err = run(managed_args(
+        &stack,
+        "acme",
+        "hand-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string()
+            .starts_with("role hand-mi-infrastructure exists and is not tagged managed-by=ecskit"),
+        "{err}"
+    );
+    assert_eq!(role_state(&stack, "hand-mi").await, before);
+    assert_eq!(cluster_status(&stack, "acme").await, None);
+
+    let report = run(managed_args(&stack, "acme", "hand-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    assert_eq!(role_state(&stack, "hand-mi").await, before);
+}
+
+/// The infrastructure role is global: one ecskit made for another cluster (another region's,
+/// or another cluster with the same --name) is neither converged nor deleted by this one; this
+/// cluster's own is deleted with its provider.
+#[tokio::test]
+async fn an_infrastructure_role_made_for_another_cluster_is_neither_changed_nor_deleted() {
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    infrastructure_role(
+        &stack,
+        "shared-mi",
+        &[("managed-by", "ecskit"), ("ecskit:cluster", "other")],
+    )
+    .await;
+    let before = role_state(&stack, "shared-mi").await;
+    let err = run(managed_args(
+        &stack,
+        "acme",
+        "shared-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string().starts_with(
+            "role shared-mi-infrastructure was made by ecskit for cluster other, not acme"
+        ),
+        "{err}"
+    );
+    assert_eq!(role_state(&stack, "shared-mi").await, before);
+    let err = run(managed_args(&stack, "acme", "shared-mi", &["--delete"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(role_state(&stack, "shared-mi").await, before);
+
+    // Made before the cluster tag: not known to be this cluster's alone, so left.
+    infrastructure_role(&stack, "old-mi", &[("managed-by", "ecskit")]).await;
+    let report = run(managed_args(&stack, "acme", "old-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    assert!(role_state(&stack, "old-mi").await.is_some());
+
+    // This cluster's own goes with its provider (none here).
+    infrastructure_role(
+        &stack,
+        "own-mi",
+        &[("managed-by", "ecskit"), ("ecskit:cluster", "acme")],
+    )
+    .await;
+    let report = run(managed_args(&stack, "acme", "own-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.actions,
+        ["delete role own-mi-infrastructure"],
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(role_state(&stack, "own-mi").await, None);
+}

@@ -17,6 +17,9 @@ pub struct Capacity {
     pub spot: bool,
     /// Pin the AMI (default: the ECS-optimized Amazon Linux 2023 AMI, read on every deploy).
     pub ami: Option<String>,
+    /// Accounts besides Amazon and this one whose pinned `ami` is accepted (`--allow-ami-owner`).
+    #[serde(default)]
+    pub allow_ami_owners: Vec<String>,
     pub min_size: Option<u32>,
     pub max_size: Option<u32>,
     pub desired_capacity: Option<u32>,
@@ -65,6 +68,11 @@ pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>
     {
         problems.push(format!("capacity.ami: {e}"));
     }
+    for (i, o) in c.allow_ami_owners.iter().enumerate() {
+        if let Err(e) = validate::account_id(o) {
+            problems.push(format!("capacity.allow_ami_owners[{i}]: {e}"));
+        }
+    }
     for (i, s) in c.subnets.iter().enumerate() {
         if let Err(e) = validate::subnet_id(s) {
             problems.push(format!("capacity.subnets[{i}]: {e}"));
@@ -90,6 +98,7 @@ pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>
         for (key, set) in [
             ("instance_types", !c.instance_types.is_empty()),
             ("ami", c.ami.is_some()),
+            ("allow_ami_owners", !c.allow_ami_owners.is_empty()),
             ("min_size", c.min_size.is_some()),
             ("max_size", c.max_size.is_some()),
             ("desired_capacity", c.desired_capacity.is_some()),
@@ -173,6 +182,9 @@ pub fn args(
     }
     if let Some(ami) = &c.ami {
         a.push(format!("--ami={ami}"));
+    }
+    for owner in &c.allow_ami_owners {
+        a.push(format!("--allow-ami-owner={owner}"));
     }
     if !c.subnets.is_empty() {
         a.push(format!("--subnets={}", c.subnets.join(",")));
