@@ -835,6 +835,13 @@ async fn a_managed_run_neither_changes_nor_deletes_an_infrastructure_role_it_did
         .unwrap();
     assert!(report.actions.is_empty(), "{:?}", report.actions);
     assert_eq!(role_state(&stack, "hand-mi").await, before);
+    // Not even with this cluster's tag: managed-by=ecskit is what says ecskit made it.
+    infrastructure_role(&stack, "tagged-mi", &[("ecskit:cluster", "acme")]).await;
+    let report = run(managed_args(&stack, "acme", "tagged-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    assert!(role_state(&stack, "tagged-mi").await.is_some());
 }
 
 /// The infrastructure role is global: one ecskit made for another cluster (another region's,
