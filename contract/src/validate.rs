@@ -501,4 +501,18 @@ mod tests {
         assert!(managed_capacity_name(&"n".repeat(50), true).is_err());
         assert!(managed_capacity_name(&"n".repeat(50), false).is_ok());
     }
+
+    #[test]
+    fn an_account_id_is_twelve_digits() {
+        assert!(super::account_id("111122223333").is_ok());
+        for bad in [
+            "amazon",
+            "11112222333",
+            "1111222233334",
+            "11112222333x",
+            " 111122223333",
+        ] {
+            assert!(super::account_id(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -912,3 +912,63 @@ async fn an_infrastructure_role_made_for_another_cluster_is_neither_changed_nor_
     );
     assert_eq!(role_state(&stack, "own-mi").await, None);
 }
+
+/// A dry run of `--delete --delete-cluster` says what the real run does: the group's container
+/// instance is deregistered, then the cluster goes (in the dry run it is still registered, so it
+/// is not counted against the delete); nothing changes.
+#[tokio::test]
+async fn a_dry_run_delete_cluster_says_the_cluster_goes_once_the_groups_instances_are_deregistered()
+{
+    let stack = ecskit_testkit::local_stack();
+    let dry = |extra: &[&str]| {
+        let mut all = vec!["--cluster", "dry", "--name", "acme-ec2"];
+        all.extend_from_slice(extra);
+        stack.parse("capacity-create", &all)
+    };
+    run(dry(&["--desired-capacity", "1"])).await.unwrap();
+    let ctx = stack.ctx(false).await;
+    let group = ctx
+        .autoscaling()
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("acme-ec2")
+        .send()
+        .await
+        .unwrap();
+    let instance = group.auto_scaling_groups()[0].instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    let document = serde_json::json!({
+        "instanceId": instance,
+        "region": "us-west-2",
+        "accountId": "123456789012",
+    });
+    ctx.ecs()
+        .register_container_instance()
+        .cluster("dry")
+        .instance_identity_document(document.to_string())
+        .send()
+        .await
+        .unwrap();
+    let report = run(dry(&["--delete", "--delete-cluster", "--dry-run"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.actions.last().map(String::as_str),
+        Some("delete cluster dry once its 1 container instance(s) are deregistered"),
+        "{:?}",
+        report.actions
+    );
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.starts_with(&format!("deregister container instance {instance}"))),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(
+        cluster_status(&stack, "dry").await.as_deref(),
+        Some("ACTIVE")
+    );
+}

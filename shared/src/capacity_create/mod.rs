@@ -538,22 +538,28 @@ pub async fn group_provider_to_delete(
 /// The container instances of `cluster` that run on the group's EC2 instances (which the
 /// group's forced delete terminates), deregistered so the cluster can go: ECS keeps a
 /// terminating instance registered for minutes, and refuses to delete a cluster until then.
-/// Only the group's own instances are deregistered; any other keeps the cluster.
-async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> Result<()> {
+/// Only the group's own instances are deregistered; any other keeps the cluster. Returns the
+/// container instances deregistered (in a dry run: that would be).
+async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> Result<Vec<String>> {
     use crate::error::AwsContext;
+    let mut deregistered = Vec::new();
     if group.is_empty() {
-        return Ok(());
+        return Ok(deregistered);
     }
-    let listed = deps
+    let mut listed = Vec::new();
+    let mut pages = deps
         .ecs
         .list_container_instances()
         .cluster(cluster)
-        .send()
-        .await
-        .context(format!(
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context(format!(
             "listing the container instances of cluster {cluster}"
         ))?;
-    for chunk in listed.container_instance_arns().chunks(100) {
+        listed.extend(page.container_instance_arns().iter().cloned());
+    }
+    for chunk in listed.chunks(100) {
         let out = deps
             .ecs
             .describe_container_instances()
@@ -572,6 +578,7 @@ async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> R
                 continue;
             };
             let arn = ci.container_instance_arn().unwrap_or_default();
+            deregistered.push(arn.to_string());
             deps.ctx
                 .mutate(
                     format!("deregister container instance {ec2} (of the deleted group) from cluster {cluster}"),
@@ -585,7 +592,7 @@ async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> R
                 .await?;
         }
     }
-    Ok(())
+    Ok(deregistered)
 }
 
 async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
@@ -603,17 +610,18 @@ async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
     if cp.is_some() {
         provider::delete(deps, &args.name).await?;
     }
+    let mut deregistered = Vec::new();
     if let Some(g) = &grp {
         group::delete(ctx, &args.name).await?;
         if args.delete_cluster && exists {
-            deregister_instances(deps, &args.cluster, &g.instance_ids).await?;
+            deregistered = deregister_instances(deps, &args.cluster, &g.instance_ids).await?;
         }
     }
     if let Some(t) = tpl {
         template::delete(ctx, &args.name, &t.id).await?;
     }
     if args.delete_cluster && exists {
-        crate::ecs::cluster::delete_if_empty(deps, &args.cluster).await?;
+        crate::ecs::cluster::delete_if_empty_after(deps, &args.cluster, &deregistered).await?;
     }
     if !ctx.report().changed {
         tracing::info!("no capacity named {} exists: nothing to delete", args.name);

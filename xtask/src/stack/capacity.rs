@@ -286,4 +286,38 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn allowed_ami_owners_are_account_ids_passed_to_capacity_create() {
+        let d = dir();
+        let text = format!(
+            "{MANY}\n[capacity]\nami = \"ami-0123456789abcdef0\"\nallow_ami_owners = [\"111122223333\", \"amazon\"]\n"
+        );
+        let joined = parse(&text, &d).unwrap_err().join("\n");
+        assert!(
+            joined.contains(
+                "capacity.allow_ami_owners[1]: 'amazon' is not an AWS account id (12 digits)"
+            ),
+            "{joined}"
+        );
+        assert!(!joined.contains("allow_ami_owners[0]"), "{joined}");
+        let text = format!(
+            "{MANY}\n[capacity]\nami = \"ami-0123456789abcdef0\"\nallow_ami_owners = [\"111122223333\"]\n"
+        );
+        let s = parse(&text, &d).unwrap_or_else(|p| panic!("{}", p.join("\n")));
+        let c = s.services[0].capacity.as_ref().unwrap();
+        let args = super::args(c, "shop", "shop", Some("p"), false);
+        assert!(
+            args.iter().any(|a| a == "--allow-ami-owner=111122223333"),
+            "{args:?}"
+        );
+        // With managed, AWS picks the AMI: the key would be unused.
+        let text =
+            format!("{MANY}\n[capacity]\nmanaged = true\nallow_ami_owners = [\"111122223333\"]\n");
+        let joined = parse(&text, &d).unwrap_err().join("\n");
+        assert!(
+            joined.contains("capacity.allow_ami_owners: not with capacity.managed"),
+            "{joined}"
+        );
+    }
 }
