@@ -71,8 +71,9 @@ pub struct Args {
     /// architecture, read from its public SSM parameter on every run).
     #[arg(long, value_name = "AMI_ID")]
     pub ami: Option<String>,
-    /// Accept a pinned --ami owned by this account (12 digits; repeatable). Without it a pinned
-    /// AMI must be Amazon's or this account's own: anyone can publish a public AMI.
+    /// Also accept a pinned --ami owned by account ACCOUNT_ID (12 digits; repeatable, or
+    /// comma-separated). Otherwise a pinned AMI must be Amazon's or the caller's account's own:
+    /// anyone can publish a public AMI.
     #[arg(
         long,
         value_name = "ACCOUNT_ID",
