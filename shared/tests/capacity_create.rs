@@ -972,3 +972,74 @@ async fn a_dry_run_delete_cluster_says_the_cluster_goes_once_the_groups_instance
         Some("ACTIVE")
     );
 }
+
+/// An untagged `NAME-infrastructure` that already is an infrastructure role (trusted by ECS,
+/// with the policy) is used as it is: no call changes it, the provider is planned with it. One
+/// with the policy but another trust is refused.
+#[tokio::test]
+async fn an_untagged_infrastructure_role_that_fits_is_used_as_it_is() {
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    let policy = "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForManagedInstances";
+    infrastructure_role(&stack, "asis-mi", &[]).await;
+    ctx.iam()
+        .attach_role_policy()
+        .role_name("asis-mi-infrastructure")
+        .policy_arn(policy)
+        .send()
+        .await
+        .unwrap();
+    let before = role_state(&stack, "asis-mi").await;
+    let report = run(managed_args(
+        &stack,
+        "acme",
+        "asis-mi",
+        &["--instance-profile", "mi-profile", "--dry-run"],
+    ))
+    .await
+    .unwrap();
+    assert!(
+        !report.actions.iter().any(|a| a.contains("role")),
+        "{:?}",
+        report.actions
+    );
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.starts_with("create capacity provider asis-mi")),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(role_state(&stack, "asis-mi").await, before);
+
+    ctx.iam()
+        .create_role()
+        .role_name("ec2-mi-infrastructure")
+        .assume_role_policy_document(ECS_TRUST.replace("ecs.amazonaws.com", "ec2.amazonaws.com"))
+        .send()
+        .await
+        .unwrap();
+    ctx.iam()
+        .attach_role_policy()
+        .role_name("ec2-mi-infrastructure")
+        .policy_arn(policy)
+        .send()
+        .await
+        .unwrap();
+    let err = run(managed_args(
+        &stack,
+        "acme",
+        "ec2-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+}
