@@ -1043,3 +1043,47 @@ async fn an_untagged_infrastructure_role_that_fits_is_used_as_it_is() {
     .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{}", err.render());
 }
+
+/// The run tags the infrastructure role for its cluster (one an earlier ecskit made without the
+/// cluster tag is taken), so another cluster's run with the same --name is refused. (The
+/// emulator has no Managed Instances: the run stops at the provider, after the role.)
+#[tokio::test]
+async fn the_infrastructure_role_is_tagged_for_its_cluster() {
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    infrastructure_role(&stack, "old2-mi", &[("managed-by", "ecskit")]).await;
+    let _ = run(managed_args(
+        &stack,
+        "acme",
+        "old2-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await;
+    let tagged = role_state(&stack, "old2-mi").await;
+    assert_eq!(
+        tagged,
+        Some((
+            vec![
+                ("ecskit:cluster".to_string(), "acme".to_string()),
+                ("managed-by".to_string(), "ecskit".to_string())
+            ],
+            1
+        ))
+    );
+    let err = run(managed_args(
+        &stack,
+        "other",
+        "old2-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(role_state(&stack, "old2-mi").await, tagged);
+}
