@@ -191,6 +191,15 @@ pub fn security_group_id(s: &str) -> Result<(), String> {
     resource_id(s, "sg-", "a security group id (sg- and 8 or 17 hex digits)")
 }
 
+/// An AWS account id: exactly 12 digits (`--allow-ami-owner`).
+pub fn account_id(s: &str) -> Result<(), String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not an AWS account id (12 digits)"))
+    }
+}
+
 /// An AMI id: `ami-` and 8 or 17 hex digits.
 pub fn ami_id(s: &str) -> Result<(), String> {
     resource_id(s, "ami-", "an AMI id (ami- and 8 or 17 hex digits)")
@@ -491,5 +500,19 @@ mod tests {
         assert!(managed_capacity_name(&"n".repeat(49), true).is_ok());
         assert!(managed_capacity_name(&"n".repeat(50), true).is_err());
         assert!(managed_capacity_name(&"n".repeat(50), false).is_ok());
+    }
+
+    #[test]
+    fn an_account_id_is_twelve_digits() {
+        assert!(super::account_id("111122223333").is_ok());
+        for bad in [
+            "amazon",
+            "11112222333",
+            "1111222233334",
+            "11112222333x",
+            " 111122223333",
+        ] {
+            assert!(super::account_id(bad).is_err(), "{bad}");
+        }
     }
 }

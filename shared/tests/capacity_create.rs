@@ -739,3 +739,351 @@ async fn delete_cluster_removes_only_a_cluster_ecskit_made() {
         Some("ACTIVE")
     );
 }
+
+/// The ECS trust of an infrastructure role, as a user would write it.
+const ECS_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// A role `NAME-infrastructure` made outside the step, with `tags`.
+async fn infrastructure_role(stack: &LocalStack, name: &str, tags: &[(&str, &str)]) {
+    let ctx = stack.ctx(false).await;
+    let mut call = ctx
+        .iam()
+        .create_role()
+        .role_name(format!("{name}-infrastructure"))
+        .assume_role_policy_document(ECS_TRUST);
+    for (k, v) in tags {
+        call = call.tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .unwrap(),
+        );
+    }
+    call.send().await.unwrap();
+}
+
+/// The role's tags, sorted, and its attached policies; None when it is gone.
+async fn role_state(stack: &LocalStack, name: &str) -> Option<(Vec<(String, String)>, usize)> {
+    let ctx = stack.ctx(false).await;
+    let role = ctx
+        .iam()
+        .get_role()
+        .role_name(format!("{name}-infrastructure"))
+        .send()
+        .await
+        .ok()?
+        .role?;
+    let mut tags: Vec<(String, String)> = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    tags.sort();
+    let attached = ctx
+        .iam()
+        .list_attached_role_policies()
+        .role_name(format!("{name}-infrastructure"))
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .len();
+    Some((tags, attached))
+}
+
+fn managed_args(stack: &LocalStack, cluster: &str, name: &str, extra: &[&str]) -> Args {
+    let mut all = vec!["--cluster", cluster, "--name", name, "--managed"];
+    all.extend_from_slice(extra);
+    stack.parse("capacity-create", &all)
+}
+
+/// `--managed` never takes over an infrastructure role ecskit did not make: one without the
+/// managed-by=ecskit tag (that is not already an ECS infrastructure role with the policy) is
+/// refused before any change, and `--managed --delete` leaves it.
+#[tokio::test]
+async fn a_managed_run_neither_changes_nor_deletes_an_infrastructure_role_it_did_not_make() {
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    infrastructure_role(&stack, "hand-mi", &[("team", "infra")]).await;
+    let before = role_state(&stack, "hand-mi").await;
+    let err = run(managed_args(
+        &stack,
+        "acme",
+        "hand-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string()
+            .starts_with("role hand-mi-infrastructure exists and is not tagged managed-by=ecskit"),
+        "{err}"
+    );
+    assert_eq!(role_state(&stack, "hand-mi").await, before);
+    assert_eq!(cluster_status(&stack, "acme").await, None);
+
+    let report = run(managed_args(&stack, "acme", "hand-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    assert_eq!(role_state(&stack, "hand-mi").await, before);
+    // Not even with this cluster's tag: managed-by=ecskit is what says ecskit made it.
+    infrastructure_role(&stack, "tagged-mi", &[("ecskit:cluster", "acme")]).await;
+    let report = run(managed_args(&stack, "acme", "tagged-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    assert!(role_state(&stack, "tagged-mi").await.is_some());
+}
+
+/// The infrastructure role is global: one ecskit made for another cluster (another region's,
+/// or another cluster with the same --name) is neither converged nor deleted by this one; this
+/// cluster's own is deleted with its provider.
+#[tokio::test]
+async fn an_infrastructure_role_made_for_another_cluster_is_neither_changed_nor_deleted() {
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    infrastructure_role(
+        &stack,
+        "shared-mi",
+        &[("managed-by", "ecskit"), ("ecskit:cluster", "other")],
+    )
+    .await;
+    let before = role_state(&stack, "shared-mi").await;
+    let err = run(managed_args(
+        &stack,
+        "acme",
+        "shared-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string().starts_with(
+            "role shared-mi-infrastructure was made by ecskit for cluster other, not acme"
+        ),
+        "{err}"
+    );
+    assert_eq!(role_state(&stack, "shared-mi").await, before);
+    let err = run(managed_args(&stack, "acme", "shared-mi", &["--delete"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(role_state(&stack, "shared-mi").await, before);
+
+    // Made before the cluster tag: not known to be this cluster's alone, so left.
+    infrastructure_role(&stack, "old-mi", &[("managed-by", "ecskit")]).await;
+    let report = run(managed_args(&stack, "acme", "old-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    assert!(role_state(&stack, "old-mi").await.is_some());
+
+    // This cluster's own goes with its provider (none here).
+    infrastructure_role(
+        &stack,
+        "own-mi",
+        &[("managed-by", "ecskit"), ("ecskit:cluster", "acme")],
+    )
+    .await;
+    let report = run(managed_args(&stack, "acme", "own-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.actions,
+        ["delete role own-mi-infrastructure"],
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(role_state(&stack, "own-mi").await, None);
+}
+
+/// A dry run of `--delete --delete-cluster` says what the real run does: the group's container
+/// instance is deregistered, then the cluster goes (in the dry run it is still registered, so it
+/// is not counted against the delete); nothing changes.
+#[tokio::test]
+async fn a_dry_run_delete_cluster_says_the_cluster_goes_once_the_groups_instances_are_deregistered()
+{
+    let stack = ecskit_testkit::local_stack();
+    let dry = |extra: &[&str]| {
+        let mut all = vec!["--cluster", "dry", "--name", "acme-ec2"];
+        all.extend_from_slice(extra);
+        stack.parse("capacity-create", &all)
+    };
+    run(dry(&["--desired-capacity", "1"])).await.unwrap();
+    let ctx = stack.ctx(false).await;
+    let group = ctx
+        .autoscaling()
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("acme-ec2")
+        .send()
+        .await
+        .unwrap();
+    let instance = group.auto_scaling_groups()[0].instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    let document = serde_json::json!({
+        "instanceId": instance,
+        "region": "us-west-2",
+        "accountId": "123456789012",
+    });
+    ctx.ecs()
+        .register_container_instance()
+        .cluster("dry")
+        .instance_identity_document(document.to_string())
+        .send()
+        .await
+        .unwrap();
+    let report = run(dry(&["--delete", "--delete-cluster", "--dry-run"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.actions.last().map(String::as_str),
+        Some("delete cluster dry once its 1 container instance(s) are deregistered"),
+        "{:?}",
+        report.actions
+    );
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.starts_with(&format!("deregister container instance {instance}"))),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(
+        cluster_status(&stack, "dry").await.as_deref(),
+        Some("ACTIVE")
+    );
+}
+
+/// An untagged `NAME-infrastructure` that already is an infrastructure role (trusted by ECS,
+/// with the policy) is used as it is: no call changes it, the provider is planned with it. One
+/// with the policy but another trust is refused.
+#[tokio::test]
+async fn an_untagged_infrastructure_role_that_fits_is_used_as_it_is() {
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    let policy = "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForManagedInstances";
+    infrastructure_role(&stack, "asis-mi", &[]).await;
+    ctx.iam()
+        .attach_role_policy()
+        .role_name("asis-mi-infrastructure")
+        .policy_arn(policy)
+        .send()
+        .await
+        .unwrap();
+    let before = role_state(&stack, "asis-mi").await;
+    let report = run(managed_args(
+        &stack,
+        "acme",
+        "asis-mi",
+        &["--instance-profile", "mi-profile", "--dry-run"],
+    ))
+    .await
+    .unwrap();
+    assert!(
+        !report.actions.iter().any(|a| a.contains("role")),
+        "{:?}",
+        report.actions
+    );
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.starts_with("create capacity provider asis-mi")),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(role_state(&stack, "asis-mi").await, before);
+
+    ctx.iam()
+        .create_role()
+        .role_name("ec2-mi-infrastructure")
+        .assume_role_policy_document(ECS_TRUST.replace("ecs.amazonaws.com", "ec2.amazonaws.com"))
+        .send()
+        .await
+        .unwrap();
+    ctx.iam()
+        .attach_role_policy()
+        .role_name("ec2-mi-infrastructure")
+        .policy_arn(policy)
+        .send()
+        .await
+        .unwrap();
+    let err = run(managed_args(
+        &stack,
+        "acme",
+        "ec2-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+}
+
+/// The run tags the infrastructure role for its cluster (one an earlier ecskit made without the
+/// cluster tag is taken), so another cluster's run with the same --name is refused. (The
+/// emulator has no Managed Instances: the run stops at the provider, after the role.)
+#[tokio::test]
+async fn the_infrastructure_role_is_tagged_for_its_cluster() {
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    infrastructure_role(&stack, "old2-mi", &[("managed-by", "ecskit")]).await;
+    let _ = run(managed_args(
+        &stack,
+        "acme",
+        "old2-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await;
+    let tagged = role_state(&stack, "old2-mi").await;
+    assert_eq!(
+        tagged,
+        Some((
+            vec![
+                ("ecskit:cluster".to_string(), "acme".to_string()),
+                ("managed-by".to_string(), "ecskit".to_string())
+            ],
+            1
+        ))
+    );
+    let err = run(managed_args(
+        &stack,
+        "other",
+        "old2-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(role_state(&stack, "old2-mi").await, tagged);
+}

@@ -21,6 +21,7 @@ use ecskit::output::OutputFormat;
 
 mod ecs_recorded;
 use ecs_recorded::deps;
+mod json_replay;
 
 const ARN: &str = "arn:aws:ecs:us-west-2:123456789012:capacity-provider/acme-mi";
 const ROLE: &str = "arn:aws:iam::123456789012:role/acme-mi-infrastructure";
@@ -98,6 +99,7 @@ async fn converge(
     want: &Spec,
 ) -> ecskit::Result<String> {
     managed::check_existing(now.as_ref(), "acme-mi")?;
+    managed::check_capacity_option(now.as_ref(), "acme-mi", want.spot)?;
     managed::converge_provider(d, "acme", "acme-mi", now, want, "us-west-2", "123456789012").await
 }
 
@@ -336,4 +338,86 @@ async fn a_managed_delete_refuses_a_group_provider_and_another_clusters_provider
         "capacity provider acme-mi belongs to cluster beta (tagged ecskit:cluster=beta), not acme: this run does not change or delete it"
     );
     assert!(err.render().contains("--cluster beta"), "{}", err.render());
+}
+
+/// The whole `--managed` run against a Spot provider while On-Demand is asked for: refused on
+/// the reads (the account, the instance profile, the provider), before the cluster, the role or
+/// the provider is touched: exit 2 leaves zero mutating calls (the recording holds no other
+/// answer, so any further request fails the test).
+#[tokio::test]
+async fn a_whole_managed_run_refuses_spot_against_on_demand_before_any_change() {
+    use json_replay::{Replay, ok};
+    use serde_json::{Value, json};
+    let sts = ok(
+        "GetCallerIdentity",
+        Value::String(
+            "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult>\
+             <Arn>arn:aws:iam::123456789012:user/t</Arn><UserId>AIDA1</UserId><Account>123456789012</Account>\
+             </GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+                .into(),
+        ),
+    );
+    let profile = ok(
+        "GetInstanceProfile",
+        Value::String(format!(
+            "<GetInstanceProfileResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><GetInstanceProfileResult>\
+             <InstanceProfile><Path>/</Path><InstanceProfileName>ecsInstanceRole-profile</InstanceProfileName>\
+             <InstanceProfileId>AIPA1</InstanceProfileId><Arn>{PROFILE}</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate>\
+             <Roles/></InstanceProfile></GetInstanceProfileResult><ResponseMetadata><RequestId>2</RequestId></ResponseMetadata>\
+             </GetInstanceProfileResponse>"
+        )),
+    );
+    let spot = ok(
+        "DescribeCapacityProviders",
+        json!({"capacityProviders": [{
+            "name": "acme-mi",
+            "cluster": "acme",
+            "capacityProviderArn": ARN,
+            "status": "ACTIVE",
+            "managedInstancesProvider": {
+                "infrastructureRoleArn": ROLE,
+                "instanceLaunchTemplate": {
+                    "ec2InstanceProfileArn": PROFILE,
+                    "networkConfiguration": {"subnets": ["subnet-0a1b2c3d"], "securityGroups": ["sg-0123abcd"]},
+                    "storageConfiguration": {"storageSizeGiB": 30},
+                    "capacityOptionType": "SPOT"
+                }
+            },
+            "tags": [{"key": "managed-by", "value": "ecskit"}, {"key": "ecskit:cluster", "value": "acme"}]
+        }]}),
+    );
+    let replay = Replay::new(vec![sts, profile, spot]);
+    let ctx = replay.ctx(false);
+    let d = ecskit::ecs::Deps::new(ctx.clone(), ctx.progress.clone(), Default::default());
+    use clap::Parser;
+    let args = ecskit::capacity_create::Args::try_parse_from([
+        "capacity-create",
+        "--cluster",
+        "acme",
+        "--name",
+        "acme-mi",
+        "--managed",
+        "--subnets",
+        "subnet-0a1b2c3d",
+        "--security-groups",
+        "sg-0123abcd",
+    ])
+    .unwrap();
+    let Err(err) = managed::converge(&d, &args).await else {
+        panic!("a Spot provider was converged to On-Demand");
+    };
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(
+        err.to_string(),
+        "capacity provider acme-mi launches Spot instances; ECS does not change that on an update"
+    );
+    assert_eq!(
+        replay.sent(),
+        [
+            "GetCallerIdentity",
+            "GetInstanceProfile",
+            "DescribeCapacityProviders"
+        ]
+    );
+    assert!(ctx.report().actions.is_empty());
 }

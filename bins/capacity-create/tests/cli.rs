@@ -40,6 +40,33 @@ fn bad_sizes_are_exit_2_naming_the_flags_with_nothing_on_stdout() {
 }
 
 #[test]
+fn an_allowed_ami_owner_that_is_not_an_account_id_is_exit_2() {
+    let stack = ecskit_testkit::local_stack();
+    let name = format!("own{}", std::process::id());
+    let out = capacity_create(
+        &stack,
+        &[
+            "--cluster",
+            &name,
+            "--name",
+            &name,
+            "--ami",
+            "ami-0e9271c829888680e",
+            "--allow-ami-owner",
+            "111122223333,amazon",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("--allow-ami-owner: 'amazon' is not an AWS account id (12 digits)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("'111122223333'"), "{stderr}");
+}
+
+#[test]
 fn a_dry_run_plans_with_env_output_and_makes_nothing() {
     let stack = ecskit_testkit::local_stack();
     let name = format!("dry{}", std::process::id());

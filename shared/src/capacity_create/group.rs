@@ -4,9 +4,9 @@
 //! than one instance type or Spot is asked for.
 
 use aws_sdk_autoscaling::types::{
-    InstanceRefreshStatus, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
-    LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences,
-    ScaleInProtectedInstances, StandbyInstances, Tag,
+    DesiredConfiguration, InstanceRefresh, InstanceRefreshStatus, InstancesDistribution,
+    LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification, MixedInstancesPolicy,
+    RefreshPreferences, ScaleInProtectedInstances, StandbyInstances, Tag,
 };
 
 use super::Args;
@@ -379,12 +379,17 @@ pub async fn tag_cluster(ctx: &Ctx, name: &str, cluster: &str) -> Result<()> {
 pub struct Rollout<'a> {
     /// The group's name.
     pub name: &'a str,
+    /// The group as this run set it: the refresh's desired configuration (the template and
+    /// its exact version, or the mixed-instances policy over them).
+    pub spec: &'a Spec,
     /// The group's instances, and how many of them run another template version than the
     /// pinned one.
     pub instances: usize,
     pub stale: usize,
     /// The AMI this run's new template version replaced, and the new one.
     pub image_change: Option<(&'a str, &'a str)>,
+    /// `--retry-refresh`: start again a refresh that failed for this very template version.
+    pub retry: bool,
 }
 
 /// An instance refresh that has not ended: another cannot start while it runs.
@@ -410,12 +415,39 @@ fn gave_up(s: &InstanceRefreshStatus) -> bool {
     )
 }
 
+/// The refresh's target: the group's template at its exact version.
+fn desired_configuration(spec: &Spec) -> DesiredConfiguration {
+    let b = DesiredConfiguration::builder();
+    if spec.mixed() {
+        b.mixed_instances_policy(mixed_policy(spec)).build()
+    } else {
+        b.launch_template(template_spec(spec)).build()
+    }
+}
+
+/// The template id and version a refresh was started for (from its desired configuration;
+/// none when it was started without one).
+fn refresh_target(r: &InstanceRefresh) -> Option<(String, String)> {
+    let d = r.desired_configuration()?;
+    let lt = d.launch_template().or_else(|| {
+        d.mixed_instances_policy()
+            .and_then(|m| m.launch_template())
+            .and_then(|l| l.launch_template_specification())
+    })?;
+    Some((
+        lt.launch_template_id()?.to_string(),
+        lt.version()?.to_string(),
+    ))
+}
+
 /// A new AMI reaches running instances only by replacing them: an instance refresh to the
-/// pinned version, launching before terminating, and refreshing the instances that managed
-/// termination protection guards too (ECS drains their tasks first). Started when this run
-/// made a new AMI's version, and again on a later run when the last refresh failed or was
-/// cancelled while instances still run an older version; never while one is running (the
-/// next run starts one if that one ends without replacing them).
+/// pinned version (its desired configuration; instances already on it are skipped), launching
+/// before terminating, and refreshing the instances that managed termination protection guards
+/// too (ECS drains their tasks first). Started when this run made a new AMI's version, and on a
+/// later run when the last refresh failed or was cancelled while instances still run an older
+/// version, unless that refresh was for this very version: it would most likely fail again, so
+/// it is restarted only with `--retry-refresh` (a warning says so, and nothing changes). Never
+/// while one is running (the next run starts one if that one ends without replacing them).
 pub async fn roll(ctx: &Ctx, r: &Rollout<'_>) -> Result<()> {
     let name = r.name;
     if r.instances == 0 {
@@ -440,26 +472,40 @@ pub async fn roll(ctx: &Ctx, r: &Rollout<'_>) -> Result<()> {
         .context(format!(
             "reading Auto Scaling group {name}'s instance refreshes"
         ))?;
-    let last = last
-        .instance_refreshes()
-        .first()
-        .and_then(|i| i.status())
-        .cloned();
-    if let Some(status) = last.as_ref().filter(|s| running(s)) {
+    let last = last.instance_refreshes().first();
+    let status = last.and_then(|i| i.status()).cloned();
+    if let Some(status) = status.as_ref().filter(|s| running(s)) {
         tracing::warn!(
             "an instance refresh of Auto Scaling group {name} is {}: no other is started; a later run starts one if it ends without replacing the instances",
             status.as_str()
         );
         return Ok(());
     }
-    let action = match (r.image_change, &last) {
+    let version = r.spec.version.to_string();
+    let same_version = last
+        .and_then(refresh_target)
+        .is_some_and(|(id, v)| id == r.spec.template_id && v == version);
+    let action = match (r.image_change, &status) {
         (Some((old, new)), _) => format!(
             "roll the {} instance(s) of Auto Scaling group {name} from {old} to {new} (instance refresh)",
             r.instances
         ),
+        (None, Some(status)) if gave_up(status) && same_version && !r.retry => {
+            tracing::warn!(
+                "the last instance refresh of Auto Scaling group {name}, to launch template version {version}, is {}: it is not started again ({} instance(s) still run an older version); see why with aws autoscaling describe-instance-refreshes --auto-scaling-group-name {name}, then run again with --retry-refresh",
+                status.as_str(),
+                r.stale
+            );
+            return Ok(());
+        }
         (None, Some(status)) if gave_up(status) => format!(
-            "roll the {} instance(s) of Auto Scaling group {name} still on an older launch template version again (the last instance refresh is {})",
+            "roll the {} instance(s) of Auto Scaling group {name} still on an older launch template version {} (the last instance refresh is {})",
             r.stale,
+            if same_version {
+                "again (--retry-refresh)".to_string()
+            } else {
+                format!("to version {version}")
+            },
             status.as_str()
         ),
         (None, _) => return Ok(()),
@@ -469,10 +515,12 @@ pub async fn roll(ctx: &Ctx, r: &Rollout<'_>) -> Result<()> {
         ctx.autoscaling()
             .start_instance_refresh()
             .auto_scaling_group_name(name)
+            .desired_configuration(desired_configuration(r.spec))
             .preferences(
                 RefreshPreferences::builder()
                     .min_healthy_percentage(100)
                     .max_healthy_percentage(200)
+                    .skip_matching(true)
                     .scale_in_protected_instances(ScaleInProtectedInstances::Refresh)
                     .standby_instances(StandbyInstances::Ignore)
                     .build(),

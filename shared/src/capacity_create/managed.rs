@@ -38,9 +38,12 @@ pub struct Spec {
 }
 
 /// The role this step makes when `--infrastructure-role-arn` is not given: `NAME-infrastructure`,
-/// trusted by ECS, with the managed policy.
-pub fn infrastructure_role(name: &str, partition: &str) -> role::DesiredRole {
+/// trusted by ECS, with the managed policy, tagged managed-by=ecskit and for `cluster` (IAM is
+/// global: another cluster or region with the same `--name` would otherwise share it).
+pub fn infrastructure_role(name: &str, cluster: &str, partition: &str) -> role::DesiredRole {
     let policy = policy::aws_managed(partition, "", INFRASTRUCTURE_POLICY);
+    let mut tags = role::tags(&[]);
+    tags.insert(ecskit_contract::CLUSTER_TAG.into(), cluster.into());
     role::DesiredRole {
         name: format!("{name}-infrastructure"),
         path: "/".into(),
@@ -48,9 +51,59 @@ pub fn infrastructure_role(name: &str, partition: &str) -> role::DesiredRole {
         inline: BTreeMap::new(),
         managed: BTreeSet::from([policy.clone()]),
         managed_known: BTreeSet::from([policy]),
-        tags: role::tags(&[]),
+        tags,
         permissions_boundary: None,
         description: "ECS Managed Instances infrastructure role (ecskit)".into(),
+    }
+}
+
+/// What a run does with `NAME-infrastructure`.
+enum RolePlan {
+    /// Ours for this cluster, or missing: made or brought to the desired role.
+    Converge(Box<role::DesiredRole>, role::Checked),
+    /// Not tagged managed-by=ecskit but already an infrastructure role: referenced, no call.
+    AsIs(String),
+}
+
+/// Reads `NAME-infrastructure` and decides, before any change, what converging may do with
+/// it: a role ecskit did not make is never changed (used as it is when it already trusts ECS
+/// and has the policy, else refused), and one made for another cluster is refused.
+async fn plan_role(ctx: &Ctx, args: &Args, partition: &str) -> Result<RolePlan> {
+    let desired = infrastructure_role(&args.name, &args.cluster, partition);
+    let checked = role::check_converge(ctx, &desired).await?;
+    if let Some(arn) = checked.unmanaged_arn() {
+        let arn = arn.to_string();
+        let policy = policy::aws_managed(partition, "", INFRASTRUCTURE_POLICY);
+        if checked.trusts_service("ecs.amazonaws.com")
+            && role::attached_policies(ctx, &desired.name)
+                .await?
+                .contains(&policy)
+        {
+            tracing::warn!(
+                "role {} is not tagged managed-by=ecskit: ecskit did not make it; it trusts ECS and has {INFRASTRUCTURE_POLICY}, so it is used as it is (never changed, never deleted)",
+                desired.name
+            );
+            return Ok(RolePlan::AsIs(arn));
+        }
+        return Err(Error::input(format!(
+            "role {} exists and is not tagged managed-by=ecskit: ecskit did not make it and will not change it (it does not both trust ecs.amazonaws.com and have {INFRASTRUCTURE_POLICY})",
+            desired.name
+        ))
+        .hint("pass --infrastructure-role-arn with a role of yours, or choose another --name"));
+    }
+    check_role_cluster(&checked, &desired.name, &args.cluster)?;
+    Ok(RolePlan::Converge(Box::new(desired), checked))
+}
+
+/// The infrastructure role is global: one tagged for another cluster (another region's, or
+/// another cluster with the same `--name`) is that cluster's.
+fn check_role_cluster(checked: &role::Checked, name: &str, cluster: &str) -> Result<()> {
+    match checked.tag(ecskit_contract::CLUSTER_TAG) {
+        Some(other) if other != cluster => Err(Error::input(format!(
+            "role {name} was made by ecskit for cluster {other}, not {cluster}: IAM roles are global, so capacity providers of the same --name share it"
+        ))
+        .hint("choose another --name, or pass --infrastructure-role-arn")),
+        _ => Ok(()),
     }
 }
 
@@ -76,6 +129,7 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
     let (subnets, security_groups) = super::network(deps, args).await?;
     let now = read(deps, &args.cluster, &args.name).await?;
     check_existing(now.as_ref(), &args.name)?;
+    check_capacity_option(now.as_ref(), &args.name, args.spot)?;
     let untagged = match &now {
         Some(p) => {
             super::claim(
@@ -91,16 +145,14 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
     let cluster_now = crate::ecs::cluster::describe(deps, &args.cluster).await?;
     let own_role = match &args.infrastructure_role_arn {
         Some(_) => None,
-        None => {
-            let desired = infrastructure_role(&args.name, partition);
-            let checked = role::check_converge(ctx, &desired).await?;
-            Some((desired, checked))
-        }
+        None => Some(plan_role(ctx, args, partition).await?),
     };
+    // Every refusal is decided: the first mutating call comes after this line.
     let infrastructure_role_arn = match (own_role, &args.infrastructure_role_arn) {
-        (Some((desired, checked)), _) => {
+        (Some(RolePlan::Converge(desired, checked)), _) => {
             role::converge(ctx, &desired, checked, partition, &account).await?
         }
+        (Some(RolePlan::AsIs(arn)), _) => arn,
         (None, arn) => arn.clone().unwrap_or_default(),
     };
     if let Some(p) = now.as_ref().filter(|_| untagged) {
@@ -149,7 +201,9 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
 }
 
 /// `--managed --delete`: the provider out of the cluster and deleted, then the role this step
-/// made (one of another name, given by ARN, is left alone).
+/// made for this cluster (tagged managed-by=ecskit and `ecskit:cluster` = this cluster). A role
+/// given by ARN, one ecskit did not make, or one made before the cluster tag is left alone; one
+/// made for another cluster is refused before any change.
 pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
     let ctx = &deps.ctx;
     let region = ctx.require_region()?;
@@ -157,11 +211,9 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
     let now = read(deps, &args.cluster, &args.name).await?;
     check_deletable(now.as_ref(), &args.cluster, &args.name)?;
     let cluster = crate::ecs::cluster::describe(deps, &args.cluster).await?;
-    let own_role = if args.infrastructure_role_arn.is_none() {
-        let desired = infrastructure_role(&args.name, partition);
-        Some(role::check_delete(ctx, &desired.name).await?)
-    } else {
-        None
+    let own_role = match &args.infrastructure_role_arn {
+        Some(_) => None,
+        None => deletable_role(ctx, args, partition).await?,
     };
     super::provider::detach(deps, args, cluster).await?;
     if now.is_some() {
@@ -178,6 +230,32 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
         ecskit_contract::outputs::CAPACITY_PROVIDER_NAME,
         args.name.clone(),
     ))
+}
+
+/// The infrastructure role `--managed --delete` removes, if any: read and decided before any
+/// change.
+async fn deletable_role(ctx: &Ctx, args: &Args, partition: &str) -> Result<Option<role::Checked>> {
+    let desired = infrastructure_role(&args.name, &args.cluster, partition);
+    let checked = role::check_converge(ctx, &desired).await?;
+    if !checked.exists() {
+        return Ok(None);
+    }
+    if checked.unmanaged_arn().is_some() {
+        tracing::warn!(
+            "role {} is not tagged managed-by=ecskit: ecskit did not make it, so it is left as it is",
+            desired.name
+        );
+        return Ok(None);
+    }
+    check_role_cluster(&checked, &desired.name, &args.cluster)?;
+    if checked.tag(ecskit_contract::CLUSTER_TAG).is_none() {
+        tracing::warn!(
+            "role {} was made by an ecskit that did not tag its cluster: it may serve another cluster of the same --name, so it is left (delete it yourself when no cluster uses it)",
+            desired.name
+        );
+        return Ok(None);
+    }
+    Ok(Some(checked))
 }
 
 /// A managed instances provider as it is.
@@ -226,6 +304,19 @@ fn current(p: &CapacityProvider) -> Current {
         cluster: super::provider::tagged_cluster(p.tags()),
         arn: p.capacity_provider_arn().unwrap_or_default().to_string(),
         spec,
+    }
+}
+
+/// On-Demand or Spot is chosen at creation (ECS does not change it on an update): a change of
+/// it is refused right after the read, before any change.
+pub fn check_capacity_option(now: Option<&Current>, name: &str, spot: bool) -> Result<()> {
+    match now.and_then(|p| p.spec.as_ref()) {
+        Some(spec) if spec.spot != spot => Err(Error::input(format!(
+            "capacity provider {name} launches {} instances; ECS does not change that on an update",
+            if spec.spot { "Spot" } else { "On-Demand" }
+        ))
+        .hint("delete it (--delete) and run again, or choose another --name")),
+        _ => Ok(()),
     }
 }
 
@@ -306,7 +397,8 @@ fn differences(now: &Spec, want: &Spec) -> Vec<String> {
 }
 
 /// The provider, created or updated to `want`; returns its ARN. On-Demand or Spot is chosen at
-/// creation (ECS does not change it on an update): a change of it is refused, not half-applied.
+/// creation (ECS does not change it on an update): [`check_capacity_option`] refuses a change
+/// of it before any call.
 pub async fn converge_provider(
     deps: &Deps,
     cluster: &str,
@@ -359,13 +451,6 @@ pub async fn converge_provider(
             "capacity provider {name} is not an ECS Managed Instances provider"
         )));
     };
-    if spec.spot != want.spot {
-        return Err(Error::input(format!(
-            "capacity provider {name} launches {} instances; ECS does not change that on an update",
-            if spec.spot { "Spot" } else { "On-Demand" }
-        ))
-        .hint("delete it (--delete) and run again, or choose another --name"));
-    }
     let changes = differences(spec, want);
     if !changes.is_empty() {
         let template = InstanceLaunchTemplateUpdate::builder()

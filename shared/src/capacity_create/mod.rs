@@ -22,8 +22,8 @@ use crate::validate;
 use crate::{Error, Report, Result};
 use ecskit_contract::outputs as o;
 
-pub use group::{Rollout, roll};
-pub use template::{Arch, ami_parameter, architecture, user_data};
+pub use group::{Rollout, Spec as GroupSpec, roll};
+pub use template::{Arch, ami_parameter, architecture, check_image, user_data};
 
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -71,6 +71,21 @@ pub struct Args {
     /// architecture, read from its public SSM parameter on every run).
     #[arg(long, value_name = "AMI_ID")]
     pub ami: Option<String>,
+    /// Also accept a pinned --ami owned by account ACCOUNT_ID (12 digits; repeatable, or
+    /// comma-separated). Otherwise a pinned AMI must be Amazon's or the caller's account's own:
+    /// anyone can publish a public AMI.
+    #[arg(
+        long,
+        value_name = "ACCOUNT_ID",
+        env = "ECSKIT_ALLOW_AMI_OWNER",
+        value_delimiter = ','
+    )]
+    pub allow_ami_owner: Vec<String>,
+    /// Start again an instance refresh that failed or was cancelled for this very launch
+    /// template version (by default it is not restarted: a warning says so, and nothing
+    /// changes; one for an older version is superseded by a refresh to this one).
+    #[arg(long)]
+    pub retry_refresh: bool,
     /// The group's minimum size.
     #[arg(long, default_value_t = 0)]
     pub min_size: i32,
@@ -106,7 +121,7 @@ pub struct Args {
     /// with a managed instances provider (the infrastructure role, the instance profile, the
     /// subnets and security groups), no launch template or group of ours.
     #[arg(long, help_heading = "ECS Managed Instances", conflicts_with_all = [
-        "ami", "desired_capacity", "instance_type", "min_size", "max_size", "target_capacity",
+        "ami", "allow_ami_owner", "retry_refresh", "desired_capacity", "instance_type", "min_size", "max_size", "target_capacity",
     ])]
     pub managed: bool,
     /// The infrastructure role ECS launches managed instances with (default: the step makes
@@ -195,6 +210,11 @@ pub fn check(args: &Args) -> Result<Arch> {
         && let Err(e) = validate::ami_id(ami)
     {
         problems.push(format!("--ami: {e}"));
+    }
+    for o in &args.allow_ami_owner {
+        if let Err(e) = validate::account_id(o) {
+            problems.push(format!("--allow-ami-owner: {e}"));
+        }
     }
     if let Some(arn) = &args.infrastructure_role_arn
         && let Err(e) = validate::role_arn(arn)
@@ -343,7 +363,7 @@ async fn converge(deps: &Deps, args: &Args, arch: Arch) -> Result<Report> {
     let claims = claims(args, tpl_now.as_ref(), grp_now.as_ref(), cp_now.as_ref())?;
     provider::check_existing(cp_now.as_ref(), &args.name, grp_now.as_ref())?;
     if let Some(image) = &args.ami {
-        template::check_image(ctx, image, arch).await?;
+        template::check_image(ctx, image, arch, &account, &args.allow_ami_owner).await?;
     }
     // Capacity an earlier ecskit made without the cluster tag, and that joins this cluster: it
     // is tagged for it now, so a later run for another cluster refuses it.
@@ -370,20 +390,21 @@ async fn converge(deps: &Deps, args: &Args, arch: Arch) -> Result<Report> {
     // Once the provider's managed scaling runs the group, the desired count is ECS's.
     let scaling_owns = cp_now.as_ref().is_some_and(|p| p.scaling_on);
     let tpl = template::converge(ctx, &args.name, &args.cluster, tpl_now, &want).await?;
+    let grp_spec = group::Spec {
+        min: args.min_size,
+        max: args.max_size,
+        desired: args.desired_capacity,
+        subnets,
+        template_id: tpl.id.clone(),
+        version: tpl.version,
+        instance_types: args.instance_type.clone(),
+        spot: args.spot,
+    };
     let grp = group::converge(
         ctx,
         args,
         grp_now,
-        &group::Spec {
-            min: args.min_size,
-            max: args.max_size,
-            desired: args.desired_capacity,
-            subnets,
-            template_id: tpl.id.clone(),
-            version: tpl.version,
-            instance_types: args.instance_type.clone(),
-            spot: args.spot,
-        },
+        &grp_spec,
         scaling_owns,
         &region,
         &account,
@@ -394,9 +415,11 @@ async fn converge(deps: &Deps, args: &Args, arch: Arch) -> Result<Report> {
         ctx,
         &group::Rollout {
             name: &args.name,
+            spec: &grp_spec,
             instances: grp.instances,
             stale: grp.stale,
             image_change: previous_ami.as_deref().map(|old| (old, image.as_str())),
+            retry: args.retry_refresh,
         },
     )
     .await?;
@@ -516,22 +539,28 @@ pub async fn group_provider_to_delete(
 /// The container instances of `cluster` that run on the group's EC2 instances (which the
 /// group's forced delete terminates), deregistered so the cluster can go: ECS keeps a
 /// terminating instance registered for minutes, and refuses to delete a cluster until then.
-/// Only the group's own instances are deregistered; any other keeps the cluster.
-async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> Result<()> {
+/// Only the group's own instances are deregistered; any other keeps the cluster. Returns the
+/// container instances deregistered (in a dry run: that would be).
+async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> Result<Vec<String>> {
     use crate::error::AwsContext;
+    let mut deregistered = Vec::new();
     if group.is_empty() {
-        return Ok(());
+        return Ok(deregistered);
     }
-    let listed = deps
+    let mut listed = Vec::new();
+    let mut pages = deps
         .ecs
         .list_container_instances()
         .cluster(cluster)
-        .send()
-        .await
-        .context(format!(
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context(format!(
             "listing the container instances of cluster {cluster}"
         ))?;
-    for chunk in listed.container_instance_arns().chunks(100) {
+        listed.extend(page.container_instance_arns().iter().cloned());
+    }
+    for chunk in listed.chunks(100) {
         let out = deps
             .ecs
             .describe_container_instances()
@@ -550,6 +579,7 @@ async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> R
                 continue;
             };
             let arn = ci.container_instance_arn().unwrap_or_default();
+            deregistered.push(arn.to_string());
             deps.ctx
                 .mutate(
                     format!("deregister container instance {ec2} (of the deleted group) from cluster {cluster}"),
@@ -563,7 +593,7 @@ async fn deregister_instances(deps: &Deps, cluster: &str, group: &[String]) -> R
                 .await?;
         }
     }
-    Ok(())
+    Ok(deregistered)
 }
 
 async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
@@ -581,17 +611,18 @@ async fn delete(deps: &Deps, args: &Args) -> Result<Report> {
     if cp.is_some() {
         provider::delete(deps, &args.name).await?;
     }
+    let mut deregistered = Vec::new();
     if let Some(g) = &grp {
         group::delete(ctx, &args.name).await?;
         if args.delete_cluster && exists {
-            deregister_instances(deps, &args.cluster, &g.instance_ids).await?;
+            deregistered = deregister_instances(deps, &args.cluster, &g.instance_ids).await?;
         }
     }
     if let Some(t) = tpl {
         template::delete(ctx, &args.name, &t.id).await?;
     }
     if args.delete_cluster && exists {
-        crate::ecs::cluster::delete_if_empty(deps, &args.cluster).await?;
+        crate::ecs::cluster::delete_if_empty_after(deps, &args.cluster, &deregistered).await?;
     }
     if !ctx.report().changed {
         tracing::info!("no capacity named {} exists: nothing to delete", args.name);

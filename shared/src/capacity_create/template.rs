@@ -406,8 +406,17 @@ pub async fn tag_cluster(ctx: &Ctx, name: &str, id: &str, cluster: &str) -> Resu
 
 /// A pinned `--ami` as EC2 describes it: it must exist, run on the instance types'
 /// architecture and boot from EBS (the template's encrypted gp3 root volume is an EBS mapping).
+/// It must also be available and Amazon's (`ImageOwnerAlias` amazon), this account's, or of an
+/// owner the user allowed (`--allow-ami-owner`): anyone can make an AMI public, and its
+/// instances would run with the instance profile's role inside the cluster.
 /// Read before any change; each mismatch is bad input.
-pub async fn check_image(ctx: &Ctx, image: &str, arch: Arch) -> Result<()> {
+pub async fn check_image(
+    ctx: &Ctx,
+    image: &str,
+    arch: Arch,
+    account: &str,
+    allowed: &[String],
+) -> Result<()> {
     let missing = || {
         Error::input(format!(
             "--ami {image}: no such AMI in this region (or not shared with this account)"
@@ -431,6 +440,28 @@ pub async fn check_image(ctx: &Ctx, image: &str, arch: Arch) -> Result<()> {
     let Some(found) = out.images().iter().find(|i| i.image_id() == Some(image)) else {
         return Err(missing());
     };
+    let owner = found.owner_id().unwrap_or_default();
+    let alias = found.image_owner_alias().unwrap_or_default();
+    if alias != "amazon" && owner != account && !allowed.iter().any(|a| a == owner) {
+        return Err(Error::input(format!(
+            "--ami {image}: owned by account {owner}{}, which is neither Amazon nor this account ({account})",
+            if alias.is_empty() {
+                String::new()
+            } else {
+                format!(" ({alias})")
+            }
+        ))
+        .hint(format!(
+            "pin an Amazon or own AMI, or trust its owner with --allow-ami-owner {owner} (stack: capacity.allow_ami_owners)"
+        )));
+    }
+    let state = found.state().map(|s| s.as_str()).unwrap_or_default();
+    if state != "available" {
+        return Err(Error::input(format!(
+            "--ami {image}: its state is {state}, not available"
+        ))
+        .hint("pin an available AMI, or leave --ami out to use the ECS-optimized AMI"));
+    }
     let want = match arch {
         Arch::X86_64 => "x86_64",
         Arch::Arm64 => "arm64",

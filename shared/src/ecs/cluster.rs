@@ -161,6 +161,17 @@ async fn computed_arn(deps: &Deps, name: &str) -> Result<String> {
 /// Deletes the cluster when it is empty and tagged managed-by=ecskit; otherwise says why not.
 /// Returns the cluster's ARN when one existed.
 pub async fn delete_if_empty(deps: &Deps, name: &str) -> Result<Option<String>> {
+    delete_if_empty_after(deps, name, &[]).await
+}
+
+/// [`delete_if_empty`] after this run deregistered the container instances `deregistered`: in
+/// a dry run they are still registered, so they do not count, and the action says the cluster
+/// goes once they are deregistered (as the real run would do).
+pub async fn delete_if_empty_after(
+    deps: &Deps,
+    name: &str,
+    deregistered: &[String],
+) -> Result<Option<String>> {
     let Some(c) = describe(deps, name).await? else {
         tracing::info!("cluster {name} does not exist: nothing to delete");
         return Ok(None);
@@ -205,8 +216,8 @@ pub async fn delete_if_empty(deps: &Deps, name: &str) -> Result<Option<String>> 
     // ECS refuses to delete a cluster with registered container instances: say so, not fail.
     // Listed (ACTIVE, DRAINING, ...; not INACTIVE) rather than counted: the count lags behind a
     // deregistration this run just made.
-    let instances = match c.registered_container_instances_count() {
-        0 => 0,
+    let listed: Vec<String> = match c.registered_container_instances_count() {
+        0 => Vec::new(),
         _ => deps
             .ecs
             .list_container_instances()
@@ -215,15 +226,25 @@ pub async fn delete_if_empty(deps: &Deps, name: &str) -> Result<Option<String>> 
             .await
             .context(format!("listing the container instances of cluster {name}"))?
             .container_instance_arns()
-            .len(),
+            .to_vec(),
     };
+    // Only a dry run still finds the ones this run deregistered (a real run's list no longer
+    // has them).
+    let (pending, others): (Vec<_>, Vec<_>) = listed
+        .into_iter()
+        .partition(|arn| deps.ctx.dry_run && deregistered.contains(arn));
+    let instances = others.len();
     if instances > 0 {
         tracing::warn!(
             "cluster {name} still has {instances} container instance(s): left as it is (run the removal again once they are gone)"
         );
         return Ok(Some(arn));
     }
-    if deps.ctx.apply(format!("delete cluster {name}")) {
+    let action = match pending.len() {
+        0 => format!("delete cluster {name}"),
+        n => format!("delete cluster {name} once its {n} container instance(s) are deregistered"),
+    };
+    if deps.ctx.apply(action) {
         deps.ecs
             .delete_cluster()
             .cluster(name)

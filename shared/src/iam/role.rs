@@ -210,6 +210,43 @@ impl Checked {
             })
             .map(|cur| cur.arn.as_str())
     }
+
+    /// Whether the role exists.
+    pub fn exists(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// The value of one of the role's tags.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.current
+            .as_ref()
+            .and_then(|cur| cur.tags.get(key))
+            .map(String::as_str)
+    }
+
+    /// Whether the role's trust policy lets `service` (`ecs.amazonaws.com`) assume it.
+    pub fn trusts_service(&self, service: &str) -> bool {
+        let Some(cur) = &self.current else {
+            return false;
+        };
+        let statements = match &cur.trust["Statement"] {
+            Value::Array(list) => list.clone(),
+            one => vec![one.clone()],
+        };
+        statements.iter().any(|st| {
+            st["Effect"] == "Allow"
+                && match &st["Principal"]["Service"] {
+                    Value::String(s) => s == service,
+                    Value::Array(list) => list.iter().any(|s| s == service),
+                    _ => false,
+                }
+        })
+    }
+}
+
+/// The managed policy ARNs attached to a role (a read).
+pub async fn attached_policies(ctx: &Ctx, name: &str) -> Result<Vec<String>> {
+    attached_arns(ctx, name).await
 }
 
 /// Reads the role and refuses what converging cannot do (IAM cannot move a role to another
