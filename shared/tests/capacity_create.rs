@@ -836,7 +836,7 @@ async fn a_managed_run_neither_changes_nor_deletes_an_infrastructure_role_it_did
     assert!(report.actions.is_empty(), "{:?}", report.actions);
     assert_eq!(role_state(&stack, "hand-mi").await, before);
     // Not even with this cluster's tag: managed-by=ecskit is what says ecskit made it.
-    infrastructure_role(&stack, "tagged-mi", &[("ecskit:cluster", "acme")]).await;
+    infrastructure_role(&stack, "tagged-mi", &[("ecskit:cluster", "us-west-2/acme")]).await;
     let report = run(managed_args(&stack, "acme", "tagged-mi", &["--delete"]))
         .await
         .unwrap();
@@ -860,7 +860,10 @@ async fn an_infrastructure_role_made_for_another_cluster_is_neither_changed_nor_
     infrastructure_role(
         &stack,
         "shared-mi",
-        &[("managed-by", "ecskit"), ("ecskit:cluster", "other")],
+        &[
+            ("managed-by", "ecskit"),
+            ("ecskit:cluster", "us-west-2/other"),
+        ],
     )
     .await;
     let before = role_state(&stack, "shared-mi").await;
@@ -875,7 +878,7 @@ async fn an_infrastructure_role_made_for_another_cluster_is_neither_changed_nor_
     assert_eq!(err.exit_code(), 2, "{}", err.render());
     assert!(
         err.to_string().starts_with(
-            "role shared-mi-infrastructure was made by ecskit for cluster other, not acme"
+            "role shared-mi-infrastructure was made by ecskit for cluster us-west-2/other, not us-west-2/acme"
         ),
         "{err}"
     );
@@ -898,7 +901,10 @@ async fn an_infrastructure_role_made_for_another_cluster_is_neither_changed_nor_
     infrastructure_role(
         &stack,
         "own-mi",
-        &[("managed-by", "ecskit"), ("ecskit:cluster", "acme")],
+        &[
+            ("managed-by", "ecskit"),
+            ("ecskit:cluster", "us-west-2/acme"),
+        ],
     )
     .await;
     let report = run(managed_args(&stack, "acme", "own-mi", &["--delete"]))
@@ -1044,11 +1050,72 @@ async fn an_untagged_infrastructure_role_that_fits_is_used_as_it_is() {
     assert_eq!(err.exit_code(), 2, "{}", err.render());
 }
 
-/// The run tags the infrastructure role for its cluster (one an earlier ecskit made without the
-/// cluster tag is taken), so another cluster's run with the same --name is refused. (The
-/// emulator has no Managed Instances: the run stops at the provider, after the role.)
+/// IAM is account-wide and the role's cluster tag is `REGION/CLUSTER`: the role cluster `acme`
+/// of us-east-1 made is refused by cluster `acme` of us-west-2 (exit 2, unchanged), and so is
+/// us-west-2's `--delete`, so one region's delete never removes the other's role. (The
+/// emulator has no Managed Instances: the us-east-1 run stops at the provider, after the role.)
 #[tokio::test]
-async fn the_infrastructure_role_is_tagged_for_its_cluster() {
+async fn an_infrastructure_role_made_for_the_same_cluster_in_another_region_is_refused() {
+    use clap::Parser;
+    let stack = ecskit_testkit::local_stack();
+    let ctx = stack.ctx(false).await;
+    ctx.iam()
+        .create_instance_profile()
+        .instance_profile_name("mi-profile")
+        .send()
+        .await
+        .unwrap();
+    let east = Args::try_parse_from([
+        "capacity-create",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &stack.moto_url,
+        "--cluster",
+        "acme",
+        "--name",
+        "twin-mi",
+        "--managed",
+        "--instance-profile",
+        "mi-profile",
+    ])
+    .unwrap();
+    let _ = run(east).await;
+    let before = role_state(&stack, "twin-mi").await;
+    assert_eq!(
+        before.as_ref().map(|(tags, _)| tags[0].clone()),
+        Some(("ecskit:cluster".to_string(), "us-east-1/acme".to_string()))
+    );
+    let err = run(managed_args(
+        &stack,
+        "acme",
+        "twin-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string().starts_with(
+            "role twin-mi-infrastructure was made by ecskit for cluster us-east-1/acme, not us-west-2/acme"
+        ),
+        "{err}"
+    );
+    assert_eq!(role_state(&stack, "twin-mi").await, before);
+    let err = run(managed_args(&stack, "acme", "twin-mi", &["--delete"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert_eq!(role_state(&stack, "twin-mi").await, before);
+}
+
+/// A role an earlier ecskit made without the cluster tag, that no capacity provider of this
+/// cluster uses, may be another cluster's: it is never changed (refused before any change when
+/// it lacks the policy, used as it is when it has it) and never deleted. (The emulator has no
+/// Managed Instances, so no provider here uses it; taking over a role the cluster's own
+/// provider uses is the unit test of `decide_role`.)
+#[tokio::test]
+async fn an_infrastructure_role_without_the_cluster_tag_is_neither_changed_nor_deleted() {
     let stack = ecskit_testkit::local_stack();
     let ctx = stack.ctx(false).await;
     ctx.iam()
@@ -1058,6 +1125,60 @@ async fn the_infrastructure_role_is_tagged_for_its_cluster() {
         .await
         .unwrap();
     infrastructure_role(&stack, "old2-mi", &[("managed-by", "ecskit")]).await;
+    let trust = || async {
+        stack
+            .ctx(false)
+            .await
+            .iam()
+            .get_role()
+            .role_name("old2-mi-infrastructure")
+            .send()
+            .await
+            .unwrap()
+            .role
+            .unwrap()
+            .assume_role_policy_document
+    };
+    let before = (role_state(&stack, "old2-mi").await, trust().await);
+    let err = run(managed_args(
+        &stack,
+        "acme",
+        "old2-mi",
+        &["--instance-profile", "mi-profile"],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string()
+            .starts_with("role old2-mi-infrastructure exists and was made by an ecskit that did not tag its cluster"),
+        "{err}"
+    );
+    assert_eq!((role_state(&stack, "old2-mi").await, trust().await), before);
+    assert_eq!(cluster_status(&stack, "acme").await, None);
+
+    // With the policy it is an infrastructure role already: used as it is, no role call.
+    ctx.iam()
+        .attach_role_policy()
+        .role_name("old2-mi-infrastructure")
+        .policy_arn("arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForManagedInstances")
+        .send()
+        .await
+        .unwrap();
+    let before = (role_state(&stack, "old2-mi").await, trust().await);
+    let report = run(managed_args(
+        &stack,
+        "acme",
+        "old2-mi",
+        &["--instance-profile", "mi-profile", "--dry-run"],
+    ))
+    .await
+    .unwrap();
+    assert!(
+        !report.actions.iter().any(|a| a.contains("role")),
+        "{:?}",
+        report.actions
+    );
     let _ = run(managed_args(
         &stack,
         "acme",
@@ -1065,25 +1186,14 @@ async fn the_infrastructure_role_is_tagged_for_its_cluster() {
         &["--instance-profile", "mi-profile"],
     ))
     .await;
-    let tagged = role_state(&stack, "old2-mi").await;
-    assert_eq!(
-        tagged,
-        Some((
-            vec![
-                ("ecskit:cluster".to_string(), "acme".to_string()),
-                ("managed-by".to_string(), "ecskit".to_string())
-            ],
-            1
-        ))
+    assert_eq!((role_state(&stack, "old2-mi").await, trust().await), before);
+    let report = run(managed_args(&stack, "acme", "old2-mi", &["--delete"]))
+        .await
+        .unwrap();
+    assert!(
+        !report.actions.iter().any(|a| a.contains("role")),
+        "{:?}",
+        report.actions
     );
-    let err = run(managed_args(
-        &stack,
-        "other",
-        "old2-mi",
-        &["--instance-profile", "mi-profile"],
-    ))
-    .await
-    .unwrap_err();
-    assert_eq!(err.exit_code(), 2, "{}", err.render());
-    assert_eq!(role_state(&stack, "old2-mi").await, tagged);
+    assert_eq!((role_state(&stack, "old2-mi").await, trust().await), before);
 }

@@ -344,8 +344,11 @@ async fn a_managed_delete_refuses_a_group_provider_and_another_clusters_provider
 /// the reads (the account, the instance profile, the provider), before the cluster, the role or
 /// the provider is touched: exit 2 leaves zero mutating calls (the recording holds no other
 /// answer, so any further request fails the test).
-#[tokio::test]
-async fn a_whole_managed_run_refuses_spot_against_on_demand_before_any_change() {
+/// The whole `--managed` run (On-Demand asked) against a recorded Spot provider tagged `tags`:
+/// its refusal, the calls sent and the actions.
+async fn whole_run_against_spot(
+    tags: serde_json::Value,
+) -> (ecskit::Error, Vec<String>, Vec<String>) {
     use json_replay::{Replay, ok};
     use serde_json::{Value, json};
     let sts = ok(
@@ -383,7 +386,7 @@ async fn a_whole_managed_run_refuses_spot_against_on_demand_before_any_change() 
                     "capacityOptionType": "SPOT"
                 }
             },
-            "tags": [{"key": "managed-by", "value": "ecskit"}, {"key": "ecskit:cluster", "value": "acme"}]
+            "tags": tags
         }]}),
     );
     let replay = Replay::new(vec![sts, profile, spot]);
@@ -406,18 +409,156 @@ async fn a_whole_managed_run_refuses_spot_against_on_demand_before_any_change() 
     let Err(err) = managed::converge(&d, &args).await else {
         panic!("a Spot provider was converged to On-Demand");
     };
+    let sent = replay.sent();
+    (err, sent, ctx.report().actions)
+}
+
+#[tokio::test]
+async fn a_whole_managed_run_refuses_spot_against_on_demand_before_any_change() {
+    let (err, sent, actions) = whole_run_against_spot(serde_json::json!([
+        {"key": "managed-by", "value": "ecskit"},
+        {"key": "ecskit:cluster", "value": "acme"}
+    ]))
+    .await;
     assert_eq!(err.exit_code(), 2, "{}", err.render());
     assert_eq!(
         err.to_string(),
         "capacity provider acme-mi launches Spot instances; ECS does not change that on an update"
     );
     assert_eq!(
-        replay.sent(),
+        sent,
         [
             "GetCallerIdentity",
             "GetInstanceProfile",
             "DescribeCapacityProviders"
         ]
     );
-    assert!(ctx.report().actions.is_empty());
+    assert!(actions.is_empty());
+}
+
+/// Whose it is before what it is: another cluster's provider (here also Spot against
+/// On-Demand) gets the ownership refusal, before any change.
+#[tokio::test]
+async fn another_clusters_provider_is_refused_as_such_before_its_capacity_option() {
+    let (err, sent, actions) = whole_run_against_spot(serde_json::json!([
+        {"key": "managed-by", "value": "ecskit"},
+        {"key": "ecskit:cluster", "value": "beta"}
+    ]))
+    .await;
+    assert_eq!(err.exit_code(), 2, "{}", err.render());
+    assert!(
+        err.to_string()
+            .starts_with("capacity provider acme-mi belongs to cluster beta"),
+        "{err}"
+    );
+    assert_eq!(
+        sent,
+        [
+            "GetCallerIdentity",
+            "GetInstanceProfile",
+            "DescribeCapacityProviders"
+        ]
+    );
+    assert!(actions.is_empty());
+}
+
+/// An ecskit cluster with nothing running, as DescribeClusters answers.
+fn empty_cluster(instances: i32) -> Rule {
+    mock!(Client::describe_clusters).then_output(move || {
+        aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput::builder()
+            .clusters(
+                aws_sdk_ecs::types::Cluster::builder()
+                    .cluster_name("acme")
+                    .cluster_arn("arn:aws:ecs:us-west-2:123456789012:cluster/acme")
+                    .status("ACTIVE")
+                    .registered_container_instances_count(instances)
+                    .tags(Tag::builder().key("managed-by").value("ecskit").build())
+                    .build(),
+            )
+            .build()
+    })
+}
+
+/// `--delete-cluster` reads every page of the cluster's services: a live service on the second
+/// page leaves the cluster (the recording has no DeleteCluster answer: sending one fails).
+#[tokio::test]
+async fn delete_cluster_reads_every_page_of_services() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::list_services::ListServicesOutput;
+    const SVC: &str = "arn:aws:ecs:us-west-2:123456789012:service/acme/web";
+    let d = deps(&[
+        empty_cluster(0),
+        mock!(Client::list_services).then_output(|| {
+            ListServicesOutput::builder()
+                .set_service_arns(Some(vec![]))
+                .next_token("page-2")
+                .build()
+        }),
+        mock!(Client::list_services)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| ListServicesOutput::builder().service_arns(SVC).build()),
+        mock!(Client::describe_services)
+            .match_requests(|r| r.services() == [SVC])
+            .then_output(|| {
+                DescribeServicesOutput::builder()
+                    .services(
+                        aws_sdk_ecs::types::Service::builder()
+                            .service_arn(SVC)
+                            .status("ACTIVE")
+                            .build(),
+                    )
+                    .build()
+            }),
+    ]);
+    let left = ecskit::ecs::cluster::delete_if_empty(&d, "acme")
+        .await
+        .unwrap();
+    assert!(left.is_some());
+    assert!(
+        d.ctx.report().actions.is_empty(),
+        "{:?}",
+        d.ctx.report().actions
+    );
+}
+
+/// A dry run of `--delete-cluster` reads every page of the container instances: the first page
+/// holding only the ones this run deregisters does not make the cluster look empty when the
+/// second holds another instance.
+#[tokio::test]
+async fn a_dry_run_delete_cluster_reads_every_page_of_container_instances() {
+    use aws_sdk_ecs::operation::list_container_instances::ListContainerInstancesOutput;
+    use aws_sdk_ecs::operation::list_services::ListServicesOutput;
+    const OURS: &str = "arn:aws:ecs:us-west-2:123456789012:container-instance/acme/ours";
+    const OTHER: &str = "arn:aws:ecs:us-west-2:123456789012:container-instance/acme/other";
+    let mut d = deps(&[
+        empty_cluster(2),
+        mock!(Client::list_services).then_output(|| {
+            ListServicesOutput::builder()
+                .set_service_arns(Some(vec![]))
+                .build()
+        }),
+        mock!(Client::list_container_instances).then_output(|| {
+            ListContainerInstancesOutput::builder()
+                .container_instance_arns(OURS)
+                .next_token("page-2")
+                .build()
+        }),
+        mock!(Client::list_container_instances)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                ListContainerInstancesOutput::builder()
+                    .container_instance_arns(OTHER)
+                    .build()
+            }),
+    ]);
+    d.ctx.dry_run = true;
+    let left = ecskit::ecs::cluster::delete_if_empty_after(&d, "acme", &[OURS.to_string()])
+        .await
+        .unwrap();
+    assert!(left.is_some());
+    assert!(
+        d.ctx.report().actions.is_empty(),
+        "{:?}",
+        d.ctx.report().actions
+    );
 }

@@ -116,3 +116,45 @@ fn help_lists_the_steps_own_flags_first() {
         "{help}"
     );
 }
+
+/// A stack deploy passes --retry-refresh as ECSKIT_RETRY_REFRESH in the environment: the flag
+/// reads it (a value that is not a bool is refused naming the flag).
+#[test]
+fn retry_refresh_is_read_from_the_environment() {
+    let stack = ecskit_testkit::local_stack();
+    let name = format!("rr{}", std::process::id());
+    let out = Command::new(env!("CARGO_BIN_EXE_capacity-create"))
+        .args(["--region", "us-west-2", "--endpoint-url", &stack.moto_url])
+        .args(["--cluster", &name, "--name", &name, "--dry-run"])
+        .env("ECSKIT_RETRY_REFRESH", "maybe")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("'maybe' for '--retry-refresh'"), "{stderr}");
+}
+
+/// The CI job's environment opt-ins (ECSKIT_ALLOW_AMI_OWNER, ECSKIT_RETRY_REFRESH) hold for every
+/// stack it deploys: a --managed one is not refused for them (they have nothing to act on).
+#[test]
+fn the_jobs_environment_opt_ins_do_not_refuse_a_managed_run() {
+    let stack = ecskit_testkit::local_stack();
+    let name = format!("mienv{}", std::process::id());
+    let out = Command::new(env!("CARGO_BIN_EXE_capacity-create"))
+        .args(["--region", "us-west-2", "--endpoint-url", &stack.moto_url])
+        .args([
+            "--cluster",
+            &name,
+            "--name",
+            &name,
+            "--managed",
+            "--dry-run",
+        ])
+        .env("ECSKIT_RETRY_REFRESH", "true")
+        .env("ECSKIT_ALLOW_AMI_OWNER", "111122223333")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("cannot be used with"), "{stderr}");
+}

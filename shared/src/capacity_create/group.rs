@@ -492,7 +492,7 @@ pub async fn roll(ctx: &Ctx, r: &Rollout<'_>) -> Result<()> {
         ),
         (None, Some(status)) if gave_up(status) && same_version && !r.retry => {
             tracing::warn!(
-                "the last instance refresh of Auto Scaling group {name}, to launch template version {version}, is {}: it is not started again ({} instance(s) still run an older version); see why with aws autoscaling describe-instance-refreshes --auto-scaling-group-name {name}, then run again with --retry-refresh",
+                "the last instance refresh of Auto Scaling group {name}, to launch template version {version}, is {}: it is not started again ({} instance(s) still run an older version); see why with aws autoscaling describe-instance-refreshes --auto-scaling-group-name {name}, then run again with --retry-refresh (or, for a stack deploy, ECSKIT_RETRY_REFRESH=true in the environment)",
                 status.as_str(),
                 r.stale
             );

@@ -38,12 +38,21 @@ pub struct Spec {
 }
 
 /// The role this step makes when `--infrastructure-role-arn` is not given: `NAME-infrastructure`,
-/// trusted by ECS, with the managed policy, tagged managed-by=ecskit and for `cluster` (IAM is
-/// global: another cluster or region with the same `--name` would otherwise share it).
-pub fn infrastructure_role(name: &str, cluster: &str, partition: &str) -> role::DesiredRole {
+/// trusted by ECS, with the managed policy, tagged managed-by=ecskit and `ecskit:cluster` =
+/// `REGION/CLUSTER` ([`role_owner`]: IAM is account-wide, so another cluster, or the same
+/// cluster name in another region, with the same `--name` would otherwise share it).
+pub fn infrastructure_role(
+    name: &str,
+    region: &str,
+    cluster: &str,
+    partition: &str,
+) -> role::DesiredRole {
     let policy = policy::aws_managed(partition, "", INFRASTRUCTURE_POLICY);
     let mut tags = role::tags(&[]);
-    tags.insert(ecskit_contract::CLUSTER_TAG.into(), cluster.into());
+    tags.insert(
+        ecskit_contract::CLUSTER_TAG.into(),
+        role_owner(region, cluster),
+    );
     role::DesiredRole {
         name: format!("{name}-infrastructure"),
         path: "/".into(),
@@ -57,54 +66,136 @@ pub fn infrastructure_role(name: &str, cluster: &str, partition: &str) -> role::
     }
 }
 
+/// The infrastructure role's `ecskit:cluster` tag: `REGION/CLUSTER`, because an IAM role is
+/// account-wide while a cluster is regional (the EC2, Auto Scaling and ECS tags hold the bare
+/// cluster name: those resources are regional).
+pub fn role_owner(region: &str, cluster: &str) -> String {
+    format!("{region}/{cluster}")
+}
+
 /// What a run does with `NAME-infrastructure`.
 enum RolePlan {
     /// Ours for this cluster, or missing: made or brought to the desired role.
     Converge(Box<role::DesiredRole>, role::Checked),
-    /// Not tagged managed-by=ecskit but already an infrastructure role: referenced, no call.
+    /// Not known to be this cluster's but already an infrastructure role: referenced, no call.
     AsIs(String),
 }
 
 /// Reads `NAME-infrastructure` and decides, before any change, what converging may do with
-/// it: a role ecskit did not make is never changed (used as it is when it already trusts ECS
-/// and has the policy, else refused), and one made for another cluster is refused.
-async fn plan_role(ctx: &Ctx, args: &Args, partition: &str) -> Result<RolePlan> {
-    let desired = infrastructure_role(&args.name, &args.cluster, partition);
+/// it. A role tagged for this cluster (`REGION/CLUSTER`), or missing, is converged; one tagged
+/// for another is refused. One an earlier ecskit made without the cluster tag is converged and
+/// tagged only when this cluster's own provider (`provider_role`, already claimed for this
+/// cluster) uses it. Otherwise, and always for a role ecskit did not make, it is never changed:
+/// used as it is when it already trusts ECS and has the policy, else refused.
+async fn plan_role(
+    ctx: &Ctx,
+    args: &Args,
+    region: &str,
+    partition: &str,
+    provider_role: Option<&str>,
+) -> Result<RolePlan> {
+    let desired = infrastructure_role(&args.name, region, &args.cluster, partition);
     let checked = role::check_converge(ctx, &desired).await?;
-    if let Some(arn) = checked.unmanaged_arn() {
-        let arn = arn.to_string();
-        let policy = policy::aws_managed(partition, "", INFRASTRUCTURE_POLICY);
-        if checked.trusts_service("ecs.amazonaws.com")
-            && role::attached_policies(ctx, &desired.name)
-                .await?
-                .contains(&policy)
-        {
-            tracing::warn!(
-                "role {} is not tagged managed-by=ecskit: ecskit did not make it; it trusts ECS and has {INFRASTRUCTURE_POLICY}, so it is used as it is (never changed, never deleted)",
-                desired.name
+    let Some(arn) = checked.arn().map(str::to_string) else {
+        return Ok(RolePlan::Converge(Box::new(desired), checked));
+    };
+    let owner = role_owner(region, &args.cluster);
+    let why = match decide_role(
+        checked.unmanaged_arn().is_none(),
+        checked.tag(ecskit_contract::CLUSTER_TAG),
+        &arn,
+        &owner,
+        provider_role,
+    ) {
+        RoleDecision::Converge => return Ok(RolePlan::Converge(Box::new(desired), checked)),
+        RoleDecision::TakeOver => {
+            tracing::info!(
+                "role {} was made by an ecskit that did not tag its cluster, and capacity provider {} of cluster {} uses it: taken as this cluster's",
+                desired.name,
+                args.name,
+                args.cluster
             );
-            return Ok(RolePlan::AsIs(arn));
+            return Ok(RolePlan::Converge(Box::new(desired), checked));
         }
-        return Err(Error::input(format!(
-            "role {} exists and is not tagged managed-by=ecskit: ecskit did not make it and will not change it (it does not both trust ecs.amazonaws.com and have {INFRASTRUCTURE_POLICY})",
+        RoleDecision::Another(other) => return Err(role_of_another(&desired.name, other, &owner)),
+        RoleDecision::OnlyAsIs(why) => why,
+    };
+    let policy = policy::aws_managed(partition, "", INFRASTRUCTURE_POLICY);
+    if checked.trusts_service("ecs.amazonaws.com")
+        && role::attached_policies(ctx, &desired.name)
+            .await?
+            .contains(&policy)
+    {
+        tracing::warn!(
+            "role {} {why}; it trusts ECS and has {INFRASTRUCTURE_POLICY}, so it is used as it is (never changed, never deleted)",
             desired.name
-        ))
-        .hint("pass --infrastructure-role-arn with a role of yours, or choose another --name"));
+        );
+        return Ok(RolePlan::AsIs(arn));
     }
-    check_role_cluster(&checked, &desired.name, &args.cluster)?;
-    Ok(RolePlan::Converge(Box::new(desired), checked))
+    Err(Error::input(format!(
+        "role {} exists and {why}, so this run will not change it (it does not both trust ecs.amazonaws.com and have {INFRASTRUCTURE_POLICY})",
+        desired.name
+    ))
+    .hint("pass --infrastructure-role-arn with a role of yours, or choose another --name"))
 }
 
-/// The infrastructure role is global: one tagged for another cluster (another region's, or
-/// another cluster with the same `--name`) is that cluster's.
-fn check_role_cluster(checked: &role::Checked, name: &str, cluster: &str) -> Result<()> {
+/// What may be done with an existing `NAME-infrastructure` (see [`plan_role`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoleDecision<'a> {
+    /// Tagged for this cluster (`REGION/CLUSTER`): converged.
+    Converge,
+    /// Made by an ecskit without the cluster tag, and this cluster's provider uses it: converged
+    /// and tagged for this cluster.
+    TakeOver,
+    /// Tagged for another cluster (the tag's value): refused.
+    Another(&'a str),
+    /// Not known to be this cluster's (why): never changed, used only as it is.
+    OnlyAsIs(&'static str),
+}
+
+/// The decision of [`plan_role`] on an existing role: `managed` (tagged managed-by=ecskit),
+/// its `ecskit:cluster` tag, its ARN, this cluster's `REGION/CLUSTER` and the infrastructure
+/// role ARN of this cluster's own provider, if any.
+pub fn decide_role<'a>(
+    managed: bool,
+    tagged: Option<&'a str>,
+    arn: &str,
+    owner: &str,
+    provider_role: Option<&str>,
+) -> RoleDecision<'a> {
+    if !managed {
+        return RoleDecision::OnlyAsIs("is not tagged managed-by=ecskit: ecskit did not make it");
+    }
+    match tagged {
+        Some(t) if t == owner => RoleDecision::Converge,
+        Some(other) => RoleDecision::Another(other),
+        None if provider_role == Some(arn) => RoleDecision::TakeOver,
+        None => RoleDecision::OnlyAsIs(
+            "was made by an ecskit that did not tag its cluster, and no capacity provider of this cluster uses it: it may serve another cluster of the same --name",
+        ),
+    }
+}
+
+/// The infrastructure role is account-wide: one tagged for another cluster (another cluster
+/// with the same `--name`, or the same cluster name in another region) is that cluster's.
+fn check_role_cluster(
+    checked: &role::Checked,
+    name: &str,
+    region: &str,
+    cluster: &str,
+) -> Result<()> {
+    let owner = role_owner(region, cluster);
     match checked.tag(ecskit_contract::CLUSTER_TAG) {
-        Some(other) if other != cluster => Err(Error::input(format!(
-            "role {name} was made by ecskit for cluster {other}, not {cluster}: IAM roles are global, so capacity providers of the same --name share it"
-        ))
-        .hint("choose another --name, or pass --infrastructure-role-arn")),
+        Some(other) if other != owner => Err(role_of_another(name, other, &owner)),
         _ => Ok(()),
     }
+}
+
+fn role_of_another(name: &str, other: &str, owner: &str) -> Error {
+    Error::input(format!(
+        "role {name} was made by ecskit for cluster {other}, not {owner}: IAM roles are account-wide, so capacity providers of the same --name share it"
+    ))
+    .hint("choose another --name, or pass --infrastructure-role-arn")
 }
 
 /// The instance profile's ARN (ECS takes an ARN, instance-profile prints a name); a missing
@@ -129,7 +220,7 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
     let (subnets, security_groups) = super::network(deps, args).await?;
     let now = read(deps, &args.cluster, &args.name).await?;
     check_existing(now.as_ref(), &args.name)?;
-    check_capacity_option(now.as_ref(), &args.name, args.spot)?;
+    // Whose it is before what it is: another cluster's provider gets the ownership refusal.
     let untagged = match &now {
         Some(p) => {
             super::claim(
@@ -142,10 +233,16 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
         }
         None => false,
     };
+    check_capacity_option(now.as_ref(), &args.name, args.spot)?;
     let cluster_now = crate::ecs::cluster::describe(deps, &args.cluster).await?;
+    // The role this cluster's provider (claimed above) already uses.
+    let provider_role = now
+        .as_ref()
+        .and_then(|p| p.spec.as_ref())
+        .map(|s| s.infrastructure_role_arn.as_str());
     let own_role = match &args.infrastructure_role_arn {
         Some(_) => None,
-        None => Some(plan_role(ctx, args, partition).await?),
+        None => Some(plan_role(ctx, args, &region, partition, provider_role).await?),
     };
     // Every refusal is decided: the first mutating call comes after this line.
     let infrastructure_role_arn = match (own_role, &args.infrastructure_role_arn) {
@@ -201,7 +298,7 @@ pub async fn converge(deps: &Deps, args: &Args) -> Result<crate::Report> {
 }
 
 /// `--managed --delete`: the provider out of the cluster and deleted, then the role this step
-/// made for this cluster (tagged managed-by=ecskit and `ecskit:cluster` = this cluster). A role
+/// made for this cluster (tagged managed-by=ecskit and `ecskit:cluster` = `REGION/CLUSTER`). A role
 /// given by ARN, one ecskit did not make, or one made before the cluster tag is left alone; one
 /// made for another cluster is refused before any change.
 pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
@@ -213,7 +310,7 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
     let cluster = crate::ecs::cluster::describe(deps, &args.cluster).await?;
     let own_role = match &args.infrastructure_role_arn {
         Some(_) => None,
-        None => deletable_role(ctx, args, partition).await?,
+        None => deletable_role(ctx, args, &region, partition).await?,
     };
     super::provider::detach(deps, args, cluster).await?;
     if now.is_some() {
@@ -234,8 +331,13 @@ pub async fn delete(deps: &Deps, args: &Args) -> Result<crate::Report> {
 
 /// The infrastructure role `--managed --delete` removes, if any: read and decided before any
 /// change.
-async fn deletable_role(ctx: &Ctx, args: &Args, partition: &str) -> Result<Option<role::Checked>> {
-    let desired = infrastructure_role(&args.name, &args.cluster, partition);
+async fn deletable_role(
+    ctx: &Ctx,
+    args: &Args,
+    region: &str,
+    partition: &str,
+) -> Result<Option<role::Checked>> {
+    let desired = infrastructure_role(&args.name, region, &args.cluster, partition);
     let checked = role::check_converge(ctx, &desired).await?;
     if !checked.exists() {
         return Ok(None);
@@ -247,7 +349,7 @@ async fn deletable_role(ctx: &Ctx, args: &Args, partition: &str) -> Result<Optio
         );
         return Ok(None);
     }
-    check_role_cluster(&checked, &desired.name, &args.cluster)?;
+    check_role_cluster(&checked, &desired.name, region, &args.cluster)?;
     if checked.tag(ecskit_contract::CLUSTER_TAG).is_none() {
         tracing::warn!(
             "role {} was made by an ecskit that did not tag its cluster: it may serve another cluster of the same --name, so it is left (delete it yourself when no cluster uses it)",
@@ -490,4 +592,50 @@ pub async fn delete_provider(deps: &Deps, cluster: &str, name: &str) -> Result<(
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:iam::123456789012:role/acme-mi-infrastructure";
+
+    /// A role an earlier ecskit made without the cluster tag is taken over only when this
+    /// cluster's provider already uses it; else it may be another cluster's, so only used as
+    /// it is. The tag names the region: the same cluster name in another region is another.
+    #[test]
+    fn an_untagged_ecskit_role_is_taken_only_when_this_clusters_provider_uses_it() {
+        let owner = role_owner("us-west-2", "acme");
+        assert_eq!(owner, "us-west-2/acme");
+        assert_eq!(
+            decide_role(true, None, ARN, &owner, Some(ARN)),
+            RoleDecision::TakeOver
+        );
+        assert!(matches!(
+            decide_role(true, None, ARN, &owner, None),
+            RoleDecision::OnlyAsIs(_)
+        ));
+        let elsewhere = "arn:aws:iam::123456789012:role/other-infrastructure";
+        assert!(matches!(
+            decide_role(true, None, ARN, &owner, Some(elsewhere)),
+            RoleDecision::OnlyAsIs(_)
+        ));
+        // ecskit did not make it: never taken, whoever uses it.
+        assert!(matches!(
+            decide_role(false, None, ARN, &owner, Some(ARN)),
+            RoleDecision::OnlyAsIs(_)
+        ));
+        assert_eq!(
+            decide_role(true, Some("us-west-2/acme"), ARN, &owner, None),
+            RoleDecision::Converge
+        );
+        assert_eq!(
+            decide_role(true, Some("us-east-1/acme"), ARN, &owner, Some(ARN)),
+            RoleDecision::Another("us-east-1/acme")
+        );
+        assert_eq!(
+            decide_role(true, Some("acme"), ARN, &owner, None),
+            RoleDecision::Another("acme")
+        );
+    }
 }

@@ -83,8 +83,9 @@ pub struct Args {
     pub allow_ami_owner: Vec<String>,
     /// Start again an instance refresh that failed or was cancelled for this very launch
     /// template version (by default it is not restarted: a warning says so, and nothing
-    /// changes; one for an older version is superseded by a refresh to this one).
-    #[arg(long)]
+    /// changes; one for an older version is superseded by a refresh to this one). A stack
+    /// deploy passes it as ECSKIT_RETRY_REFRESH=true in the environment.
+    #[arg(long, env = "ECSKIT_RETRY_REFRESH")]
     pub retry_refresh: bool,
     /// The group's minimum size.
     #[arg(long, default_value_t = 0)]
@@ -120,8 +121,11 @@ pub struct Args {
     /// ECS Managed Instances: AWS launches and patches the instances. One capacity provider
     /// with a managed instances provider (the infrastructure role, the instance profile, the
     /// subnets and security groups), no launch template or group of ours.
+    // --allow-ami-owner and --retry-refresh are not refused with it: they may come from the CI
+    // job's environment (ECSKIT_ALLOW_AMI_OWNER, ECSKIT_RETRY_REFRESH), set for every stack the
+    // job deploys, and have nothing to act on here (no AMI, no group).
     #[arg(long, help_heading = "ECS Managed Instances", conflicts_with_all = [
-        "ami", "allow_ami_owner", "retry_refresh", "desired_capacity", "instance_type", "min_size", "max_size", "target_capacity",
+        "ami", "desired_capacity", "instance_type", "min_size", "max_size", "target_capacity",
     ])]
     pub managed: bool,
     /// The infrastructure role ECS launches managed instances with (default: the step makes

@@ -452,7 +452,7 @@ pub async fn check_image(
             }
         ))
         .hint(format!(
-            "pin an Amazon or own AMI, or trust its owner with --allow-ami-owner {owner} (stack: capacity.allow_ami_owners)"
+            "pin an Amazon or own AMI, or trust its owner with --allow-ami-owner {owner} (for a stack deploy: ECSKIT_ALLOW_AMI_OWNER={owner} in the job's environment)"
         )));
     }
     let state = found.state().map(|s| s.as_str()).unwrap_or_default();

@@ -181,17 +181,22 @@ pub async fn delete_if_empty_after(
         tracing::warn!("cluster {name} is not tagged managed-by=ecskit: left as it is");
         return Ok(Some(arn));
     }
-    // The service this run deleted may still count as active for a moment; ask for the list.
-    let services = deps
+    // The service this run deleted may still count as active for a moment; ask for the list
+    // (every page: one more page may hold a live service).
+    let mut service_arns = Vec::new();
+    let mut pages = deps
         .ecs
         .list_services()
         .cluster(name)
-        .send()
-        .await
-        .context(format!("listing the services of cluster {name}"))?;
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context(format!("listing the services of cluster {name}"))?;
+        service_arns.extend(page.service_arns().iter().cloned());
+    }
     // Deleted services stay listed for a while as INACTIVE: count only the live ones.
     let mut live = 0;
-    for chunk in services.service_arns().chunks(10) {
+    for chunk in service_arns.chunks(10) {
         let out = deps
             .ecs
             .describe_services()
@@ -216,18 +221,21 @@ pub async fn delete_if_empty_after(
     // ECS refuses to delete a cluster with registered container instances: say so, not fail.
     // Listed (ACTIVE, DRAINING, ...; not INACTIVE) rather than counted: the count lags behind a
     // deregistration this run just made.
-    let listed: Vec<String> = match c.registered_container_instances_count() {
-        0 => Vec::new(),
-        _ => deps
+    // Every page: a dry run must not take the first page's instances (this run's) for all.
+    let mut listed: Vec<String> = Vec::new();
+    if c.registered_container_instances_count() != 0 {
+        let mut pages = deps
             .ecs
             .list_container_instances()
             .cluster(name)
-            .send()
-            .await
-            .context(format!("listing the container instances of cluster {name}"))?
-            .container_instance_arns()
-            .to_vec(),
-    };
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.context(format!("listing the container instances of cluster {name}"))?;
+            listed.extend(page.container_instance_arns().iter().cloned());
+        }
+    }
     // Only a dry run still finds the ones this run deregistered (a real run's list no longer
     // has them).
     let (pending, others): (Vec<_>, Vec<_>) = listed

@@ -211,6 +211,11 @@ impl Checked {
             .map(|cur| cur.arn.as_str())
     }
 
+    /// The role's ARN, when it exists.
+    pub fn arn(&self) -> Option<&str> {
+        self.current.as_ref().map(|cur| cur.arn.as_str())
+    }
+
     /// Whether the role exists.
     pub fn exists(&self) -> bool {
         self.current.is_some()

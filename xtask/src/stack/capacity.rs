@@ -17,9 +17,6 @@ pub struct Capacity {
     pub spot: bool,
     /// Pin the AMI (default: the ECS-optimized Amazon Linux 2023 AMI, read on every deploy).
     pub ami: Option<String>,
-    /// Accounts besides Amazon and this one whose pinned `ami` is accepted (`--allow-ami-owner`).
-    #[serde(default)]
-    pub allow_ami_owners: Vec<String>,
     pub min_size: Option<u32>,
     pub max_size: Option<u32>,
     pub desired_capacity: Option<u32>,
@@ -68,11 +65,6 @@ pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>
     {
         problems.push(format!("capacity.ami: {e}"));
     }
-    for (i, o) in c.allow_ami_owners.iter().enumerate() {
-        if let Err(e) = validate::account_id(o) {
-            problems.push(format!("capacity.allow_ami_owners[{i}]: {e}"));
-        }
-    }
     for (i, s) in c.subnets.iter().enumerate() {
         if let Err(e) = validate::subnet_id(s) {
             problems.push(format!("capacity.subnets[{i}]: {e}"));
@@ -98,7 +90,6 @@ pub(super) fn check_capacity(c: &Capacity, app: &str, problems: &mut Vec<String>
         for (key, set) in [
             ("instance_types", !c.instance_types.is_empty()),
             ("ami", c.ami.is_some()),
-            ("allow_ami_owners", !c.allow_ami_owners.is_empty()),
             ("min_size", c.min_size.is_some()),
             ("max_size", c.max_size.is_some()),
             ("desired_capacity", c.desired_capacity.is_some()),
@@ -182,9 +173,6 @@ pub fn args(
     }
     if let Some(ami) = &c.ami {
         a.push(format!("--ami={ami}"));
-    }
-    for owner in &c.allow_ami_owners {
-        a.push(format!("--allow-ami-owner={owner}"));
     }
     if !c.subnets.is_empty() {
         a.push(format!("--subnets={}", c.subnets.join(",")));
@@ -287,36 +275,18 @@ mod tests {
         );
     }
 
+    /// The AMI owner check is not the stack file's to switch off (the file may come from a pull
+    /// request, with its `ami`): the opt-in is the CI job's `ECSKIT_ALLOW_AMI_OWNER`, which
+    /// capacity-create inherits. A stack file with the key is refused naming it.
     #[test]
-    fn allowed_ami_owners_are_account_ids_passed_to_capacity_create() {
+    fn a_stack_file_cannot_allow_an_ami_owner() {
         let d = dir();
-        let text = format!(
-            "{MANY}\n[capacity]\nami = \"ami-0123456789abcdef0\"\nallow_ami_owners = [\"111122223333\", \"amazon\"]\n"
-        );
-        let joined = parse(&text, &d).unwrap_err().join("\n");
-        assert!(
-            joined.contains(
-                "capacity.allow_ami_owners[1]: 'amazon' is not an AWS account id (12 digits)"
-            ),
-            "{joined}"
-        );
-        assert!(!joined.contains("allow_ami_owners[0]"), "{joined}");
         let text = format!(
             "{MANY}\n[capacity]\nami = \"ami-0123456789abcdef0\"\nallow_ami_owners = [\"111122223333\"]\n"
         );
-        let s = parse(&text, &d).unwrap_or_else(|p| panic!("{}", p.join("\n")));
-        let c = s.services[0].capacity.as_ref().unwrap();
-        let args = super::args(c, "shop", "shop", Some("p"), false);
-        assert!(
-            args.iter().any(|a| a == "--allow-ami-owner=111122223333"),
-            "{args:?}"
-        );
-        // With managed, AWS picks the AMI: the key would be unused.
-        let text =
-            format!("{MANY}\n[capacity]\nmanaged = true\nallow_ami_owners = [\"111122223333\"]\n");
         let joined = parse(&text, &d).unwrap_err().join("\n");
         assert!(
-            joined.contains("capacity.allow_ami_owners: not with capacity.managed"),
+            joined.contains("unknown key `capacity.allow_ami_owners`"),
             "{joined}"
         );
     }
