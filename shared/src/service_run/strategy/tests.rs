@@ -353,14 +353,17 @@ fn a_service_ecs_does_not_deploy_is_refused_with_the_way_out() {
     assert!(refuse_controller("prod", "web", &json!({}), &["x".into()]).is_ok());
 }
 
+/// The rollout service-run's flags ask for.
+fn rollout_of(extra: &[&str]) -> Rollout {
+    let mut all = vec!["service-run", "--cluster", "c", "--service", "web"];
+    all.extend_from_slice(extra);
+    let args = super::super::Args::try_parse_from(all).unwrap();
+    super::rollout(&args.rollout).0
+}
+
 #[test]
 fn settings_without_a_strategy_are_checked_against_the_strategy_the_service_keeps() {
-    let rollout = |extra: &[&str]| {
-        let mut all = vec!["service-run", "--cluster", "c", "--service", "web"];
-        all.extend_from_slice(extra);
-        let args = super::super::Args::try_parse_from(all).unwrap();
-        super::rollout(&args.rollout).0
-    };
+    let rollout = rollout_of;
     let rolling = serde_json::json!({"deploymentConfiguration": {"maximumPercent": 200}});
     let blue_green = serde_json::json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN"}});
     let linear = serde_json::json!({"deploymentConfiguration": {"strategy": "LINEAR"}});
@@ -401,12 +404,7 @@ fn settings_without_a_strategy_are_checked_against_the_strategy_the_service_keep
 
 #[test]
 fn blue_green_needs_a_bake_time_as_sent_and_alarms_need_names() {
-    let rollout = |extra: &[&str]| {
-        let mut all = vec!["service-run", "--cluster", "c", "--service", "web"];
-        all.extend_from_slice(extra);
-        let args = super::super::Args::try_parse_from(all).unwrap();
-        super::rollout(&args.rollout).0
-    };
+    let rollout = rollout_of;
     let rolling = serde_json::json!({"deploymentConfiguration": {"maximumPercent": 200}});
     let baked = serde_json::json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 10}});
     // A rolling service moved to blue/green without a bake time: ECS refuses it half-way.
