@@ -68,6 +68,19 @@ pub enum Error {
     },
 }
 
+/// Adds an output to what is known of a failed run, starting that report when there is none.
+fn add_output(
+    known: &mut Option<Box<crate::Report>>,
+    name: &str,
+    value: impl Into<serde_json::Value>,
+) {
+    let report = known
+        .take()
+        .map(|b| *b)
+        .unwrap_or_else(|| crate::Report::new(Vec::new(), false, Default::default()));
+    *known = Some(Box::new(report.output(name, value)));
+}
+
 impl Error {
     /// Bad input: say what is wrong, naming the flag, field or file.
     pub fn input(message: impl Into<String>) -> Self {
@@ -115,11 +128,7 @@ impl Error {
     /// returned unchanged (see [`Error::with_made_output`]).
     pub fn with_output(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
         if let Error::Deployment { known, .. } = &mut self {
-            let report = known
-                .take()
-                .map(|b| *b)
-                .unwrap_or_else(|| crate::Report::new(Vec::new(), false, Default::default()));
-            *known = Some(Box::new(report.output(name, value)));
+            add_output(known, name, value);
         }
         self
     }
@@ -129,15 +138,13 @@ impl Error {
     /// failure knows what now exists. Only where the step chose so; for a run that ran but
     /// failed, the same as [`Error::with_output`].
     pub fn with_made_output(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
-        if let Error::Aws { known, .. } = &mut self {
-            let report = known
-                .take()
-                .map(|b| *b)
-                .unwrap_or_else(|| crate::Report::new(Vec::new(), false, Default::default()));
-            *known = Some(Box::new(report.output(name, value)));
-            return self;
+        match &mut self {
+            Error::Aws { known, .. } | Error::Deployment { known, .. } => {
+                add_output(known, name, value)
+            }
+            _ => {}
         }
-        self.with_output(name, value)
+        self
     }
 
     /// Every output of `report` as [`Error::with_output`] (a report the failed run had built).

@@ -290,20 +290,21 @@ pub async fn deploy(
     let live = service_file::describe_both(&deps.ecs, cluster_name, &name).await?;
     let fargate = fargate(&doc);
     let mut plan = None;
+    // The file's rollout, checked against the strategy the service keeps (ECS's default for a
+    // new one).
+    let rollout = super::strategy::Rollout {
+        deployment: doc
+            .get("deploymentConfiguration")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        ..Default::default()
+    };
     match &live {
         Some((_, live_json)) => {
             let p = service_file::plan(&Value::Object(doc.clone()), live_json);
             refuse_what_update_cannot_do(cluster_name, &p, live_json, &name, file)?;
             if p.update.contains_key("deploymentConfiguration") {
-                let deployment = doc
-                    .get("deploymentConfiguration")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                let rollout = super::strategy::Rollout {
-                    deployment,
-                    ..Default::default()
-                };
                 super::strategy::check_over_live(live_json, &rollout, &name)?;
             }
             plan = Some(p);
@@ -325,14 +326,6 @@ pub async fn deploy(
     }
     if live.is_none() {
         // A new service starts from ECS's defaults (rolling).
-        let rollout = super::strategy::Rollout {
-            deployment: doc
-                .get("deploymentConfiguration")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-            ..Default::default()
-        };
         super::strategy::check_over_live(&json!({}), &rollout, &name)?;
     }
     let ensured = cluster::ensure(deps, cluster_name, args.container_insights).await?;

@@ -223,17 +223,9 @@ async fn pause_stages(
     if !own.is_empty() {
         return Ok(own);
     }
-    let out = deps
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .send()
-        .await
-        .context(format!("describing service {service} in cluster {cluster}"))?;
-    Ok(out
-        .services()
-        .first()
+    Ok(super::describe_service(deps, cluster, service)
+        .await?
+        .as_ref()
         .and_then(|s| s.deployment_configuration())
         .map(|c| of(c.lifecycle_hooks()))
         .unwrap_or_default())
